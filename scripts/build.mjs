@@ -1,0 +1,34 @@
+// The one build script: bundles every entry point with esbuild. Type-checking is separate
+// (`npm run typecheck`). Entries that do not exist yet are an error, not a silent skip.
+import { build } from 'esbuild';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const watch = process.argv.includes('--watch');
+
+const entries = [
+  // The `berth` CLI; `berth agent` runs the agent from the same bundle.
+  { in: 'cli/main.ts', out: 'berth', platform: 'node', external: [] },
+];
+
+const started = Date.now();
+await Promise.all(
+  entries.map((e) =>
+    build({
+      absWorkingDir: root,
+      entryPoints: [e.in],
+      outfile: join('dist', `${e.out}.js`),
+      bundle: true,
+      platform: e.platform,
+      format: 'cjs',
+      target: 'node20',
+      sourcemap: true,
+      external: e.external,
+      logLevel: 'warning',
+      minify: false,
+      define: { BERTH_VERSION: JSON.stringify(process.env.npm_package_version ?? '0.0.0-dev') },
+    }),
+  ),
+);
+if (!watch) console.log(`built ${entries.map((e) => `dist/${e.out}.js`).join(', ')} in ${Date.now() - started} ms`);
