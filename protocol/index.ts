@@ -294,7 +294,7 @@ export interface SaveParams {
 }
 
 /**
- * `image/save`. Writes a `docker save`-format tar (manifest.json, repositories, config and layer
+ * `image/save`. Writes a `docker save`-format tar (manifest.json, configs and uncompressed layer
  * tars), which `docker load` and `podman load` accept. Emits `save`.
  * Errors: InvalidArgument (relative path), InvalidReference, NotFound, System.
  */

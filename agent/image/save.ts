@@ -1,0 +1,99 @@
+/**
+ * `image/save`: writes images as a `docker save` archive, the format `docker load` and `podman
+ * load` read: manifest.json = [{Config, RepoTags, Layers}], each config as <hex>.json and each
+ * layer as <diffID-hex>/layer.tar (uncompressed; its sha256 is the config's diff_id, which loaders
+ * verify). Layers are decompressed from the stored blobs as they are written, one pass each.
+ *
+ * The archive is built in a temp file beside the target and renamed into place, so a failed save
+ * never leaves a truncated archive under the user's name; it is given to the caller's uid/gid.
+ */
+import { closeSync, createReadStream, fchownSync, fsyncSync, lstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { PeerCred } from '../../native';
+import { BerthError, ErrorCode, systemError } from '../errors';
+import { decompressingSource } from './decompress';
+import { familiarName, parseReference } from './reference';
+import { invertRefs, type ImageService } from './service';
+import { contentPadding, encodeHeader, endOfArchive } from './tarWriter';
+
+export async function saveImages(svc: ImageService, references: string[], path: string, peer?: PeerCred): Promise<{ path: string; size: number }> {
+  const { store } = svc;
+  const records = references.map((r) => svc.lookup(r, 'save'));
+  try {
+    const st = lstatSync(path);
+    if (!st.isFile() && !st.isSymbolicLink()) {
+      throw new BerthError(ErrorCode.InvalidArgument, `save: ${path} exists and is not a regular file`, { operation: 'save', path });
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err instanceof BerthError ? err : systemError('save', err, { path });
+  }
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.berth-tmp`);
+  let fd = -1;
+  let size = 0;
+  const write = (buf: Buffer) => {
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    size += buf.length;
+  };
+  try {
+    fd = openSync(tmp, 'wx', 0o644);
+    const tagsById = invertRefs(store.readRefs());
+    const manifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+    const written = new Set<string>();
+    const mtime = Math.floor(Date.now() / 1000);
+    for (const rec of records) {
+      const configName = `${rec.id.slice(7)}.json`;
+      if (!written.has(configName)) {
+        const config = store.readBlob(rec.id);
+        write(encodeHeader({ name: configName, size: config.length, mtime }));
+        write(config);
+        write(contentPadding(config.length));
+        written.add(configName);
+      }
+      const layers: string[] = [];
+      for (const l of rec.layers) {
+        const dir = l.diffId.slice(7);
+        const name = `${dir}/layer.tar`;
+        layers.push(name);
+        if (written.has(name)) continue;
+        const layer = store.readLayer(l.chainId);
+        write(encodeHeader({ name: `${dir}/`, type: 'dir', mode: 0o755, mtime }));
+        write(encodeHeader({ name, size: layer.tarSize, mtime }));
+        let n = 0;
+        for await (const chunk of decompressingSource(createReadStream(store.blobPath(l.digest), { highWaterMark: 1 << 20 }))) {
+          n += chunk.length;
+          if (n > layer.tarSize) break;
+          write(chunk);
+        }
+        if (n !== layer.tarSize) {
+          throw new BerthError(ErrorCode.InvalidContent, `save: layer ${l.digest} decompresses to ${n} bytes, not ${layer.tarSize}; the store is damaged`, {
+            operation: 'save',
+            digest: l.digest,
+          });
+        }
+        write(contentPadding(layer.tarSize));
+        written.add(name);
+      }
+      const tags = (tagsById.get(rec.id) ?? []).map((t) => familiarName(parseReference(t)));
+      manifest.push({ Config: configName, RepoTags: tags, Layers: layers });
+    }
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    write(encodeHeader({ name: 'manifest.json', size: manifestBytes.length, mtime }));
+    write(manifestBytes);
+    write(contentPadding(manifestBytes.length));
+    write(endOfArchive());
+    if (peer) fchownSync(fd, peer.uid, peer.gid);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = -1;
+    renameSync(tmp, path);
+  } catch (err) {
+    if (fd >= 0) closeSync(fd);
+    rmSync(tmp, { force: true });
+    if (err instanceof BerthError) throw err;
+    throw systemError('save', err, { path });
+  }
+  for (const rec of records) svc.emit('save', rec.id);
+  return { path, size };
+}

@@ -1,0 +1,165 @@
+/**
+ * The agent process: opens the store, then serves the protocol on a Unix socket (and/or stdio)
+ * until SIGINT/SIGTERM.
+ *
+ * Socket security: the socket lives in a directory of mode 0700 owned by root, and every peer's
+ * uid is read with SO_PEERCRED when it connects. Only root and the owner the agent was started for
+ * may use it; anyone else gets PermissionDenied on every request, so the refusal is explained
+ * instead of a silently dropped connection.
+ */
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { ResponseError, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc';
+import { SocketMessageReader, SocketMessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { ErrorCode } from '../protocol';
+import { native, type PeerCred } from '../native';
+import { BerthError, systemError } from './errors';
+import { ImageService } from './image/service';
+import { RegistryClient } from './registry/client';
+import { registerHandlers } from './server/handlers';
+import { Store } from './store/store';
+import { readAgentSettings } from './settings';
+
+export interface AgentOptions {
+  root: string;
+  /** The Unix socket to listen on; none when only `stdio` is wanted. */
+  socket?: string;
+  /** Also (or only) speak the protocol over stdin/stdout. */
+  stdio?: boolean;
+  /** The non-root uid allowed besides root (the user the agent was started for). */
+  ownerUid?: number;
+}
+
+/** Runs the agent; resolves when it stops (signal, or stdin closed in stdio mode). */
+export async function runAgent(opts: AgentOptions): Promise<void> {
+  const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} berth-agent: ${msg}\n`);
+  const store = new Store(opts.root);
+  store.init();
+  const settings = readAgentSettings(opts.root);
+  const registry = new RegistryClient({ insecureRegistries: settings.insecureRegistries });
+  const svc = new ImageService(store, registry);
+  const connections = new Set<MessageConnection>();
+
+  let server: Server | undefined;
+  let stopResolve!: () => void;
+  const stopped = new Promise<void>((r) => (stopResolve = r));
+  const stop = (why: string) => {
+    log(`stopping (${why})`);
+    for (const c of connections) c.dispose();
+    if (server) {
+      server.close();
+      if (opts.socket) rmSocket(opts.socket);
+    }
+    stopResolve();
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+
+  const serve = (conn: MessageConnection, peer: PeerCred | undefined, onClose: () => void) => {
+    connections.add(conn);
+    const dispose = registerHandlers(conn, svc, { peer, root: opts.root, socket: opts.socket ?? '', log });
+    conn.onClose(() => {
+      dispose();
+      connections.delete(conn);
+      onClose();
+    });
+    conn.listen();
+  };
+
+  if (opts.socket) {
+    server = await listen(opts.socket, (socket) => {
+      let peer: PeerCred;
+      try {
+        peer = native().peerCred(socketFd(socket));
+      } catch (err) {
+        log(`refusing a connection whose peer cannot be identified: ${(err as Error).message}`);
+        socket.destroy();
+        return;
+      }
+      const conn = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+      socket.on('error', () => conn.dispose());
+      if (peer.uid !== 0 && peer.uid !== opts.ownerUid) {
+        log(`refusing uid ${peer.uid} (pid ${peer.pid}): only root and uid ${opts.ownerUid ?? 0} may use this agent`);
+        denyAll(conn, peer, opts);
+        return;
+      }
+      serve(conn, peer, () => socket.destroy());
+    });
+    log(`listening on ${opts.socket} (store ${opts.root})`);
+  }
+
+  if (opts.stdio) {
+    const conn = createMessageConnection(new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout));
+    serve(conn, undefined, () => stop('stdio closed'));
+  }
+  await stopped;
+}
+
+/** Answers every request of a refused peer with PermissionDenied, then closes. */
+function denyAll(conn: MessageConnection, peer: PeerCred, opts: AgentOptions): void {
+  conn.onRequest((method) => {
+    setTimeout(() => conn.dispose(), 100).unref();
+    return new ResponseError(
+      ErrorCode.PermissionDenied,
+      `${method}: permission denied: the agent at ${opts.socket} serves root${opts.ownerUid ? ` and uid ${opts.ownerUid}` : ''} only, and you are uid ${peer.uid}`,
+      { operation: method, path: opts.socket },
+    );
+  });
+  conn.listen();
+}
+
+function socketFd(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('the socket has no file descriptor');
+  return fd;
+}
+
+async function listen(path: string, onConnection: (s: Socket) => void): Promise<Server> {
+  const dir = dirname(path);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  } catch (err) {
+    throw systemError('create socket directory', err, { path: dir });
+  }
+  if (existsSync(path)) {
+    if (!lstatSync(path).isSocket()) {
+      throw new BerthError(ErrorCode.Conflict, `listen: ${path} exists and is not a socket; move it away`, { operation: 'listen', path });
+    }
+    if (await answers(path)) {
+      throw new BerthError(ErrorCode.Conflict, `listen: another agent already listens on ${path}`, { operation: 'listen', path });
+    }
+    rmSocket(path);
+  }
+  const server = createServer(onConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(systemError('listen', err, { path })));
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  return server;
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+    setTimeout(() => done(false), 1000).unref();
+  });
+}
+
+function rmSocket(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+export const defaultLogPath = (root: string) => join(root, 'agent.log');

@@ -1,0 +1,52 @@
+/**
+ * Small filesystem helpers with one promise each: writes are atomic (temp file in the same
+ * directory, fsync, rename), so a reader never sees half a file, whatever moment the agent dies.
+ */
+import { closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { systemError } from '../errors';
+
+/** Writes `data` to `path` atomically: temp file + fsync + rename + fsync of the directory. */
+export function writeFileAtomic(path: string, data: Buffer | string, mode = 0o600): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd = -1;
+  try {
+    fd = openSync(tmp, 'wx', mode);
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = -1;
+    renameSync(tmp, path);
+    fsyncDir(dirname(path));
+  } catch (err) {
+    if (fd >= 0) closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw systemError('write', err, { path });
+  }
+}
+
+/** fsync a directory so a rename inside it is durable. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function mkdirp(dir: string, mode = 0o700): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode });
+  } catch (err) {
+    throw systemError('create directory', err, { path: dir });
+  }
+}
+
+/** A fresh random name, for temp entries. */
+export function randomName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+}
