@@ -69,19 +69,19 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   if (opts.socket) {
     server = await listen(opts.socket, (socket) => {
+      const conn = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+      socket.on('error', () => conn.dispose());
       let peer: PeerCred;
       try {
         peer = native().peerCred(socketFd(socket));
       } catch (err) {
         log(`refusing a connection whose peer cannot be identified: ${(err as Error).message}`);
-        socket.destroy();
+        denyAll(conn, `the agent could not identify the caller (${(err as Error).message})`);
         return;
       }
-      const conn = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
-      socket.on('error', () => conn.dispose());
       if (peer.uid !== 0 && peer.uid !== opts.ownerUid) {
         log(`refusing uid ${peer.uid} (pid ${peer.pid}): only root and uid ${opts.ownerUid ?? 0} may use this agent`);
-        denyAll(conn, peer, opts);
+        denyAll(conn, `the agent at ${opts.socket} serves root${opts.ownerUid ? ` and uid ${opts.ownerUid}` : ''} only, and you are uid ${peer.uid}`);
         return;
       }
       serve(conn, peer, () => socket.destroy());
@@ -96,15 +96,11 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   await stopped;
 }
 
-/** Answers every request of a refused peer with PermissionDenied, then closes. */
-function denyAll(conn: MessageConnection, peer: PeerCred, opts: AgentOptions): void {
+/** Answers every request of a refused peer with PermissionDenied and the reason, then closes. */
+function denyAll(conn: MessageConnection, why: string): void {
   conn.onRequest((method) => {
     setTimeout(() => conn.dispose(), 100).unref();
-    return new ResponseError(
-      ErrorCode.PermissionDenied,
-      `${method}: permission denied: the agent at ${opts.socket} serves root${opts.ownerUid ? ` and uid ${opts.ownerUid}` : ''} only, and you are uid ${peer.uid}`,
-      { operation: method, path: opts.socket },
-    );
+    return new ResponseError(ErrorCode.PermissionDenied, `${method}: permission denied: ${why}`, { operation: method });
   });
   conn.listen();
 }

@@ -1,11 +1,12 @@
 // The one build script: bundles every entry point with esbuild. Type-checking is separate
 // (`npm run typecheck`). Entries that do not exist yet are an error, not a silent skip.
 import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const watch = process.argv.includes('--watch');
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 const entries = [
   // The `berth` CLI; `berth agent` runs the agent from the same bundle.
@@ -27,8 +28,8 @@ await Promise.all(
       external: e.external,
       logLevel: 'warning',
       minify: false,
-      define: { BERTH_VERSION: JSON.stringify(process.env.npm_package_version ?? '0.0.0-dev') },
+      define: { BERTH_VERSION: JSON.stringify(version) },
     }),
   ),
 );
-if (!watch) console.log(`built ${entries.map((e) => `dist/${e.out}.js`).join(', ')} in ${Date.now() - started} ms`);
+console.log(`built ${entries.map((e) => `dist/${e.out}.js`).join(', ')} in ${Date.now() - started} ms`);

@@ -3,12 +3,13 @@
 #   docker-registry  a real OCI registry (CNCF distribution), started on 127.0.0.1 by the tests
 #   busybox-static   a static busybox to build test images without the network
 #   skopeo, umoci    peers: the comparison test unpacks the same images with umoci
+#   podman           a peer: the archive test checks `podman load` accepts `berth save` archives
 #   apache2-utils    htpasswd, for the registry's Basic-auth configuration
 #   openssl          certificates for the registry's Bearer-token configuration
 #   zstd             zstd-compressed test layers
 #   attr             getfattr/setfattr, to inspect xattrs by hand
 set -euo pipefail
-pkgs=(docker-registry busybox-static skopeo umoci apache2-utils openssl zstd attr)
+pkgs=(docker-registry busybox-static skopeo umoci podman apache2-utils openssl zstd attr)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

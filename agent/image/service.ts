@@ -271,9 +271,18 @@ export class ImageService {
       out.Deleted.push(rec.id, ...this.store.gc());
       return { out, id: rec.id };
     });
-    for (const t of result.out.Untagged) this.emit('untag', result.id, { name: t });
+    for (const t of result.out.Untagged) this.emit('untag', result.id, { name: displayName(t) });
     if (result.out.Deleted.length > 0) this.emit('delete', result.id);
     return result.out;
+  }
+}
+
+/** A stored name as Docker shows it ("busybox:latest"), or as is when it does not parse. */
+function displayName(name: string): string {
+  try {
+    return familiarName(parseReference(name));
+  } catch {
+    return name;
   }
 }
 

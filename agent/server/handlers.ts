@@ -28,6 +28,7 @@ import type { ImageService } from '../image/service';
 import { loadImages } from '../image/load';
 import { saveImages } from '../image/save';
 import type { PeerCred } from '../../native';
+import { hostPlatform } from '../registry/platform';
 
 declare const BERTH_VERSION: string;
 
@@ -57,7 +58,7 @@ export function registerHandlers(conn: MessageConnection, svc: ImageService, ctx
       Version: typeof BERTH_VERSION !== 'undefined' ? BERTH_VERSION : '0.0.0-dev',
       ApiVersion: API_VERSION,
       Os: process.platform,
-      Arch: process.arch,
+      Arch: hostPlatform().architecture,
       Pid: process.pid,
       Root: ctx.root,
       Socket: ctx.socket,
