@@ -14,9 +14,11 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { ImageSummary } from '../../protocol';
+import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import { hostPlatform, platformString, selectManifest } from '../registry/platform';
 import { chainIds, type ImageRecord } from '../store/store';
+import { checkCallerAccess } from './access';
 import { decompressingSource } from './decompress';
 import {
   MAX_CONFIG_BYTES,
@@ -48,8 +50,13 @@ interface ImageToImport {
 
 const OPERATION = 'load';
 
-export async function loadImages(svc: ImageService, path: string): Promise<{ images: ImageSummary[]; tags: string[] }> {
+/**
+ * `peer`: who asked (over the socket); a caller other than root may only load a file it could read
+ * itself. The server should pass the connection's peer.
+ */
+export async function loadImages(svc: ImageService, path: string, peer?: PeerCred): Promise<{ images: ImageSummary[]; tags: string[] }> {
   const { store } = svc;
+  checkCallerAccess(OPERATION, path, 'read', peer);
   const stage = store.tempPath('load');
   try {
     mkdirSync(stage, { recursive: true, mode: 0o700 });
@@ -72,17 +79,28 @@ export async function loadImages(svc: ImageService, path: string): Promise<{ ima
       if (diffIds.length !== img.manifest.layers.length) {
         throw invalid(path, `an image lists ${img.manifest.layers.length} layers but its config ${diffIds.length} diff_ids`);
       }
-      // Move verified blobs into the store; a blob already there is left as is.
       const blobs = [img.configDigest, ...img.manifest.layers.map((l) => l.digest)];
-      for (const d of blobs) {
-        if (!store.hasBlob(d)) store.commitBlobFile(files.get(byDigest(files, d, path))!.file, d);
-      }
-      store.putBlob(digestOfBuffer(img.manifestBytes), img.manifestBytes);
       const chains = chainIds(diffIds);
       const manifestDigest = digestOfBuffer(img.manifestBytes);
+      // Leased before the blobs land, so a concurrent gc cannot take them before the image is
+      // recorded; on failure the lease goes and gc takes back whatever no image uses.
       const release = store.lease([...chains, ...blobs, manifestDigest]);
+      let recorded = false;
       try {
-        await ensureLayers(store, undefined, undefined, img.manifest.layers, diffIds, chains, {});
+        // Move verified blobs into the store; a blob already there is left as is.
+        for (const d of blobs) {
+          if (!store.hasBlob(d)) store.commitBlobFile(files.get(byDigest(files, d, path))!.file, d);
+        }
+        if (!store.hasBlob(manifestDigest)) store.putBlob(manifestDigest, img.manifestBytes);
+        try {
+          await ensureLayers(store, undefined, undefined, img.manifest.layers, diffIds, chains, {});
+        } catch (err) {
+          // Say which archive the bad layer came from; the code and details stay the unpacker's.
+          if (err instanceof BerthError) {
+            throw new BerthError(err.code, `load ${path}: ${err.message}`, { ...err.data, path: err.data.path ?? path }, { cause: err });
+          }
+          throw err;
+        }
         const rec = await store.locked(() => {
           const now = new Date().toISOString();
           const rec: ImageRecord = store.readImage(img.configDigest) ?? {
@@ -98,6 +116,7 @@ export async function loadImages(svc: ImageService, path: string): Promise<{ ima
           for (const t of img.tags) svc.setTag(t, rec);
           return rec;
         });
+        recorded = true;
         for (const t of img.tags) {
           allTags.push(t);
           svc.emit('load', rec.id, { name: familiarName(parseReference(t)) });
@@ -106,6 +125,8 @@ export async function loadImages(svc: ImageService, path: string): Promise<{ ima
         summaries.push(svc.summary(rec));
       } finally {
         release();
+        // A refused image leaves none of its blobs (or layers) behind.
+        if (!recorded) await store.locked(() => store.gc()).catch(() => undefined);
       }
     }
     return { images: summaries, tags: allTags };
@@ -127,6 +148,26 @@ async function stageArchive(path: string, stage: string): Promise<Map<string, St
   if (size === 0) throw invalid(path, 'the file is empty');
   const files = new Map<string, Staged>();
   const links = new Map<string, string>();
+  try {
+    await stageEntries(path, stage, files, links);
+  } catch (err) {
+    // The tar reader and the decompressors report malformed input as InvalidContent without
+    // knowing which file they read: here it is the archive itself that is not one.
+    if (err instanceof BerthError && err.code === ErrorCode.InvalidContent) {
+      throw new BerthError(ErrorCode.InvalidArchive, `load ${path}: not a readable tar archive: ${err.message}`, { ...err.data, operation: OPERATION, path }, { cause: err });
+    }
+    throw err;
+  }
+  for (const [name, target] of links) {
+    let t = target;
+    for (let hops = 0; hops < 8 && !files.has(t) && links.has(t); hops++) t = links.get(t)!;
+    const staged = files.get(t);
+    if (staged) files.set(name, staged);
+  }
+  return files;
+}
+
+async function stageEntries(path: string, stage: string, files: Map<string, Staged>, links: Map<string, string>): Promise<void> {
   let n = 0;
   for await (const entry of readTar(decompressingSource(createReadStream(path, { highWaterMark: 1 << 20 })))) {
     const name = archiveName(entry.header.name, path);
@@ -157,13 +198,6 @@ async function stageArchive(path: string, stage: string): Promise<Map<string, St
     }
     files.set(name, { file, digest: 'sha256:' + hash.digest('hex'), size: bytes });
   }
-  for (const [name, target] of links) {
-    let t = target;
-    for (let hops = 0; hops < 8 && !files.has(t) && links.has(t); hops++) t = links.get(t)!;
-    const staged = files.get(t);
-    if (staged) files.set(name, staged);
-  }
-  return files;
 }
 
 function archiveName(raw: string, path: string): string {

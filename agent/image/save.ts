@@ -12,6 +12,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
+import { checkCallerAccess } from './access';
 import { decompressingSource } from './decompress';
 import { familiarName, parseReference } from './reference';
 import { invertRefs, type ImageService } from './service';
@@ -28,6 +29,7 @@ export async function saveImages(svc: ImageService, references: string[], path: 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err instanceof BerthError ? err : systemError('save', err, { path });
   }
+  checkCallerAccess('save', path, 'write', peer);
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.berth-tmp`);
   let fd = -1;
   let size = 0;
@@ -37,7 +39,21 @@ export async function saveImages(svc: ImageService, references: string[], path: 
     size += buf.length;
   };
   try {
-    fd = openSync(tmp, 'wx', 0o644);
+    try {
+      fd = openSync(tmp, 'wx', 0o644);
+    } catch (err) {
+      // Name the file the user asked for, not the hidden temp file beside it.
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') {
+        throw new BerthError(ErrorCode.System, `save: cannot write ${path}: the directory ${dirname(path)} does not exist`, {
+          operation: 'save',
+          path,
+          syscall: 'open',
+          errno: e.code,
+        });
+      }
+      throw systemError('save', { code: e.code, syscall: e.syscall, message: e.message }, { path });
+    }
     const tagsById = invertRefs(store.readRefs());
     const manifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
     const written = new Set<string>();
@@ -61,10 +77,26 @@ export async function saveImages(svc: ImageService, references: string[], path: 
         write(encodeHeader({ name: `${dir}/`, type: 'dir', mode: 0o755, mtime }));
         write(encodeHeader({ name, size: layer.tarSize, mtime }));
         let n = 0;
-        for await (const chunk of decompressingSource(createReadStream(store.blobPath(l.digest), { highWaterMark: 1 << 20 }))) {
-          n += chunk.length;
-          if (n > layer.tarSize) break;
-          write(chunk);
+        const blob = store.blobPath(l.digest);
+        try {
+          for await (const chunk of decompressingSource(createReadStream(blob, { highWaterMark: 1 << 20 }))) {
+            n += chunk.length;
+            if (n > layer.tarSize) break;
+            write(chunk);
+          }
+        } catch (err) {
+          // The stored blob cannot be read back: say which layer of which image, not just "truncated".
+          if (err instanceof BerthError) {
+            throw new BerthError(
+              err.code,
+              `save ${path}: stored layer ${l.digest} of image ${rec.id.slice(7, 19)} cannot be read back (${err.message}); the store is damaged`,
+              { ...err.data, operation: 'save', path: blob, digest: l.digest },
+              { cause: err },
+            );
+          }
+          const e = err as NodeJS.ErrnoException;
+          if (e?.syscall !== 'write') throw systemError('save: read stored layer', err, { path: blob, digest: l.digest });
+          throw err;
         }
         if (n !== layer.tarSize) {
           throw new BerthError(ErrorCode.InvalidContent, `save: layer ${l.digest} decompresses to ${n} bytes, not ${layer.tarSize}; the store is damaged`, {

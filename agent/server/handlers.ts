@@ -3,7 +3,7 @@
  * answer. Errors become ResponseErrors with the code and data of the BerthError; anything else is
  * a bug, reported as Internal with the operation named (the stack goes to the agent's log).
  */
-import { CancellationToken, ResponseError, type MessageConnection } from 'vscode-jsonrpc';
+import { CancellationToken, ResponseError, type MessageConnection, type NotificationType } from 'vscode-jsonrpc';
 import {
   API_VERSION,
   ErrorCode,
@@ -20,7 +20,20 @@ import {
   TagImageRequest,
   VersionRequest,
   type ErrorData,
+  type HistoryEntry,
+  type ImageInspect,
+  type ImageRefParams,
+  type ImageSummary,
+  type ListImagesParams,
+  type LoadParams,
   type Platform,
+  type PullParams,
+  type PullResult,
+  type RemoveImageParams,
+  type RemoveImageResult,
+  type SaveParams,
+  type SubscribeParams,
+  type TagParams,
   type VersionResult,
 } from '../../protocol';
 import { BerthError } from '../errors';
@@ -42,14 +55,37 @@ export interface ConnectionContext {
 
 export function registerHandlers(conn: MessageConnection, svc: ImageService, ctx: ConnectionContext): () => void {
   const disposers: (() => void)[] = [];
-  const handle = <P, R>(operation: string, fn: (params: P, token: CancellationToken) => Promise<R> | R) => {
-    return async (params: P, token: CancellationToken): Promise<R | ResponseError<ErrorData>> => {
+  // Pulls in flight on this connection: a client that goes away cancels them, so nothing runs on
+  // for nobody and their temp work is discarded.
+  const pulls = new Set<AbortController>();
+  disposers.push(() => pulls.forEach((p) => p.abort()));
+
+  /**
+   * Registers a handler by method name, so that a request without params reaches our own checks
+   * (and answers InvalidArgument) instead of the library's generic InvalidParams.
+   */
+  const on = <P, R>(type: { method: string }, operation: string, fn: (params: P, token: CancellationToken) => Promise<R> | R) => {
+    // vscode-jsonrpc calls an untyped handler with (token) when params are absent, (params, token)
+    // for an object, and spreads positional params before the token.
+    conn.onRequest(type.method, async (...args: unknown[]): Promise<R | ResponseError<ErrorData>> => {
+      const token = args[args.length - 1] as CancellationToken;
+      const params = args.length === 1 ? {} : args.length === 2 ? args[0] : args.slice(0, -1);
       try {
-        return await fn(params, token);
+        if (params === null || typeof params !== 'object' || Array.isArray(params)) {
+          throw invalid(operation, 'params must be an object of named fields');
+        }
+        return await fn(params as P, token);
       } catch (err) {
         return toResponseError(operation, err, ctx.log);
       }
-    };
+    });
+  };
+  const notify = <P>(type: NotificationType<P>, params: P) => {
+    try {
+      void conn.sendNotification(type, params).catch(() => undefined);
+    } catch {
+      // The connection closed: the client no longer listens.
+    }
   };
 
   conn.onRequest(
@@ -66,75 +102,55 @@ export function registerHandlers(conn: MessageConnection, svc: ImageService, ctx
   );
 
   let subscribed = false;
-  conn.onRequest(
-    SubscribeRequest.type,
-    handle('subscribe', (params) => {
+  on<SubscribeParams, void>(SubscribeRequest, 'subscribe', (params) => {
       const types = optionalArray(params, 'types', 'subscribe');
       if (subscribed) return;
       subscribed = true;
       disposers.push(
         svc.onEvent((e) => {
-          if (!types || types.includes(e.Type)) void conn.sendNotification(EventNotification.type, e).catch(() => undefined);
+          if (!types || types.includes(e.Type)) notify(EventNotification.type, e);
         }),
       );
-    }),
-  );
+  });
 
-  conn.onRequest(
-    PullRequest.type,
-    handle('pull', async (params, token) => {
-      const reference = requireString(params, 'reference', 'pull');
-      const platform = optionalPlatform(params);
-      const progressToken = optionalString(params, 'progressToken', 'pull');
-      const abort = new AbortController();
-      const sub = token.onCancellationRequested(() => abort.abort());
-      try {
-        return await svc.pull(reference, {
-          platform,
-          signal: abort.signal,
-          onProgress: progressToken
-            ? (layer) => void conn.sendNotification(PullProgressNotification.type, { token: progressToken, reference, layer }).catch(() => undefined)
-            : undefined,
-        });
-      } finally {
-        sub.dispose();
-      }
-    }),
-  );
+  on<PullParams, PullResult>(PullRequest, 'pull', async (params, token) => {
+    const reference = requireString(params, 'reference', 'pull');
+    const platform = optionalPlatform(params);
+    const progressToken = optionalString(params, 'progressToken', 'pull');
+    const abort = new AbortController();
+    pulls.add(abort);
+    const sub = token.onCancellationRequested(() => abort.abort());
+    try {
+      return await svc.pull(reference, {
+        platform,
+        signal: abort.signal,
+        onProgress: progressToken ? (layer) => notify(PullProgressNotification.type, { token: progressToken, reference, layer }) : undefined,
+      });
+    } finally {
+      sub.dispose();
+      pulls.delete(abort);
+    }
+  });
 
-  conn.onRequest(
-    ListImagesRequest.type,
-    handle('list images', (params) => svc.list(params?.all ?? true)),
+  on<ListImagesParams, ImageSummary[]>(ListImagesRequest, 'list images', (params) => {
+    if (params.all !== undefined && typeof params.all !== 'boolean') throw invalid('list images', '"all" must be a boolean');
+    return svc.list(params.all ?? true);
+  });
+  on<ImageRefParams, ImageInspect>(InspectImageRequest, 'inspect', (params) => svc.inspect(requireString(params, 'reference', 'inspect')));
+  on<ImageRefParams, HistoryEntry[]>(ImageHistoryRequest, 'history', (params) => svc.history(requireString(params, 'reference', 'history')));
+  on<TagParams, void>(TagImageRequest, 'tag', (params) => svc.tag(requireString(params, 'source', 'tag'), requireString(params, 'target', 'tag')));
+  on<RemoveImageParams, RemoveImageResult>(RemoveImageRequest, 'remove', (params) =>
+    svc.remove(requireString(params, 'reference', 'remove'), params.force === true),
   );
-  conn.onRequest(
-    InspectImageRequest.type,
-    handle('inspect', (params) => svc.inspect(requireString(params, 'reference', 'inspect'))),
-  );
-  conn.onRequest(
-    ImageHistoryRequest.type,
-    handle('history', (params) => svc.history(requireString(params, 'reference', 'history'))),
-  );
-  conn.onRequest(
-    TagImageRequest.type,
-    handle('tag', (params) => svc.tag(requireString(params, 'source', 'tag'), requireString(params, 'target', 'tag'))),
-  );
-  conn.onRequest(
-    RemoveImageRequest.type,
-    handle('remove', (params) => svc.remove(requireString(params, 'reference', 'remove'), params.force === true)),
-  );
-  conn.onRequest(
-    SaveImagesRequest.type,
-    handle('save', (params) => {
-      const refs = params?.references;
-      if (!Array.isArray(refs) || refs.length === 0 || !refs.every((r) => typeof r === 'string')) {
-        throw invalid('save', 'references must be a non-empty array of strings');
-      }
-      return saveImages(svc, refs, requireAbsolutePath(params, 'save'), ctx.peer);
-    }),
-  );
-  conn.onRequest(
-    LoadImagesRequest.type,
-    handle('load', (params) => loadImages(svc, requireAbsolutePath(params, 'load'))),
+  on<SaveParams, { path: string; size: number }>(SaveImagesRequest, 'save', (params) => {
+    const refs = params.references;
+    if (!Array.isArray(refs) || refs.length === 0 || !refs.every((r) => typeof r === 'string')) {
+      throw invalid('save', 'references must be a non-empty array of strings');
+    }
+    return saveImages(svc, refs, requireAbsolutePath(params, 'save'), ctx.peer);
+  });
+  on<LoadParams, { images: ImageSummary[]; tags: string[] }>(LoadImagesRequest, 'load', (params) =>
+    loadImages(svc, requireAbsolutePath(params, 'load'), ctx.peer),
   );
 
   return () => disposers.forEach((d) => d());

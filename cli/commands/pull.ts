@@ -37,15 +37,22 @@ export const pull: Command = {
     const full = normalizeRef(ref);
     const client = await ctx.connect();
 
-    if (!quiet) {
+    // The header waits for the agent's first sign of work (progress, or the answer), so a pull
+    // the agent refuses (bad reference, unreachable registry) prints only its one error line.
+    let headerShown = quiet;
+    const header = () => {
+      if (headerShown) return;
+      headerShown = true;
       const r = parseRef(ref);
       if (!r.tag && !r.digest) io.stdout('Using default tag: latest\n');
       io.stdout(`${r.digest ?? r.tag ?? 'latest'}: Pulling from ${r.path}\n`);
-    }
+    };
     const token = `berth-cli-pull-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const renderer = new PullProgressRenderer({ write: io.stderr, isTTY: io.stderrIsTTY, columns: io.columns });
     const sub = client.connection.onNotification(PullProgressNotification.type, (n) => {
-      if (n.token === token && !quiet) renderer.update(n.layer);
+      if (n.token !== token || quiet) return;
+      header();
+      renderer.update(n.layer);
     });
 
     const cts = new CancellationTokenSource();
@@ -74,6 +81,7 @@ export const pull: Command = {
       const result = first as PullResult;
       renderer.finish();
       if (!quiet) {
+        header();
         io.stdout(`Digest: ${result.digest}\n`);
         io.stdout(`Status: ${result.upToDate ? 'Image is up to date for' : 'Downloaded newer image for'} ${familiarRef(full)}\n`);
       }
