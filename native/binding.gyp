@@ -6,6 +6,14 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "berth-helper",
+      "type": "executable",
+      "sources": ["helper/berth-helper.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "cflags!": ["-pthread"],
+      "ldflags!": ["-pthread", "-rdynamic"]
     }
   ]
 }

@@ -31,6 +31,25 @@ export interface NativeAddon {
 
 let cached: NativeAddon | undefined;
 
+/**
+ * The path of the built `berth-helper` executable (native/helper/berth-helper.c), found the same
+ * way as the addon: BERTH_HELPER if set, else next to this file's build dir, from source or bundle.
+ */
+export function helperPath(): string {
+  const candidates = [
+    process.env.BERTH_HELPER,
+    join(__dirname, 'build', 'Release', 'berth-helper'),
+    join(__dirname, '..', 'native', 'build', 'Release', 'berth-helper'),
+  ].filter((p): p is string => !!p);
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(
+      `berth: the runtime helper is not built (looked in ${candidates.join(', ')}); run "npm ci" or "node scripts/build-native.mjs"`,
+    );
+  }
+  return found;
+}
+
 export function native(): NativeAddon {
   if (cached) return cached;
   const candidates = [

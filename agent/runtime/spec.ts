@@ -1,0 +1,72 @@
+/**
+ * What the agent knows about a container when it starts one: everything already decided and
+ * resolved on the host (layer dirs, the user as numbers, the per-container /etc files). Turned
+ * into a {@link LaunchPlan} by buildLaunchPlan (plan.ts), which the helper executes.
+ */
+
+/** One line of a uid_map or gid_map: `size` ids from `containerId` map to `hostId` upwards. */
+export interface IdMapping {
+  containerId: number;
+  hostId: number;
+  size: number;
+}
+
+/** A host path bind-mounted into the container (`-v /host:/ctr[:ro]`). */
+export interface BindMountSpec {
+  /** Absolute host path; must exist. */
+  source: string;
+  /** Absolute path inside the container; resolved inside the rootfs, created if missing. */
+  target: string;
+  readOnly?: boolean;
+}
+
+export interface ContainerSpec {
+  /** The container's id, for messages. */
+  id: string;
+  rootfs: {
+    /** The image's layer dirs in overlay form, topmost first. */
+    lowerDirs: string[];
+    /** The container's writable layer and overlayfs's work dir (same filesystem). */
+    upperDir: string;
+    workDir: string;
+    /**
+     * An empty host directory the overlay is attached to before pivot_root. The mount exists only
+     * in the container's own mount namespace; on the host the directory stays empty.
+     */
+    mountPoint: string;
+  };
+  process: {
+    /** argv; args[0] is the program, searched in the container's PATH when it has no "/". */
+    args: string[];
+    /** "NAME=value" strings, exactly as the process sees them. */
+    env: string[];
+    /** Absolute working directory; it must exist in the rootfs. */
+    cwd: string;
+    /** Numeric ids (names are looked up in the image's /etc/passwd before this point). */
+    user: { uid: number; gid: number; additionalGids?: number[] };
+    /** Default 0o022. */
+    umask?: number;
+  };
+  hostname: string;
+  /** Capability names, "CAP_" optional, any case; "ALL" as Docker takes it. */
+  capAdd?: string[];
+  capDrop?: string[];
+  /** All capabilities, /sys read-write, no masked or read-only paths. */
+  privileged?: boolean;
+  /** Default true (Docker's default is false; Berth sets it unless told otherwise). */
+  noNewPrivileges?: boolean;
+  /**
+   * Raise the process's capabilities as ambient ones when the user is not root, so they survive
+   * the exec (Docker does not: a non-root user starts with no effective capabilities).
+   */
+  ambientCapabilities?: boolean;
+  /** A user namespace with these maps (`--userns`). */
+  userNamespace?: { uidMap: IdMapping[]; gidMap: IdMapping[]; denySetgroups?: boolean };
+  /** "private" (default): a new network namespace with only loopback, up. "host": the host's. */
+  network?: 'private' | 'host';
+  mounts?: BindMountSpec[];
+  /** Per-container files bind-mounted over the image's. */
+  etcFiles?: { hosts?: string; hostname?: string; resolvConf?: string };
+  /** cgroup.procs files the container's init is written to before it runs anything. */
+  cgroupProcs?: string[];
+}
