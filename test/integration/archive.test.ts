@@ -29,19 +29,10 @@ import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { diffTrees } from '../support/tree';
 import { REQUIRED_TOOLS, makeTempDir, requireTools, run, runCleanups, trackChild } from '../support/tmp';
+import { expectAgentError } from '../support/expect';
 
 const NOBODY = 65534;
 
-async function expectError(p: Promise<unknown>, code: ErrorCode): Promise<Error & { data: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as Error & { code: number; data: Record<string, unknown> };
-    assert.equal(e.code, code, `expected code ${code}, got ${e.code}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected error code ${code}`);
-}
 
 /** A failure: exit 1 and exactly one stderr line, returned. */
 function oneLineError(r: CliResult, what: string): string {
@@ -311,14 +302,14 @@ describe('berth save / load with real peers', () => {
     const missing = join(dir, 'no', 'such', 'dir', 'out.tar');
     const line = oneLineError(await berth(['save', '-o', missing, boxRef], env), 'save into a missing dir');
     assert.equal(line, `Error: save: cannot write ${missing}: the directory ${dirname(missing)} does not exist`);
-    await expectError(conn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: missing }), ErrorCode.System);
+    await expectAgentError(conn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: missing }), ErrorCode.System);
 
     const target = join(dir, 'out.tar');
     const unknown = oneLineError(await berth(['save', '-o', target, 'nosuch:1'], env), 'save unknown image');
     assert.match(unknown, /nosuch:1/);
     assert.deepEqual(readdirSync(dir), [], 'nothing written for an unknown image');
-    await expectError(conn.sendRequest(SaveImagesRequest.type, { references: ['nosuch:1'], path: target }), ErrorCode.NotFound);
-    await expectError(conn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: 'relative.tar' }), ErrorCode.InvalidArgument);
+    await expectAgentError(conn.sendRequest(SaveImagesRequest.type, { references: ['nosuch:1'], path: target }), ErrorCode.NotFound);
+    await expectAgentError(conn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: 'relative.tar' }), ErrorCode.InvalidArgument);
 
     // A store whose layer blob was damaged behind the agent's back: the save fails half-way, and
     // neither the target nor the temp file beside it remains.
@@ -327,7 +318,7 @@ describe('berth save / load with real peers', () => {
     await dconn.sendRequest(PullRequest.type, { reference: boxRef });
     const blob = join(damaged.root, 'blobs', 'sha256', box.layers[0].digest.slice(7));
     truncateSync(blob, Math.floor(box.layers[0].size / 2));
-    const err = await expectError(dconn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: target }), ErrorCode.InvalidContent);
+    const err = await expectAgentError(dconn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: target }), ErrorCode.InvalidContent);
     assert.match(err.message, new RegExp(`^save ${target}: stored layer ${box.layers[0].digest}`));
     assert.deepEqual(readdirSync(dir), [], `no archive and no temp file after a failed save: ${readdirSync(dir).join(', ')}`);
     const cli = oneLineError(await berth(['save', '-o', target, boxRef], { ...damaged.env, BERTH_NO_AUTOSTART: '1' }), 'save from a damaged store');
@@ -357,7 +348,7 @@ describe('berth load refuses hostile archives and leaves the store unchanged', (
   async function refused(name: string, bytes: Buffer, code: ErrorCode, re: RegExp): Promise<void> {
     const file = join(dir, name);
     writeFileSync(file, bytes);
-    const err = await expectError(conn.sendRequest(LoadImagesRequest.type, { path: file }), code);
+    const err = await expectAgentError(conn.sendRequest(LoadImagesRequest.type, { path: file }), code);
     assert.match(err.message, re);
     assert.match(String(err.data.operation), /^(load|unpack layer)$/);
     storeIsEmpty(agent.root, name);
@@ -413,14 +404,14 @@ describe('berth load refuses hostile archives and leaves the store unchanged', (
   });
 
   it('a relative path, a missing file, a directory: InvalidArgument / a clear error', async () => {
-    const rel = await expectError(conn.sendRequest(LoadImagesRequest.type, { path: 'images.tar' }), ErrorCode.InvalidArgument);
+    const rel = await expectAgentError(conn.sendRequest(LoadImagesRequest.type, { path: 'images.tar' }), ErrorCode.InvalidArgument);
     assert.match(rel.message, /absolute/);
-    await expectError(conn.sendRequest(LoadImagesRequest.type, {} as never), ErrorCode.InvalidArgument);
+    await expectAgentError(conn.sendRequest(LoadImagesRequest.type, {} as never), ErrorCode.InvalidArgument);
     const missing = join(dir, 'nope.tar');
-    const e = await expectError(conn.sendRequest(LoadImagesRequest.type, { path: missing }), ErrorCode.System);
+    const e = await expectAgentError(conn.sendRequest(LoadImagesRequest.type, { path: missing }), ErrorCode.System);
     assert.ok(e.message.includes(missing), e.message);
     assert.match(oneLineError(await berth(['load', '-i', missing], env), 'load missing'), /nope\.tar/);
-    const d = await expectError(conn.sendRequest(LoadImagesRequest.type, { path: dir }), ErrorCode.InvalidArgument);
+    const d = await expectAgentError(conn.sendRequest(LoadImagesRequest.type, { path: dir }), ErrorCode.InvalidArgument);
     assert.ok(d.message.includes(dir), d.message);
     storeIsEmpty(agent.root, 'argument errors');
   });

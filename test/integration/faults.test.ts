@@ -17,6 +17,7 @@ import { buildImage, busyboxImage, busyboxLayer, sha256Digest, type BuiltLayer }
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { requireTools, runCleanups } from '../support/tmp';
+import { expectAgentError } from '../support/expect';
 
 function storeIsEmpty(root: string): void {
   assert.deepEqual(readdirSync(join(root, 'layers')), [], 'no layer stored');
@@ -24,16 +25,6 @@ function storeIsEmpty(root: string): void {
   assert.deepEqual(readdirSync(join(root, 'tmp')), [], 'no temp work left');
 }
 
-async function expectError(p: Promise<unknown>, code: ErrorCode): Promise<Error & { data: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as Error & { code: number; data: Record<string, unknown> };
-    assert.equal(e.code, code, `expected code ${code}, got ${e.code}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected error code ${code}`);
-}
 
 describe('registry faults', () => {
   let registry: TestRegistry;
@@ -55,7 +46,7 @@ describe('registry faults', () => {
   it('a corrupted blob is refused with DigestMismatch and nothing is stored', async () => {
     const agent = await startAgent();
     proxy.fault = (req) => (isLayer(req.path) ? { kind: 'corrupt', atByte: 1000 } : undefined);
-    const err = await expectError((await agent.connect()).sendRequest(PullRequest.type, { reference: `${proxy.host}/f/box:v1` }), ErrorCode.DigestMismatch);
+    const err = await expectAgentError((await agent.connect()).sendRequest(PullRequest.type, { reference: `${proxy.host}/f/box:v1` }), ErrorCode.DigestMismatch);
     assert.match(err.message, new RegExp(layerDigest.slice(7, 19)));
     storeIsEmpty(agent.root);
     assert.deepEqual(readdirSync(join(agent.root, 'blobs', 'sha256')), []);
@@ -186,7 +177,7 @@ describe('hostile layers served by a registry', () => {
       const img = buildImage({ layers: [await busyboxLayer(), hostileLayer(c.entries)] });
       const repo = `hostile/${c.name.replace(/[^a-z]+/g, '-').replace(/^-|-$/g, '')}`;
       await pushImage(registry, repo, 'v1', img);
-      const err = await expectError(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/${repo}:v1` }), ErrorCode.HostileLayer);
+      const err = await expectAgentError(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/${repo}:v1` }), ErrorCode.HostileLayer);
       assert.equal(err.data.entry, c.entry);
       assert.ok(err.message.includes(c.entry), `the message names the entry: ${err.message}`);
       assert.equal(existsSync(outside), false, 'nothing was written outside the store');

@@ -35,21 +35,11 @@ import { busyboxImage, type BuiltImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { makeTempDir, registerCleanup, requireTools, runCleanups, stopChild, trackChild } from '../support/tmp';
+import { expectAgentError } from '../support/expect';
 
 const NOBODY = 65534;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function expectError(p: Promise<unknown>, code: number, re?: RegExp): Promise<Error & { code: number; data: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as Error & { code: number; data: Record<string, unknown> };
-    assert.equal(e.code, code, `expected code ${code}, got ${e.code}: ${e.message}`);
-    if (re) assert.match(e.message, re);
-    return e;
-  }
-  assert.fail(`expected error code ${code}`);
-}
 
 /** Waits (bounded) for `cond`, polling every 50 ms. */
 async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
@@ -136,8 +126,8 @@ describe('the protocol over the socket', () => {
   });
 
   it('an unknown method gets MethodNotFound and the agent keeps serving', async () => {
-    await expectError(conn.sendRequest('image/frobnicate', { x: 1 }), ErrorCodes.MethodNotFound, /image\/frobnicate/);
-    await expectError(conn.sendRequest('nothing'), ErrorCodes.MethodNotFound);
+    await expectAgentError(conn.sendRequest('image/frobnicate', { x: 1 }), ErrorCodes.MethodNotFound, /image\/frobnicate/);
+    await expectAgentError(conn.sendRequest('nothing'), ErrorCodes.MethodNotFound);
     assert.equal((await conn.sendRequest(VersionRequest.type)).Pid, agent.child.pid);
     assert.deepEqual(await conn.sendRequest(ListImagesRequest.type, {}), []);
   });
@@ -165,15 +155,15 @@ describe('the protocol over the socket', () => {
       [SubscribeRequest.method, { types: 'image' }, /subscribe: "types"/],
     ];
     for (const [method, params, re] of bad) {
-      const e = await expectError(conn.sendRequest(method, params), ErrorCode.InvalidArgument, re);
+      const e = await expectAgentError(conn.sendRequest(method, params), ErrorCode.InvalidArgument, re);
       assert.ok(typeof e.data?.operation === 'string', `${method}: data.operation is set`);
     }
     // Positional (array) params and no params at all are malformed too, answered by the agent's
     // own checks with its own code.
     for (const method of [PullRequest.method, InspectImageRequest.method, TagImageRequest.method, SaveImagesRequest.method, LoadImagesRequest.method]) {
-      await expectError(conn.sendRequest(method, ['/tmp/x.tar']), ErrorCode.InvalidArgument);
-      await expectError(conn.sendRequest(method, ['/tmp/x.tar', 'two']), ErrorCode.InvalidArgument);
-      await expectError(conn.sendRequest(method), ErrorCode.InvalidArgument);
+      await expectAgentError(conn.sendRequest(method, ['/tmp/x.tar']), ErrorCode.InvalidArgument);
+      await expectAgentError(conn.sendRequest(method, ['/tmp/x.tar', 'two']), ErrorCode.InvalidArgument);
+      await expectAgentError(conn.sendRequest(method), ErrorCode.InvalidArgument);
     }
     assert.equal((await conn.sendRequest(VersionRequest.type)).Pid, agent.child.pid);
     assert.deepEqual(readdirSync(join(agent.root, 'tmp')), []);
@@ -235,7 +225,7 @@ describe('stdio mode', () => {
       assert.equal(v.Root, root);
       assert.equal(v.Socket, '', 'stdio only: no socket');
       assert.deepEqual(await c.sendRequest(ListImagesRequest.type, {}), []);
-      await expectError(c.sendRequest(InspectImageRequest.type, { reference: 'nosuch' }), ErrorCode.NotFound, /no such image: nosuch/);
+      await expectAgentError(c.sendRequest(InspectImageRequest.type, { reference: 'nosuch' }), ErrorCode.NotFound, /no such image: nosuch/);
       assert.ok(!existsSync(join(root, 'agent.sock')), 'without --socket, stdio mode listens on no socket');
     } finally {
       c.dispose();

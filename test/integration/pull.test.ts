@@ -28,18 +28,8 @@ import { busyboxImage, buildImage, buildLayer, busyboxLayer, featureImage, hostP
 import { pushImage, pushIndex } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { makeTempDir, requireTools, runCleanups } from '../support/tmp';
+import { expectAgentError } from '../support/expect';
 
-async function rejectsWith(p: Promise<unknown>, code: ErrorCode, re?: RegExp): Promise<Error & { code: number; data: unknown }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as Error & { code: number; data: unknown };
-    assert.equal(e.code, code, `expected error code ${code}, got ${e.code}: ${e.message}`);
-    if (re) assert.match(e.message, re);
-    return e;
-  }
-  assert.fail(`expected an error with code ${code}`);
-}
 
 describe('pull from a registry without auth', () => {
   let registry: TestRegistry;
@@ -133,24 +123,24 @@ describe('pull from a registry without auth', () => {
     const inspect2 = await conn.sendRequest(InspectImageRequest.type, { reference: res2.image.Id });
     assert.equal(inspect2.Architecture, other.architecture);
 
-    await rejectsWith(
+    await expectAgentError(
       conn.sendRequest(PullRequest.type, { reference: `${registry.host}/lib/multi:latest`, platform: { os: 'linux', architecture: 's390x' } }),
       ErrorCode.NoMatchingPlatform,
       /s390x/,
     );
-    await rejectsWith(
+    await expectAgentError(
       conn.sendRequest(PullRequest.type, { reference: `${registry.host}/lib/multi:latest`, platform: { os: 'unknown', architecture: 'unknown' } }),
       ErrorCode.NoMatchingPlatform,
     );
   });
 
   it('answers bad references, unknown tags and unknown repositories with clear errors', async () => {
-    await rejectsWith(conn.sendRequest(PullRequest.type, { reference: 'UPPER/Case' }), ErrorCode.InvalidReference, /lowercase/);
-    await rejectsWith(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/lib/busybox:nope` }), ErrorCode.ManifestUnknown, /nope/);
-    await rejectsWith(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/no/such` }), ErrorCode.ManifestUnknown);
-    await rejectsWith(conn.sendRequest(PullRequest.type, { reference: 42 } as never), ErrorCode.InvalidArgument);
+    await expectAgentError(conn.sendRequest(PullRequest.type, { reference: 'UPPER/Case' }), ErrorCode.InvalidReference, /lowercase/);
+    await expectAgentError(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/lib/busybox:nope` }), ErrorCode.ManifestUnknown, /nope/);
+    await expectAgentError(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/no/such` }), ErrorCode.ManifestUnknown);
+    await expectAgentError(conn.sendRequest(PullRequest.type, { reference: 42 } as never), ErrorCode.InvalidArgument);
     const closed = `127.0.0.1:1/x/y`;
-    await rejectsWith(conn.sendRequest(PullRequest.type, { reference: closed }), ErrorCode.RegistryUnreachable, /127\.0\.0\.1:1/);
+    await expectAgentError(conn.sendRequest(PullRequest.type, { reference: closed }), ErrorCode.RegistryUnreachable, /127\.0\.0\.1:1/);
   });
 
   it('tags, shows history, removes tags and frees layers only when no image uses them; events follow', async () => {
@@ -177,7 +167,7 @@ describe('pull from a registry without auth', () => {
     assert.deepEqual(await conn.sendRequest(ListImagesRequest.type, {}), []);
     assert.deepEqual(readdirSync(join(agent.root, 'layers')), []);
     assert.deepEqual(readdirSync(join(agent.root, 'blobs', 'sha256')), []);
-    await rejectsWith(conn.sendRequest(InspectImageRequest.type, { reference: feature.image.Id }), ErrorCode.NotFound, /no such image/);
+    await expectAgentError(conn.sendRequest(InspectImageRequest.type, { reference: feature.image.Id }), ErrorCode.NotFound, /no such image/);
 
     // Events arrive without polling; give the last ones a moment to cross the socket.
     for (let i = 0; i < 50 && !events.some((e) => e.Action === 'delete'); i++) await new Promise((r) => setTimeout(r, 20));
@@ -197,7 +187,7 @@ describe('pull with credentials', () => {
     const dockerConfig = await makeTempDir('berth-dockercfg-');
     const noAuth = await startAgent({ env: { DOCKER_CONFIG: await makeTempDir('berth-empty-') } });
     const c0 = await noAuth.connect();
-    await rejectsWith(c0.sendRequest(PullRequest.type, { reference: `${registry.host}/private/box:v1` }), ErrorCode.RegistryAuth, new RegExp(registry.host.replace(/\./g, '\\.')));
+    await expectAgentError(c0.sendRequest(PullRequest.type, { reference: `${registry.host}/private/box:v1` }), ErrorCode.RegistryAuth, new RegExp(registry.host.replace(/\./g, '\\.')));
     await noAuth.stop();
 
     const auth = Buffer.from(`${registry.username}:${registry.password}`).toString('base64');
@@ -232,7 +222,7 @@ describe('pull with credentials', () => {
     const registry = await startRegistry({ auth: 'token' });
     await pushImage(registry, 'closed/app', 'v1', await busyboxImage());
     const anon = await startAgent({ env: { DOCKER_CONFIG: await makeTempDir('berth-empty-') } });
-    await rejectsWith((await anon.connect()).sendRequest(PullRequest.type, { reference: `${registry.host}/closed/app:v1` }), ErrorCode.RegistryAuth);
+    await expectAgentError((await anon.connect()).sendRequest(PullRequest.type, { reference: `${registry.host}/closed/app:v1` }), ErrorCode.RegistryAuth);
     await anon.stop();
     const dockerConfig = await makeTempDir('berth-dockercfg-');
     mkdirSync(dockerConfig, { recursive: true });
