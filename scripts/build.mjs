@@ -8,9 +8,22 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
+// `berth agent` loads the agent from its own bundle (dist/agent.js), so the CLI's other verbs
+// start without parsing the agent's code.
+const agentSplit = {
+  name: 'agent-split',
+  setup(b) {
+    b.onResolve({ filter: /\/agent\/main$/ }, (args) =>
+      args.importer.endsWith(join('cli', 'commands', 'agent.ts')) ? { path: './agent.js', external: true } : undefined,
+    );
+  },
+};
+
 const entries = [
-  // The `berth` CLI; `berth agent` runs the agent from the same bundle.
-  { in: 'cli/main.ts', out: 'berth', platform: 'node', external: [] },
+  // The `berth` CLI.
+  { in: 'cli/main.ts', out: 'berth', platform: 'node', external: [], plugins: [agentSplit] },
+  // The agent, loaded by `berth agent`.
+  { in: 'agent/main.ts', out: 'agent', platform: 'node', external: [] },
 ];
 
 const started = Date.now();
@@ -26,6 +39,7 @@ await Promise.all(
       target: 'node20',
       sourcemap: true,
       external: e.external,
+      plugins: e.plugins ?? [],
       logLevel: 'warning',
       minify: false,
       define: { BERTH_VERSION: JSON.stringify(version) },
