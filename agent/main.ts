@@ -16,6 +16,7 @@ import { ErrorCode } from '../protocol';
 import { native, type PeerCred } from '../native';
 import { BerthError, systemError } from './errors';
 import { ImageService } from './image/service';
+import { ContainerService } from './runtime/containers/service';
 import { RegistryClient } from './registry/client';
 import { registerHandlers } from './server/handlers';
 import { Store } from './store/store';
@@ -39,6 +40,8 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   const settings = readAgentSettings(opts.root);
   const registry = new RegistryClient({ insecureRegistries: settings.insecureRegistries });
   const svc = new ImageService(store, registry);
+  const containers = new ContainerService(store, svc, svc.events, { log });
+  await containers.init();
   const connections = new Set<MessageConnection>();
 
   let server: Server | undefined;
@@ -58,7 +61,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   const serve = (conn: MessageConnection, peer: PeerCred | undefined, onClose: () => void) => {
     connections.add(conn);
-    const dispose = registerHandlers(conn, svc, { peer, root: opts.root, socket: opts.socket ?? '', log });
+    const dispose = registerHandlers(conn, { images: svc, containers }, { peer, root: opts.root, socket: opts.socket ?? '', log });
     conn.onClose(() => {
       dispose();
       connections.delete(conn);

@@ -39,7 +39,11 @@ export class UsageError extends Error {
 /** The flag every command accepts. */
 export const HELP_FLAG: FlagSpec = { name: 'help', short: 'h', type: 'boolean', help: 'Print usage' };
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs {
+/**
+ * `stopAtOperand`: everything from the first operand on is an operand (`berth run IMG sh -c ...`,
+ * where `-c` belongs to the container's command).
+ */
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], opts: { stopAtOperand?: boolean } = {}): ParsedArgs {
   const byLong = new Map<string, FlagSpec>();
   const byShort = new Map<string, FlagSpec>();
   for (const s of [...specs, HELP_FLAG]) {
@@ -119,6 +123,10 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
         break;
       }
       continue;
+    }
+    if (opts.stopAtOperand) {
+      args.push(...argv.slice(i));
+      break;
     }
     args.push(a);
   }

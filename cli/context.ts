@@ -37,6 +37,8 @@ export interface Command {
   /** Infinity for "any number". */
   maxArgs: number;
   run(ctx: Context, p: ParsedArgs): Promise<number>;
+  /** Flags end at the first operand (the rest is the container's command). */
+  stopAtOperand?: boolean;
 }
 
 /** `--format` as every listing accepts it. */

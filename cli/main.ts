@@ -10,6 +10,15 @@ import { connectAgent, type AgentClient } from './client';
 import { CliError, errorLine, type CliIO, type Command, type Context } from './context';
 import { TemplateError } from './format';
 import { agent } from './commands/agent';
+import { create } from './commands/create';
+import { kill } from './commands/kill';
+import { logs } from './commands/logs';
+import { ps } from './commands/ps';
+import { rm } from './commands/rm';
+import { run } from './commands/run';
+import { start } from './commands/start';
+import { stop } from './commands/stop';
+import { wait } from './commands/wait';
 import { events } from './commands/events';
 import { history } from './commands/history';
 import { images } from './commands/images';
@@ -24,7 +33,10 @@ import { CLIENT_VERSION, version } from './commands/version';
 export type { CliIO } from './context';
 
 /** Every verb, in the order `berth --help` lists them. */
-export const COMMANDS: readonly Command[] = [pull, images, inspect, history, tag, rmi, save, load, events, version, agent];
+export const COMMANDS: readonly Command[] = [
+  run, create, start, stop, kill, rm, ps, logs, wait,
+  pull, images, inspect, history, tag, rmi, save, load, events, version, agent,
+];
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -127,7 +139,7 @@ export async function main(argv: readonly string[], ioOverrides: Partial<CliIO> 
     },
   };
   try {
-    const parsed = parseArgs(argv.slice(1), cmd.flags);
+    const parsed = parseArgs(argv.slice(1), cmd.flags, { stopAtOperand: cmd.stopAtOperand });
     if (parsed.flags.help) {
       io.stdout(commandHelp(cmd));
       return EXIT_OK;

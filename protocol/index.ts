@@ -132,18 +132,125 @@ export interface LayerProgress {
   message?: string;
 }
 
+/** What happened to an image. */
+export type ImageEventAction = 'pull' | 'tag' | 'untag' | 'delete' | 'load' | 'save';
+
 /**
- * Something happened in the agent: the events every subscriber receives. Docker's event shape, so
- * the same filters and habits work.
+ * What happened to a container: create, start, kill (a signal was sent; attribute `signal`), oom
+ * (the kernel's OOM killer killed a process of it; sent before `die`), die (its init exited;
+ * attribute `exitCode`), stop (after `die`, when the exit was asked for by `container/stop`),
+ * destroy (removed). Attributes always carry `name` and `image` (the reference as given).
  */
-export interface BerthEvent {
-  Type: 'image';
-  /** pull, tag, untag, delete, load, save. */
-  Action: 'pull' | 'tag' | 'untag' | 'delete' | 'load' | 'save';
+export type ContainerEventAction = 'create' | 'start' | 'kill' | 'oom' | 'die' | 'stop' | 'destroy';
+
+interface EventBase {
+  /** The image ID, or the container's 64-hex ID. */
   Actor: { ID: string; Attributes: Record<string, string> };
   /** Seconds since the epoch. */
   time: number;
   timeNano: number;
+}
+
+/**
+ * Something happened in the agent: the events every subscriber receives. Docker's event shape, so
+ * the same filters and habits work.
+ */
+export type BerthEvent = (EventBase & { Type: 'image'; Action: ImageEventAction }) | (EventBase & { Type: 'container'; Action: ContainerEventAction });
+
+/** Docker's container states Berth uses. */
+export type ContainerStatus = 'created' | 'running' | 'exited';
+
+/** The `State` of a container in {@link ContainerInspect}: Docker's shape. */
+export interface ContainerState {
+  Status: ContainerStatus;
+  Running: boolean;
+  /** The container's init in the agent's pid namespace; 0 when not running. */
+  Pid: number;
+  /** The last exit code (128 + signal when killed by one); 0 before the first exit. */
+  ExitCode: number;
+  /** True when the kernel's OOM killer killed a process of the container during its last run. */
+  OOMKilled: boolean;
+  /** RFC 3339; "0001-01-01T00:00:00Z" before the first start / exit, as Docker writes it. */
+  StartedAt: string;
+  FinishedAt: string;
+  /** Why the last start failed, or why the agent marked it exited ("the agent restarted"); "" otherwise. */
+  Error: string;
+}
+
+/** `container/inspect`'s answer: Docker's container inspect shape (the fields Berth has). */
+export interface ContainerInspect {
+  /** 64 hex digits. */
+  Id: string;
+  /** "/name", as Docker writes it. */
+  Name: string;
+  /** RFC 3339. */
+  Created: string;
+  /** The program run (argv[0]) and its arguments. */
+  Path: string;
+  Args: string[];
+  State: ContainerState;
+  /** The image ID ("sha256:..."). */
+  Image: string;
+  Config: {
+    Hostname: string;
+    /** The environment the process gets (image's, merged with the overrides). */
+    Env: string[];
+    Cmd: string[] | null;
+    Entrypoint: string[] | null;
+    WorkingDir: string;
+    User: string;
+    /** The image reference as given to create. */
+    Image: string;
+    Labels: Record<string, string>;
+    StopSignal: string;
+  };
+  HostConfig: {
+    /** "/host:/ctr[:ro]" as given. */
+    Binds: string[];
+    /** Bytes; 0 for no limit. */
+    Memory: number;
+    /** CPUs x 1e9; 0 for no limit. */
+    NanoCpus: number;
+    /** 0 for no limit. */
+    PidsLimit: number;
+    Privileged: boolean;
+    CapAdd: string[];
+    CapDrop: string[];
+    /** `--rm`: the agent removes the container when it exits. */
+    AutoRemove: boolean;
+  };
+  Mounts: { Type: 'bind'; Source: string; Destination: string; RW: boolean }[];
+  GraphDriver: { Name: 'overlay'; Data: { LowerDir: string; UpperDir: string; WorkDir: string } };
+}
+
+/** One row of `container/list`: Docker's container summary, plus the times `ps` words its Status from. */
+export interface ContainerSummary {
+  Id: string;
+  /** ["/name"]. */
+  Names: string[];
+  /** The image reference as given. */
+  Image: string;
+  ImageID: string;
+  /** The command line, argv joined by spaces. */
+  Command: string;
+  /** Seconds since the epoch. */
+  Created: number;
+  State: ContainerStatus;
+  ExitCode: number;
+  OOMKilled: boolean;
+  /** RFC 3339, or "0001-01-01T00:00:00Z". */
+  StartedAt: string;
+  FinishedAt: string;
+  Labels: Record<string, string>;
+}
+
+/** One line a container wrote. */
+export interface LogLine {
+  /** RFC 3339 with nanoseconds, when the agent read it. */
+  time: string;
+  stream: 'stdout' | 'stderr';
+  /** The line without its newline (a final line without one is kept as is). */
+  line: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,6 +426,189 @@ export namespace LoadImagesRequest {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Containers (client -> agent). A container is named by its full ID, a unique ID prefix, or its
+// name ("web" or "/web"); the agent answers NotFound ("no such container: X") otherwise.
+// ---------------------------------------------------------------------------------------------
+
+export interface CreateContainerParams {
+  /** The image; it must be in the store (the CLI pulls first when it is not). */
+  image: string;
+  /** Unique; `[a-zA-Z0-9][a-zA-Z0-9_.-]+`. Generated ("brave_turing") when absent. */
+  name?: string;
+  /** Replaces the image's Cmd. */
+  cmd?: string[];
+  /** Replaces the image's Entrypoint ([] clears it); either way the image's Cmd is then dropped. */
+  entrypoint?: string[];
+  /** "NAME=value" entries, overriding the image's by name. */
+  env?: string[];
+  /** Absolute; must exist in the image. Default: the image's, else "/". */
+  workingDir?: string;
+  /** "uid[:gid]" or "name[:group]" looked up in the image's /etc/passwd and /etc/group. */
+  user?: string;
+  /** Default: the first 12 hex digits of the ID. */
+  hostname?: string;
+  /** "/host:/ctr[:ro|rw]"; the host path must exist and be absolute. */
+  binds?: string[];
+  labels?: Record<string, string>;
+  /** Bytes, at least 6 MiB. */
+  memory?: number;
+  /** CPUs x 1e9 (`--cpus 0.5` is 500000000). */
+  nanoCpus?: number;
+  pidsLimit?: number;
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  /** `--rm`: remove the container (and its logs) once it exits. */
+  autoRemove?: boolean;
+}
+
+/**
+ * `container/create`. Sent by `berth create`/`run` and the extension to make a container from a
+ * local image: its record, writable layer and /etc files; nothing runs yet. Emits `create`.
+ * Errors: InvalidArgument (bad name, bind, limit, user or workdir missing in the image),
+ * NotFound (image), Conflict (name in use), System.
+ */
+export namespace CreateContainerRequest {
+  export const method = 'container/create';
+  export const type = new RequestType<CreateContainerParams, { Id: string; Name: string }, ErrorData>(method);
+}
+
+export interface ContainerRefParams {
+  /** ID, unique ID prefix or name. */
+  container: string;
+}
+
+export interface StartContainerParams extends ContainerRefParams {
+  /**
+   * When set, every line the container writes from this start on is sent to this connection as a
+   * {@link LogLineNotification} carrying this token, until the container exits (how `berth run`
+   * attaches without a race with a fast exit or `--rm`).
+   */
+  attachToken?: string;
+}
+
+/**
+ * `container/start`. Starts a created or exited container (an exited one keeps its writable layer).
+ * Resolves once its command has been exec'd. Emits `start`. Starting a running container does
+ * nothing. Errors: NotFound, InvalidArgument (command, workdir or user not found in the
+ * container), System (with the failed step's syscall, path and errno).
+ */
+export namespace StartContainerRequest {
+  export const method = 'container/start';
+  export const type = new RequestType<StartContainerParams, void, ErrorData>(method);
+}
+
+export interface StopContainerParams extends ContainerRefParams {
+  /** Seconds to wait after the stop signal (the image's StopSignal, else SIGTERM) before SIGKILL; default 10. */
+  timeout?: number;
+}
+
+/**
+ * `container/stop`. Sends the stop signal, then SIGKILL to the whole container after `timeout`;
+ * resolves once it has exited. Stopping a container that is not running does nothing.
+ * Emits `kill`, `die`, `stop`. Errors: NotFound, InvalidArgument.
+ */
+export namespace StopContainerRequest {
+  export const method = 'container/stop';
+  export const type = new RequestType<StopContainerParams, void, ErrorData>(method);
+}
+
+export interface KillContainerParams extends ContainerRefParams {
+  /** "SIGKILL" (default), "KILL", "9", "TERM"... */
+  signal?: string;
+}
+
+/**
+ * `container/kill`. Sends a signal to the container's init. Emits `kill`.
+ * Errors: NotFound, InvalidArgument (unknown signal), Conflict (not running).
+ */
+export namespace KillContainerRequest {
+  export const method = 'container/kill';
+  export const type = new RequestType<KillContainerParams, void, ErrorData>(method);
+}
+
+export interface RemoveContainerParams extends ContainerRefParams {
+  /** Kill a running container first. */
+  force?: boolean;
+}
+
+/**
+ * `container/remove`. Deletes the container: record, writable layer, logs, cgroup. Emits
+ * `destroy`. Errors: NotFound, Conflict (running, without `force`), System.
+ */
+export namespace RemoveContainerRequest {
+  export const method = 'container/remove';
+  export const type = new RequestType<RemoveContainerParams, void, ErrorData>(method);
+}
+
+export interface ListContainersParams {
+  /** Include containers that are not running; default false. */
+  all?: boolean;
+}
+
+/** `container/list`. Running containers first, then newest first. Errors: none. */
+export namespace ListContainersRequest {
+  export const method = 'container/list';
+  export const type = new RequestType<ListContainersParams, ContainerSummary[], ErrorData>(method);
+}
+
+/** `container/inspect`. Errors: NotFound, Conflict (an ambiguous ID prefix). */
+export namespace InspectContainerRequest {
+  export const method = 'container/inspect';
+  export const type = new RequestType<ContainerRefParams, ContainerInspect, ErrorData>(method);
+}
+
+export interface WaitContainerParams extends ContainerRefParams {
+  /**
+   * "not-running" (default): answer at once when the container is not running, else at its exit.
+   * "next-exit": answer at the next exit, even for a created container (send it before
+   * `container/start` to be sure to see a fast exit).
+   */
+  condition?: 'not-running' | 'next-exit';
+}
+
+export interface WaitContainerResult {
+  StatusCode: number;
+  OOMKilled: boolean;
+  /** Why the container ended other than by itself ("the agent restarted"), if it did. */
+  Error?: string;
+}
+
+/**
+ * `container/wait`. Answers with the exit code (also after an `autoRemove` container is gone, when
+ * the wait was sent before it exited). Cancellable. Errors: NotFound, Cancelled.
+ */
+export namespace WaitContainerRequest {
+  export const method = 'container/wait';
+  export const type = new RequestType<WaitContainerParams, WaitContainerResult, ErrorData>(method);
+}
+
+export interface LogsParams extends ContainerRefParams {
+  /** Only the last N lines (of stdout and stderr together). */
+  tail?: number;
+  /** Only lines written at or after this time (seconds since the epoch, may be fractional). */
+  since?: number;
+  /**
+   * Keep going: every line, old and new, is sent as a {@link LogLineNotification} carrying
+   * `token`, until the container stops running (the answer then comes after its last line) or the
+   * request is cancelled. Needs `token`.
+   */
+  follow?: boolean;
+  token?: string;
+}
+
+/**
+ * `container/logs`. Lines the container wrote to stdout and stderr, oldest first, as stored: a
+ * JSON-lines file per container, capped at 10 MiB, with one rotated file before it. Without
+ * `follow` they come in the answer; with it, as notifications, and the answer has none.
+ * Errors: NotFound, InvalidArgument, Cancelled.
+ */
+export namespace ContainerLogsRequest {
+  export const method = 'container/logs';
+  export const type = new RequestType<LogsParams, { lines: LogLine[] }, ErrorData>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Notifications (agent -> client)
 // ---------------------------------------------------------------------------------------------
 
@@ -345,4 +635,21 @@ export namespace PullProgressNotification {
 export namespace EventNotification {
   export const method = 'berth/event';
   export const type = new NotificationType<BerthEvent>(method);
+}
+
+export interface LogLineParams {
+  /** The `token` of `container/logs` or the `attachToken` of `container/start`. */
+  token: string;
+  /** The container's ID. */
+  container: string;
+  line: LogLine;
+}
+
+/**
+ * `container/logLine`. Sent by the agent to the connection that asked for followed logs or an
+ * attached start, once per line, in order.
+ */
+export namespace LogLineNotification {
+  export const method = 'container/logLine';
+  export const type = new NotificationType<LogLineParams>(method);
 }

@@ -5,7 +5,7 @@
  * (a Docker-compatible API, remote agents) can sit on it later.
  */
 import type {
-  BerthEvent,
+  ImageEventAction,
   HistoryEntry,
   ImageInspect,
   ImageSummary,
@@ -15,6 +15,7 @@ import type {
   RemoveImageResult,
 } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
+import { EventHub, type EventListener } from '../events';
 import type { RegistryClient } from '../registry/client';
 import { hostPlatform } from '../registry/platform';
 import type { ImageRecord, Store } from '../store/store';
@@ -22,7 +23,7 @@ import { parseConfig, type ImageConfig } from './oci';
 import { pullImage } from './pull';
 import { familiarName, formatReference, parseReference, withDefaultTag } from './reference';
 
-export type EventListener = (e: BerthEvent) => void;
+export type { EventListener } from '../events';
 
 export interface PullOptions {
   platform?: Platform;
@@ -31,35 +32,22 @@ export interface PullOptions {
 }
 
 export class ImageService {
-  private readonly listeners = new Set<EventListener>();
+  /** Who uses an image (container names), asked before an image is deleted; set by the container service. */
+  imageUsers: (imageId: string) => string[] = () => [];
 
   constructor(
     readonly store: Store,
     readonly registry: RegistryClient,
+    readonly events: EventHub = new EventHub(),
   ) {}
 
-  /** Subscribes to events; returns the unsubscribe function. */
+  /** Subscribes to events (images' and containers'); returns the unsubscribe function. */
   onEvent(listener: EventListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.events.on(listener);
   }
 
-  emit(action: BerthEvent['Action'], id: string, attributes: Record<string, string> = {}): void {
-    const now = Date.now();
-    const event: BerthEvent = {
-      Type: 'image',
-      Action: action,
-      Actor: { ID: id, Attributes: attributes },
-      time: Math.floor(now / 1000),
-      timeNano: now * 1_000_000,
-    };
-    for (const l of this.listeners) {
-      try {
-        l(event);
-      } catch {
-        // A listener's failure (a closed connection) must not stop the others.
-      }
-    }
+  emit(action: ImageEventAction, id: string, attributes: Record<string, string> = {}): void {
+    this.events.emit('image', action, id, attributes);
   }
 
   async pull(reference: string, opts: PullOptions = {}): Promise<PullResult> {
@@ -260,6 +248,14 @@ export class ImageService {
         throw new BerthError(
           ErrorCode.Conflict,
           `remove: image ${rec.id.slice(7, 19)} is referenced by ${tags.length} tags (${tags.join(', ')}); remove them one by one or use --force`,
+          { operation: 'remove', reference },
+        );
+      }
+      const users = this.imageUsers(rec.id);
+      if (users.length > 0 && !force) {
+        throw new BerthError(
+          ErrorCode.Conflict,
+          `remove: image ${rec.id.slice(7, 19)} is used by container${users.length > 1 ? 's' : ''} ${users.join(', ')}; remove ${users.length > 1 ? 'them' : 'it'} first or use --force`,
           { operation: 'remove', reference },
         );
       }

@@ -6,6 +6,29 @@
 import { CancellationToken, ResponseError, type MessageConnection, type NotificationType } from 'vscode-jsonrpc';
 import {
   API_VERSION,
+  ContainerLogsRequest,
+  CreateContainerRequest,
+  InspectContainerRequest,
+  KillContainerRequest,
+  ListContainersRequest,
+  LogLineNotification,
+  RemoveContainerRequest,
+  StartContainerRequest,
+  StopContainerRequest,
+  WaitContainerRequest,
+  type ContainerInspect,
+  type ContainerRefParams,
+  type ContainerSummary,
+  type CreateContainerParams,
+  type KillContainerParams,
+  type ListContainersParams,
+  type LogLine,
+  type LogsParams,
+  type RemoveContainerParams,
+  type StartContainerParams,
+  type StopContainerParams,
+  type WaitContainerParams,
+  type WaitContainerResult,
   ErrorCode,
   EventNotification,
   ImageHistoryRequest,
@@ -38,6 +61,7 @@ import {
 } from '../../protocol';
 import { BerthError } from '../errors';
 import type { ImageService } from '../image/service';
+import type { ContainerService } from '../runtime/containers/service';
 import { loadImages } from '../image/load';
 import { saveImages } from '../image/save';
 import type { PeerCred } from '../../native';
@@ -53,7 +77,13 @@ export interface ConnectionContext {
   log: (msg: string) => void;
 }
 
-export function registerHandlers(conn: MessageConnection, svc: ImageService, ctx: ConnectionContext): () => void {
+export interface Services {
+  images: ImageService;
+  containers: ContainerService;
+}
+
+export function registerHandlers(conn: MessageConnection, services: Services, ctx: ConnectionContext): () => void {
+  const { images: svc, containers } = services;
   const disposers: (() => void)[] = [];
   // Pulls in flight on this connection: a client that goes away cancels them, so nothing runs on
   // for nobody and their temp work is discarded.
@@ -153,7 +183,104 @@ export function registerHandlers(conn: MessageConnection, svc: ImageService, ctx
     loadImages(svc, requireAbsolutePath(params, 'load'), ctx.peer),
   );
 
+  // --- containers ----------------------------------------------------------------------------
+  // Follows and waits in flight on this connection end when it closes.
+  const streams = new Set<AbortController>();
+  disposers.push(() => streams.forEach((a) => a.abort()));
+  const withAbort = async <T>(token: CancellationToken, fn: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const abort = new AbortController();
+    streams.add(abort);
+    const sub = token.onCancellationRequested(() => abort.abort());
+    try {
+      return await fn(abort.signal);
+    } finally {
+      sub.dispose();
+      streams.delete(abort);
+    }
+  };
+
+  on<CreateContainerParams, { Id: string; Name: string }>(CreateContainerRequest, 'create container', (params) =>
+    containers.create(createParams(params)),
+  );
+  on<StartContainerParams, void>(StartContainerRequest, 'start container', (params) => {
+    const container = requireString(params, 'container', 'start container');
+    const token = optionalString(params, 'attachToken', 'start container');
+    const attach = token ? (line: LogLine) => notify(LogLineNotification.type, { token, container, line }) : undefined;
+    return containers.start(container, attach);
+  });
+  on<StopContainerParams, void>(StopContainerRequest, 'stop container', (params) =>
+    containers.stop(requireString(params, 'container', 'stop container'), optionalNumber(params, 'timeout', 'stop container', 0)),
+  );
+  on<KillContainerParams, void>(KillContainerRequest, 'kill container', (params) =>
+    containers.kill(requireString(params, 'container', 'kill container'), optionalString(params, 'signal', 'kill container') || undefined),
+  );
+  on<RemoveContainerParams, void>(RemoveContainerRequest, 'remove container', (params) =>
+    containers.remove(requireString(params, 'container', 'remove container'), params.force === true),
+  );
+  on<ListContainersParams, ContainerSummary[]>(ListContainersRequest, 'list containers', (params) => containers.list(params.all === true));
+  on<ContainerRefParams, ContainerInspect>(InspectContainerRequest, 'inspect container', (params) =>
+    containers.inspect(requireString(params, 'container', 'inspect container')),
+  );
+  on<WaitContainerParams, WaitContainerResult>(WaitContainerRequest, 'wait container', (params, token) => {
+    const container = requireString(params, 'container', 'wait container');
+    const condition = params.condition ?? 'not-running';
+    if (condition !== 'not-running' && condition !== 'next-exit') throw invalid('wait container', '"condition" must be "not-running" or "next-exit"');
+    return withAbort(token, (signal) => containers.wait(container, condition, signal));
+  });
+  on<LogsParams, { lines: LogLine[] }>(ContainerLogsRequest, 'logs', async (params, token) => {
+    const container = requireString(params, 'container', 'logs');
+    const tail = optionalNumber(params, 'tail', 'logs', 0);
+    const since = optionalNumber(params, 'since', 'logs', 0);
+    if (params.follow !== true) return { lines: await containers.logs(container, { tail, since }) };
+    const t = requireString(params, 'token', 'logs');
+    await withAbort(token, (signal) =>
+      containers.logs(container, { tail, since, follow: true, signal, onLine: (line) => notify(LogLineNotification.type, { token: t, container, line }) }),
+    );
+    return { lines: [] };
+  });
+
   return () => disposers.forEach((d) => d());
+}
+
+/** Checks the shape of `container/create`'s params (the service checks the values). */
+function createParams(p: CreateContainerParams): CreateContainerParams {
+  const op = 'create container';
+  const strs = (k: keyof CreateContainerParams) => optionalArray(p, k, op);
+  const bool = (k: keyof CreateContainerParams) => {
+    const v = p[k];
+    if (v !== undefined && v !== null && typeof v !== 'boolean') throw invalid(op, `"${k}" must be a boolean`);
+    return v === true;
+  };
+  const labels = p.labels;
+  if (labels !== undefined && (labels === null || typeof labels !== 'object' || Array.isArray(labels) || !Object.values(labels).every((v) => typeof v === 'string'))) {
+    throw invalid(op, '"labels" must be an object of strings');
+  }
+  return {
+    image: requireString(p, 'image', op),
+    name: optionalString(p, 'name', op),
+    cmd: strs('cmd'),
+    entrypoint: strs('entrypoint'),
+    env: strs('env'),
+    workingDir: optionalString(p, 'workingDir', op) || undefined,
+    user: optionalString(p, 'user', op),
+    hostname: optionalString(p, 'hostname', op) || undefined,
+    binds: strs('binds'),
+    labels: labels ?? undefined,
+    memory: optionalNumber(p, 'memory', op, 0),
+    nanoCpus: optionalNumber(p, 'nanoCpus', op, 0),
+    pidsLimit: optionalNumber(p, 'pidsLimit', op, -1),
+    capAdd: strs('capAdd'),
+    capDrop: strs('capDrop'),
+    privileged: bool('privileged'),
+    autoRemove: bool('autoRemove'),
+  };
+}
+
+function optionalNumber(params: unknown, key: string, operation: string, min: number): number | undefined {
+  const v = (params as Record<string, unknown> | null)?.[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw invalid(operation, `"${key}" must be a number of at least ${min}`);
+  return v;
 }
 
 export function toResponseError(operation: string, err: unknown, log: (msg: string) => void): ResponseError<ErrorData> {

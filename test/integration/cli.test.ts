@@ -163,7 +163,7 @@ describe('berth CLI against a real agent and registry', () => {
     const inspect = JSON.parse(ok(await berth(['inspect', featureRef], env), 'inspect feature').stdout) as ImageInspect[];
     assert.ok(existsSync(inspect[0].Berth.Layers[0].Path));
     const gone = await berth(['inspect', boxRef], env);
-    assert.equal(oneLineError(gone, 1, 'inspect removed'), `Error: No such image: ${boxRef}`);
+    assert.equal(oneLineError(gone, 1, 'inspect removed'), `Error: No such object: ${boxRef}`);
   });
 
   it('version --format json names the agent we started', async () => {

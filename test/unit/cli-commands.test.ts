@@ -322,7 +322,7 @@ test('inspect: JSON array indented 4 spaces; a missing image is reported after, 
   const some = await run(['inspect', 'nope', 'busybox']);
   assert.equal(some.code, 1);
   assert.deepEqual(JSON.parse(some.stdout), [INSPECT]);
-  assert.equal(some.stderr, 'Error: No such image: nope\n');
+  assert.equal(some.stderr, 'Error: No such object: nope\n');
   const tpl = await run(['inspect', '--format', '{{.Id}} {{.Config.Env}} {{json .Config.Cmd}}', 'busybox']);
   assert.equal(tpl.stdout, `${BUSYBOX_ID} [${INSPECT.Config.Env[0]}] ["sh"]\n`);
 });

@@ -314,6 +314,24 @@ export class ContainerCgroup {
     }
   }
 
+  /**
+   * The existing group `name`, as {@link create} laid it out, without creating or checking
+   * anything (after an agent restart, to kill what is left in it and remove it). Hierarchies where
+   * the directory does not exist are left out.
+   */
+  static open(layout: CgroupLayout, name: string): ContainerCgroup {
+    checkName('name', name);
+    const groups = new Map<string, string>();
+    if (layout.mode !== 'v2') {
+      for (const c of V1_JOINED) {
+        const mount = layout.v1[c];
+        if (mount && layout.fs.exists(`${mount}/${name}`)) groups.set(c, `${mount}/${name}`);
+      }
+    }
+    const unified = layout.unified && layout.fs.exists(`${layout.unified}/${name}`) ? `${layout.unified}/${name}` : undefined;
+    return new ContainerCgroup(layout, name, groups, unified);
+  }
+
   /** The group's directories, one per hierarchy (deduplicated), the cgroup2 one last. */
   dirs(): string[] {
     const out = [...new Set(this.v1.values())];

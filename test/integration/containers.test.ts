@@ -1,0 +1,300 @@
+/**
+ * The container lifecycle end to end: a real agent (the built bundle) on a real socket, a busybox
+ * image pushed to a real registry and pulled, real containers on the real kernel. Driven over the
+ * protocol and through the `berth` CLI. Every container is removed (rm -f) and the agents stopped
+ * in cleanup; the checks at the end prove no container directory, cgroup or process was left.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { MessageConnection } from 'vscode-jsonrpc';
+import {
+  CreateContainerRequest,
+  ErrorCode,
+  EventNotification,
+  InspectContainerRequest,
+  ListContainersRequest,
+  PullRequest,
+  RemoveContainerRequest,
+  StartContainerRequest,
+  SubscribeRequest,
+  WaitContainerRequest,
+  type BerthEvent,
+  type ContainerInspect,
+  type ContainerSummary,
+} from '../../protocol';
+import { berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
+import { expectAgentError } from '../support/expect';
+import { busyboxImage } from '../support/images';
+import { pushImage } from '../support/push';
+import { startRegistry, type TestRegistry } from '../support/registry';
+import { makeTempDir, requireTools, runCleanups } from '../support/tmp';
+
+const CGROUP_DIRS = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/freezer', '/sys/fs/cgroup/unified'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function ok(r: CliResult, what: string): CliResult {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function cgroupLeft(id: string): string[] {
+  return CGROUP_DIRS.map((d) => `${d}/berth/${id}`).filter((d) => existsSync(d));
+}
+
+describe('containers', () => {
+  let registry: TestRegistry;
+  let agent: TestAgent;
+  let env: NodeJS.ProcessEnv;
+  let ref: string;
+  let conn: MessageConnection;
+  const ids = new Set<string>();
+  const pids = new Set<number>();
+
+  const cli = async (args: string[], timeoutMs = 60_000) => berth(args, env, timeoutMs);
+  const inspect = (id: string) => conn.sendRequest(InspectContainerRequest.type, { container: id }) as Promise<ContainerInspect>;
+  const runD = async (args: string[]): Promise<string> => {
+    const r = ok(await cli(['run', '-d', ...args]), `run -d ${args.join(' ')}`);
+    const id = r.stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    ids.add(id);
+    pids.add((await inspect(id)).State.Pid);
+    return id;
+  };
+
+  before(async () => {
+    requireTools(['docker-registry', 'tar', 'gzip']);
+    registry = await startRegistry();
+    await pushImage(registry, 'c/box', 'v1', await busyboxImage());
+    ref = `${registry.host}/c/box:v1`;
+    agent = await startAgent();
+    env = { ...agent.env, BERTH_NO_AUTOSTART: '1' };
+    conn = await agent.connect();
+    await conn.sendRequest(PullRequest.type, { reference: ref });
+  });
+
+  after(async () => {
+    if (agent && conn) {
+      for (const c of (await conn.sendRequest(ListContainersRequest.type, { all: true }).catch(() => [])) as ContainerSummary[]) {
+        await conn.sendRequest(RemoveContainerRequest.type, { container: c.Id, force: true }).catch(() => undefined);
+      }
+    }
+    await runCleanups();
+    for (const id of ids) assert.deepEqual(cgroupLeft(id), [], `no cgroup left for ${id}`);
+    for (const pid of pids) assert.ok(!alive(pid) || !readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes('/berth/'), `container process ${pid} is gone`);
+  });
+
+  it('run propagates the exit code, prints stdout and stderr apart, --rm removes it', async () => {
+    const r = await cli(['run', '--rm', ref, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+    const all = ok(await cli(['ps', '-a', '-q']), 'ps -a -q');
+    assert.equal(all.stdout, '', 'the --rm container is gone');
+    const hello = await cli(['run', '--rm', ref, 'echo', 'hello', 'world']);
+    assert.equal(hello.code, 0);
+    assert.equal(hello.stdout, 'hello world\n');
+  });
+
+  it('-d, ps, logs, stop with the stop signal first, start with the upper layer kept, rm', async () => {
+    const script = 'test -f /keep && echo found-keep; echo kept > /keep; trap "echo got-term; exit 0" TERM; echo ready; while :; do sleep 1; done';
+    const id = await runD(['--name', 'lifecycle', ref, 'sh', '-c', script]);
+    const ps = ok(await cli(['ps']), 'ps');
+    const rows = ps.stdout.trim().split('\n');
+    assert.match(rows[0], /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES$/);
+    const row = rows.find((l) => l.startsWith(id.slice(0, 12)));
+    assert.ok(row, ps.stdout);
+    assert.match(row, /\s+Up (Less than a second|\d+ seconds?)\s+lifecycle$/);
+    await until('ready in the logs', async () => (await cli(['logs', 'lifecycle'])).stdout.includes('ready'));
+
+    const stop = ok(await cli(['stop', '-t', '5', 'lifecycle']), 'stop');
+    assert.equal(stop.stdout, 'lifecycle\n');
+    const st = await inspect(id);
+    assert.equal(st.State.Status, 'exited');
+    assert.equal(st.State.ExitCode, 0, 'the trap ran: SIGTERM arrived before any SIGKILL');
+    assert.equal(ok(await cli(['logs', id]), 'logs').stdout, 'ready\ngot-term\n');
+    assert.match(ok(await cli(['ps', '-a']), 'ps -a').stdout, /Exited \(0\) (Less than a second|\d+ seconds?) ago\s+lifecycle/);
+    assert.deepEqual(cgroupLeft(id), [], 'a stopped container has no cgroup');
+
+    ok(await cli(['start', 'lifecycle']), 'start again');
+    pids.add((await inspect(id)).State.Pid);
+    await until('the second run is ready', async () => (await cli(['logs', 'lifecycle'])).stdout.split('ready').length === 3);
+    assert.match((await cli(['logs', 'lifecycle'])).stdout, /got-term\nfound-keep\nready\n/);
+    const tail = ok(await cli(['logs', '--tail', '1', 'lifecycle']), 'logs --tail 1');
+    assert.equal(tail.stdout, 'ready\n');
+
+    const running = await cli(['rm', 'lifecycle']);
+    assert.equal(running.code, 1);
+    assert.match(running.stderr, /^Error: remove container: container lifecycle is running; stop it first or use --force\n$/);
+    await expectAgentError(conn.sendRequest(RemoveContainerRequest.type, { container: id }), ErrorCode.Conflict);
+
+    const pid = (await inspect(id)).State.Pid;
+    ok(await cli(['rm', '-f', 'lifecycle']), 'rm -f');
+    assert.ok(!existsSync(join(agent.root, 'containers', id)), 'the container directory is gone');
+    assert.deepEqual(cgroupLeft(id), []);
+    await until('the process is gone', () => !alive(pid));
+    await expectAgentError(inspect(id), ErrorCode.NotFound, /no such container/);
+  });
+
+  it('env, workdir, user by name and number, hostname, entrypoint', async () => {
+    const r = await cli(['run', '--rm', '-e', 'FOO=bar', '-e', 'PATH=/bin', '-w', '/tmp', '-u', 'app', '--hostname', 'box1', ref, 'sh', '-c', 'echo $FOO $PATH $HOME; pwd; id -u; id -g; hostname; cat /etc/hostname']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'bar /bin /home/app\n/tmp\n1000\n1000\nbox1\nbox1\n');
+    const n = await cli(['run', '--rm', '-u', '1234:55', ref, 'id']);
+    assert.equal(n.stdout, 'uid=1234 gid=55\n', n.stderr);
+    const e = await cli(['run', '--rm', '--entrypoint', 'echo', ref, 'via', 'entrypoint']);
+    assert.equal(e.stdout, 'via entrypoint\n');
+    const nouser = await cli(['run', '--rm', '-u', 'nosuch', ref, 'true']);
+    assert.equal(nouser.code, 1);
+    assert.match(nouser.stderr, /unable to find user nosuch/);
+    const nodir = await cli(['run', '--rm', '-w', '/nope', ref, 'true']);
+    assert.match(nodir.stderr, /the working directory "\/nope" does not exist/);
+    assert.equal(ok(await cli(['ps', '-a', '-q']), 'ps').stdout, '', 'refused creates leave nothing');
+  });
+
+  it('bind mounts, read-only and read-write', async () => {
+    const host = await makeTempDir('berth-bind-');
+    mkdirSync(join(host, 'rw'));
+    mkdirSync(join(host, 'ro'));
+    writeFileSync(join(host, 'ro', 'f'), 'from-host\n');
+    const r = await cli([
+      'run', '--rm', '-v', `${join(host, 'rw')}:/rw`, '-v', `${join(host, 'ro')}:/ro:ro`, ref,
+      'sh', '-c', 'cat /ro/f; echo written > /rw/out; touch /ro/x 2>/dev/null && echo ro-writable; exit 0',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'from-host\n');
+    assert.equal(readFileSync(join(host, 'rw', 'out'), 'utf8'), 'written\n');
+    const missing = await cli(['run', '--rm', '-v', '/nonexistent-berth:/x', ref, 'true']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /bind source path does not exist: \/nonexistent-berth/);
+  });
+
+  it('a memory limit: the OOM kill is reported (137, OOMKilled, oom then die)', async () => {
+    const events: BerthEvent[] = [];
+    const c2 = await agent.connect();
+    c2.onNotification(EventNotification.type, (e) => events.push(e));
+    await c2.sendRequest(SubscribeRequest.type, { types: ['container'] });
+    const { Id } = await conn.sendRequest(CreateContainerRequest.type, {
+      image: ref,
+      memory: 16 * 1024 * 1024,
+      cmd: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'],
+    });
+    ids.add(Id);
+    const waited = conn.sendRequest(WaitContainerRequest.type, { container: Id, condition: 'next-exit' });
+    await conn.sendRequest(StartContainerRequest.type, { container: Id });
+    const w = await waited;
+    assert.equal(w.OOMKilled, true);
+    const st = await inspect(Id);
+    assert.equal(st.State.OOMKilled, true);
+    assert.equal(st.HostConfig.Memory, 16 * 1024 * 1024);
+    // The hog is a child of sh (pid 1): sh reports its death; the kernel may kill sh as well.
+    assert.ok([137, 1, 2, 0].includes(st.State.ExitCode) || st.State.ExitCode > 128, `exit ${st.State.ExitCode}`);
+    await until('oom and die events', () => events.some((e) => e.Actor.ID === Id && e.Action === 'die'));
+    const mine = events.filter((e) => e.Actor.ID === Id).map((e) => e.Action);
+    assert.deepEqual(mine, ['create', 'start', 'oom', 'die']);
+    await conn.sendRequest(RemoveContainerRequest.type, { container: Id });
+  });
+
+  it('a memory hog as pid 1 exits 137 with OOMKilled', async () => {
+    const r = await cli(['run', '--name', 'oom1', '--memory', '16m', ref, 'tail', '/dev/zero']);
+    assert.equal(r.code, 137, r.stderr);
+    const st = JSON.parse(ok(await cli(['inspect', 'oom1']), 'inspect').stdout) as ContainerInspect[];
+    assert.equal(st[0].State.OOMKilled, true);
+    assert.equal(st[0].State.ExitCode, 137);
+    ok(await cli(['rm', 'oom1']), 'rm');
+  });
+
+  it('a pids limit stops a fork bomb', async () => {
+    const r = await cli(['run', '--rm', '--pids-limit', '8', ref, 'sh', '-c', 'i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; echo started']);
+    assert.match(r.stderr, /can't fork|Resource temporarily unavailable|fork/i, r.stderr);
+  });
+
+  it('name conflicts, bad names, unknown containers', async () => {
+    const id = await runD(['--name', 'dup', ref, 'sleep', '60']);
+    const again = await cli(['run', '-d', '--name', 'dup', ref, 'true']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /the container name "\/dup" is already in use by container [0-9a-f]{12}/);
+    await expectAgentError(conn.sendRequest(CreateContainerRequest.type, { image: ref, name: 'dup' }), ErrorCode.Conflict);
+    await expectAgentError(conn.sendRequest(CreateContainerRequest.type, { image: ref, name: 'a b' }), ErrorCode.InvalidArgument, /invalid container name/);
+    await expectAgentError(conn.sendRequest(CreateContainerRequest.type, { image: 'nosuch:v1' }), ErrorCode.NotFound, /no such image/);
+    await expectAgentError(inspect('nosuch'), ErrorCode.NotFound);
+    // sleep as pid 1 has no SIGTERM handler, so the kernel drops TERM: KILL (the default) it is.
+    const k = ok(await cli(['kill', 'dup']), 'kill');
+    assert.equal(k.stdout, 'dup\n');
+    const w = ok(await cli(['wait', 'dup']), 'wait');
+    assert.equal(w.stdout, '137\n');
+    const notRunning = await cli(['kill', 'dup']);
+    assert.equal(notRunning.code, 1);
+    assert.match(notRunning.stderr, /container dup is not running/);
+    ok(await cli(['rm', id]), 'rm');
+  });
+
+  it('events of a container: create, start, die (exitCode), destroy', async () => {
+    const events: BerthEvent[] = [];
+    const c2 = await agent.connect();
+    c2.onNotification(EventNotification.type, (e) => events.push(e));
+    await c2.sendRequest(SubscribeRequest.type, {});
+    const r = await cli(['run', '--name', 'evented', ref, 'sh', '-c', 'exit 7']);
+    assert.equal(r.code, 7);
+    const [row] = JSON.parse(ok(await cli(['ps', '-a', '--format', 'json']), 'ps json').stdout) as ContainerSummary[];
+    assert.equal(row.Names[0], '/evented');
+    assert.equal(row.State, 'exited');
+    assert.equal(row.ExitCode, 7);
+    ok(await cli(['rm', 'evented']), 'rm');
+    await until('destroy', () => events.some((e) => e.Action === 'destroy'));
+    const mine = events.filter((e) => e.Type === 'container');
+    assert.deepEqual(mine.map((e) => e.Action), ['create', 'start', 'die', 'destroy']);
+    assert.equal(mine[2].Actor.Attributes.exitCode, '7');
+    assert.equal(mine[0].Actor.Attributes.name, 'evented');
+    assert.equal(mine[0].Actor.Attributes.image, ref);
+  });
+
+  it('-i/-t are refused clearly for now', async () => {
+    const r = await cli(['run', '-it', ref, 'sh']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /not supported yet/);
+  });
+
+  it('an agent restart marks a running container exited and kills it', async () => {
+    const a2 = await startAgent();
+    const env2 = { ...a2.env, BERTH_NO_AUTOSTART: '1' };
+    const c = await a2.connect();
+    await c.sendRequest(PullRequest.type, { reference: ref });
+    const run = ok(await berth(['run', '-d', ref, 'sleep', '600'], env2), 'run -d');
+    const id = run.stdout.trim();
+    ids.add(id);
+    const pid = (await c.sendRequest(InspectContainerRequest.type, { container: id })).State.Pid;
+    pids.add(pid);
+    assert.ok(alive(pid));
+    await a2.stop();
+    assert.ok(alive(pid), 'containers outlive the agent process until the next agent starts');
+    const a3 = await startAgent({ root: a2.root });
+    const c3 = await a3.connect();
+    const st = await c3.sendRequest(InspectContainerRequest.type, { container: id });
+    assert.equal(st.State.Status, 'exited');
+    assert.equal(st.State.Error, 'the agent restarted');
+    assert.equal(st.State.ExitCode, 255);
+    await until('the old container process is gone', () => !alive(pid));
+    assert.deepEqual(cgroupLeft(id), []);
+    await c3.sendRequest(RemoveContainerRequest.type, { container: id });
+    await a3.stop();
+  });
+});
