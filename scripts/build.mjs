@@ -24,6 +24,8 @@ const entries = [
   { in: 'cli/main.ts', out: 'berth', platform: 'node', external: [], plugins: [agentSplit] },
   // The agent, loaded by `berth agent`.
   { in: 'agent/main.ts', out: 'agent', platform: 'node', external: [] },
+  // The VS Code extension; `vscode` is provided by the extension host.
+  { in: 'extension/main.ts', out: 'extension', platform: 'node', external: ['vscode'] },
 ];
 
 const started = Date.now();

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # `npm test`: builds, type-checks, then runs every test with node's built-in runner. Integration
 # tests need root and the Debian packages from scripts/setup-debian.sh; they fail loudly without.
+# The end-to-end tests (test/e2e) need code-server and Chromium: scripts/setup-e2e.sh installs them
+# on the first run (a few minutes) and only checks on later runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node scripts/build.mjs
 npx tsc --noEmit -p .
-exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts
+bash scripts/setup-e2e.sh
+exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts

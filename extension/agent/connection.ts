@@ -1,0 +1,382 @@
+/**
+ * The extension's link to the agent: one JSON-RPC connection over the agent's Unix socket, kept
+ * alive for the life of the window. Plain TypeScript (no `vscode` import), so its state machine is
+ * tested against fake agents on real sockets.
+ *
+ *            start()                 version + subscribe answered
+ *   idle ──────────────▶ connecting ──────────────────────────────▶ connected
+ *                          ▲   │ fails                                 │ socket closes
+ *     timer (backoff) or   │   ▼                                       ▼
+ *     the socket appears ──┴─ disconnected ◀──────────────────────────┘
+ *
+ * Reconnecting is event-driven where the OS allows: the socket's directory is watched, so an agent
+ * that comes back is reached at once; a backoff timer (bounded) covers what the watch cannot see.
+ * The agent's state is never polled: changes arrive as `berth/event` notifications.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { basename, dirname } from 'node:path';
+import {
+  CancellationToken,
+  Emitter,
+  ErrorCodes,
+  ResponseError,
+  type Event,
+  type MessageConnection,
+  type RequestType,
+  type RequestType0,
+} from 'vscode-jsonrpc';
+import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
+import {
+  API_VERSION,
+  EventNotification,
+  PullProgressNotification,
+  SubscribeRequest,
+  VersionRequest,
+  type BerthEvent,
+  type PullProgressParams,
+  type VersionResult,
+} from '../../protocol';
+
+export type AgentState =
+  | { kind: 'idle' }
+  | { kind: 'connecting'; socket: string }
+  | { kind: 'connected'; socket: string; version: VersionResult }
+  | {
+      kind: 'disconnected';
+      socket: string;
+      /** Why, in English, for the log and tooltips ("connect ENOENT", "the agent closed the connection"). */
+      reason: string;
+      /** Nothing listens on the socket (ENOENT, ECONNREFUSED): an agent has to be started. */
+      noAgent: boolean;
+      /** When the next attempt is due (ms since the epoch); undefined once disposed. */
+      retryAt?: number;
+    }
+  | { kind: 'disposed' };
+
+export interface AutostartResult {
+  /** The agent's log file, for messages. */
+  log: string;
+  /** Why the started process ended, once it has. */
+  exited(): string | undefined;
+}
+
+export interface AgentConnectionOptions {
+  /** The socket to use; asked before every attempt, so a changed setting takes effect. */
+  socket: () => string;
+  /**
+   * Starts an agent when none answers on the first attempt (only offered when allowed: VS Code
+   * runs as root and autostart is not switched off). Absent: never start one.
+   */
+  autostart?: (socket: string) => AutostartResult;
+  /** One line for the output channel. */
+  log: (line: string) => void;
+  /** Backoff between attempts: first wait and cap, in ms. Default 500 and 10,000. */
+  backoff?: { initialMs: number; maxMs: number };
+  /** How long connecting (socket + version + subscribe) may take before it counts as failed. Default 5,000. */
+  connectTimeoutMs?: number;
+}
+
+/** A request made while there is no connection. */
+export class NotConnectedError extends Error {
+  constructor(readonly state: AgentState) {
+    super(state.kind === 'disconnected' ? `not connected to the agent at ${state.socket}: ${state.reason}` : 'not connected to the agent');
+    this.name = 'NotConnectedError';
+  }
+}
+
+/** The connection dropped while a request waited for its answer. */
+export class ConnectionLostError extends Error {
+  constructor(readonly socket: string) {
+    super(`lost the connection to the agent at ${socket}`);
+    this.name = 'ConnectionLostError';
+  }
+}
+
+/** The agent speaks another protocol revision. */
+export class IncompatibleAgentError extends Error {
+  constructor(readonly version: VersionResult) {
+    super(`the agent at ${version.Socket} speaks protocol ${version.ApiVersion}, this extension speaks ${API_VERSION}`);
+    this.name = 'IncompatibleAgentError';
+  }
+}
+
+/** vscode-jsonrpc's own codes for a broken transport (the agent's codes are all >= 1000). */
+const TRANSPORT_ERRORS = new Set<number>([
+  ErrorCodes.MessageWriteError,
+  ErrorCodes.MessageReadError,
+  ErrorCodes.PendingResponseRejected,
+  ErrorCodes.ConnectionInactive,
+]);
+
+const NO_AGENT_CODES = new Set(['ENOENT', 'ECONNREFUSED']);
+
+export class AgentConnection {
+  private _state: AgentState = { kind: 'idle' };
+  private connection: MessageConnection | undefined;
+  private socketHandle: Socket | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
+  private delayMs: number;
+  private attemptSeq = 0;
+  private triedAutostart = false;
+
+  private readonly stateEmitter = new Emitter<AgentState>();
+  private readonly eventEmitter = new Emitter<BerthEvent>();
+  private readonly progressEmitter = new Emitter<PullProgressParams>();
+  /** Fires on every state change. */
+  readonly onDidChangeState: Event<AgentState> = this.stateEmitter.event;
+  /** `berth/event` notifications from the agent. */
+  readonly onEvent: Event<BerthEvent> = this.eventEmitter.event;
+  /** `image/pullProgress` notifications (every token: listeners filter their own). */
+  readonly onPullProgress: Event<PullProgressParams> = this.progressEmitter.event;
+
+  constructor(private readonly opts: AgentConnectionOptions) {
+    this.delayMs = this.backoff.initialMs;
+  }
+
+  get state(): AgentState {
+    return this._state;
+  }
+
+  private get backoff() {
+    return this.opts.backoff ?? { initialMs: 500, maxMs: 10_000 };
+  }
+
+  /** Starts connecting (once). */
+  start(): void {
+    if (this._state.kind === 'idle') void this.attempt();
+  }
+
+  /** Drops any connection or pending retry and tries again now, with a fresh backoff. */
+  reconnect(): void {
+    if (this._state.kind === 'disposed') return;
+    this.delayMs = this.backoff.initialMs;
+    this.closeConnection();
+    void this.attempt();
+  }
+
+  async request<P, R>(type: RequestType<P, R, unknown>, params: P, token?: CancellationToken): Promise<R> {
+    return this.send((c) => c.sendRequest(type, params, token ?? CancellationToken.None));
+  }
+
+  async request0<R>(type: RequestType0<R, unknown>, token?: CancellationToken): Promise<R> {
+    return this.send((c) => c.sendRequest(type, token ?? CancellationToken.None));
+  }
+
+  dispose(): void {
+    this.attemptSeq++;
+    this.clearRetry();
+    this.stopWatching();
+    this.closeConnection();
+    this.setState({ kind: 'disposed' });
+    this.stateEmitter.dispose();
+    this.eventEmitter.dispose();
+    this.progressEmitter.dispose();
+  }
+
+  private async send<R>(f: (c: MessageConnection) => Promise<R>): Promise<R> {
+    const c = this.connection;
+    if (!c || this._state.kind !== 'connected') throw new NotConnectedError(this._state);
+    const socket = this._state.socket;
+    try {
+      return await f(c);
+    } catch (err) {
+      if (this.connection !== c) throw new ConnectionLostError(socket);
+      if (err instanceof ResponseError && TRANSPORT_ERRORS.has(err.code)) throw new ConnectionLostError(socket);
+      if (err instanceof Error && /connection (is|got) (closed|disposed)/i.test(err.message)) throw new ConnectionLostError(socket);
+      throw err;
+    }
+  }
+
+  /** A newer attempt (or dispose) has replaced attempt `seq`. */
+  private superseded(seq: number): boolean {
+    return seq !== this.attemptSeq || this._state.kind === 'disposed';
+  }
+
+  private setState(s: AgentState): void {
+    if (this._state.kind === 'disposed') return;
+    this._state = s;
+    this.stateEmitter.fire(s);
+  }
+
+  private async attempt(): Promise<void> {
+    if (this._state.kind === 'disposed') return;
+    this.clearRetry();
+    const seq = ++this.attemptSeq;
+    const socket = this.opts.socket();
+    this.setState({ kind: 'connecting', socket });
+    try {
+      const { connection, handle, version } = await this.open(socket);
+      if (this.superseded(seq)) {
+        connection.dispose();
+        handle.destroy();
+        return;
+      }
+      this.connection = connection;
+      this.socketHandle = handle;
+      this.delayMs = this.backoff.initialMs;
+      this.stopWatching();
+      this.opts.log(`connected to the agent at ${socket} (version ${version.Version}, pid ${version.Pid}, root ${version.Root})`);
+      this.setState({ kind: 'connected', socket, version });
+    } catch (err) {
+      if (this.superseded(seq)) return;
+      const code = (err as NodeJS.ErrnoException).code;
+      const noAgent = code !== undefined && NO_AGENT_CODES.has(code);
+      if (noAgent && !this.triedAutostart && this.opts.autostart) {
+        this.triedAutostart = true;
+        await this.autostart(socket, seq);
+        return;
+      }
+      this.fail(socket, describe(err), noAgent);
+    }
+  }
+
+  /** Starts an agent, then waits (≤ 5 s) for its socket to answer; the watch usually sees it first. */
+  private async autostart(socket: string, seq: number): Promise<void> {
+    let started: AutostartResult;
+    try {
+      started = this.opts.autostart!(socket);
+    } catch (err) {
+      this.fail(socket, `could not start an agent: ${describe(err)}`, true);
+      return;
+    }
+    this.opts.log(`no agent answered on ${socket}; started one in the background (log: ${started.log})`);
+    const deadline = Date.now() + 5000;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (this.superseded(seq)) return;
+      try {
+        const s = await connectSocket(socket, 1000);
+        s.destroy();
+        void this.attempt();
+        return;
+      } catch (err) {
+        last = err;
+      }
+      const exited = started.exited();
+      if (exited) {
+        this.fail(socket, `the agent started in the background stopped (${exited}); see ${started.log}`, true);
+        return;
+      }
+    }
+    this.fail(socket, `an agent started in the background did not answer within 5 s (${describe(last)}); see ${started.log}`, true);
+  }
+
+  private fail(socket: string, reason: string, noAgent: boolean): void {
+    const wait = this.delayMs;
+    this.delayMs = Math.min(this.delayMs * 2, this.backoff.maxMs);
+    this.opts.log(`cannot reach the agent at ${socket}: ${reason}; next attempt in ${(wait / 1000).toFixed(1)} s`);
+    this.retryTimer = setTimeout(() => void this.attempt(), wait);
+    this.watchSocket(socket);
+    this.setState({ kind: 'disconnected', socket, reason, noAgent, retryAt: Date.now() + wait });
+  }
+
+  /** Socket, version check, subscription: all within connectTimeoutMs. */
+  private async open(socket: string): Promise<{ connection: MessageConnection; handle: Socket; version: VersionResult }> {
+    const timeoutMs = this.opts.connectTimeoutMs ?? 5000;
+    const handle = await connectSocket(socket, timeoutMs);
+    const connection = createMessageConnection(new SocketMessageReader(handle), new SocketMessageWriter(handle));
+    connection.onNotification(EventNotification.type, (e) => this.eventEmitter.fire(e));
+    connection.onNotification(PullProgressNotification.type, (p) => this.progressEmitter.fire(p));
+    const lost = () => this.lost(connection);
+    connection.onClose(lost);
+    handle.on('close', lost);
+    connection.listen();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the agent did not answer within ${timeoutMs / 1000} s`)), timeoutMs);
+      });
+      const closed = new Promise<never>((_, reject) => {
+        handle.once('close', () => reject(new Error('the agent closed the connection')));
+      });
+      const version = await Promise.race([connection.sendRequest(VersionRequest.type), timeout, closed]);
+      if (version.ApiVersion !== API_VERSION) throw new IncompatibleAgentError(version);
+      await Promise.race([connection.sendRequest(SubscribeRequest.type, {}), timeout, closed]);
+      return { connection, handle, version };
+    } catch (err) {
+      connection.dispose();
+      handle.destroy();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private lost(connection: MessageConnection): void {
+    if (this.connection !== connection) return;
+    const socket = this._state.kind === 'connected' ? this._state.socket : this.opts.socket();
+    this.closeConnection();
+    this.opts.log(`lost the connection to the agent at ${socket}`);
+    // Reconnect soon: an agent that restarts is usually back within a second.
+    this.delayMs = this.backoff.initialMs;
+    this.fail(socket, 'the agent closed the connection', false);
+  }
+
+  private closeConnection(): void {
+    const c = this.connection;
+    const h = this.socketHandle;
+    this.connection = undefined;
+    this.socketHandle = undefined;
+    // Disposing rejects the requests still waiting for an answer.
+    c?.dispose();
+    h?.destroy();
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  /** Watches the socket's directory: when the socket is (re)created, try at once. */
+  private watchSocket(socket: string): void {
+    if (this.watcher) return;
+    const name = basename(socket);
+    try {
+      this.watcher = watch(dirname(socket), { persistent: false }, (_kind, file) => {
+        if (file !== null && file.toString() !== name) return;
+        if (this._state.kind !== 'disconnected') return;
+        // Let the agent finish listen() after bind() created the file.
+        this.clearRetry();
+        this.retryTimer = setTimeout(() => void this.attempt(), 50);
+      });
+      this.watcher.on('error', () => this.stopWatching());
+    } catch {
+      // The directory does not exist (yet): the timer covers it.
+      this.watcher = undefined;
+    }
+  }
+
+  private stopWatching(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+}
+
+function connectSocket(path: string, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`connecting to ${path} took longer than ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.off('error', onError);
+      resolve(s);
+    });
+    const onError = (e: Error) => {
+      clearTimeout(timer);
+      reject(e);
+    };
+    s.once('error', onError);
+  });
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code && e.syscall) return `${e.syscall} ${e.code}`;
+  return e?.message ?? String(err);
+}

@@ -1,0 +1,60 @@
+/**
+ * Read-only documents the agent's answers are shown in: `berth-inspect://image/<ref>.json` (the
+ * `image/inspect` JSON) and `berth-inspect://history/<ref>.txt` (the build steps as a table).
+ * Content providers make read-only editors; open documents follow image events.
+ */
+import * as vscode from 'vscode';
+import { ellipsis, humanSize, shortId, table } from '../../cli/format';
+import { ImageHistoryRequest, InspectImageRequest, type HistoryEntry } from '../../protocol';
+import type { AgentConnection } from '../agent/connection';
+import { ageText } from '../tree/images/ImageTreeItem';
+
+export const INSPECT_SCHEME = 'berth-inspect';
+
+export type DocumentKind = 'image' | 'history';
+
+export function documentUri(kind: DocumentKind, reference: string): vscode.Uri {
+  return vscode.Uri.from({ scheme: INSPECT_SCHEME, authority: kind, path: `/${reference}.${kind === 'image' ? 'json' : 'txt'}` });
+}
+
+export function parseDocumentUri(uri: vscode.Uri): { kind: DocumentKind; reference: string } {
+  const kind = uri.authority as DocumentKind;
+  const reference = uri.path.replace(/^\//, '').replace(/\.(json|txt)$/, '');
+  return { kind, reference };
+}
+
+export class ReadonlyDocumentProvider implements vscode.TextDocumentContentProvider, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly agent: Pick<AgentConnection, 'request' | 'onEvent'>) {
+    this.subscription = agent.onEvent(() => {
+      for (const doc of vscode.workspace.textDocuments) if (doc.uri.scheme === INSPECT_SCHEME) this.changed.fire(doc.uri);
+    });
+  }
+
+  async provideTextDocumentContent(uri: vscode.Uri, token: vscode.CancellationToken): Promise<string> {
+    const { kind, reference } = parseDocumentUri(uri);
+    if (kind === 'image') return JSON.stringify(await this.agent.request(InspectImageRequest.type, { reference }, token), null, 2) + '\n';
+    return historyTable(await this.agent.request(ImageHistoryRequest.type, { reference }, token), reference);
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.changed.dispose();
+  }
+}
+
+function historyTable(steps: HistoryEntry[], reference: string): string {
+  const now = Date.now();
+  const rows = steps.map((s) => [
+    s.Id === '<missing>' ? s.Id : shortId(s.Id),
+    ageText(s.Created, now),
+    ellipsis(s.CreatedBy.replace(/\s+/g, ' '), 120),
+    humanSize(s.Size),
+    s.Comment,
+  ]);
+  const headers = [vscode.l10n.t('IMAGE'), vscode.l10n.t('CREATED'), vscode.l10n.t('CREATED BY'), vscode.l10n.t('SIZE'), vscode.l10n.t('COMMENT')];
+  return `${vscode.l10n.t('History of {0}, newest step first', reference)}\n\n${table(headers, rows)}`;
+}

@@ -1,0 +1,189 @@
+/**
+ * The packaged extension in a real VS Code: the .vsix from `vsce package` installed into
+ * code-server (scripts/setup-e2e.sh), driven by Debian's Chromium through playwright-core, against a
+ * real agent and a real registry holding a busybox image. Screenshots of each step go to
+ * test/e2e/screenshots/ (look at them: the assertions cannot judge the layout).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Locator, Page } from 'playwright-core';
+import { ListImagesRequest } from '../../protocol';
+import { REPO, berth, startAgent, type TestAgent } from '../support/agent';
+import { busyboxImage } from '../support/images';
+import { pushImage } from '../support/push';
+import { startRegistry, type TestRegistry } from '../support/registry';
+import { requireTools, runCleanups } from '../support/tmp';
+import { openBrowser } from './support/browser';
+import { packageExtension, startCodeServer, type CodeServer } from './support/codeServer';
+
+const SHOTS = join(__dirname, 'screenshots');
+const UI_TIMEOUT = 20_000;
+
+describe('the extension in code-server (end to end)', { timeout: 180_000 }, () => {
+  let registry: TestRegistry;
+  let agent: TestAgent;
+  let server: CodeServer;
+  let page: Page;
+  let ref: string;
+
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  /** The Images tree's row whose label is exactly `label`. */
+  const row = (label: string): Locator =>
+    page
+      .locator('.sidebar .monaco-list-row[role="treeitem"]')
+      .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) });
+  const statusItem = () => page.locator('.statusbar-item', { hasText: 'Berth' }).first();
+
+  async function runCommand(title: string): Promise<void> {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+    await input.fill(`>${title}`);
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ timeout: UI_TIMEOUT });
+    await page.keyboard.press('Enter');
+  }
+
+  async function contextMenu(label: string, action: string): Promise<void> {
+    await row(label).click({ button: 'right' });
+    const item = page.locator('.monaco-menu .action-item', { hasText: action });
+    await item.hover({ timeout: UI_TIMEOUT });
+    // The menu ignores a mouse-up that comes right after it opened (the right click's own release).
+    await page.waitForTimeout(300);
+    await item.click();
+  }
+
+  async function removeFromContextMenu(label: string): Promise<void> {
+    await contextMenu(label, 'Remove Image');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: UI_TIMEOUT });
+    await shot(`06-confirm-remove-${label}`);
+    await dialog.locator('.monaco-button', { hasText: /^Remove$/ }).click();
+  }
+
+  before(async () => {
+    requireTools(['docker-registry', 'htpasswd', 'openssl']);
+    mkdirSync(SHOTS, { recursive: true });
+    registry = await startRegistry();
+    await pushImage(registry, 'e2e/box', 'v1', await busyboxImage());
+    ref = `${registry.host}/e2e/box:v1`;
+    agent = await startAgent();
+    server = await startCodeServer({
+      vsix: await packageExtension(),
+      settings: {
+        'berth.agentSocket': agent.socket,
+        'workbench.startupEditor': 'none',
+        'workbench.tips.enabled': false,
+        'extensions.autoCheckUpdates': false,
+        'extensions.autoUpdate': false,
+        'extensions.ignoreRecommendations': true,
+        'telemetry.telemetryLevel': 'off',
+        'update.mode': 'none',
+      },
+      // The test's agent is the one to use: never start another.
+      env: { BERTH_NO_AUTOSTART: '1' },
+    });
+    ({ page } = await openBrowser());
+    await page.goto(`${server.url}/?folder=${encodeURIComponent(server.folder)}`);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  });
+  after(runCleanups);
+
+  it('installs from the .vsix with the bundles, the native addon, the helper and the resources', () => {
+    const [dir] = readdirSync(server.extensionsDir).filter((d) => d.startsWith('berth.berth-'));
+    assert.ok(dir, `no berth extension in ${server.extensionsDir}: ${readdirSync(server.extensionsDir).join(', ')}`);
+    const root = join(server.extensionsDir, dir);
+    for (const f of ['package.json', 'package.nls.json', 'LICENSE.txt', 'dist/extension.js', 'dist/berth.js', 'dist/agent.js',
+      'native/build/Release/berth_native.node', 'extension/resources/berth.svg', 'extension/resources/berth-agent.service']) {
+      assert.ok(existsSync(join(root, f)), `${f} is shipped`);
+    }
+    const helper = join(root, 'native/build/Release/berth-helper');
+    if (existsSync(join(REPO, 'native/build/Release/berth-helper'))) assert.ok(statSync(helper).mode & 0o100, 'the helper is executable');
+    assert.ok(!existsSync(join(root, 'node_modules')) && !existsSync(join(root, 'agent')), 'sources and node_modules stay out');
+  });
+
+  it('shows the Berth view container with an empty Images view, connected', async () => {
+    await page.locator('.activitybar [aria-label^="Berth"]').first().click({ timeout: UI_TIMEOUT });
+    // A container with one view shows the view's name in its title ("BERTH: IMAGES").
+    await page.locator('.sidebar .title-label', { hasText: /Images/i }).first().waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.sidebar', { hasText: 'No images in the store yet.' }).waitFor({ timeout: UI_TIMEOUT });
+    await statusItem().waitFor({ timeout: UI_TIMEOUT });
+    assert.doesNotMatch((await statusItem().textContent()) ?? '', /disconnected/);
+    await shot('01-empty-images-view');
+  });
+
+  it('pulls through the Command Palette and shows the tag in the tree', async () => {
+    await runCommand('Berth: Pull Image...');
+    const input = page.locator('.quick-input-widget input');
+    await page.locator('.quick-input-widget', { hasText: 'The image to pull' }).waitFor({ timeout: UI_TIMEOUT });
+    await input.fill(ref);
+    await shot('02-pull-input');
+    await page.keyboard.press('Enter');
+    await row('v1').waitFor({ timeout: 60_000 });
+    await row(`${registry.host}/e2e/box`).waitFor({ timeout: UI_TIMEOUT });
+    const description = (await row('v1').locator('.label-description').textContent()) ?? '';
+    assert.match(description, /\d+(\.\d+)?[kM]B · 1 layer · /, description);
+    await page.locator('.notifications-toasts', { hasText: `Pulled ${ref}` }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('03-pulled');
+  });
+
+  it('shows a tag made by `berth tag` in a terminal within a second, with no click', async () => {
+    const r = await berth(['tag', ref, `${registry.host}/e2e/box:live`], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
+    assert.equal(r.code, 0, r.stderr);
+    const started = Date.now();
+    await row('live').waitFor({ timeout: 5000 });
+    const ms = Date.now() - started;
+    console.log(`# the tag appeared in the tree ${ms} ms after \`berth tag\` returned`);
+    assert.ok(ms <= 1000, `the tree showed the new tag after ${ms} ms`);
+    await shot('04-live-tag');
+  });
+
+  it('opens Inspect Image as a read-only JSON document', async () => {
+    await contextMenu('v1', 'Inspect Image');
+    await page.locator('.tab', { hasText: 'v1.json' }).waitFor({ timeout: UI_TIMEOUT });
+    const editor = page.locator('.editor-instance .view-lines');
+    await editor.filter({ hasText: '"RepoTags"' }).waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await editor.textContent()) ?? '', /"Id":\s*"sha256:[0-9a-f]{64}"/);
+    await shot('05-inspect');
+    // Read-only: typing changes nothing.
+    await editor.click();
+    await page.keyboard.type('xyz');
+    assert.doesNotMatch((await editor.textContent()) ?? '', /xyz/);
+    await page.keyboard.press('Control+w');
+    await page.locator('.tab', { hasText: 'v1.json' }).waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+  });
+
+  it('removes images from the context menu after a modal confirmation', async () => {
+    await removeFromContextMenu('live');
+    await row('live').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    assert.equal(await row('v1').count(), 1, 'the other tag stays');
+    await removeFromContextMenu('v1');
+    await page.locator('.sidebar', { hasText: 'No images in the store yet.' }).waitFor({ timeout: UI_TIMEOUT });
+    const conn = await agent.connect();
+    assert.deepEqual(await conn.sendRequest(ListImagesRequest.type, { all: true }), [], 'the agent has no image left');
+    await shot('07-removed');
+  });
+
+  it('shows a lost agent in the status bar and reconnects by itself when it is back', async () => {
+    // Something to keep while the agent is away.
+    assert.equal((await berth(['pull', ref], { ...agent.env, BERTH_NO_AUTOSTART: '1' })).code, 0);
+    await row('v1').waitFor({ timeout: UI_TIMEOUT });
+    const root = agent.root;
+    await agent.stop();
+    await page.locator('.statusbar-item', { hasText: 'Berth: disconnected' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.sidebar', { hasText: 'Not connected to the Berth agent' }).waitFor({ timeout: UI_TIMEOUT });
+    // The last images stay, marked.
+    await row('v1').locator('.label-description', { hasText: 'disconnected' }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('08-disconnected');
+    agent = await startAgent({ root });
+    const started = Date.now();
+    await page.locator('.statusbar-item', { hasText: 'Berth: disconnected' }).waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    await page.locator('.sidebar .label-description', { hasText: 'disconnected' }).first().waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    await row('v1').waitFor({ timeout: UI_TIMEOUT });
+    await page.getByText('Not connected to the Berth agent').waitFor({ state: 'hidden', timeout: UI_TIMEOUT });
+    console.log(`# reconnected ${Date.now() - started} ms after the agent listened again`);
+    assert.equal(await page.locator('.notifications-toasts', { hasText: 'No Berth agent answers' }).count(), 0, 'no how-to-start nagging after a lost connection');
+    await shot('09-reconnected');
+  });
+});

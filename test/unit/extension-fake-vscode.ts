@@ -1,0 +1,76 @@
+/**
+ * The few `vscode` APIs the extension's tree code touches, faked for unit tests that run outside
+ * VS Code. Importing this module makes `require('vscode')` resolve to it, so import it before any
+ * extension module.
+ */
+import Module from 'node:module';
+
+type Listener<T> = (e: T) => unknown;
+
+export class EventEmitter<T> {
+  private listeners = new Set<Listener<T>>();
+  readonly event = (l: Listener<T>) => {
+    this.listeners.add(l);
+    return { dispose: () => this.listeners.delete(l) };
+  };
+  fire(e: T): void {
+    for (const l of [...this.listeners]) l(e);
+  }
+  dispose(): void {
+    this.listeners.clear();
+  }
+}
+
+export enum TreeItemCollapsibleState {
+  None = 0,
+  Collapsed = 1,
+  Expanded = 2,
+}
+
+export class TreeItem {
+  id?: string;
+  description?: string;
+  tooltip?: unknown;
+  iconPath?: unknown;
+  contextValue?: string;
+  constructor(
+    public label: string,
+    public collapsibleState: TreeItemCollapsibleState = TreeItemCollapsibleState.None,
+  ) {}
+}
+
+export class ThemeColor {
+  constructor(readonly id: string) {}
+}
+
+export class ThemeIcon {
+  constructor(
+    readonly id: string,
+    readonly color?: ThemeColor,
+  ) {}
+}
+
+export class MarkdownString {
+  value = '';
+  constructor(value?: string) {
+    this.value = value ?? '';
+  }
+  appendMarkdown(s: string): this {
+    this.value += s;
+    return this;
+  }
+}
+
+export const l10n = {
+  t(message: string, ...args: unknown[]): string {
+    return message.replace(/\{(\d+)\}/g, (_, i: string) => String(args[Number(i)]));
+  },
+};
+
+const self = __filename;
+const M = Module as unknown as { _resolveFilename(request: string, ...rest: unknown[]): string };
+const original = M._resolveFilename;
+M._resolveFilename = function (request: string, ...rest: unknown[]) {
+  if (request === 'vscode') return self;
+  return original.call(this, request, ...rest);
+};
