@@ -11,6 +11,7 @@ import { CliError, errorLine, type CliIO, type Command, type Context } from './c
 import { TemplateError } from './format';
 import { agent } from './commands/agent';
 import { create } from './commands/create';
+import { exec } from './commands/exec';
 import { kill } from './commands/kill';
 import { logs } from './commands/logs';
 import { ps } from './commands/ps';
@@ -29,13 +30,20 @@ import { rmi } from './commands/rmi';
 import { save } from './commands/save';
 import { tag } from './commands/tag';
 import { CLIENT_VERSION, version } from './commands/version';
+import { commit } from './commands/commit';
+import { diff } from './commands/diff';
+import { containerPrune, imagePrune } from './commands/prune';
+import { restart } from './commands/restart';
+import { stats } from './commands/stats';
+import { top } from './commands/top';
 
 export type { CliIO } from './context';
 
 /** Every verb, in the order `berth --help` lists them. */
 export const COMMANDS: readonly Command[] = [
-  run, create, start, stop, kill, rm, ps, logs, wait,
+  run, exec, create, start, stop, kill, rm, ps, logs, wait,
   pull, images, inspect, history, tag, rmi, save, load, events, version, agent,
+  restart, top, stats, diff, commit, containerPrune, imagePrune,
 ];
 
 export const EXIT_OK = 0;
@@ -123,7 +131,9 @@ export async function main(argv: readonly string[], ioOverrides: Partial<CliIO> 
     io.stderr(`berth: unknown flag: ${verb}\nSee 'berth --help'.\n`);
     return EXIT_USAGE;
   }
-  const cmd = COMMANDS.find((c) => c.name === verb);
+  // Two-word verbs ("container prune") first, then one-word ones.
+  const twoWord = argv.length > 1 ? COMMANDS.find((c) => c.name === `${verb} ${argv[1]}`) : undefined;
+  const cmd = twoWord ?? COMMANDS.find((c) => c.name === verb);
   if (!cmd) {
     io.stderr(`berth: '${verb}' is not a berth command.\nSee 'berth --help'.\n`);
     return EXIT_USAGE;
@@ -139,7 +149,7 @@ export async function main(argv: readonly string[], ioOverrides: Partial<CliIO> 
     },
   };
   try {
-    const parsed = parseArgs(argv.slice(1), cmd.flags, { stopAtOperand: cmd.stopAtOperand });
+    const parsed = parseArgs(argv.slice(twoWord ? 2 : 1), cmd.flags, { stopAtOperand: cmd.stopAtOperand });
     if (parsed.flags.help) {
       io.stdout(commandHelp(cmd));
       return EXIT_OK;

@@ -141,7 +141,13 @@ export type ImageEventAction = 'pull' | 'tag' | 'untag' | 'delete' | 'load' | 's
  * attribute `exitCode`), stop (after `die`, when the exit was asked for by `container/stop`),
  * destroy (removed). Attributes always carry `name` and `image` (the reference as given).
  */
-export type ContainerEventAction = 'create' | 'start' | 'kill' | 'oom' | 'die' | 'stop' | 'destroy';
+export type ContainerEventAction = 'create' | 'start' | 'kill' | 'oom' | 'die' | 'stop' | 'destroy' | ContainerEventActionMore;
+
+/**
+ * More container events: commit (an image was made from it; attributes `imageID` and, when
+ * tagged, `imageRef`), restart (after the `start` of a `container/restart`).
+ */
+export type ContainerEventActionMore = 'commit' | 'restart';
 
 interface EventBase {
   /** The image ID, or the container's 64-hex ID. */
@@ -609,6 +615,185 @@ export namespace ContainerLogsRequest {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Containers, continued: the writable layer (diff, commit), processes and figures (top, stats),
+// restart, and pruning (client -> agent).
+// ---------------------------------------------------------------------------------------------
+
+/** One change of a container's filesystem, as `docker diff` reports it. */
+export interface ContainerChange {
+  /** Absolute path inside the container ("/etc/passwd"). */
+  Path: string;
+  /** Docker's numbering: 0 modified (the image has the path), 1 added, 2 deleted. */
+  Kind: 0 | 1 | 2;
+}
+
+/**
+ * `container/diff`. Sent by `berth diff` and the extension to list what a container changed in its
+ * writable layer (running or not), sorted by path; the parents of a change show as modified.
+ * Errors: NotFound (container, or a layer of its image missing), Conflict (ambiguous ID prefix),
+ * System (the upper dir or a layer index cannot be read).
+ */
+export namespace ContainerDiffRequest {
+  export const method = 'container/diff';
+  export const type = new RequestType<ContainerRefParams, ContainerChange[], ErrorData>(method);
+}
+
+export interface CommitParams extends ContainerRefParams {
+  /** The tag to give the new image ("repo", "repo:tag", "host:5000/repo:tag"); untagged when absent. */
+  reference?: string;
+  /** The history entry's comment (`-m`). */
+  comment?: string;
+  /** The image's author (`-a`). */
+  author?: string;
+  /**
+   * Dockerfile-like instructions applied to the new image's config (`-c`): CMD, ENTRYPOINT (JSON
+   * array or shell form), ENV k=v, LABEL k=v, WORKDIR, USER, EXPOSE port[/proto], STOPSIGNAL.
+   */
+  changes?: string[];
+  /** Freeze a running container while its writable layer is read; default true. */
+  pause?: boolean;
+}
+
+export interface CommitResult {
+  /** The new image's ID ("sha256:..."). */
+  Id: string;
+  /** The new layer: its blob digest, diffID and size of its files. */
+  Layer: { Digest: string; DiffID: string; Size: number };
+}
+
+/**
+ * `container/commit`. Turns the container's writable layer into a new layer on top of its image's:
+ * an OCI gzip layer blob (whiteouts as `.wh.` entries, opaque dirs as `.wh..wh..opq`), a config
+ * (the container's Cmd, Entrypoint, Env, WorkingDir, User, Labels, StopSignal, then `changes`; one
+ * more history entry and diff_id), an OCI manifest and an image record; tags it when `reference`
+ * is given. A running container is frozen (cgroup freezer) while its files are read unless
+ * `pause` is false. Emits the container event `commit`, then the image event `tag` when tagged.
+ * Errors: NotFound (container, its image or a layer), InvalidReference, InvalidArgument (a bad
+ * change), System (freezer, reading the upper dir, disk).
+ */
+export namespace CommitContainerRequest {
+  export const method = 'container/commit';
+  export const type = new RequestType<CommitParams, CommitResult, ErrorData>(method);
+}
+
+/** One process of a container (`container/top`). */
+export interface ContainerProcess {
+  /** The user name (from the host's /etc/passwd), else the uid. */
+  UID: string;
+  /** Host pid, as `docker top` shows it. */
+  PID: number;
+  PPID: number;
+  /** CPU use over the process's life, percent (ps's C). */
+  C: number;
+  /** Start time: "HH:MM" today, "MonDD" before. */
+  STIME: string;
+  /** "?" without a controlling terminal, else "pts/N". */
+  TTY: string;
+  /** CPU time "HH:MM:SS". */
+  TIME: string;
+  /** The command line, or "[comm]" when it has none. */
+  CMD: string;
+}
+
+export interface TopResult {
+  /** ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]: Docker's shape. */
+  Titles: string[];
+  /** One row per process, the fields as strings, in the order of Titles, sorted by pid. */
+  Processes: string[][];
+}
+
+/**
+ * `container/top`. The processes in a running container's cgroup, read from the host's /proc.
+ * Errors: NotFound, Conflict (not running), System.
+ */
+export namespace ContainerTopRequest {
+  export const method = 'container/top';
+  export const type = new RequestType<ContainerRefParams, TopResult, ErrorData>(method);
+}
+
+export interface StatsParams {
+  /** Containers to sample; all running ones when absent or empty. */
+  containers?: string[];
+  /**
+   * Milliseconds between the two samples the CPU percentage is computed from (default 1000,
+   * between 100 and 5000). 0: one sample, CPUPercent 0.
+   */
+  intervalMs?: number;
+}
+
+/** Figures of one container from its cgroup (`container/stats`), `docker stats`' columns. */
+export interface ContainerStats {
+  Id: string;
+  /** "name" without the slash. */
+  Name: string;
+  /** CPU use over the interval, percent of one CPU (200 = two CPUs busy), as Docker shows it. */
+  CPUPercent: number;
+  /** Bytes in use. */
+  MemUsage: number;
+  /** The limit in bytes (the host's memory when there is none). */
+  MemLimit: number;
+  MemPercent: number;
+  Pids: number;
+  /** Cumulative CPU time in nanoseconds at the second sample (for clients that sample themselves). */
+  CpuUsageNs: number;
+  /** RFC 3339 time of the second sample. */
+  Read: string;
+}
+
+/**
+ * `container/stats`. One reading per container: two samples `intervalMs` apart (all containers
+ * sampled together), then the answer; no stream. Containers that stop in between are left out.
+ * Errors: NotFound, Conflict (a named container is not running), InvalidArgument, System.
+ */
+export namespace ContainerStatsRequest {
+  export const method = 'container/stats';
+  export const type = new RequestType<StatsParams, ContainerStats[], ErrorData>(method);
+}
+
+/**
+ * `container/restart`. `container/stop` (with its `timeout`), then `container/start`; a container
+ * that is not running is just started. Emits what stop and start emit, then `restart`.
+ * Errors: those of stop and start.
+ */
+export namespace RestartContainerRequest {
+  export const method = 'container/restart';
+  export const type = new RequestType<StopContainerParams, void, ErrorData>(method);
+}
+
+export interface PruneResult {
+  /** Container IDs, or image IDs and layer chain IDs, removed. */
+  Deleted: string[];
+  /** Tags removed (image prune with `all`). */
+  Untagged: string[];
+  /** Bytes freed on disk. */
+  SpaceReclaimed: number;
+}
+
+/**
+ * `container/prune`. Removes every container that is not running (created or exited): record,
+ * writable layer, logs. Emits `destroy` for each. Errors: System.
+ */
+export namespace PruneContainersRequest {
+  export const method = 'container/prune';
+  export const type = new RequestType<Record<string, never>, PruneResult, ErrorData>(method);
+}
+
+export interface PruneImagesParams {
+  /** Remove every image no container uses, not only dangling (untagged) ones. */
+  all?: boolean;
+}
+
+/**
+ * `image/prune`. Removes dangling images (no tag points at them; with `all`, also tagged images)
+ * that no container uses, and the layers and blobs nothing else needs. Emits `untag` and `delete`.
+ * Errors: System.
+ */
+export namespace PruneImagesRequest {
+  export const method = 'image/prune';
+  export const type = new RequestType<PruneImagesParams, PruneResult, ErrorData>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Notifications (agent -> client)
 // ---------------------------------------------------------------------------------------------
 
@@ -652,4 +837,115 @@ export interface LogLineParams {
 export namespace LogLineNotification {
   export const method = 'container/logLine';
   export const type = new NotificationType<LogLineParams>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exec and attached byte streams (terminals). One design for the CLI and the extension's
+// terminals (vscode.Pseudoterminal): the client picks a token, unique on its connection; the agent
+// sends the process's output as `container/output` notifications carrying it; the client sends
+// `container/input` and `container/resize` notifications carrying it; the exit is the answer to
+// the request that started the process. Tokens are scoped to the connection that started the
+// process: input or resize naming a token of another connection, or an unknown one, is dropped.
+// ---------------------------------------------------------------------------------------------
+
+/** Largest `data` of one {@link InputNotification}, decoded (bigger ones are dropped whole). */
+export const MAX_INPUT_CHUNK = 65536;
+
+export interface ExecParams extends ContainerRefParams {
+  /** argv; argv[0] is searched in the container's PATH when it has no "/". */
+  cmd: string[];
+  /** "NAME=value" entries added to the container's environment, overriding by name. */
+  env?: string[];
+  /** "uid[:gid]" or "name[:group]", looked up in the container's files; default: the container's. */
+  user?: string;
+  /** Absolute; must exist; default: the container's working directory. */
+  workingDir?: string;
+  /**
+   * A pty from the container's own /dev/pts, as the process's controlling terminal; output then
+   * comes as one stream ('tty'), and input is what a keyboard would type (Ctrl-C is byte 0x03).
+   */
+  tty?: boolean;
+  /** Initial window size with `tty` (default 24x80); later changes by {@link ResizeNotification}. */
+  rows?: number;
+  cols?: number;
+  /** Keep the process's stdin open for {@link InputNotification}s (else it reads /dev/null). */
+  stdin?: boolean;
+  /**
+   * Names this process's stream on the connection; required for output to be sent, for `stdin`
+   * and for `tty`. At most 256 characters; must not be in use on the connection.
+   */
+  attachToken?: string;
+}
+
+export interface ExecResult {
+  /** The process's exit code, 128 + N when killed by signal N. */
+  ExitCode: number;
+}
+
+/**
+ * `container/exec`. Sent by `berth exec` and the extension to run a process inside a running
+ * container: its mount, uts, ipc, net, pid and cgroup namespaces and its cgroup, its
+ * capabilities and no-new-privs, as its user unless `user` says otherwise. Output flows as
+ * {@link OutputNotification}s; the answer comes when the process has exited and its last output
+ * has been sent. Cancelling the request, or closing the connection, kills the process (the answer
+ * is then Cancelled). Errors: NotFound, Conflict (the container is not running, or the token is in
+ * use), InvalidArgument (no command, bad env/user/workdir, command or workdir missing in the
+ * container), Cancelled, System (a failed step, with its syscall, path and errno).
+ */
+export namespace ExecRequest {
+  export const method = 'container/exec';
+  export const type = new RequestType<ExecParams, ExecResult, ErrorData>(method);
+}
+
+export interface OutputParams {
+  /** The `attachToken` of the exec or attached start this output belongs to. */
+  token: string;
+  /** 'tty' for a process with a pty (stdout and stderr are one stream then). */
+  stream: 'stdout' | 'stderr' | 'tty';
+  /** The bytes, base64; chunks arrive in order, as the process wrote them (not split at lines). */
+  data: string;
+}
+
+/**
+ * `container/output`. Sent by the agent to the connection that started an exec (or a streamed
+ * attached start) with an attachToken, for each chunk of output, in order, before the answer.
+ */
+export namespace OutputNotification {
+  export const method = 'container/output';
+  export const type = new NotificationType<OutputParams>(method);
+}
+
+export interface InputParams {
+  token: string;
+  /** Bytes for the process's stdin (or its pty), base64; at most {@link MAX_INPUT_CHUNK} decoded. */
+  data?: string;
+  /** The client's input ended: the process's stdin is closed (with a pty: input stops). */
+  eof?: boolean;
+}
+
+/**
+ * `container/input`. Sent by a client to the agent, for a process it started on this connection
+ * with `stdin` or `tty`. Input for an unknown token, after `eof`, or while the agent still holds
+ * more than 1 MiB of this process's input, is dropped (the agent's log says so).
+ */
+export namespace InputNotification {
+  export const method = 'container/input';
+  export const type = new NotificationType<InputParams>(method);
+}
+
+export interface ResizeParams {
+  token: string;
+  /** 1 to 65535. */
+  rows: number;
+  cols: number;
+}
+
+/**
+ * `container/resize`. Sent by a client when its terminal's size changes (SIGWINCH in the CLI,
+ * `setDimensions` of a Pseudoterminal), for a `tty` process it started on this connection. The
+ * process gets SIGWINCH from the kernel. Ignored for processes without a pty.
+ */
+export namespace ResizeNotification {
+  export const method = 'container/resize';
+  export const type = new NotificationType<ResizeParams>(method);
 }

@@ -29,6 +29,7 @@ const OP_CODES: Record<LaunchOp['op'], number> = {
   'no-new-privs': 24,
   'close-fds': 25,
   exec: 26,
+  tty: 27,
 };
 
 type Arg = string | number | bigint;
@@ -51,7 +52,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
       out.push(u32(b.length), b);
     }
   };
-  rec(1, plan.namespaces);
+  if (plan.namespaces.length) rec(1, plan.namespaces);
   if (plan.userNamespace) {
     const flat = (m: LaunchPlan['userNamespace'] & object, k: 'uidMap' | 'gidMap') => m[k].flatMap((e) => [e.containerId, e.hostId, e.size]);
     rec(2, flat(plan.userNamespace, 'uidMap'));
@@ -59,6 +60,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
     rec(4, [plan.userNamespace.setgroups]);
   }
   for (const p of plan.cgroupProcs) rec(5, [p]);
+  if (plan.join) rec(6, [plan.join.pid, ...plan.join.namespaces]);
   const attrs = (a: readonly string[]) => (a.length ? a.join(',') : '-');
   for (const o of plan.ops) {
     const code = OP_CODES[o.op];
@@ -94,6 +96,9 @@ export function encodePlan(plan: LaunchPlan): Buffer {
         break;
       case 'exec':
         rec(code, [o.path, o.args.length, ...o.args, ...o.env]);
+        break;
+      case 'tty':
+        rec(code, [o.rows, o.cols]);
         break;
       default:
         rec(code, []);
@@ -144,9 +149,9 @@ function hint(f: Extract<HelperStatus, { kind: 'failed' }>): string {
 }
 
 /** The BerthError for a "failed" line: `start container: exec "nosuch": ENOENT`. */
-export function failureError(f: Extract<HelperStatus, { kind: 'failed' }>): BerthError {
-  return new BerthError(failureCode(f), `start container: ${f.description}: ${f.errno}${hint(f)}`, {
-    operation: 'start container',
+export function failureError(f: Extract<HelperStatus, { kind: 'failed' }>, operation = 'start container'): BerthError {
+  return new BerthError(failureCode(f), `${operation}: ${f.description}: ${f.errno}${hint(f)}`, {
+    operation,
     syscall: f.syscall,
     path: f.path,
     errno: f.errno,
@@ -159,6 +164,10 @@ export type StdioSpec = 'pipe' | 'inherit' | 'ignore' | number;
 export interface LaunchOptions {
   /** Gives up (killing the helper, which takes the half-made container with it) after this long. Default 30 s. */
   timeoutMs?: number;
+  /** Names the operation in errors ("exec in container"); default "start container". */
+  operation?: string;
+  /** Open the helper's control fd 5, for {@link LaunchedContainer.resize} (plans with a tty). */
+  control?: boolean;
 }
 
 export interface ExitStatus {
@@ -177,7 +186,9 @@ export interface LaunchedContainer {
   exited: Promise<ExitStatus>;
   /** Sends a signal to the container's init (SIGKILL included; the helper survives and reports). */
   kill(signal?: NodeJS.Signals | number): void;
-  /** The container's stdio, where 'pipe' was asked for. */
+  /** Sets the pty's window size (plans with a tty, launched with `control`); ignored otherwise. */
+  resize(rows: number, cols: number): void;
+  /** The container's stdio, where 'pipe' was asked for (with a tty: the pty's input and output). */
   stdin: Writable | null;
   stdout: Readable | null;
   stderr: Readable | null;
@@ -193,13 +204,18 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
     let child: ChildProcess;
     try {
       // detached: the helper is the container's monitor and outlives the agent's process group.
-      child = spawn(helperPath(), [], { stdio: [...stdio, 'pipe', 'pipe'], detached: true });
+      child = spawn(helperPath(), [], { stdio: [...stdio, 'pipe', 'pipe', ...(opts.control ? (['pipe'] as const) : [])], detached: true });
     } catch (e) {
       reject(e);
       return;
     }
     const planPipe = child.stdio[3] as Writable;
     const statusPipe = child.stdio[4] as Readable;
+    const controlPipe = opts.control ? ((child.stdio as unknown as (Writable | null)[])[5] ?? null) : null;
+    controlPipe?.on('error', () => {
+      /* the helper is gone: nothing to resize */
+    });
+    const operation = opts.operation ?? 'start container';
     let settled = false;
     let started: number | undefined;
     let final: ExitStatus | undefined;
@@ -211,8 +227,8 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
 
     const timer = setTimeout(() => {
       if (started !== undefined || settled) return;
-      failure = new BerthError(ErrorCode.System, `start container: the runtime helper did not report within ${opts.timeoutMs ?? 30_000} ms`, {
-        operation: 'start container',
+      failure = new BerthError(ErrorCode.System, `${operation}: the runtime helper did not report within ${opts.timeoutMs ?? 30_000} ms`, {
+        operation,
       });
       if (child.pid !== undefined) {
         try {
@@ -231,7 +247,7 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
         if (!settled) {
           settled = true;
           const why = helperExit.signal ? `was killed by ${helperExit.signal}` : `exited with ${helperExit.code}`;
-          reject(failure ?? new BerthError(ErrorCode.Internal, `start container: the runtime helper ${why} without reporting`, { operation: 'start container' }));
+          reject(failure ?? new BerthError(ErrorCode.Internal, `${operation}: the runtime helper ${why} without reporting`, { operation }));
         }
         return;
       }
@@ -252,7 +268,7 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
         buf = buf.slice(nl + 1);
         const s = parseStatusLine(line);
         if (!s) {
-          failure ??= new BerthError(ErrorCode.Internal, `start container: the runtime helper said "${line}"`, { operation: 'start container' });
+          failure ??= new BerthError(ErrorCode.Internal, `${operation}: the runtime helper said "${line}"`, { operation });
           continue;
         }
         if (s.kind === 'started' && started === undefined) {
@@ -271,12 +287,17 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
                 if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
               }
             },
+            resize: (rows: number, cols: number) => {
+              if (!controlPipe || controlPipe.destroyed || final || helperExit) return;
+              if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0 || rows > 65535 || cols > 65535) return;
+              controlPipe.write(`resize ${rows} ${cols}\n`);
+            },
             stdin: child.stdin,
             stdout: child.stdout,
             stderr: child.stderr,
           });
         } else if (s.kind === 'failed') {
-          failure = failureError(s);
+          failure = failureError(s, operation);
         } else if (s.kind === 'exited') {
           final = { code: s.code };
         } else if (s.kind === 'killed') {
@@ -293,13 +314,14 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
     });
     child.on('exit', (code, signal) => {
       helperExit = { code, signal };
+      controlPipe?.destroy();
       maybeDone();
     });
     child.on('error', (e) => {
       clearTimeout(timer);
       if (!settled) {
         settled = true;
-        reject(new BerthError(ErrorCode.System, `start container: cannot run the runtime helper: ${e.message}`, { operation: 'start container', path: helperPath() }, { cause: e }));
+        reject(new BerthError(ErrorCode.System, `${operation}: cannot run the runtime helper: ${e.message}`, { operation, path: helperPath() }, { cause: e }));
       }
     });
     planPipe.on('error', () => {

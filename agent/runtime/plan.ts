@@ -26,9 +26,19 @@
  *                     order for a non-root user too, since dropping the bounding set needs
  *                     CAP_SETPCAP, which the helper raises again from the kept permitted set.
  * 10. no-new-privs, close-fds (close-on-exec above 2), exec.
+ *
+ * With a terminal, a `tty` op sits between identity and capabilities: the pty is opened from the
+ * container's own devpts after pivot_root (so the process sees a /dev/pts/N of its own), by the
+ * container's user (who then owns it, as after a login).
+ *
+ * An exec plan ({@link buildExecPlan}) enters a running container instead of making one: no
+ * mounts, a `join` (the init's pid and the namespaces to enter through its pidfd) and the
+ * container's cgroup.procs files, then the same process ops as a launch (chdir, identity, tty,
+ * capabilities, no-new-privs, close-fds, exec), so a `berth exec` process is confined exactly
+ * like the container's init.
  */
 import { BerthError, ErrorCode } from '../errors';
-import type { ContainerSpec, IdMapping } from './spec';
+import type { ContainerSpec, ExecSpec, IdMapping } from './spec';
 
 export type Namespace = 'user' | 'mount' | 'pid' | 'uts' | 'ipc' | 'net' | 'cgroup';
 
@@ -52,6 +62,7 @@ export type LaunchOp =
   | { op: 'capabilities'; bounding: Capability[]; effective: Capability[]; permitted: Capability[]; inheritable: Capability[]; ambient: Capability[] }
   | { op: 'no-new-privs' }
   | { op: 'close-fds' }
+  | { op: 'tty'; rows: number; cols: number }
   | { op: 'exec'; path: string; args: string[]; env: string[] };
 
 export interface LaunchPlan {
@@ -61,6 +72,11 @@ export interface LaunchPlan {
   userNamespace?: { uidMap: IdMapping[]; gidMap: IdMapping[]; setgroups: 'allow' | 'deny' };
   /** cgroup.procs files the helper writes the container's pid to before releasing it. */
   cgroupProcs: string[];
+  /**
+   * Exec plans only (then `namespaces` is empty): enter the namespaces of the running process
+   * `pid` (the container's init) instead of creating any, after joining `cgroupProcs`.
+   */
+  join?: { pid: number; namespaces: Namespace[] };
   ops: LaunchOp[];
 }
 
@@ -142,8 +158,13 @@ function capName(raw: string): Capability | 'ALL' {
   throw invalid(`unknown capability "${raw}"`);
 }
 
-function invalid(message: string): BerthError {
-  return new BerthError(ErrorCode.InvalidArgument, `start container: ${message}`, { operation: 'start container' });
+function invalid(message: string, operation = 'start container'): BerthError {
+  return new BerthError(ErrorCode.InvalidArgument, `${operation}: ${message}`, { operation });
+}
+
+/** A window size as the kernel takes it (0 is allowed: "unknown", like a fresh pty). */
+function checkSize(rows: number, cols: number, operation?: string): void {
+  for (const v of [rows, cols]) if (!Number.isInteger(v) || v < 0 || v > 65535) throw invalid(`terminal size ${rows}x${cols} is out of range`, operation);
 }
 
 /** An absolute path without ".", ".." or empty components; anything else is refused. */
@@ -266,6 +287,10 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
   }
   ops.push({ op: 'chdir', path: cwd });
   ops.push({ op: 'identity', uid: proc.user.uid, gid: proc.user.gid, umask, additionalGids: [...(proc.user.additionalGids ?? [])] });
+  if (proc.terminal) {
+    checkSize(proc.terminal.rows, proc.terminal.cols);
+    ops.push({ op: 'tty', rows: proc.terminal.rows, cols: proc.terminal.cols });
+  }
 
   const caps = resolveCapabilities(spec);
   const ambient = spec.ambientCapabilities && proc.user.uid !== 0 ? caps : [];
@@ -280,6 +305,46 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
       ? { uidMap: userns.uidMap.map((m) => ({ ...m })), gidMap: userns.gidMap.map((m) => ({ ...m })), setgroups: userns.denySetgroups ? 'deny' : 'allow' }
       : undefined,
     cgroupProcs: (spec.cgroupProcs ?? []).map((p) => hostPath('cgroup.procs file', p)),
+    ops,
+  };
+}
+
+/**
+ * Builds the plan of `berth exec`: a process that enters the running container `spec.pid` (its
+ * init) and is confined like it. Pure; throws InvalidArgument naming "exec in container".
+ */
+export function buildExecPlan(spec: ExecSpec): LaunchPlan {
+  const operation = 'exec in container';
+  const bad = (m: string) => invalid(m, operation);
+  if (!Number.isInteger(spec.pid) || spec.pid < 1) throw bad(`pid ${spec.pid} is not a process`);
+  const proc = spec.process;
+  if (!proc.args.length || !proc.args[0]) throw bad('no command to run');
+  for (const s of [...proc.args, ...proc.env, proc.cwd]) if (s.includes('\0')) throw bad(`"${s.replace(/\0/g, '\\0')}" contains a NUL byte`);
+  for (const e of proc.env) if (!e.includes('=')) throw bad(`environment entry "${e}" has no "="`);
+  if (!proc.cwd.startsWith('/')) throw bad(`working directory "${proc.cwd}" is not an absolute path`);
+  for (const [what, v] of [['uid', proc.user.uid], ['gid', proc.user.gid], ...(proc.user.additionalGids ?? []).map((g) => ['group', g] as const)] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xfffffffe) throw bad(`${what} ${v} is not a valid id`);
+  }
+  const umask = proc.umask ?? 0o022;
+  const namespaces: Namespace[] = [...(spec.userNamespace ? (['user'] as const) : []), 'mount', 'uts', 'ipc', ...((spec.network ?? 'private') === 'private' ? (['net'] as const) : []), 'pid', 'cgroup'];
+  const ops: LaunchOp[] = [
+    { op: 'chdir', path: proc.cwd },
+    { op: 'identity', uid: proc.user.uid, gid: proc.user.gid, umask, additionalGids: [...(proc.user.additionalGids ?? [])] },
+  ];
+  if (proc.terminal) {
+    checkSize(proc.terminal.rows, proc.terminal.cols, operation);
+    ops.push({ op: 'tty', rows: proc.terminal.rows, cols: proc.terminal.cols });
+  }
+  const caps = resolveCapabilities(spec);
+  const ambient = spec.ambientCapabilities && proc.user.uid !== 0 ? caps : [];
+  ops.push({ op: 'capabilities', bounding: caps, effective: caps, permitted: caps, inheritable: ambient, ambient });
+  if (spec.noNewPrivileges ?? true) ops.push({ op: 'no-new-privs' });
+  ops.push({ op: 'close-fds' });
+  ops.push({ op: 'exec', path: proc.args[0], args: [...proc.args], env: [...proc.env] });
+  return {
+    namespaces: [],
+    cgroupProcs: (spec.cgroupProcs ?? []).map((p) => hostPath('cgroup.procs file', p)),
+    join: { pid: spec.pid, namespaces },
     ops,
   };
 }

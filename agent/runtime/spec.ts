@@ -46,6 +46,8 @@ export interface ContainerSpec {
     user: { uid: number; gid: number; additionalGids?: number[] };
     /** Default 0o022. */
     umask?: number;
+    /** A pty of the container's own devpts as the controlling terminal and fds 0-2, this size. */
+    terminal?: { rows: number; cols: number };
   };
   hostname: string;
   /** Capability names, "CAP_" optional, any case; "ALL" as Docker takes it. */
@@ -69,4 +71,14 @@ export interface ContainerSpec {
   etcFiles?: { hosts?: string; hostname?: string; resolvConf?: string };
   /** cgroup.procs files the container's init is written to before it runs anything. */
   cgroupProcs?: string[];
+}
+
+/**
+ * What `exec` knows: the running container's init, how the container was confined (the same
+ * fields as its {@link ContainerSpec}), and the new process. Turned into a plan by buildExecPlan.
+ */
+export interface ExecSpec extends Pick<ContainerSpec, 'capAdd' | 'capDrop' | 'privileged' | 'noNewPrivileges' | 'ambientCapabilities' | 'userNamespace' | 'network' | 'cgroupProcs'> {
+  /** The container's init in the agent's pid namespace; its namespaces are entered. */
+  pid: number;
+  process: ContainerSpec['process'];
 }

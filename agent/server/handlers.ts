@@ -66,6 +66,52 @@ import { loadImages } from '../image/load';
 import { saveImages } from '../image/save';
 import type { PeerCred } from '../../native';
 import { hostPlatform } from '../registry/platform';
+import {
+  CommitContainerRequest,
+  ContainerDiffRequest,
+  ContainerStatsRequest,
+  ContainerTopRequest,
+  PruneContainersRequest,
+  PruneImagesRequest,
+  RestartContainerRequest,
+  type CommitParams,
+  type CommitResult,
+  type ContainerChange,
+  type ContainerStats,
+  type PruneImagesParams,
+  type PruneResult,
+  type StatsParams,
+  type TopResult,
+} from '../../protocol';
+import { containerDiff } from '../runtime/containers/diff';
+import { commitContainer } from '../runtime/containers/commit';
+import { containerTop } from '../runtime/containers/top';
+import { containerStats } from '../runtime/containers/stats';
+import { restartContainer } from '../runtime/containers/restart';
+import { pruneContainers, pruneImages } from '../runtime/containers/prune';
+
+import {
+  ExecRequest,
+  InputNotification,
+  MAX_INPUT_CHUNK,
+  OutputNotification,
+  ResizeNotification,
+  type ExecParams,
+  type ExecResult,
+} from '../../protocol';
+import { execInContainer } from '../runtime/containers/exec';
+
+/** The input an attached process may have waiting in the agent before more is dropped. */
+const MAX_PENDING_INPUT = 1 << 20;
+
+/** An attached process's input side, by token, on one connection. */
+interface StreamSession {
+  write(data: Buffer): void;
+  end(): void;
+  resize(rows: number, cols: number): void;
+  /** Bytes written but not yet taken by the process. */
+  pending(): number;
+}
 
 declare const BERTH_VERSION: string;
 
@@ -237,6 +283,110 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
       containers.logs(container, { tail, since, follow: true, signal, onLine: (line) => notify(LogLineNotification.type, { token: t, container, line }) }),
     );
     return { lines: [] };
+  });
+
+  // --- containers: writable layer, processes, figures, restart, prune ---------------------------
+  on<ContainerRefParams, ContainerChange[]>(ContainerDiffRequest, 'diff container', (params) =>
+    containerDiff(containers, requireString(params, 'container', 'diff container')),
+  );
+  on<CommitParams, CommitResult>(CommitContainerRequest, 'commit container', (params) => {
+    const op = 'commit container';
+    if (params.pause !== undefined && params.pause !== null && typeof params.pause !== 'boolean') throw invalid(op, '"pause" must be a boolean');
+    return commitContainer(containers, {
+      container: requireString(params, 'container', op),
+      reference: optionalString(params, 'reference', op) || undefined,
+      comment: optionalString(params, 'comment', op),
+      author: optionalString(params, 'author', op),
+      changes: optionalArray(params, 'changes', op),
+      pause: params.pause !== false,
+    });
+  });
+  on<ContainerRefParams, TopResult>(ContainerTopRequest, 'top container', (params) => containerTop(containers, requireString(params, 'container', 'top container')));
+  on<StatsParams, ContainerStats[]>(ContainerStatsRequest, 'stats', (params) =>
+    containerStats(containers, { containers: optionalArray(params, 'containers', 'stats'), intervalMs: optionalNumber(params, 'intervalMs', 'stats', 0) }),
+  );
+  on<StopContainerParams, void>(RestartContainerRequest, 'restart container', (params) =>
+    restartContainer(containers, requireString(params, 'container', 'restart container'), optionalNumber(params, 'timeout', 'restart container', 0)),
+  );
+  on<Record<string, never>, PruneResult>(PruneContainersRequest, 'prune containers', () => pruneContainers(containers));
+  on<PruneImagesParams, PruneResult>(PruneImagesRequest, 'prune images', (params) => {
+    if (params.all !== undefined && params.all !== null && typeof params.all !== 'boolean') throw invalid('prune images', '"all" must be a boolean');
+    return pruneImages(svc, params.all === true);
+  });
+
+  // --- exec and attached byte streams (see the protocol's "Exec and attached byte streams") ------
+  const sessions = new Map<string, StreamSession>();
+  conn.onNotification(InputNotification.type, (n) => {
+    const s = typeof n?.token === 'string' ? sessions.get(n.token) : undefined;
+    if (!s) return;
+    if (typeof n.data === 'string' && n.data.length > 0) {
+      const data = Buffer.from(n.data, 'base64');
+      if (data.length > MAX_INPUT_CHUNK || s.pending() > MAX_PENDING_INPUT) ctx.log(`dropping ${data.length} bytes of input for ${n.token}: too much at once`);
+      else s.write(data);
+    }
+    if (n.eof === true) s.end();
+  });
+  conn.onNotification(ResizeNotification.type, (n) => {
+    const s = typeof n?.token === 'string' ? sessions.get(n.token) : undefined;
+    if (s && Number.isInteger(n.rows) && Number.isInteger(n.cols) && n.rows >= 1 && n.cols >= 1 && n.rows <= 65535 && n.cols <= 65535) s.resize(n.rows, n.cols);
+  });
+  on<ExecParams, ExecResult>(ExecRequest, 'exec in container', async (params, cancel) => {
+    const op = 'exec in container';
+    const container = requireString(params, 'container', op);
+    const cmd = optionalArray(params, 'cmd', op);
+    if (!cmd?.length || cmd.length > 65536) throw invalid(op, '"cmd" must be a non-empty array of strings');
+    const bool = (k: 'tty' | 'stdin') => {
+      if (params[k] !== undefined && params[k] !== null && typeof params[k] !== 'boolean') throw invalid(op, `"${k}" must be a boolean`);
+      return params[k] === true;
+    };
+    const tty = bool('tty');
+    const stdin = bool('stdin');
+    const token = optionalString(params, 'attachToken', op);
+    if (token !== undefined && (token.length === 0 || token.length > 256)) throw invalid(op, '"attachToken" must be 1 to 256 characters');
+    if ((tty || stdin) && !token) throw invalid(op, '"tty" and "stdin" need an "attachToken"');
+    if (token && sessions.has(token)) throw new BerthError(ErrorCode.Conflict, `${op}: attach token "${token}" is in use on this connection`, { operation: op });
+    const rows = optionalNumber(params, 'rows', op, 1) ?? 24;
+    const cols = optionalNumber(params, 'cols', op, 1) ?? 80;
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows > 65535 || cols > 65535) throw invalid(op, '"rows" and "cols" must be whole numbers from 1 to 65535');
+    // Input that arrives while the process starts is queued (bounded) and given to it once it runs.
+    const queued: Buffer[] = [];
+    let queuedEof = false;
+    let size: [number, number] | undefined;
+    if (token) {
+      sessions.set(token, {
+        write: (d) => void queued.push(d),
+        end: () => void (queuedEof = true),
+        resize: (r, c) => void (size = [r, c]),
+        pending: () => queued.reduce((n, b) => n + b.length, 0),
+      });
+    }
+    try {
+      const session = await execInContainer(
+        containers,
+        container,
+        { cmd, env: optionalArray(params, 'env', op), user: optionalString(params, 'user', op), workingDir: optionalString(params, 'workingDir', op) || undefined, terminal: tty ? { rows, cols } : undefined, stdin },
+        (stream, data) => token && notify(OutputNotification.type, { token, stream, data: data.toString('base64') }),
+      );
+      if (token) {
+        sessions.set(token, { write: (d) => void session.write(d), end: () => session.end(), resize: (r, c) => session.resize(r, c), pending: () => session.pending() });
+        for (const d of queued.splice(0)) session.write(d);
+        if (queuedEof) session.end();
+        if (size) session.resize(...size);
+      }
+      const kill = () => session.kill('SIGKILL');
+      const sub = cancel.onCancellationRequested(kill);
+      disposers.push(kill);
+      try {
+        const st = await session.exited;
+        if (cancel.isCancellationRequested) throw new BerthError(ErrorCode.Cancelled, `${op}: cancelled`, { operation: op });
+        return { ExitCode: st.code };
+      } finally {
+        sub.dispose();
+        disposers.splice(disposers.indexOf(kill), 1);
+      }
+    } finally {
+      if (token) sessions.delete(token);
+    }
   });
 
   return () => disposers.forEach((d) => d());

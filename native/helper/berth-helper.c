@@ -11,6 +11,27 @@
 //   0, 1, 2   the container's stdin, stdout, stderr (pipes or a pty; passed through untouched)
 //   3         the plan, read to EOF                               (agent -> helper)
 //   4         status lines                                        (helper -> agent)
+//   5         optional control lines "resize ROWS COLS\n"          (agent -> helper, with a tty)
+//
+// Two modes. A launch plan (NAMESPACES ...) creates a container: clone3 into new namespaces,
+// mounts, pivot_root, exec. An exec plan (JOIN) enters a running one: the helper writes "0" to
+// each CGROUP file (itself joins: the container's mount namespace has no cgroupfs at the host's
+// path, so this comes first), then one setns(pidfd_open(init), all CLONE_NEW* flags) takes it
+// into the container's namespaces; mount and pid namespaces apply to what it clones next, so the
+// process it clones (no flags) is really pid N inside, with the container's root. The process
+// then runs the same op interpreter: chdir, identity, tty, capabilities, no-new-privs,
+// close-fds, exec. The helper stays its monitor, exactly as for a container's init.
+//
+// Terminals (TTY rows cols, an operation). The pty must come from the devpts instance the
+// process sees at /dev/pts: for a container that is its own (newinstance), which exists only in
+// the container's mount namespace, so the helper cannot open it before clone. The child opens
+// /dev/pts/ptmx after pivot_root (or after setns, in exec mode), checks it is the 5:2
+// multiplexer, unlocks it, sets the size, opens the slave with TIOCGPTPEER (no path lookup of
+// /dev/pts/N, which the container could race), and sends the master back over a socketpair made
+// before clone (SCM_RIGHTS); then setsid, TIOCSCTTY, slave onto 0-2. It runs after IDENTITY, so
+// the pts belongs to the container's user. The monitor relays fd 0 -> master and master ->
+// fd 1 (fd 2 stays unused), applies resize lines from fd 5, and after the exit drains what is
+// still in the pty before reporting. Without TTY, fds 0-2 pass through untouched.
 //
 // ---------------------------------------------------------------------------------------------
 // Wire format of the plan (fd 3). All integers are u32 little-endian.
@@ -34,6 +55,10 @@
 //   3  GID_MAP     (inside outside count)...
 //   4  SETGROUPS   "allow" | "deny"      written to /proc/PID/setgroups before gid_map
 //   5  CGROUP      path                  a cgroup.procs file the child joins (repeatable)
+//   6  JOIN        pid names...          exec mode: enter these namespaces of running pid
+//                                        (excludes NAMESPACES and the maps; only the process
+//                                        ops below are allowed: chdir identity tty capabilities
+//                                        no-new-privs close-fds exec)
 // Operations, executed by the child in order ("step" N is the Nth operation, from 1):
 //   10 MOUNT_PRIVATE                     mount(NULL, "/", MS_REC|MS_PRIVATE)
 //   11 OVERLAY   target upper work opts lower...   lowers top first; one fsconfig("lowerdir+")
@@ -60,6 +85,7 @@
 //   24 NO_NEW_PRIVS
 //   25 CLOSE_FDS                         every fd above 2 closes at exec (close_range CLOEXEC)
 //   26 EXEC      path argc argv... env...   a path without "/" is searched in the PATH of env
+//   27 TTY       rows cols               the container's pty as controlling terminal (see above)
 //
 // ---------------------------------------------------------------------------------------------
 // The handshake. Two pipes between helper (H) and child (C), both O_CLOEXEC:
@@ -147,6 +173,9 @@
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif
@@ -197,6 +226,7 @@ enum {
   OP_GID_MAP = 3,
   OP_SETGROUPS = 4,
   OP_CGROUP = 5,
+  OP_JOIN = 6,
   OP_MOUNT_PRIVATE = 10,
   OP_OVERLAY = 11,
   OP_MOUNT = 12,
@@ -214,6 +244,7 @@ enum {
   OP_NO_NEW_PRIVS = 24,
   OP_CLOSE_FDS = 25,
   OP_EXEC = 26,
+  OP_TTY = 27,
 };
 
 // Argument kinds, for validation: a container path (absolute), a host path (absolute), a
@@ -234,6 +265,7 @@ static const struct opdef OPS[] = {
     {OP_GID_MAP, "gid-map", 3, 3 * 340, "n"},
     {OP_SETGROUPS, "setgroups", 1, 1, "s"},
     {OP_CGROUP, "cgroup", 1, 1, "/"},
+    {OP_JOIN, "join", 1, 8, "ns"},
     {OP_MOUNT_PRIVATE, "mount-private", 0, 0, ""},
     {OP_OVERLAY, "overlay", 5, UINT32_MAX, "///s/"},
     {OP_MOUNT, "mount", 3, UINT32_MAX, "s/ss"},
@@ -251,6 +283,7 @@ static const struct opdef OPS[] = {
     {OP_NO_NEW_PRIVS, "no-new-privs", 0, 0, ""},
     {OP_CLOSE_FDS, "close-fds", 0, 0, ""},
     {OP_EXEC, "exec", 3, UINT32_MAX, "snss"},
+    {OP_TTY, "tty", 2, 2, "nn"},
 };
 
 #define MAX_PLAN (16u << 20)
@@ -275,6 +308,10 @@ static int setgroups_deny = -1;  // -1: not given
 static const char *cgroups[MAX_RECORDS];
 static uint32_t ncgroups;
 static uint32_t first_op;     // index of the first operation record
+static int exec_mode;         // a JOIN record: enter a running container instead of creating one
+static pid_t join_pid;        // its init, in the helper's pid namespace
+static int join_flags;        // CLONE_NEW* of the namespaces to enter (one setns through a pidfd)
+static int tty_mode;          // a TTY op: the process gets a pty of the container's devpts
 
 static int status_fd = 4;
 
@@ -467,7 +504,10 @@ static void parse_plan(void) {
         plan_fail("record %u (%s) argument %u: \"%s\" is not an absolute path", idx, def->name, i, s);
     }
 
-    int is_config = op >= OP_NAMESPACES && op <= OP_CGROUP;
+    int is_config = op >= OP_NAMESPACES && op <= OP_JOIN;
+    if (exec_mode && !is_config && op != OP_END && op != OP_CHDIR && op != OP_IDENTITY && op != OP_CAPS &&
+        op != OP_NO_NEW_PRIVS && op != OP_CLOSE_FDS && op != OP_TTY && op != OP_EXEC)
+      plan_fail("record %u (%s): an exec plan only sets up the process", idx, def->name);
     if (is_config && first_op) plan_fail("record %u (%s) comes after the first operation", idx, def->name);
     if (!is_config && op != OP_END && !first_op) first_op = idx;
     if (seen_exec && op != OP_END) plan_fail("record %u (%s) comes after exec", idx, def->name);
@@ -503,6 +543,22 @@ static void parse_plan(void) {
       case OP_CGROUP:
         cgroups[ncgroups++] = r->args[0];
         break;
+      case OP_JOIN:
+        if (exec_mode) plan_fail("join given twice");
+        if (num(r, 0) < 1 || num(r, 0) > INT_MAX) plan_fail("join: pid %s is out of range", r->args[0]);
+        join_pid = (pid_t)num(r, 0);
+        for (uint32_t i = 1; i < nargs; i++) {
+          int f = ns_flag(r->args[i]);
+          if (!f) plan_fail("unknown namespace \"%s\"", r->args[i]);
+          join_flags |= f;
+        }
+        exec_mode = 1;
+        break;
+      case OP_TTY:
+        if (tty_mode) plan_fail("record %u: a second tty", idx);
+        if (num(r, 0) > 65535 || num(r, 1) > 65535) plan_fail("tty: size %sx%s is out of range", r->args[0], r->args[1]);
+        tty_mode = 1;
+        break;
       case OP_OVERLAY:
         if (seen_overlay) plan_fail("record %u: a second overlay", idx);
         seen_overlay = 1;
@@ -519,7 +575,7 @@ static void parse_plan(void) {
       case OP_MASK:
       case OP_READONLY:
       case OP_CHDIR:
-        if (!seen_pivot) plan_fail("record %u (%s) comes before pivot-root", idx, def->name);
+        if (!seen_pivot && !(exec_mode && op == OP_CHDIR)) plan_fail("record %u (%s) comes before pivot-root", idx, def->name);
         break;
       case OP_IDENTITY:
         for (uint32_t i = 0; i < nargs; i++)
@@ -546,6 +602,8 @@ static void parse_plan(void) {
     plan_fail("uid/gid maps without a user namespace");
   if ((ns_flags & CLONE_NEWUSER) && (!uid_map || !gid_map)) plan_fail("a user namespace needs a uid-map and a gid-map");
   if (seen_overlay && !(ns_flags & CLONE_NEWNS)) plan_fail("mounts need a mount namespace");
+  if (exec_mode && (ns_flags || want_cgroupns || uid_map || gid_map || setgroups_deny != -1))
+    plan_fail("join (enter a running container) and namespaces (create one) exclude each other");
   free(plan);
   plan = NULL;
 }
@@ -1006,6 +1064,56 @@ static void op_exec(const struct rec *r) {
   child_fail(seen_eacces ? EACCES : ENOENT, "execve", file, "exec \"%s\"", file);
 }
 
+static int tty_sock = -1;  // the child's end of the socketpair the pty master travels over
+
+// Passes `fd` over the Unix socket `sock` (SCM_RIGHTS, with one byte of data).
+static int send_fd(int sock, int fd) {
+  char c = 'm';
+  struct iovec iov = {&c, 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+  h->cmsg_level = SOL_SOCKET;
+  h->cmsg_type = SCM_RIGHTS;
+  h->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(h), &fd, sizeof fd);
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == 1 ? 0 : -1;
+}
+
+// TTY rows cols: a new pty of the devpts instance the process sees at /dev/pts (the container's
+// own, newinstance), the slave its controlling terminal and its fds 0-2, the master to the monitor.
+static void op_tty(const struct rec *r) {
+  const char *ptmx = "/dev/pts/ptmx";
+  int m = open(ptmx, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (m < 0) child_fail(errno, "open", ptmx, "open the container's pty multiplexer");
+  struct stat st;
+  if (fstat(m, &st) < 0) child_fail(errno, "fstat", ptmx, "open the container's pty multiplexer");
+  if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2)
+    child_fail(ENOTTY, "fstat", ptmx, "\"%s\" is not a pty multiplexer (5:2)", ptmx);
+  int unlock = 0;
+  if (ioctl(m, TIOCSPTLCK, &unlock) < 0) child_fail(errno, "ioctl", ptmx, "unlock the pty (TIOCSPTLCK)");
+  struct winsize ws = {.ws_row = (unsigned short)num(r, 0), .ws_col = (unsigned short)num(r, 1)};
+  if (ioctl(m, TIOCSWINSZ, &ws) < 0) child_fail(errno, "ioctl", ptmx, "set the window size (TIOCSWINSZ)");
+  int s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (s < 0) child_fail(errno, "ioctl", ptmx, "open the pty's slave (TIOCGPTPEER)");
+  if (send_fd(tty_sock, m) < 0) child_fail(errno ? errno : EPIPE, "sendmsg", NULL, "hand the pty master to the monitor");
+  close(m);
+  close(tty_sock);
+  tty_sock = -1;
+  if (setsid() < 0) child_fail(errno, "setsid", NULL, "start a session for the terminal");
+  if (ioctl(s, TIOCSCTTY, 0) < 0) child_fail(errno, "ioctl", NULL, "make the pty the controlling terminal (TIOCSCTTY)");
+  for (int fd = 0; fd < 3; fd++)
+    if (dup2(s, fd) < 0) child_fail(errno, "dup2", NULL, "make the pty fd %d", fd);
+  if (s > 2) close(s);
+}
+
 static sigset_t orig_mask;
 
 __attribute__((noreturn)) static void child_main(int sync_fd) {
@@ -1060,6 +1168,7 @@ __attribute__((noreturn)) static void child_main(int sync_fd) {
         if (syscall(SYS_close_range, 3u, ~0u, B_CLOSE_RANGE_CLOEXEC) < 0) child_fail(errno, "close_range", NULL, "close fds above 2");
         break;
       case OP_EXEC: op_exec(r); break;
+      case OP_TTY: op_tty(r); break;
       default: child_fail(EINVAL, "-", NULL, "unexpected op %u", r->def->op);
     }
   }
@@ -1098,6 +1207,122 @@ static void write_map(const char *op, const char *file, const struct rec *r) {
   write_file(op, path, buf, n, what);
 }
 
+// Exec mode: into the container's cgroups first (its mount namespace has no cgroupfs where the
+// host has it), then into its namespaces through a pidfd of its init, all in one setns call.
+static void join_container(void) {
+  for (uint32_t i = 0; i < ncgroups; i++) {
+    int fd = open(cgroups[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0) helper_fail(0, "cgroup", errno, "open", cgroups[i], "join the container's cgroup (\"%s\")", cgroups[i]);
+    if (write(fd, "0", 1) != 1) helper_fail(0, "cgroup", errno, "write", cgroups[i], "join the container's cgroup (\"%s\")", cgroups[i]);
+    close(fd);
+  }
+  int pfd = (int)syscall(SYS_pidfd_open, join_pid, 0);
+  if (pfd < 0) helper_fail(0, "join", errno, "pidfd_open", NULL, "find the container's init (pid %d)", (int)join_pid);
+  if (join_flags && setns(pfd, join_flags) < 0)
+    helper_fail(0, "join", errno, "setns", NULL, "enter the namespaces of pid %d", (int)join_pid);
+  close(pfd);
+}
+
+static int recv_fd(int sock) {
+  char c;
+  struct iovec iov = {&c, 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) return -1;
+  struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+  if (!h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS || h->cmsg_len != CMSG_LEN(sizeof(int))) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(h), sizeof fd);
+  return fd;
+}
+
+// "resize ROWS COLS" lines from the control fd; anything else is ignored.
+static void control_line(int master, const char *line) {
+  unsigned rows, cols;
+  char end;
+  if (master >= 0 && sscanf(line, "resize %u %u%c", &rows, &cols, &end) == 2 && rows <= 65535 && cols <= 65535) {
+    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    ioctl(master, TIOCSWINSZ, &ws);  // the kernel sends SIGWINCH to the foreground group
+  }
+}
+
+// The monitor: forwards signals until the process exits; with a pty, also relays stdin (fd 0) to
+// the master, the master to stdout (fd 1), and control lines (fd 5) to the master's window size.
+static void monitor(int sfd, int master) {
+  enum { P_SIG, P_PID, P_MASTER, P_IN, P_CTL, NP };
+  struct pollfd pf[NP] = {{.fd = sfd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
+  char in[16384], out[16384], ctl[256];
+  size_t in_len = 0, in_off = 0, ctl_len = 0;
+  if (master >= 0) {
+    pf[P_MASTER].fd = master;
+    pf[P_IN].fd = 0;
+    pf[P_CTL].fd = fcntl(5, F_GETFD) >= 0 ? 5 : -1;
+    pf[P_CTL].events = POLLIN;
+  }
+  for (;;) {
+    pf[P_MASTER].events = POLLIN | (in_len > in_off ? POLLOUT : 0);
+    pf[P_IN].events = in_len > in_off ? 0 : POLLIN;  // one buffer of input at a time
+    if (poll(pf, NP, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (pf[P_SIG].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+        syscall(SYS_pidfd_send_signal, pidfd, (int)si.ssi_signo, NULL, 0);
+    }
+    if (pf[P_PID].revents & (POLLIN | POLLHUP)) break;
+    if (pf[P_MASTER].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = read(master, out, sizeof out);
+      if (n > 0) write_all(1, out, (size_t)n);
+      else if (n == 0 || (errno != EAGAIN && errno != EINTR)) pf[P_MASTER].fd = -1;  // EIO: no slave left
+    }
+    if (pf[P_IN].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = read(0, in, sizeof in);
+      if (n > 0) in_len = (size_t)n, in_off = 0;
+      else if (n == 0 || (errno != EAGAIN && errno != EINTR)) pf[P_IN].fd = -1;  // the agent closed stdin
+    }
+    if (in_len > in_off && pf[P_MASTER].fd >= 0) {
+      ssize_t w = write(master, in + in_off, in_len - in_off);
+      if (w > 0) in_off += (size_t)w;
+      else if (w < 0 && errno != EAGAIN && errno != EINTR) in_len = in_off = 0;
+      if (in_off == in_len) in_len = in_off = 0;
+    }
+    if (pf[P_CTL].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = read(5, ctl + ctl_len, sizeof ctl - 1 - ctl_len);
+      if (n <= 0 && !(n < 0 && errno == EINTR)) {
+        pf[P_CTL].fd = -1;
+      } else if (n > 0) {
+        ctl_len += (size_t)n;
+        ctl[ctl_len] = 0;
+        char *nl;
+        while ((nl = memchr(ctl, '\n', ctl_len))) {
+          *nl = 0;
+          control_line(master, ctl);
+          ctl_len -= (size_t)(nl + 1 - ctl);
+          memmove(ctl, nl + 1, ctl_len);
+          ctl[ctl_len] = 0;
+        }
+        if (ctl_len == sizeof ctl - 1) ctl_len = 0;  // an overlong line: dropped
+      }
+    }
+  }
+  // The process exited: what it wrote last may still be on its way through the pty.
+  while (master >= 0 && pf[P_MASTER].fd >= 0) {
+    struct pollfd p = {.fd = master, .events = POLLIN};
+    if (poll(&p, 1, 100) <= 0) break;
+    ssize_t n = read(master, out, sizeof out);
+    if (n > 0) write_all(1, out, (size_t)n);
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR)) break;
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && !strcmp(argv[1], "--version")) {
     puts("berth-helper 1");
@@ -1122,11 +1347,17 @@ int main(int argc, char **argv) {
   int sfd = signalfd(-1, &fwd, SFD_CLOEXEC);
   if (sfd < 0) helper_fail(0, "setup", errno, "signalfd", NULL, "forwarding signals");
 
+  fcntl(5, F_SETFD, FD_CLOEXEC);  // the control fd (resize lines), when the agent gave one
+  if (exec_mode) join_container();
+  int tty_p[2] = {-1, -1};
+  if (tty_mode && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tty_p) < 0)
+    helper_fail(0, "setup", errno, "socketpair", NULL, "the pty master's way back");
+
   int sync_p[2], err_p[2];
   if (pipe2(sync_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0) helper_fail(0, "setup", errno, "pipe2", NULL, "handshake pipes");
   struct b_clone_args ca;
   memset(&ca, 0, sizeof ca);
-  ca.flags = (uint64_t)ns_flags | B_CLONE_PIDFD;
+  ca.flags = (uint64_t)ns_flags | B_CLONE_PIDFD;  // none in exec mode: setns already took the helper in
   ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
   ca.exit_signal = SIGCHLD;
   fflush(NULL);
@@ -1136,11 +1367,16 @@ int main(int argc, char **argv) {
     close(sync_p[1]);
     close(err_p[0]);
     err_fd = err_p[1];
+    if (tty_mode) {
+      close(tty_p[0]);
+      tty_sock = tty_p[1];
+    }
     child_main(sync_p[0]);
   }
   child_pid = (pid_t)pid;
   close(sync_p[0]);
   close(err_p[1]);
+  if (tty_mode) close(tty_p[1]);
 
   if (ns_flags & CLONE_NEWUSER) {
     if (setgroups_deny != -1) {
@@ -1152,13 +1388,16 @@ int main(int argc, char **argv) {
     write_map("uid-map", "uid_map", uid_map);
     write_map("gid-map", "gid_map", gid_map);
   }
-  for (uint32_t i = 0; i < ncgroups; i++) {
+  for (uint32_t i = 0; !exec_mode && i < ncgroups; i++) {  // exec mode: joined before setns
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%d", (int)child_pid);
     write_file("cgroup", cgroups[i], buf, (size_t)n, "join the container's cgroup");
   }
   if (write(sync_p[1], "1", 1) != 1) abort_child("setup", errno, "write", NULL, "release the container");
   close(sync_p[1]);
+  // The child sends the pty master just before its exec; EOF instead means it failed before.
+  int master = tty_mode ? recv_fd(tty_p[0]) : -1;
+  if (tty_mode) close(tty_p[0]);
 
   char buf[4096];
   size_t got = 0;
@@ -1170,6 +1409,10 @@ int main(int argc, char **argv) {
     if (got == sizeof buf - 1) break;
   }
   close(err_p[0]);
+  if (got == 0 && tty_mode && master < 0) {
+    got = (size_t)snprintf(buf, sizeof buf, "failed 0 tty EPROTO recvmsg -: the pty master did not arrive\n");
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+  }
   if (got > 0) {
     while (waitpid(child_pid, NULL, 0) < 0 && errno == EINTR) {
     }
@@ -1180,20 +1423,8 @@ int main(int argc, char **argv) {
   int n = snprintf(buf, sizeof buf, "started %d\n", (int)child_pid);
   status_line(buf, (size_t)n);
 
-  struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+  monitor(sfd, master);
   int st = 0;
-  for (;;) {
-    if (poll(pf, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (pf[0].revents & POLLIN) {
-      struct signalfd_siginfo si;
-      if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-        syscall(SYS_pidfd_send_signal, pidfd, (int)si.ssi_signo, NULL, 0);
-    }
-    if (pf[1].revents & (POLLIN | POLLHUP)) break;
-  }
   while (waitpid(child_pid, &st, 0) < 0 && errno == EINTR) {
   }
   int code;

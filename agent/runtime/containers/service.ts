@@ -218,6 +218,21 @@ export class ContainerService {
     }
   }
 
+  /**
+   * For the verbs built on the service (diff.ts, commit.ts, top.ts, stats.ts, prune.ts): the
+   * container's directory, its overlay upper dir and, while it runs, its cgroup.
+   */
+  runtimeOf(rec: ContainerRecord): { dir: string; upper: string; cgroup?: ContainerCgroup; running: boolean } {
+    const live = this.live.get(rec.id);
+    const dir = this.containerDir(rec.id);
+    return { dir, upper: join(dir, 'upper'), cgroup: live?.cgroup, running: live !== undefined };
+  }
+
+  /** Emits a container event (for the verbs built on the service). */
+  emitEvent(action: ContainerEventAction, rec: ContainerRecord, extra: Record<string, string> = {}): void {
+    this.emit(action, rec, extra);
+  }
+
   // --- create ----------------------------------------------------------------------------------
 
   async create(p: CreateContainerParams): Promise<{ Id: string; Name: string }> {

@@ -1,0 +1,366 @@
+/**
+ * `container/commit`: a container's writable layer becomes a new layer on top of its image's, and
+ * the result a new image, as `docker commit` does.
+ *
+ * 1. The upper dir is written as an OCI layer tar into a temp file (the container frozen meanwhile
+ *    when it runs and `pause` is on): files, dirs, symlinks, hardlinks (same inode: the first path
+ *    is the file, the others link to it), devices and FIFOs with mode, owner, mtime (whole seconds,
+ *    as Docker writes them) and xattrs, except `trusted.overlay.*`. Whiteouts (0/0 char devices)
+ *    become `.wh.NAME` entries and opaque dirs a `DIR/.wh..wh..opq` entry after the dir. Sockets
+ *    are skipped, as Docker skips them. The tar's sha256 is the diffID.
+ * 2. The tar is gzipped into a temp file (its sha256 is the blob digest) and stored as a blob.
+ * 3. The layer is registered exactly as a pull registers one: `ensureLayers` unpacks the stored
+ *    blob into a temp layer dir, checks the diffID, indexes it against the layers below and commits
+ *    it under its chain ID. So a committed layer is byte for byte what a later pull or load of the
+ *    same image would store.
+ * 4. The config is the parent's, with the container's run settings (Cmd, Entrypoint, Env,
+ *    WorkingDir, User, Labels, StopSignal), the `changes`, one more history entry and diff_id; an
+ *    OCI manifest names the config and every layer; the image record is written, then the tag.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readlinkSync, readSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import type { CommitParams, CommitResult } from '../../../protocol';
+import { native } from '../../../native';
+import { BerthError, ErrorCode, systemError } from '../../errors';
+import { MediaType, type Descriptor } from '../../image/oci';
+import { ensureLayers } from '../../image/pull';
+import { familiarName, formatReference, parseReference, withDefaultTag } from '../../image/reference';
+import { TarWriter, type TarWriteHeader } from '../../image/tarWriter';
+import { chainIds, type ImageRecord } from '../../store/store';
+import { walkUpper } from './diff';
+import type { ContainerService } from './service';
+
+const OP = 'commit container';
+const CHUNK = 1 << 20;
+
+/** Docker's layer media types and their OCI equivalents (the new manifest is OCI). */
+const OCI_LAYER_TYPE: Record<string, string> = {
+  [MediaType.DockerLayerGzip]: MediaType.OciLayerGzip,
+};
+
+function invalid(msg: string): BerthError {
+  return new BerthError(ErrorCode.InvalidArgument, `${OP}: ${msg}`, { operation: OP });
+}
+
+/**
+ * Writes the upper dir `upper` as an OCI layer tar through `write`. Synchronous: the caller
+ * freezes the container around it.
+ */
+export function writeUpperTar(upper: string, write: (chunk: Buffer) => void): void {
+  const tar = new TarWriter(write);
+  const links = new Map<string, string>();
+  for (const e of walkUpper(upper)) {
+    const abs = join(upper, e.path);
+    const st = e.stat;
+    const slash = e.path.lastIndexOf('/');
+    const dir = slash < 0 ? '' : e.path.slice(0, slash + 1);
+    const base = e.path.slice(slash + 1);
+    const meta = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+    if (e.kind === 'whiteout') {
+      tar.addEntry({ name: `${dir}.wh.${base}`, type: 'file', mode: 0o600, mtime: meta.mtime });
+      continue;
+    }
+    const xattrs = readXattrs(abs);
+    const h: TarWriteHeader = { name: e.path, ...meta, ...(xattrs.size ? { xattrs } : {}) };
+    if (e.kind === 'dir' || e.kind === 'opaque-dir') {
+      tar.addEntry({ ...h, name: `${e.path}/`, type: 'dir' });
+      if (e.kind === 'opaque-dir') tar.addEntry({ name: `${e.path}/.wh..wh..opq`, type: 'file', mode: 0o600, mtime: meta.mtime });
+    } else if (e.kind === 'symlink') {
+      tar.addEntry({ ...h, type: 'symlink', linkname: readlinkSync(abs) });
+    } else if (e.kind === 'file') {
+      const key = `${st.dev}:${st.ino}`;
+      const first = st.nlink > 1 ? links.get(key) : undefined;
+      if (first !== undefined) {
+        tar.addEntry({ ...h, type: 'hardlink', linkname: first });
+        continue;
+      }
+      if (st.nlink > 1) links.set(key, e.path);
+      writeFile(tar, h, abs);
+    } else if (st.isFIFO()) {
+      tar.addEntry({ ...h, type: 'fifo' });
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      const big = lstatSync(abs, { bigint: true });
+      const rdev = big.rdev;
+      const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+      const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+      tar.addEntry({ ...h, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor });
+    }
+    // Sockets are not archived.
+  }
+  tar.finish();
+}
+
+function writeFile(tar: TarWriter, h: TarWriteHeader, abs: string): void {
+  const fd = openSync(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  try {
+    const size = fstatSync(fd).size;
+    tar.beginEntry({ ...h, type: 'file', size });
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1)));
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), done);
+      if (n === 0) {
+        // The file shrank while read (a container committed without pausing): pad with zeros.
+        const pad = Buffer.alloc(size - done);
+        tar.writeContent(pad);
+        done = size;
+        break;
+      }
+      tar.writeContent(Buffer.from(buf.subarray(0, n)));
+      done += n;
+    }
+    tar.endEntry();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readXattrs(abs: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let names: string[];
+  try {
+    names = native().llistxattr(abs);
+  } catch {
+    return out;
+  }
+  for (const name of names.sort()) {
+    if (name.startsWith('trusted.overlay.')) continue;
+    try {
+      const v = native().lgetxattr(abs, name);
+      if (v) out.set(name, v);
+    } catch {
+      // Gone in between, or not readable: not archived.
+    }
+  }
+  return out;
+}
+
+type Json = Record<string, unknown>;
+type RunConfig = Record<string, unknown> & { Env?: string[]; Labels?: Record<string, string>; ExposedPorts?: Record<string, object> };
+
+/** Applies Dockerfile-like `changes` (see CommitParams.changes) to a config's `config` object. */
+export function applyChanges(cfg: RunConfig, changes: string[]): void {
+  const pairs = (rest: string, what: string): [string, string][] => {
+    if (!rest.includes('=')) {
+      const sp = rest.search(/\s/);
+      if (sp < 0) throw invalid(`${what} needs NAME=value or NAME value, got "${rest}"`);
+      return [[rest.slice(0, sp), rest.slice(sp).trim()]];
+    }
+    return rest.split(/\s+/).map((kv) => {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) throw invalid(`${what} needs NAME=value pairs, got "${kv}"`);
+      return [kv.slice(0, eq), kv.slice(eq + 1).replace(/^"(.*)"$/, '$1')];
+    });
+  };
+  const argv = (rest: string, what: string): string[] => {
+    if (rest.startsWith('[')) {
+      let v: unknown;
+      try {
+        v = JSON.parse(rest);
+      } catch {
+        throw invalid(`${what} must be a JSON array of strings or a shell command, got ${rest}`);
+      }
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw invalid(`${what} must be a JSON array of strings`);
+      return v as string[];
+    }
+    return ['/bin/sh', '-c', rest];
+  };
+  for (const raw of changes) {
+    const line = raw.trim();
+    const m = /^([A-Za-z]+)\s+([\s\S]*)$/.exec(line);
+    if (!m) throw invalid(`cannot apply change "${raw}": want INSTRUCTION ARGUMENTS`);
+    const instr = m[1].toUpperCase();
+    const rest = m[2].trim();
+    switch (instr) {
+      case 'CMD':
+        cfg.Cmd = argv(rest, 'CMD');
+        break;
+      case 'ENTRYPOINT':
+        cfg.Entrypoint = argv(rest, 'ENTRYPOINT');
+        break;
+      case 'ENV': {
+        const env = [...(cfg.Env ?? [])];
+        for (const [k, v] of pairs(rest, 'ENV')) {
+          const i = env.findIndex((x) => x.split('=')[0] === k);
+          if (i >= 0) env[i] = `${k}=${v}`;
+          else env.push(`${k}=${v}`);
+        }
+        cfg.Env = env;
+        break;
+      }
+      case 'LABEL':
+        cfg.Labels = { ...(cfg.Labels ?? {}), ...Object.fromEntries(pairs(rest, 'LABEL')) };
+        break;
+      case 'WORKDIR':
+        if (!rest.startsWith('/')) throw invalid(`WORKDIR must be absolute, got "${rest}"`);
+        cfg.WorkingDir = rest;
+        break;
+      case 'USER':
+        cfg.User = rest;
+        break;
+      case 'STOPSIGNAL':
+        cfg.StopSignal = rest;
+        break;
+      case 'EXPOSE': {
+        const ports = { ...(cfg.ExposedPorts ?? {}) };
+        for (const p of rest.split(/\s+/)) {
+          if (!/^[0-9]{1,5}(\/(tcp|udp|sctp))?$/.test(p)) throw invalid(`EXPOSE needs port[/tcp|udp], got "${p}"`);
+          ports[p.includes('/') ? p : `${p}/tcp`] = {};
+        }
+        cfg.ExposedPorts = ports;
+        break;
+      }
+      default:
+        throw invalid(`cannot apply change "${raw}": ${instr} is not one of CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, STOPSIGNAL, EXPOSE`);
+    }
+  }
+}
+
+/** `container/commit` (see the module comment). */
+export async function commitContainer(svc: ContainerService, p: CommitParams): Promise<CommitResult> {
+  const { store, images } = svc;
+  const rec = svc.find(p.container, OP);
+  let tagName: string | undefined;
+  let familiar: string | undefined;
+  if (p.reference !== undefined) {
+    const ref = withDefaultTag(parseReference(p.reference));
+    if (ref.digest) throw new BerthError(ErrorCode.InvalidReference, `${OP}: "${p.reference}" has a digest; a tag cannot name one`, { operation: OP, reference: p.reference });
+    tagName = formatReference(ref);
+    familiar = familiarName(ref);
+  }
+  const parent = store.readImage(rec.image);
+  if (!parent) throw new BerthError(ErrorCode.NotFound, `${OP}: image ${rec.image} of container ${rec.name} is no longer in the store`, { operation: OP });
+  const parentConfig = JSON.parse(store.readBlob(parent.id).toString('utf8')) as Json;
+  const runConfig: RunConfig = { ...((parentConfig.config as RunConfig | undefined) ?? {}) };
+  Object.assign(runConfig, {
+    Cmd: rec.config.Cmd,
+    Entrypoint: rec.config.Entrypoint,
+    Env: rec.config.Env,
+    WorkingDir: rec.config.WorkingDir,
+    User: rec.config.User,
+    Labels: rec.config.Labels,
+    ...(rec.config.StopSignal ? { StopSignal: rec.config.StopSignal } : {}),
+  });
+  applyChanges(runConfig, p.changes ?? []);
+
+  const release = store.lease([...parent.layers.map((l) => l.chainId), ...parent.layers.map((l) => l.digest), parent.id]);
+  const tarPath = store.tempPath('commit-tar');
+  const gzPath = store.tempPath('commit-blob');
+  try {
+    // 1. The tar, with the container frozen while its files are read.
+    const { upper, cgroup, running } = svc.runtimeOf(rec);
+    const tarHash = createHash('sha256');
+    let fd = -1;
+    try {
+      fd = openSync(tarPath, 'wx', 0o600);
+      const frozen = running && cgroup && p.pause !== false;
+      if (frozen) await cgroup.freeze();
+      try {
+        writeUpperTar(upper, (chunk) => {
+          tarHash.update(chunk);
+          let off = 0;
+          while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+        });
+      } finally {
+        if (frozen) await cgroup.thaw();
+      }
+    } catch (e) {
+      throw systemError(OP, e, { path: upper });
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+    const diffId = `sha256:${tarHash.digest('hex')}`;
+
+    // 2. The gzipped blob.
+    const gzHash = createHash('sha256');
+    let gzSize = 0;
+    try {
+      await pipeline(
+        createReadStream(tarPath),
+        createGzip(),
+        async function* (src: AsyncIterable<Buffer>) {
+          for await (const c of src) {
+            gzHash.update(c);
+            gzSize += c.length;
+            yield c;
+          }
+        },
+        createWriteStream(gzPath, { mode: 0o644, flags: 'wx' }),
+      );
+    } catch (e) {
+      throw systemError(OP, e, { path: gzPath });
+    }
+    rmSync(tarPath, { force: true });
+    const digest = `sha256:${gzHash.digest('hex')}`;
+    const releaseNew = store.lease([digest]);
+    try {
+      if (store.hasBlob(digest)) rmSync(gzPath, { force: true });
+      else store.commitBlobFile(gzPath, digest);
+
+      // 3. The layer, as a pull registers it.
+      const layers: Descriptor[] = [
+        ...parent.layers.map((l) => ({ mediaType: OCI_LAYER_TYPE[l.mediaType] ?? l.mediaType, digest: l.digest, size: l.size })),
+        { mediaType: MediaType.OciLayerGzip, digest, size: gzSize },
+      ];
+      const diffIds = [...parent.layers.map((l) => l.diffId), diffId];
+      const chains = chainIds(diffIds);
+      const releaseChain = store.lease([chains[chains.length - 1]]);
+      try {
+        await ensureLayers(store, undefined, undefined, layers, diffIds, chains, {});
+
+        // 4. Config, manifest, record, tag.
+        const now = new Date();
+        const created = now.toISOString();
+        const parentHistory = Array.isArray(parentConfig.history) && parentConfig.history.length > 0 ? (parentConfig.history as Json[]) : parent.layers.map(() => ({ created: parentConfig.created }));
+        const config: Json = {
+          ...parentConfig,
+          created,
+          ...(p.author ? { author: p.author } : {}),
+          config: runConfig,
+          rootfs: { type: 'layers', diff_ids: diffIds },
+          history: [...parentHistory, { created, created_by: `berth commit ${rec.name}`, ...(p.author ? { author: p.author } : {}), ...(p.comment ? { comment: p.comment } : {}) }],
+        };
+        if (!p.author) delete config.author;
+        const configBytes = Buffer.from(JSON.stringify(config));
+        const imageId = `sha256:${createHash('sha256').update(configBytes).digest('hex')}`;
+        const manifest = {
+          schemaVersion: 2,
+          mediaType: MediaType.OciManifest,
+          config: { mediaType: MediaType.OciConfig, digest: imageId, size: configBytes.length },
+          layers,
+        };
+        const manifestBytes = Buffer.from(JSON.stringify(manifest));
+        const manifestDigest = `sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`;
+        store.putBlob(imageId, configBytes);
+        store.putBlob(manifestDigest, manifestBytes);
+        await store.locked(() => {
+          const image: ImageRecord = store.readImage(imageId) ?? {
+            id: imageId,
+            manifestDigest,
+            manifestMediaType: MediaType.OciManifest,
+            repoDigests: [],
+            layers: layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i], chainId: chains[i] })),
+            added: created,
+            lastTagTime: '',
+          };
+          store.writeImage(image);
+          if (tagName) images.setTag(tagName, image);
+        });
+        svc.emitEvent('commit', rec, { imageID: imageId, ...(familiar ? { imageRef: familiar } : {}), ...(p.comment ? { comment: p.comment } : {}) });
+        if (familiar) images.emit('tag', imageId, { name: familiar });
+        return { Id: imageId, Layer: { Digest: digest, DiffID: diffId, Size: store.readLayer(chains[chains.length - 1]).size } };
+      } finally {
+        releaseChain();
+      }
+    } finally {
+      releaseNew();
+    }
+  } finally {
+    release();
+    rmSync(tarPath, { force: true });
+    rmSync(gzPath, { force: true });
+  }
+}

@@ -1,0 +1,30 @@
+import { ResponseError } from 'vscode-jsonrpc/node';
+import { RestartContainerRequest } from '../../protocol';
+import { errorLine, type Command } from '../context';
+
+export const restart: Command = {
+  name: 'restart',
+  summary: 'Restart containers: stop (stop signal, then SIGKILL after -t seconds), then start',
+  operands: 'CONTAINER [CONTAINER...]',
+  minArgs: 1,
+  maxArgs: Infinity,
+  flags: [{ name: 'time', short: 't', type: 'number', value: 'SECONDS', help: 'Seconds to wait before killing (default 10)' }],
+  async run(ctx, p) {
+    const { io } = ctx;
+    const client = await ctx.connect();
+    const t = p.flags.time;
+    const timeout = typeof t === 'number' ? Math.max(0, t) : undefined;
+    let failed = false;
+    for (const container of p.args) {
+      try {
+        await client.request(RestartContainerRequest.type, { container, timeout });
+        io.stdout(`${container}\n`);
+      } catch (err) {
+        if (!(err instanceof ResponseError)) throw err;
+        io.stderr(errorLine(err) + '\n');
+        failed = true;
+      }
+    }
+    return failed ? 1 : 0;
+  },
+};
