@@ -30,10 +30,12 @@ import { createMessageConnection, SocketMessageReader, SocketMessageWriter } fro
 import {
   API_VERSION,
   EventNotification,
+  LogLineNotification,
   PullProgressNotification,
   SubscribeRequest,
   VersionRequest,
   type BerthEvent,
+  type LogLineParams,
   type PullProgressParams,
   type VersionResult,
 } from '../../protocol';
@@ -124,12 +126,15 @@ export class AgentConnection {
   private readonly stateEmitter = new Emitter<AgentState>();
   private readonly eventEmitter = new Emitter<BerthEvent>();
   private readonly progressEmitter = new Emitter<PullProgressParams>();
+  private readonly logLineEmitter = new Emitter<LogLineParams>();
   /** Fires on every state change. */
   readonly onDidChangeState: Event<AgentState> = this.stateEmitter.event;
   /** `berth/event` notifications from the agent. */
   readonly onEvent: Event<BerthEvent> = this.eventEmitter.event;
   /** `image/pullProgress` notifications (every token: listeners filter their own). */
   readonly onPullProgress: Event<PullProgressParams> = this.progressEmitter.event;
+  /** `container/logLine` notifications (every token: listeners filter their own). */
+  readonly onLogLine: Event<LogLineParams> = this.logLineEmitter.event;
 
   constructor(private readonly opts: AgentConnectionOptions) {
     this.delayMs = this.backoff.initialMs;
@@ -173,6 +178,7 @@ export class AgentConnection {
     this.stateEmitter.dispose();
     this.eventEmitter.dispose();
     this.progressEmitter.dispose();
+    this.logLineEmitter.dispose();
   }
 
   private async send<R>(f: (c: MessageConnection) => Promise<R>): Promise<R> {
@@ -280,6 +286,7 @@ export class AgentConnection {
     const connection = createMessageConnection(new SocketMessageReader(handle), new SocketMessageWriter(handle));
     connection.onNotification(EventNotification.type, (e) => this.eventEmitter.fire(e));
     connection.onNotification(PullProgressNotification.type, (p) => this.progressEmitter.fire(p));
+    connection.onNotification(LogLineNotification.type, (l) => this.logLineEmitter.fire(l));
     const lost = () => this.lost(connection);
     connection.onClose(lost);
     handle.on('close', lost);

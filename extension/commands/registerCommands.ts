@@ -1,18 +1,28 @@
 /**
  * Every command, by id. Ids are `berth.<noun>.<verb>`; each is a factory taking the Context.
- * Containers and volumes add their nouns here when the agent serves them.
+ * Volumes add their noun here when the agent serves them.
  */
 import * as vscode from 'vscode';
 import type { Context } from '../context';
 import { howToStartAgent } from './agent/howToStartAgent';
 import { reconnectAgent } from './agent/reconnectAgent';
 import { showAgentOutput } from './agent/showAgentOutput';
+import { copyContainerId } from './containers/copyContainerId';
+import { inspectContainer } from './containers/inspectContainer';
+import { killContainer } from './containers/killContainer';
+import { groupContainersByImage, groupContainersByState, refreshContainers } from './containers/refreshContainers';
+import { removeContainer } from './containers/removeContainer';
+import { restartContainer } from './containers/restartContainer';
+import { showContainerLogs } from './containers/showContainerLogs';
+import { startContainer } from './containers/startContainer';
+import { stopContainer } from './containers/stopContainer';
 import { copyImageId } from './images/copyImageId';
 import { inspectImage } from './images/inspectImage';
 import { loadImage } from './images/loadImage';
 import { pullImage } from './images/pullImage';
 import { refreshImages } from './images/refreshImages';
 import { removeImage } from './images/removeImage';
+import { runImage } from './images/runImage';
 import { saveImage } from './images/saveImage';
 import { showImageHistory } from './images/showImageHistory';
 import { tagImage } from './images/tagImage';
@@ -29,6 +39,18 @@ const COMMANDS: Record<string, Factory> = {
   'berth.image.load': loadImage,
   'berth.image.copyId': copyImageId,
   'berth.image.refresh': refreshImages,
+  'berth.image.run': runImage,
+  'berth.container.start': startContainer,
+  'berth.container.stop': stopContainer,
+  'berth.container.restart': restartContainer,
+  'berth.container.kill': killContainer,
+  'berth.container.remove': removeContainer,
+  'berth.container.logs': showContainerLogs,
+  'berth.container.inspect': inspectContainer,
+  'berth.container.copyId': copyContainerId,
+  'berth.container.refresh': refreshContainers,
+  'berth.container.groupByImage': groupContainersByImage,
+  'berth.container.groupByState': groupContainersByState,
   'berth.agent.reconnect': reconnectAgent,
   'berth.agent.showOutput': showAgentOutput,
   'berth.agent.howToStart': howToStartAgent,

@@ -1,20 +1,21 @@
 /**
  * Read-only documents the agent's answers are shown in: `berth-inspect://image/<ref>.json` (the
- * `image/inspect` JSON) and `berth-inspect://history/<ref>.txt` (the build steps as a table).
- * Content providers make read-only editors; open documents follow image events.
+ * `image/inspect` JSON), `berth-inspect://container/<name>.json` (`container/inspect`) and
+ * `berth-inspect://history/<ref>.txt` (the build steps as a table).
+ * Content providers make read-only editors; open documents follow the events of their kind.
  */
 import * as vscode from 'vscode';
 import { ellipsis, humanSize, shortId, table } from '../../cli/format';
-import { ImageHistoryRequest, InspectImageRequest, type HistoryEntry } from '../../protocol';
+import { ImageHistoryRequest, InspectContainerRequest, InspectImageRequest, type HistoryEntry } from '../../protocol';
 import type { AgentConnection } from '../agent/connection';
 import { ageText } from '../tree/images/ImageTreeItem';
 
 export const INSPECT_SCHEME = 'berth-inspect';
 
-export type DocumentKind = 'image' | 'history';
+export type DocumentKind = 'image' | 'container' | 'history';
 
 export function documentUri(kind: DocumentKind, reference: string): vscode.Uri {
-  return vscode.Uri.from({ scheme: INSPECT_SCHEME, authority: kind, path: `/${reference}.${kind === 'image' ? 'json' : 'txt'}` });
+  return vscode.Uri.from({ scheme: INSPECT_SCHEME, authority: kind, path: `/${reference}.${kind === 'history' ? 'txt' : 'json'}` });
 }
 
 export function parseDocumentUri(uri: vscode.Uri): { kind: DocumentKind; reference: string } {
@@ -29,14 +30,19 @@ export class ReadonlyDocumentProvider implements vscode.TextDocumentContentProvi
   private readonly subscription: vscode.Disposable;
 
   constructor(private readonly agent: Pick<AgentConnection, 'request' | 'onEvent'>) {
-    this.subscription = agent.onEvent(() => {
-      for (const doc of vscode.workspace.textDocuments) if (doc.uri.scheme === INSPECT_SCHEME) this.changed.fire(doc.uri);
+    // Image events refresh image documents, container events container documents.
+    this.subscription = agent.onEvent((e) => {
+      for (const doc of vscode.workspace.textDocuments) {
+        if (doc.uri.scheme !== INSPECT_SCHEME) continue;
+        if ((parseDocumentUri(doc.uri).kind === 'container') === (e.Type === 'container')) this.changed.fire(doc.uri);
+      }
     });
   }
 
   async provideTextDocumentContent(uri: vscode.Uri, token: vscode.CancellationToken): Promise<string> {
     const { kind, reference } = parseDocumentUri(uri);
     if (kind === 'image') return JSON.stringify(await this.agent.request(InspectImageRequest.type, { reference }, token), null, 2) + '\n';
+    if (kind === 'container') return JSON.stringify(await this.agent.request(InspectContainerRequest.type, { container: reference }, token), null, 2) + '\n';
     return historyTable(await this.agent.request(ImageHistoryRequest.type, { reference }, token), reference);
   }
 

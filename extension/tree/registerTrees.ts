@@ -1,14 +1,23 @@
-/** Creates every tree view of the Berth container (Images today; containers and volumes join here). */
+/** Creates every tree view of the Berth container: Containers and Images (volumes join here). */
 import * as vscode from 'vscode';
 import type { Context } from '../context';
+import { ContainersTreeProvider } from './containers/ContainersTreeProvider';
+import type { ContainersNode, GroupBy } from './containers/model';
 import { ImagesTreeProvider } from './images/ImagesTreeProvider';
 import type { ImageNode } from './images/model';
 
 export const IMAGES_VIEW = 'berth.images';
+export const CONTAINERS_VIEW = 'berth.containers';
+/** workspaceState key and context key of the Containers view's grouping. */
+export const GROUP_BY_KEY = 'berth.containers.groupBy';
 
 export interface Trees {
   images: ImagesTreeProvider;
   imagesView: vscode.TreeView<ImageNode>;
+  containers: ContainersTreeProvider;
+  containersView: vscode.TreeView<ContainersNode>;
+  /** Groups the Containers view by state or image, and remembers it for this workspace. */
+  setGroupBy(g: GroupBy): Promise<void>;
 }
 
 export function registerTrees(ctx: Context): Trees {
@@ -25,5 +34,28 @@ export function registerTrees(ctx: Context): Trees {
   ctx.push(images.onDidChangeTreeData(showStaleness));
   ctx.push(images.onDidFail((err) => ctx.reportError(err)));
   showStaleness();
-  return { images, imagesView };
+
+  const stored = ctx.extension.workspaceState.get<GroupBy>(GROUP_BY_KEY);
+  const groupBy: GroupBy = stored === 'image' ? 'image' : 'state';
+  void vscode.commands.executeCommand('setContext', GROUP_BY_KEY, groupBy);
+  const containers = ctx.push(new ContainersTreeProvider(ctx.agent, groupBy));
+  const containersView = ctx.push(
+    vscode.window.createTreeView(CONTAINERS_VIEW, { treeDataProvider: containers, canSelectMany: true, showCollapseAll: true }),
+  );
+  const showContainersStaleness = () => {
+    containersView.message =
+      containers.stale && containers.containers().length > 0
+        ? vscode.l10n.t('Not connected to the Berth agent: showing the containers it had when the connection was lost.')
+        : undefined;
+  };
+  ctx.push(containers.onDidChangeTreeData(showContainersStaleness));
+  ctx.push(containers.onDidFail((err) => ctx.reportError(err)));
+  showContainersStaleness();
+
+  const setGroupBy = async (g: GroupBy) => {
+    containers.groupBy = g;
+    await ctx.extension.workspaceState.update(GROUP_BY_KEY, g);
+    await vscode.commands.executeCommand('setContext', GROUP_BY_KEY, g);
+  };
+  return { images, imagesView, containers, containersView, setGroupBy };
 }

@@ -1,7 +1,9 @@
 /**
  * The packaged extension in a real VS Code: the .vsix from `vsce package` installed into
  * code-server (scripts/setup-e2e.sh), driven by Debian's Chromium through playwright-core, against a
- * real agent and a real registry holding a busybox image. Screenshots of each step go to
+ * real agent and a real registry holding a busybox image: images (pull, live tag, inspect,
+ * remove, a lost agent), then containers (run from the Images tree, a live `berth run -d`,
+ * grouping, stop inline, logs, inspect, remove). Screenshots of each step go to
  * test/e2e/screenshots/ (look at them: the assertions cannot judge the layout).
  */
 import assert from 'node:assert/strict';
@@ -9,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
-import { ListImagesRequest } from '../../protocol';
+import { ListContainersRequest, ListImagesRequest } from '../../protocol';
 import { REPO, berth, startAgent, type TestAgent } from '../support/agent';
 import { busyboxImage } from '../support/images';
 import { pushImage } from '../support/push';
@@ -21,7 +23,7 @@ import { packageExtension, startCodeServer, type CodeServer } from './support/co
 const SHOTS = join(__dirname, 'screenshots');
 const UI_TIMEOUT = 20_000;
 
-describe('the extension in code-server (end to end)', { timeout: 180_000 }, () => {
+describe('the extension in code-server (end to end)', { timeout: 240_000 }, () => {
   let registry: TestRegistry;
   let agent: TestAgent;
   let server: CodeServer;
@@ -54,6 +56,17 @@ describe('the extension in code-server (end to end)', { timeout: 180_000 }, () =
     await item.click();
   }
 
+  /** Answers the input box showing `title` (a step of a multi-step input). */
+  async function answer(title: string, value: string): Promise<void> {
+    await page.locator('.quick-input-widget', { hasText: title }).waitFor({ timeout: UI_TIMEOUT });
+    const input = page.locator('.quick-input-widget input');
+    await input.fill(value);
+    await page.keyboard.press('Enter');
+  }
+
+  /** The row's description (the text after the label). */
+  const description = async (label: string) => (await row(label).locator('.label-description').textContent()) ?? '';
+
   async function removeFromContextMenu(label: string): Promise<void> {
     await contextMenu(label, 'Remove Image');
     const dialog = page.locator('.monaco-dialog-box');
@@ -79,6 +92,8 @@ describe('the extension in code-server (end to end)', { timeout: 180_000 }, () =
         'extensions.autoUpdate': false,
         'extensions.ignoreRecommendations': true,
         'telemetry.telemetryLevel': 'off',
+        // The DOM renderer, so the logs terminal's text can be read from the page.
+        'terminal.integrated.gpuAcceleration': 'off',
         'update.mode': 'none',
       },
       // The test's agent is the one to use: never start another.
@@ -105,9 +120,11 @@ describe('the extension in code-server (end to end)', { timeout: 180_000 }, () =
 
   it('shows the Berth view container with an empty Images view, connected', async () => {
     await page.locator('.activitybar [aria-label^="Berth"]').first().click({ timeout: UI_TIMEOUT });
-    // A container with one view shows the view's name in its title ("BERTH: IMAGES").
-    await page.locator('.sidebar .title-label', { hasText: /Images/i }).first().waitFor({ timeout: UI_TIMEOUT });
+    // Containers first, then Images, as Docker's extension orders them.
+    await page.locator('.sidebar .pane-header', { hasText: /Containers/i }).first().waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.sidebar .pane-header', { hasText: /Images/i }).first().waitFor({ timeout: UI_TIMEOUT });
     await page.locator('.sidebar', { hasText: 'No images in the store yet.' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.sidebar', { hasText: 'No containers yet.' }).waitFor({ timeout: UI_TIMEOUT });
     await statusItem().waitFor({ timeout: UI_TIMEOUT });
     assert.doesNotMatch((await statusItem().textContent()) ?? '', /disconnected/);
     await shot('01-empty-images-view');
@@ -185,5 +202,100 @@ describe('the extension in code-server (end to end)', { timeout: 180_000 }, () =
     console.log(`# reconnected ${Date.now() - started} ms after the agent listened again`);
     assert.equal(await page.locator('.notifications-toasts', { hasText: 'No Berth agent answers' }).count(), 0, 'no how-to-start nagging after a lost connection');
     await shot('09-reconnected');
+  });
+
+  it('runs an image from the Images tree, asking name, env, mount and command, and shows it running', async () => {
+    await contextMenu('v1', 'Run Image...');
+    await answer('(1/4)', 'e2e-web');
+    await answer('(2/4)', 'GREETING=hello, OTHER=2');
+    await answer('(3/4)', '');
+    await page.locator('.quick-input-widget', { hasText: '(4/4)' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.quick-input-widget input').fill(`sh -c 'echo "$GREETING from e2e"; echo oops >&2; trap "exit 0" TERM; while true; do sleep 1; done'`);
+    await shot('10-run-command-input');
+    await page.keyboard.press('Enter');
+    await row('e2e-web').waitFor({ timeout: UI_TIMEOUT });
+    await row('Running').waitFor({ timeout: UI_TIMEOUT });
+    assert.match(await description('e2e-web'), /^Up .+ · 127\.0\.0\.1:\d+\/e2e\/box:v1$/);
+    await shot('11-running');
+  });
+
+  it('shows a container started by `berth run -d` in a terminal, live', async () => {
+    const r = await berth(['run', '-d', '--name', 'cli-job', ref, 'sh', '-c', 'trap "exit 0" TERM; echo from-cli; while true; do sleep 1; done'], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
+    assert.equal(r.code, 0, r.stderr);
+    const started = Date.now();
+    await row('cli-job').waitFor({ timeout: 5000 });
+    console.log(`# the container appeared in the tree ${Date.now() - started} ms after \`berth run -d\` returned`);
+    assert.match(await description('cli-job'), /^Up /);
+  });
+
+  it('groups containers by image from the view title, and back by state', async () => {
+    // View title actions show while the pointer is over the view.
+    const header = page.locator('.sidebar .pane-header', { hasText: /Containers/i });
+    await header.hover();
+    await header.locator('.action-label[aria-label="Group Containers by Image"]').click({ timeout: UI_TIMEOUT });
+    await row(`${registry.host}/e2e/box:v1`).waitFor({ timeout: UI_TIMEOUT });
+    await shot('12-grouped-by-image');
+    await header.hover();
+    await header.locator('.action-label[aria-label="Group Containers by State"]').click({ timeout: UI_TIMEOUT });
+    await row('Running').waitFor({ timeout: UI_TIMEOUT });
+  });
+
+  it('stops a container with its inline action and shows it exited', async () => {
+    await row('cli-job').hover();
+    await row('cli-job').locator('.action-label[aria-label="Stop Container"]').click({ timeout: UI_TIMEOUT });
+    await row('Exited').waitFor({ timeout: UI_TIMEOUT });
+    assert.match(await description('cli-job'), /^Exited \(0\) .+ ago · /);
+    // Inline actions follow the state: an exited container offers Start instead.
+    await row('cli-job').hover();
+    await row('cli-job').locator('.action-label[aria-label="Start Container"]').waitFor({ timeout: UI_TIMEOUT });
+    await shot('13-stopped');
+  });
+
+  it('shows the logs of a running container in a terminal, stderr included', async () => {
+    await contextMenu('e2e-web', 'Show Container Logs');
+    const terminal = page.locator('.terminal-wrapper .xterm-rows');
+    await terminal.filter({ hasText: 'hello from e2e' }).waitFor({ timeout: UI_TIMEOUT });
+    await terminal.filter({ hasText: 'oops' }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('14-logs');
+  });
+
+  it('opens Inspect Container as a read-only JSON document', async () => {
+    await contextMenu('e2e-web', 'Inspect Container');
+    await page.locator('.tab', { hasText: 'e2e-web.json' }).waitFor({ timeout: UI_TIMEOUT });
+    const editor = page.locator('.editor-instance .view-lines');
+    // Only the lines in view are in the page: the top of the document.
+    await editor.filter({ hasText: '"/e2e-web"' }).waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await editor.textContent()) ?? '', /"Status":\s*"running"/);
+    await shot('14b-inspect-container');
+    await page.keyboard.press('Control+w');
+    await page.locator('.tab', { hasText: 'e2e-web.json' }).waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+  });
+
+  it('removes containers after confirming, twice for a running one, and shows the empty view', async () => {
+    await contextMenu('cli-job', 'Remove Container');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: UI_TIMEOUT });
+    await shot('15-confirm-remove-container');
+    await dialog.locator('.monaco-button', { hasText: /^Remove$/ }).click();
+    await row('cli-job').waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    await contextMenu('e2e-web', 'Remove Container');
+    await dialog.locator('.monaco-button', { hasText: /^Remove$/ }).click();
+    await page.locator('.monaco-dialog-box', { hasText: 'e2e-web is running' }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('16-confirm-kill-and-remove');
+    await page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Kill and Remove$/ }).click();
+    await page.locator('.sidebar', { hasText: 'No containers yet.' }).waitFor({ timeout: UI_TIMEOUT });
+    // The logs terminal saw the end.
+    await page.locator('.terminal-wrapper .xterm-rows', { hasText: 'end of its logs' }).waitFor({ timeout: UI_TIMEOUT });
+    const conn = await agent.connect();
+    assert.deepEqual(await conn.sendRequest(ListContainersRequest.type, { all: true }), [], 'the agent has no container left');
+    await shot('17-containers-removed');
+  });
+
+  it('offers the last answers for the same image next time', async () => {
+    await contextMenu('v1', 'Run Image...');
+    await page.locator('.quick-input-widget', { hasText: '(1/4)' }).waitFor({ timeout: UI_TIMEOUT });
+    assert.equal(await page.locator('.quick-input-widget input').inputValue(), 'e2e-web');
+    await page.keyboard.press('Escape');
+    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: UI_TIMEOUT });
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A fake Berth agent on a real Unix socket for the extension's unit tests: answers version,
- * subscribe and image/list with vscode-jsonrpc, pushes events on demand, and can misbehave (never
- * answer, speak another protocol revision, go away).
+ * subscribe, image/list and the container verbs (create, start, stop, kill, remove, list, logs
+ * with follow) with vscode-jsonrpc, pushes events on demand, and can misbehave (never answer,
+ * speak another protocol revision, go away).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -10,15 +11,27 @@ import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type
 import { ResponseError } from 'vscode-jsonrpc';
 import {
   API_VERSION,
+  ContainerLogsRequest,
+  CreateContainerRequest,
   ErrorCode,
   EventNotification,
+  KillContainerRequest,
+  ListContainersRequest,
   ListImagesRequest,
+  LogLineNotification,
+  RemoveContainerRequest,
+  StartContainerRequest,
+  StopContainerRequest,
   PullProgressNotification,
   PullRequest,
   SubscribeRequest,
   VersionRequest,
   type BerthEvent,
+  type ContainerEventAction,
+  type ContainerSummary,
+  type CreateContainerParams,
   type ImageSummary,
+  type LogLine,
 } from '../../protocol';
 
 export interface FakeAgentOptions {
@@ -35,6 +48,18 @@ export class FakeAgent {
   /** Pulls the client cancelled (`$/cancelRequest` arrived). */
   cancelledPulls: string[] = [];
   subscribers = new Set<MessageConnection>();
+  containers: ContainerSummary[] = [];
+  containerListCalls = 0;
+  /** Every container request, in order: "start web", "remove web force" ... */
+  calls: string[] = [];
+  /** `container/create` params as received. */
+  created: CreateContainerParams[] = [];
+  /** Lines each container wrote (by ID), for `container/logs`. */
+  logs = new Map<string, LogLine[]>();
+  /** Followed logs still open: container ID -> (line) => void. */
+  private followers = new Map<string, Set<(l: LogLine | undefined) => void>>();
+  /** Follow requests the client cancelled. */
+  cancelledLogs = 0;
   private server: Server | undefined;
   private sockets = new Set<Socket>();
 
@@ -90,6 +115,55 @@ export class FakeAgent {
         }),
       );
     });
+    c.onRequest(ListContainersRequest.type, () => {
+      this.containerListCalls++;
+      return this.containers;
+    });
+    c.onRequest(CreateContainerRequest.type, (p) => {
+      this.created.push(p);
+      const id = (this.containers.length + 1).toString(16).padStart(2, '0').repeat(32);
+      const name = p.name ?? `fake_${this.containers.length + 1}`;
+      this.containers.push(fakeContainer(id, name, p.image, 'created'));
+      this.calls.push(`create ${name}`);
+      this.containerEvent('create', id);
+      return { Id: id, Name: name };
+    });
+    c.onRequest(StartContainerRequest.type, (p) => this.transition('start', p.container, (x) => {
+      x.State = 'running';
+      x.StartedAt = new Date().toISOString();
+    }));
+    c.onRequest(StopContainerRequest.type, (p) => this.transition('stop', p.container, (x) => this.exit(x, 143, ['kill', 'die', 'stop'])));
+    c.onRequest(KillContainerRequest.type, (p) => this.transition('kill', p.container, (x) => this.exit(x, 137, ['kill', 'die'])));
+    c.onRequest(RemoveContainerRequest.type, (p) => {
+      const x = this.find(p.container);
+      this.calls.push(`remove ${x.Names[0]!.slice(1)}${p.force ? ' force' : ''}`);
+      if (x.State === 'running' && !p.force) throw new ResponseError(ErrorCode.Conflict, `remove ${p.container}: the container is running`, { operation: 'remove' });
+      if (x.State === 'running') this.exit(x, 137, ['kill', 'die']);
+      this.containers = this.containers.filter((y) => y !== x);
+      this.containerEvent('destroy', x.Id);
+    });
+    c.onRequest(ContainerLogsRequest.type, (p, token) => {
+      const x = this.find(p.container);
+      const lines = this.logs.get(x.Id) ?? [];
+      if (!p.follow) return { lines };
+      for (const line of lines) void c.sendNotification(LogLineNotification.type, { token: p.token!, container: x.Id, line });
+      if (x.State !== 'running') return { lines: [] };
+      return new Promise((resolve, reject) => {
+        const set = this.followers.get(x.Id) ?? new Set();
+        this.followers.set(x.Id, set);
+        const follower = (line: LogLine | undefined) => {
+          if (line) return void c.sendNotification(LogLineNotification.type, { token: p.token!, container: x.Id, line });
+          set.delete(follower);
+          resolve({ lines: [] });
+        };
+        set.add(follower);
+        token.onCancellationRequested(() => {
+          set.delete(follower);
+          this.cancelledLogs++;
+          reject(new ResponseError(ErrorCode.Cancelled, 'logs: cancelled', { operation: 'logs' }));
+        });
+      });
+    });
     c.onClose(() => this.subscribers.delete(c));
     c.listen();
   }
@@ -99,6 +173,46 @@ export class FakeAgent {
     for (const c of this.subscribers) void c.sendNotification(EventNotification.type, event);
   }
 
+  /** The container writes a line (followers get it at once). */
+  write(container: string, line: string, stream: LogLine['stream'] = 'stdout'): void {
+    const x = this.find(container);
+    const l: LogLine = { time: new Date().toISOString(), stream, line };
+    this.logs.set(x.Id, [...(this.logs.get(x.Id) ?? []), l]);
+    for (const f of this.followers.get(x.Id) ?? []) f(l);
+  }
+
+  /** The container's init exits by itself. */
+  exitContainer(container: string, code: number): void {
+    this.exit(this.find(container), code, ['die']);
+  }
+
+  private find(ref: string): ContainerSummary {
+    const x = this.containers.find((c) => c.Id === ref || c.Names[0] === `/${ref}` || c.Id.startsWith(ref));
+    if (!x) throw new ResponseError(ErrorCode.NotFound, `no such container: ${ref}`, { operation: 'container' });
+    return x;
+  }
+
+  private transition(verb: string, ref: string, change: (x: ContainerSummary) => void): void {
+    const x = this.find(ref);
+    this.calls.push(`${verb} ${x.Names[0]!.slice(1)}`);
+    change(x);
+    if (verb === 'start') this.containerEvent('start', x.Id);
+  }
+
+  private exit(x: ContainerSummary, code: number, actions: ContainerEventAction[]): void {
+    if (x.State !== 'running') return;
+    x.State = 'exited';
+    x.ExitCode = code;
+    x.FinishedAt = new Date().toISOString();
+    for (const f of this.followers.get(x.Id) ?? []) f(undefined);
+    for (const a of actions) this.containerEvent(a, x.Id);
+  }
+
+  private containerEvent(Action: ContainerEventAction, id: string): void {
+    const x = this.containers.find((c) => c.Id === id);
+    this.emit({ Type: 'container', Action, Actor: { ID: id, Attributes: { name: x?.Names[0]?.slice(1) ?? '', image: x?.Image ?? '' } }, time: 0, timeNano: 0 });
+  }
+
   /** Stops listening, removes the socket and drops every connection (as a killed agent would). */
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
@@ -106,6 +220,26 @@ export class FakeAgent {
     this.server = undefined;
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
+}
+
+export const NEVER = '0001-01-01T00:00:00Z';
+
+export function fakeContainer(id: string, name: string, image: string, state: ContainerSummary['State'], extra: Partial<ContainerSummary> = {}): ContainerSummary {
+  return {
+    Id: id,
+    Names: [`/${name}`],
+    Image: image,
+    ImageID: `sha256:${'ab'.repeat(32)}`,
+    Command: 'sh -c sleep 600',
+    Created: Math.floor(Date.now() / 1000),
+    State: state,
+    ExitCode: 0,
+    OOMKilled: false,
+    StartedAt: state === 'created' ? NEVER : new Date().toISOString(),
+    FinishedAt: state === 'exited' ? new Date().toISOString() : NEVER,
+    Labels: {},
+    ...extra,
+  };
 }
 
 /** Resolves when `pred` holds, checking on every state change or event; rejects after `ms`. */

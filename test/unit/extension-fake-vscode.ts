@@ -67,6 +67,28 @@ export const l10n = {
   },
 };
 
+export const ProgressLocation = { SourceControl: 1, Window: 10, Notification: 15 };
+
+/**
+ * Dialogs answered from a queue: each `showWarningMessage` takes the next answer (undefined when
+ * the queue is empty, as if the user cancelled) and records the message it showed.
+ */
+export const window = {
+  answers: [] as (string | undefined)[],
+  shown: [] as string[],
+  async showWarningMessage(message: string): Promise<string | undefined> {
+    window.shown.push(message);
+    return window.answers.shift();
+  },
+  async showInformationMessage(message: string): Promise<undefined> {
+    window.shown.push(message);
+    return undefined;
+  },
+  withProgress<T>(_options: unknown, work: (progress: { report(): void }) => Promise<T>): Promise<T> {
+    return work({ report() {} });
+  },
+};
+
 const self = __filename;
 const M = Module as unknown as { _resolveFilename(request: string, ...rest: unknown[]): string };
 const original = M._resolveFilename;

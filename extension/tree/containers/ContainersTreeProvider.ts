@@ -1,0 +1,150 @@
+/**
+ * The Containers view: `container/list` (all states) grouped by state or by image. Refreshed when
+ * the agent reports a container changing state (`berth/event`, debounced a little) and when the
+ * connection comes back; never by asking the agent on a timer. While containers run, the rows are
+ * re-rendered every 30 s so "Up 3 minutes" stays true (no request is made for that).
+ */
+import * as vscode from 'vscode';
+import { ListContainersRequest, type ContainerEventAction, type ContainerSummary } from '../../../protocol';
+import type { AgentConnection } from '../../agent/connection';
+import { ContainerTreeItem } from './ContainerTreeItem';
+import { buildContainerTree, childrenOf, containerLeaves, type ContainerGroupNode, type ContainerNode, type ContainersNode, type GroupBy } from './model';
+
+/** A run creates then starts; a stop kills, dies and stops: one list for a burst. */
+export const EVENT_DEBOUNCE_MS = 100;
+/** How often rows of running containers are re-rendered (their uptime grows). */
+export const RERENDER_MS = 30_000;
+
+/** The actions that change what the tree shows (`kill` alone changes nothing until `die`). */
+const REFRESHING: ReadonlySet<ContainerEventAction> = new Set(['create', 'start', 'die', 'stop', 'destroy', 'oom']);
+
+export type ContainersAgent = Pick<AgentConnection, 'state' | 'onDidChangeState' | 'onEvent' | 'request'>;
+
+export class ContainersTreeProvider implements vscode.TreeDataProvider<ContainersNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<ContainersNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private list: ContainerSummary[] = [];
+  private roots: ContainerGroupNode[] = [];
+  private loaded = false;
+  private readonly subscriptions: vscode.Disposable[] = [];
+  private debounce: NodeJS.Timeout | undefined;
+  private rerender: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> | undefined;
+  private again = false;
+  private readonly errorEmitter = new vscode.EventEmitter<unknown>();
+  /** A refresh failed (the Context reports it). */
+  readonly onDidFail = this.errorEmitter.event;
+
+  constructor(
+    private readonly agent: ContainersAgent,
+    private group: GroupBy = 'state',
+  ) {
+    this.subscriptions.push(
+      agent.onDidChangeState((s) => {
+        if (s.kind === 'connected') void this.refresh();
+        else this.changed.fire(undefined); // re-render greyed
+      }),
+      agent.onEvent((e) => {
+        if (e.Type === 'container' && REFRESHING.has(e.Action)) this.scheduleRefresh();
+      }),
+    );
+    if (agent.state.kind === 'connected') void this.refresh();
+  }
+
+  get groupBy(): GroupBy {
+    return this.group;
+  }
+
+  set groupBy(g: GroupBy) {
+    if (g === this.group) return;
+    this.group = g;
+    this.roots = buildContainerTree(this.list, g);
+    this.changed.fire(undefined);
+  }
+
+  /** True while the tree shows what it knew before the agent went away. */
+  get stale(): boolean {
+    return this.agent.state.kind !== 'connected';
+  }
+
+  get isLoaded(): boolean {
+    return this.loaded;
+  }
+
+  /** Every container last listed, in tree order. */
+  containers(): ContainerNode[] {
+    return containerLeaves(this.roots);
+  }
+
+  /** The node of a container by full ID or name (after a refresh, to reveal it). */
+  find(idOrName: string): ContainerNode | undefined {
+    return this.containers().find((n) => n.reference === idOrName || n.name === idOrName.replace(/^\//, ''));
+  }
+
+  scheduleRefresh(): void {
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      void this.refresh();
+    }, EVENT_DEBOUNCE_MS);
+  }
+
+  /** Lists the containers again; concurrent calls share one request and a follow-up if needed. */
+  refresh(): Promise<void> {
+    if (this.inFlight) {
+      this.again = true;
+      return this.inFlight;
+    }
+    this.inFlight = (async () => {
+      try {
+        do {
+          this.again = false;
+          if (this.agent.state.kind !== 'connected') {
+            this.changed.fire(undefined);
+            return;
+          }
+          this.list = await this.agent.request(ListContainersRequest.type, { all: true });
+          this.roots = buildContainerTree(this.list, this.group);
+          this.loaded = true;
+          this.scheduleRerender();
+          this.changed.fire(undefined);
+        } while (this.again);
+      } catch (err) {
+        if (this.agent.state.kind === 'connected') this.errorEmitter.fire(err);
+        this.changed.fire(undefined);
+      } finally {
+        this.inFlight = undefined;
+      }
+    })();
+    return this.inFlight;
+  }
+
+  private scheduleRerender(): void {
+    if (this.rerender) clearInterval(this.rerender);
+    this.rerender = undefined;
+    if (!this.list.some((c) => c.State === 'running')) return;
+    this.rerender = setInterval(() => this.changed.fire(undefined), RERENDER_MS);
+    this.rerender.unref?.();
+  }
+
+  getTreeItem(node: ContainersNode): vscode.TreeItem {
+    return new ContainerTreeItem(node, { stale: this.stale, now: Date.now(), groupBy: this.group });
+  }
+
+  getChildren(node?: ContainersNode): ContainersNode[] {
+    return node ? childrenOf(node) : this.roots;
+  }
+
+  getParent(node: ContainersNode): ContainersNode | undefined {
+    if (node.kind === 'group') return undefined;
+    return this.roots.find((g) => g.containers.some((c) => c.id === node.id));
+  }
+
+  dispose(): void {
+    if (this.debounce) clearTimeout(this.debounce);
+    if (this.rerender) clearInterval(this.rerender);
+    for (const s of this.subscriptions) s.dispose();
+    this.changed.dispose();
+    this.errorEmitter.dispose();
+  }
+}
