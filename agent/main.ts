@@ -2,14 +2,14 @@
  * The agent process: opens the store, then serves the protocol on a Unix socket (and/or stdio)
  * until SIGINT/SIGTERM.
  *
- * Socket security: the socket lives in a directory of mode 0700 owned by root, and every peer's
- * uid is read with SO_PEERCRED when it connects. Only root and the owner the agent was started for
+ * Socket security: the socket and its directory are reachable by root and the agent's owner only
+ * (see `listen`), and every peer's uid is read with SO_PEERCRED when it connects. Only root and the owner the agent was started for
  * may use it; anyone else gets PermissionDenied on every request, so the refusal is explained
  * instead of a silently dropped connection.
  */
-import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { ResponseError, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc';
 import { SocketMessageReader, SocketMessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { ErrorCode } from '../protocol';
@@ -71,7 +71,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   };
 
   if (opts.socket) {
-    server = await listen(opts.socket, (socket) => {
+    server = await listen(opts.socket, opts.root, opts.ownerUid, (socket) => {
       const conn = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
       socket.on('error', () => conn.dispose());
       let peer: PeerCred;
@@ -114,11 +114,24 @@ function socketFd(socket: Socket): number {
   return fd;
 }
 
-async function listen(path: string, onConnection: (s: Socket) => void): Promise<Server> {
+/**
+ * Listens on `path`. The socket is 0600 and its directory 0700, both root's, when the agent serves
+ * root only. When it also serves a user (`ownerUid`), that user must be able to reach the socket
+ * and nobody else: the socket becomes the user's (0600), and so does a dedicated socket directory
+ * (0700); when the socket sits in the store root, the root stays root's with mode 0711, so the
+ * user can reach the socket without being able to list or change the store.
+ */
+async function listen(path: string, root: string, ownerUid: number | undefined, onConnection: (s: Socket) => void): Promise<Server> {
   const dir = dirname(path);
+  const forUser = ownerUid !== undefined && ownerUid !== 0;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
+    if (forUser && resolvePath(dir) === resolvePath(root)) {
+      chmodSync(dir, 0o711);
+    } else {
+      chmodSync(dir, 0o700);
+      if (forUser) chownSync(dir, ownerUid, ownerGid(ownerUid));
+    }
   } catch (err) {
     throw systemError('create socket directory', err, { path: dir });
   }
@@ -136,8 +149,28 @@ async function listen(path: string, onConnection: (s: Socket) => void): Promise<
     server.once('error', (err) => reject(systemError('listen', err, { path })));
     server.listen(path, () => resolve());
   });
-  chmodSync(path, 0o600);
+  try {
+    chmodSync(path, 0o600);
+    if (forUser) chownSync(path, ownerUid, ownerGid(ownerUid));
+  } catch (err) {
+    server.close();
+    throw systemError('listen', err, { path });
+  }
   return server;
+}
+
+/** The owner's primary group: SUDO_GID when sudo started us for that user, else /etc/passwd's. */
+function ownerGid(uid: number): number {
+  if (process.env.SUDO_UID === String(uid) && /^\d+$/.test(process.env.SUDO_GID ?? '')) return Number(process.env.SUDO_GID);
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 4 && f[2] === String(uid) && /^\d+$/.test(f[3])) return Number(f[3]);
+    }
+  } catch {
+    // no passwd file: keep the group
+  }
+  return -1;
 }
 
 function answers(path: string): Promise<boolean> {

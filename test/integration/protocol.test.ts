@@ -193,12 +193,18 @@ describe('the protocol over the socket', () => {
     }
   });
 
-  it('the user the agent was started for (SUDO_UID) is served', async () => {
+  it('the user the agent was started for (SUDO_UID) can reach the socket and is served; others cannot reach it', async () => {
     const forUser = await startAgent({ env: { SUDO_UID: String(NOBODY) } });
-    chmodSync(dirname(forUser.socket), 0o711);
-    chmodSync(forUser.socket, 0o666);
+    // As created, without any help from the test: the socket is the user's, the store root only
+    // traversable by others.
+    const sock = statSync(forUser.socket);
+    assert.equal(sock.uid, NOBODY);
+    assert.equal(sock.mode & 0o777, 0o600);
+    assert.equal(statSync(dirname(forUser.socket)).mode & 0o777, 0o711);
     const r = await runPeer(NOBODY, forUser.socket);
     assert.equal((r.result as { Pid: number } | undefined)?.Pid, forUser.child.pid, JSON.stringify(r));
+    const other = await runPeer(NOBODY - 1, forUser.socket);
+    assert.equal(other.connectError, 'EACCES', JSON.stringify(other));
     await forUser.stop();
   });
 });
