@@ -2,7 +2,7 @@
  * The agent's one event stream: images and containers publish Docker-shaped events here, and every
  * subscribed connection receives them (see `berth/subscribe`).
  */
-import type { BerthEvent, ContainerEventAction, ImageEventAction } from '../protocol';
+import type { BerthEvent, ContainerEventAction, ImageEventAction, VolumeEventAction } from '../protocol';
 
 export type EventListener = (e: BerthEvent) => void;
 
@@ -17,6 +17,7 @@ export class EventHub {
 
   emit(type: 'image', action: ImageEventAction, id: string, attributes?: Record<string, string>): void;
   emit(type: 'container', action: ContainerEventAction, id: string, attributes?: Record<string, string>): void;
+  emit(type: 'volume', action: VolumeEventAction, id: string, attributes?: Record<string, string>): void;
   emit(type: BerthEvent['Type'], action: BerthEvent['Action'], id: string, attributes: Record<string, string> = {}): void {
     const now = Date.now();
     const event = { Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, time: Math.floor(now / 1000), timeNano: now * 1_000_000 } as BerthEvent;

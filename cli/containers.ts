@@ -21,12 +21,13 @@ import { flagBool, flagString, flagStrings, UsageError, type FlagSpec, type Pars
 import type { AgentClient } from './client';
 import type { CliIO } from './context';
 import { humanDuration } from './format';
+import { attached, newAttachToken, terminalSize } from './attach';
 
 export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'name', type: 'string', value: 'NAME', help: 'Assign a name to the container' },
   { name: 'env', short: 'e', type: 'strings', value: 'NAME=value', help: 'Set an environment variable (NAME alone takes it from here)' },
   { name: 'env-file', type: 'strings', value: 'FILE', help: 'Read environment variables from a file' },
-  { name: 'volume', short: 'v', type: 'strings', value: '/host:/ctr[:ro]', help: 'Bind-mount a host path' },
+  { name: 'volume', short: 'v', type: 'strings', value: 'SRC:/ctr[:ro]', help: 'Bind-mount a host path (/host:/ctr) or a named volume (name:/ctr); /ctr alone: an anonymous volume' },
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', help: 'Working directory inside the container' },
   { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', help: 'User name or uid, and group name or gid' },
   { name: 'hostname', type: 'string', value: 'NAME', help: 'Container hostname' },
@@ -39,8 +40,8 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'cap-drop', type: 'strings', value: 'CAP', help: 'Drop a Linux capability' },
   { name: 'privileged', type: 'boolean', help: 'All capabilities and devices, no masked paths' },
   { name: 'rm', type: 'boolean', help: 'Remove the container when it exits' },
-  { name: 'interactive', short: 'i', type: 'boolean', help: 'Keep stdin open (not supported yet)' },
-  { name: 'tty', short: 't', type: 'boolean', help: 'Allocate a terminal (not supported yet)' },
+  { name: 'interactive', short: 'i', type: 'boolean', help: 'Keep stdin open and pass it to the container' },
+  { name: 'tty', short: 't', type: 'boolean', help: "Allocate a terminal (from the container's /dev/pts)" },
 ];
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -77,11 +78,11 @@ export function collectEnv(p: ParsedArgs, io: CliIO): string[] {
 
 /** The `container/create` params of `berth create|run [OPTIONS] IMAGE [COMMAND [ARG...]]`. */
 export function createParams(p: ParsedArgs, io: CliIO): CreateContainerParams {
-  if (flagBool(p, 'interactive') || flagBool(p, 'tty')) {
-    throw new UsageError('-i/--interactive and -t/--tty are not supported yet (no stdin or terminal attach); run without them, or with -d');
-  }
   const [image, ...cmd] = p.args;
   const params: CreateContainerParams = { image: image! };
+  if (flagBool(p, 'tty')) params.tty = true;
+  // Docker's rule: an attached stdin (-i without -d) is closed when its client goes away.
+  if (flagBool(p, 'interactive')) Object.assign(params, { openStdin: true, stdinOnce: !flagBool(p, 'detach') });
   if (cmd.length) params.cmd = cmd;
   const entrypoint = flagString(p, 'entrypoint');
   if (entrypoint !== undefined) params.entrypoint = entrypoint === '' ? [] : [entrypoint];
@@ -159,6 +160,27 @@ export async function startAttached(client: AgentClient, io: CliIO, id: string):
   } finally {
     off();
     sub.dispose();
+  }
+}
+
+/**
+ * Starts (or attaches to) `id` as a byte stream (cli/attach.ts): the local terminal in raw mode
+ * with `tty`, stdin forwarded with `stdin`, SIGWINCH as resizes; resolves with its exit code. The
+ * wait is asked for before the start, so a fast exit (or `--rm`) cannot be missed. Without a tty,
+ * Ctrl-C is passed on to the container as SIGINT.
+ */
+export async function startStreamed(client: AgentClient, io: CliIO, id: string, o: { tty: boolean; stdin: boolean }): Promise<number> {
+  const token = newAttachToken();
+  const off = o.tty ? () => undefined : io.onInterrupt(() => void client.request(KillContainerRequest.type, { container: id, signal: 'SIGINT' }).catch(() => undefined));
+  try {
+    return await attached(client, token, o, async () => {
+      const waited = client.request(WaitContainerRequest.type, { container: id, condition: 'next-exit' });
+      waited.catch(() => undefined);
+      await client.request(StartContainerRequest.type, { container: id, attachToken: token, stream: true, ...(o.tty ? terminalSize() : {}) });
+      return (await waited).StatusCode;
+    });
+  } finally {
+    off();
   }
 }
 

@@ -36,6 +36,7 @@ import { containerPrune, imagePrune } from './commands/prune';
 import { restart } from './commands/restart';
 import { stats } from './commands/stats';
 import { top } from './commands/top';
+import { volumeCreate, volumeInspect, volumeLs, volumePrune, volumeRm } from './commands/volume';
 
 export type { CliIO } from './context';
 
@@ -44,6 +45,7 @@ export const COMMANDS: readonly Command[] = [
   run, exec, create, start, stop, kill, rm, ps, logs, wait,
   pull, images, inspect, history, tag, rmi, save, load, events, version, agent,
   restart, top, stats, diff, commit, containerPrune, imagePrune,
+  volumeCreate, volumeLs, volumeInspect, volumeRm, volumePrune,
 ];
 
 export const EXIT_OK = 0;

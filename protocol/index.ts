@@ -161,7 +161,17 @@ interface EventBase {
  * Something happened in the agent: the events every subscriber receives. Docker's event shape, so
  * the same filters and habits work.
  */
-export type BerthEvent = (EventBase & { Type: 'image'; Action: ImageEventAction }) | (EventBase & { Type: 'container'; Action: ContainerEventAction });
+export type BerthEvent =
+  | (EventBase & { Type: 'image'; Action: ImageEventAction })
+  | (EventBase & { Type: 'container'; Action: ContainerEventAction })
+  | (EventBase & { Type: 'volume'; Action: VolumeEventAction });
+
+/**
+ * What happened to a volume (Actor.ID is its name; attribute `driver` is "local"): create, mount
+ * (a container using it started; attributes `container`, `destination`, `read/write`), unmount
+ * (that container exited), destroy (removed).
+ */
+export type VolumeEventAction = 'create' | 'mount' | 'unmount' | 'destroy';
 
 /** Docker's container states Berth uses. */
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -209,6 +219,16 @@ export interface ContainerInspect {
     Image: string;
     Labels: Record<string, string>;
     StopSignal: string;
+    /** `-t`: the container's init gets a pty of its own devpts; its output is one stream (logged as stdout). */
+    Tty: boolean;
+    /** `-i`: the init's stdin is a pipe the agent keeps open while it runs (else /dev/null). */
+    OpenStdin: boolean;
+    /** Docker's attach flags as `run`/`create` record them (AttachStdin follows OpenStdin). */
+    AttachStdin: boolean;
+    AttachStdout: boolean;
+    AttachStderr: boolean;
+    /** With OpenStdin: stdin is closed when the client attached to it goes away (`run -i` sets it). */
+    StdinOnce: boolean;
   };
   HostConfig: {
     /** "/host:/ctr[:ro]" as given. */
@@ -225,7 +245,8 @@ export interface ContainerInspect {
     /** `--rm`: the agent removes the container when it exits. */
     AutoRemove: boolean;
   };
-  Mounts: { Type: 'bind'; Source: string; Destination: string; RW: boolean }[];
+  /** Host binds, then volumes (`Name`, `Driver` "local"; Source is the volume's _data dir). */
+  Mounts: ({ Type: 'bind'; Source: string; Destination: string; RW: boolean } | { Type: 'volume'; Name: string; Source: string; Destination: string; Driver: 'local'; RW: boolean })[];
   GraphDriver: { Name: 'overlay'; Data: { LowerDir: string; UpperDir: string; WorkDir: string } };
 }
 
@@ -432,6 +453,127 @@ export namespace LoadImagesRequest {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The layer inspector (client -> agent). Answered from the per-layer file indexes written at
+// unpack (agent/image/layerIndex.ts, agent/image/inspectLayers.ts); no layer tar is read again.
+// ---------------------------------------------------------------------------------------------
+
+/** One layer of an image, bottom (0) first. */
+export interface InspectedLayer {
+  /** Position in the image, 0 = the base layer. */
+  index: number;
+  /** The layer blob's digest as the manifest names it (compressed). */
+  digest: string;
+  /** Digest of the uncompressed tar. */
+  diffId: string;
+  /** The layer's identity on top of its parents (the store's key). */
+  chainId: string;
+  /** Bytes of regular-file content the layer holds. */
+  size: number;
+  /** The config history step that made the layer (`empty_layer` steps skipped); "" when unknown. */
+  createdBy: string;
+  /** RFC 3339, when the history says. */
+  created?: string;
+  comment?: string;
+  /** Index records in the layer (files, dirs, links, whiteouts, opaque markers). */
+  entries: number;
+  /** Records by what they do to the layers below. */
+  added: number;
+  changed: number;
+  deleted: number;
+}
+
+/**
+ * A regular file whose bytes are in the image but not in its final tree: a later layer `by`
+ * overwrote it ('overwritten'), rewrote the same content, e.g. to chmod or chown it
+ * ('identical': same digest), or deleted it or a directory above it ('deleted').
+ */
+export interface WastedFile {
+  path: string;
+  size: number;
+  /** The layer that wrote the bytes. */
+  layer: number;
+  /** The later layer that made them dead weight. */
+  by: number;
+  reason: 'overwritten' | 'identical' | 'deleted';
+}
+
+export interface ImageEfficiency {
+  /** Bytes of file content over all layers. */
+  totalBytes: number;
+  /** Bytes of file content in the final tree. */
+  mergedBytes: number;
+  /** Paths in the final tree. */
+  mergedEntries: number;
+  /** Bytes of all wasted files (including identical rewrites). */
+  wastedBytes: number;
+  wastedFiles: number;
+  /** The part of `wastedBytes` whose later copy is the same content. */
+  identicalBytes: number;
+  /** (totalBytes - wastedBytes) / totalBytes; 1 for an empty image. */
+  score: number;
+  /** The largest wasted files, largest first (at most 200; the totals count all). */
+  wasted: WastedFile[];
+}
+
+export interface ImageLayersResult {
+  layers: InspectedLayer[];
+  efficiency: ImageEfficiency;
+}
+
+/** `image/layers`. The image's layers with their history and change counts, and its efficiency. Errors: InvalidReference, NotFound, InvalidContent, System. */
+export namespace ImageLayersRequest {
+  export const method = 'image/layers';
+  export const type = new RequestType<ImageRefParams, ImageLayersResult, ErrorData>(method);
+}
+
+export interface LayerFilesParams extends ImageRefParams {
+  /** The layer: its index (0 = base) or its chain ID, diff ID or blob digest. Ignored when `merged`. */
+  layer?: number | string;
+  /** List the image's final tree (top-most entry per path, whiteouts and opaque dirs applied) instead. */
+  merged?: boolean;
+  /** First entry to return (entries are sorted by path); default 0. */
+  offset?: number;
+  /** Entries per page; default 5000, at most 20000. */
+  limit?: number;
+}
+
+/** One record of a layer index (paths relative to the root, no leading slash; the root is "."). */
+export interface LayerFileEntry {
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'whiteout' | 'opaque';
+  /** Content bytes of regular files (and hardlinks to them); 0 otherwise. */
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  /** "sha256:<hex>" of a regular file's content. */
+  digest?: string;
+  linkTarget?: string;
+  /** What the record does to the layers below (whiteouts and opaque markers: 'deleted'). */
+  change: 'added' | 'changed' | 'deleted';
+  /** The layer the record belongs to (in the merged view, the layer that provides the path). */
+  layer: number;
+}
+
+export interface LayerFilesResult {
+  /** The layer listed (the top layer for the merged view). */
+  layer: number;
+  merged: boolean;
+  /** Entries in the whole list; page on with `offset` until `offset + entries.length === total`. */
+  total: number;
+  offset: number;
+  entries: LayerFileEntry[];
+}
+
+/** `image/layerFiles`. One page of a layer's records, or of the image's final tree. Errors: InvalidArgument, InvalidReference, NotFound, InvalidContent, System. */
+export namespace LayerFilesRequest {
+  export const method = 'image/layerFiles';
+  export const type = new RequestType<LayerFilesParams, LayerFilesResult, ErrorData>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Containers (client -> agent). A container is named by its full ID, a unique ID prefix, or its
 // name ("web" or "/web"); the agent answers NotFound ("no such container: X") otherwise.
 // ---------------------------------------------------------------------------------------------
@@ -453,7 +595,11 @@ export interface CreateContainerParams {
   user?: string;
   /** Default: the first 12 hex digits of the ID. */
   hostname?: string;
-  /** "/host:/ctr[:ro|rw]"; the host path must exist and be absolute. */
+  /**
+   * "/host:/ctr[:ro|rw]": the host path must exist and be absolute. "name:/ctr[:ro|rw]": the named
+   * volume (created when missing, seeded with the image's content at /ctr when new). "/ctr": an
+   * anonymous volume. The image's Volumes not covered get anonymous volumes too.
+   */
   binds?: string[];
   labels?: Record<string, string>;
   /** Bytes, at least 6 MiB. */
@@ -466,6 +612,12 @@ export interface CreateContainerParams {
   privileged?: boolean;
   /** `--rm`: remove the container (and its logs) once it exits. */
   autoRemove?: boolean;
+  /** `-t`: a pty for the container's init at each start (Config.Tty). */
+  tty?: boolean;
+  /** `-i`: keep the init's stdin open for {@link InputNotification}s of an attached start (Config.OpenStdin). */
+  openStdin?: boolean;
+  /** With `openStdin`: close stdin when the attached client goes away (Config.StdinOnce; `run -i` sets it). */
+  stdinOnce?: boolean;
 }
 
 /**
@@ -491,13 +643,31 @@ export interface StartContainerParams extends ContainerRefParams {
    * attaches without a race with a fast exit or `--rm`).
    */
   attachToken?: string;
+  /**
+   * With `attachToken`: attach as a byte stream instead of lines (how `run -i`/`-t` and `start -a`
+   * of a Tty or OpenStdin container attach, and the extension's terminals). The output comes as
+   * {@link OutputNotification}s carrying the token (stream 'tty' for a Tty container, else
+   * 'stdout'/'stderr'), in order, from the first byte of this run (or from now, when the container
+   * already runs: then nothing is started and the client is attached); it is still logged, a Tty's
+   * as stdout. {@link InputNotification}s with the token feed its stdin (OpenStdin containers only;
+   * else dropped) and {@link ResizeNotification}s set its pty's size (Tty only), until it exits.
+   * The answer still comes once the command runs; the exit is the answer of a `container/wait`
+   * (condition "next-exit") sent before the start. When this connection closes the client is
+   * detached, and the container's stdin closed if it is StdinOnce. The token must not be in use
+   * on this connection (Conflict).
+   */
+  stream?: boolean;
+  /** With `stream`, for a Tty container that is started: the pty's initial size (default 24x80). */
+  rows?: number;
+  cols?: number;
 }
 
 /**
  * `container/start`. Starts a created or exited container (an exited one keeps its writable layer).
  * Resolves once its command has been exec'd. Emits `start`. Starting a running container does
- * nothing. Errors: NotFound, InvalidArgument (command, workdir or user not found in the
- * container), System (with the failed step's syscall, path and errno).
+ * nothing (with `stream`, it attaches). Errors: NotFound, InvalidArgument (command, workdir or
+ * user not found in the container; `stream` without `attachToken`), Conflict (the token is in use
+ * on this connection), System (with the failed step's syscall, path and errno).
  */
 export namespace StartContainerRequest {
   export const method = 'container/start';
@@ -536,6 +706,8 @@ export namespace KillContainerRequest {
 export interface RemoveContainerParams extends ContainerRefParams {
   /** Kill a running container first. */
   force?: boolean;
+  /** `rm -v`: remove its anonymous volumes too (`autoRemove` always does); named ones are kept. */
+  volumes?: boolean;
 }
 
 /**
@@ -948,4 +1120,73 @@ export interface ResizeParams {
 export namespace ResizeNotification {
   export const method = 'container/resize';
   export const type = new NotificationType<ResizeParams>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Volumes (client -> agent). Docker's "local" driver: a directory per volume under
+// $BERTH_ROOT/volumes/<name>/_data. Names follow `[a-zA-Z0-9][a-zA-Z0-9_.-]+` (InvalidArgument
+// otherwise). A volume is in use while any container (running or not) names it.
+// ---------------------------------------------------------------------------------------------
+
+/** Docker's volume shape. */
+export interface Volume {
+  Name: string;
+  Driver: 'local';
+  /** The host directory containers see. */
+  Mountpoint: string;
+  /** RFC 3339. */
+  CreatedAt: string;
+  Labels: Record<string, string>;
+  Scope: 'local';
+  Options: null;
+}
+
+export interface CreateVolumeParams {
+  /** A random 64-hex name when absent. */
+  name?: string;
+  labels?: Record<string, string>;
+}
+
+/**
+ * `volume/create`. Sent by `berth volume create` and the extension. Creating an existing volume
+ * answers it unchanged (Docker's behaviour). Emits the volume event `create`.
+ * Errors: InvalidArgument (name, labels), System.
+ */
+export namespace CreateVolumeRequest {
+  export const method = 'volume/create';
+  export const type = new RequestType<CreateVolumeParams, Volume, ErrorData>(method);
+}
+
+/** `volume/list`. Every volume, by name. Errors: none. */
+export namespace ListVolumesRequest {
+  export const method = 'volume/list';
+  export const type = new RequestType<Record<string, never>, Volume[], ErrorData>(method);
+}
+
+export interface VolumeRefParams {
+  name: string;
+}
+
+/** `volume/inspect`. Errors: InvalidArgument, NotFound. */
+export namespace InspectVolumeRequest {
+  export const method = 'volume/inspect';
+  export const type = new RequestType<VolumeRefParams, Volume, ErrorData>(method);
+}
+
+/**
+ * `volume/remove`. Deletes the volume and its data. Emits `destroy`.
+ * Errors: InvalidArgument, NotFound, Conflict (a container uses it), System.
+ */
+export namespace RemoveVolumeRequest {
+  export const method = 'volume/remove';
+  export const type = new RequestType<VolumeRefParams, void, ErrorData>(method);
+}
+
+/**
+ * `volume/prune`. Removes every volume no container uses. Emits `destroy` for each.
+ * Errors: System.
+ */
+export namespace PruneVolumesRequest {
+  export const method = 'volume/prune';
+  export const type = new RequestType<Record<string, never>, { VolumesDeleted: string[]; SpaceReclaimed: number }, ErrorData>(method);
 }

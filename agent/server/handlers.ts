@@ -64,6 +64,8 @@ import type { ImageService } from '../image/service';
 import type { ContainerService } from '../runtime/containers/service';
 import { loadImages } from '../image/load';
 import { saveImages } from '../image/save';
+import { imageLayers, layerFiles } from '../image/inspectLayers';
+import { ImageLayersRequest, LayerFilesRequest, type ImageLayersResult, type LayerFilesParams, type LayerFilesResult } from '../../protocol';
 import type { PeerCred } from '../../native';
 import { hostPlatform } from '../registry/platform';
 import {
@@ -100,6 +102,16 @@ import {
   type ExecResult,
 } from '../../protocol';
 import { execInContainer } from '../runtime/containers/exec';
+import {
+  CreateVolumeRequest,
+  InspectVolumeRequest,
+  ListVolumesRequest,
+  PruneVolumesRequest,
+  RemoveVolumeRequest,
+  type CreateVolumeParams,
+  type Volume,
+  type VolumeRefParams,
+} from '../../protocol';
 
 /** The input an attached process may have waiting in the agent before more is dropped. */
 const MAX_PENDING_INPUT = 1 << 20;
@@ -228,6 +240,18 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   on<LoadParams, { images: ImageSummary[]; tags: string[] }>(LoadImagesRequest, 'load', (params) =>
     loadImages(svc, requireAbsolutePath(params, 'load'), ctx.peer),
   );
+  on<ImageRefParams, ImageLayersResult>(ImageLayersRequest, 'image layers', (params) => imageLayers(svc, requireString(params, 'reference', 'image layers')));
+  on<LayerFilesParams, LayerFilesResult>(LayerFilesRequest, 'layer files', (params) => {
+    const op = 'layer files';
+    const layer = params.layer;
+    if (!params.merged && !(typeof layer === 'string' ? layer.length > 0 : Number.isInteger(layer))) {
+      throw invalid(op, '"layer" must be a layer index or digest unless "merged" is true');
+    }
+    if (params.merged !== undefined && typeof params.merged !== 'boolean') throw invalid(op, '"merged" must be a boolean');
+    const offset = optionalNumber(params, 'offset', op, 0);
+    const limit = optionalNumber(params, 'limit', op, 1);
+    return layerFiles(svc, { reference: requireString(params, 'reference', op), layer, merged: params.merged, offset, limit });
+  });
 
   // --- containers ----------------------------------------------------------------------------
   // Follows and waits in flight on this connection end when it closes.
@@ -251,9 +275,51 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   on<StartContainerParams, void>(StartContainerRequest, 'start container', (params) => {
     const container = requireString(params, 'container', 'start container');
     const token = optionalString(params, 'attachToken', 'start container');
+    if (params.stream !== undefined && params.stream !== null && typeof params.stream !== 'boolean') throw invalid('start container', '"stream" must be a boolean');
+    if (params.stream === true) return startStreamed(params, container, token);
     const attach = token ? (line: LogLine) => notify(LogLineNotification.type, { token, container, line }) : undefined;
-    return containers.start(container, attach);
+    return containers.start(container, attach).then(() => undefined);
   });
+  /** An attached byte-stream start (StartContainerParams.stream): the token's session lives until the exit. */
+  const startStreamed = async (params: StartContainerParams, container: string, token: string | undefined): Promise<void> => {
+    const op = 'start container';
+    if (!token || token.length > 256) throw invalid(op, '"stream" needs an "attachToken" of 1 to 256 characters');
+    if (sessions.has(token)) throw new BerthError(ErrorCode.Conflict, `${op}: attach token "${token}" is in use on this connection`, { operation: op });
+    const rows = optionalNumber(params, 'rows', op, 1) ?? 24;
+    const cols = optionalNumber(params, 'cols', op, 1) ?? 80;
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows > 65535 || cols > 65535) throw invalid(op, '"rows" and "cols" must be whole numbers from 1 to 65535');
+    // Input that arrives while the container starts is queued (bounded) and given to it once it runs.
+    const queued: Buffer[] = [];
+    let queuedEof = false;
+    let size: [number, number] | undefined;
+    sessions.set(token, {
+      write: (d) => void queued.push(d),
+      end: () => void (queuedEof = true),
+      resize: (r, c) => void (size = [r, c]),
+      pending: () => queued.reduce((n, b) => n + b.length, 0),
+    });
+    let handle;
+    try {
+      handle = await containers.start(container, undefined, { rows, cols, onOutput: (stream, data) => notify(OutputNotification.type, { token, stream, data: data.toString('base64') }) });
+    } catch (e) {
+      sessions.delete(token);
+      throw e;
+    }
+    if (!handle) return void sessions.delete(token);
+    const h = handle;
+    const session: StreamSession = { write: (d) => h.write(d), end: () => h.end(), resize: (r, c) => h.resize(r, c), pending: () => h.pending() };
+    sessions.set(token, session);
+    for (const d of queued.splice(0)) h.write(d);
+    if (queuedEof) h.end();
+    if (size) h.resize(...size);
+    const detach = () => h.detach();
+    disposers.push(detach);
+    void h.done.then(() => {
+      if (sessions.get(token) === session) sessions.delete(token);
+      const i = disposers.indexOf(detach);
+      if (i >= 0) disposers.splice(i, 1);
+    });
+  };
   on<StopContainerParams, void>(StopContainerRequest, 'stop container', (params) =>
     containers.stop(requireString(params, 'container', 'stop container'), optionalNumber(params, 'timeout', 'stop container', 0)),
   );
@@ -261,7 +327,7 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     containers.kill(requireString(params, 'container', 'kill container'), optionalString(params, 'signal', 'kill container') || undefined),
   );
   on<RemoveContainerParams, void>(RemoveContainerRequest, 'remove container', (params) =>
-    containers.remove(requireString(params, 'container', 'remove container'), params.force === true),
+    containers.remove(requireString(params, 'container', 'remove container'), params.force === true, params.volumes === true),
   );
   on<ListContainersParams, ContainerSummary[]>(ListContainersRequest, 'list containers', (params) => containers.list(params.all === true));
   on<ContainerRefParams, ContainerInspect>(InspectContainerRequest, 'inspect container', (params) =>
@@ -389,6 +455,19 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     }
   });
 
+  // --- volumes ------------------------------------------------------------------------------------
+  on<CreateVolumeParams, Volume>(CreateVolumeRequest, 'create volume', (params) => {
+    const labels = params.labels;
+    if (labels !== undefined && labels !== null && (typeof labels !== 'object' || Array.isArray(labels) || !Object.values(labels).every((v) => typeof v === 'string'))) {
+      throw invalid('create volume', '"labels" must be an object of strings');
+    }
+    return containers.volumes.create(optionalString(params, 'name', 'create volume') || undefined, labels ?? undefined);
+  });
+  on<Record<string, never>, Volume[]>(ListVolumesRequest, 'list volumes', () => containers.volumes.list());
+  on<VolumeRefParams, Volume>(InspectVolumeRequest, 'inspect volume', (params) => containers.volumes.inspect(requireString(params, 'name', 'inspect volume')));
+  on<VolumeRefParams, void>(RemoveVolumeRequest, 'remove volume', (params) => containers.volumes.remove(requireString(params, 'name', 'remove volume')));
+  on<Record<string, never>, { VolumesDeleted: string[]; SpaceReclaimed: number }>(PruneVolumesRequest, 'prune volumes', () => containers.volumes.prune());
+
   return () => disposers.forEach((d) => d());
 }
 
@@ -423,6 +502,9 @@ function createParams(p: CreateContainerParams): CreateContainerParams {
     capDrop: strs('capDrop'),
     privileged: bool('privileged'),
     autoRemove: bool('autoRemove'),
+    tty: bool('tty'),
+    openStdin: bool('openStdin'),
+    stdinOnce: bool('stdinOnce'),
   };
 }
 

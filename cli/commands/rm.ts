@@ -9,7 +9,10 @@ export const rm: Command = {
   operands: 'CONTAINER [CONTAINER...]',
   minArgs: 1,
   maxArgs: Infinity,
-  flags: [{ name: 'force', short: 'f', type: 'boolean', help: 'Kill a running container first' }],
+  flags: [
+    { name: 'force', short: 'f', type: 'boolean', help: 'Kill a running container first' },
+    { name: 'volumes', short: 'v', type: 'boolean', help: 'Remove its anonymous volumes too' },
+  ],
   async run(ctx, p) {
     const { io } = ctx;
     const client = await ctx.connect();
@@ -17,7 +20,7 @@ export const rm: Command = {
     let failed = false;
     for (const container of p.args) {
       try {
-        await client.request(RemoveContainerRequest.type, { container, force });
+        await client.request(RemoveContainerRequest.type, { container, force, ...(flagBool(p, 'volumes') ? { volumes: true } : {}) });
         io.stdout(`${container}\n`);
       } catch (err) {
         if (!(err instanceof ResponseError)) throw err;

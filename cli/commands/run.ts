@@ -1,7 +1,8 @@
 import { StartContainerRequest } from '../../protocol';
 import { flagBool } from '../args';
 import type { Command } from '../context';
-import { CREATE_FLAGS, createParams, createPulling, startAttached } from '../containers';
+import { requireTTY } from '../attach';
+import { CREATE_FLAGS, createParams, createPulling, startAttached, startStreamed } from '../containers';
 
 export const run: Command = {
   name: 'run',
@@ -13,13 +14,18 @@ export const run: Command = {
   flags: [{ name: 'detach', short: 'd', type: 'boolean', help: 'Run in the background and print the container ID' }, ...CREATE_FLAGS],
   async run(ctx, p) {
     const params = createParams(p, ctx.io);
+    const tty = params.tty === true;
+    const stdin = params.openStdin === true;
+    const detach = flagBool(p, 'detach');
+    if (tty && stdin && !detach) requireTTY();
     const client = await ctx.connect();
     const { Id } = await createPulling(client, ctx.io, params);
-    if (flagBool(p, 'detach')) {
+    if (detach) {
       await client.request(StartContainerRequest.type, { container: Id });
       ctx.io.stdout(`${Id}\n`);
       return 0;
     }
+    if (tty || stdin) return startStreamed(client, ctx.io, Id, { tty, stdin });
     return startAttached(client, ctx.io, Id);
   },
 };

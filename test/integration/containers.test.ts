@@ -267,10 +267,10 @@ describe('containers', () => {
     assert.equal(mine[0].Actor.Attributes.image, ref);
   });
 
-  it('-i/-t are refused clearly for now', async () => {
+  it('-it without a terminal on stdin is refused as Docker does (run -it itself: run-attach.test.ts)', async () => {
     const r = await cli(['run', '-it', ref, 'sh']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /not supported yet/);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /the input device is not a TTY/);
   });
 
   it('an agent restart marks a running container exited and kills it', async () => {

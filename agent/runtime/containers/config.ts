@@ -188,7 +188,7 @@ export function parseBind(bind: string): { source: string; target: string; readO
   const parts = bind.split(':');
   if (parts.length < 2 || parts.length > 3) throw invalid(`invalid bind "${bind}": want /host/path:/container/path[:ro|rw]`);
   const [source, target, mode] = parts;
-  if (!source.startsWith('/')) throw invalid(`invalid bind "${bind}": the host path must be absolute (named volumes are not supported yet)`);
+  if (!source.startsWith('/')) throw invalid(`invalid bind "${bind}": the host path must be absolute (or give a volume name)`);
   if (!target.startsWith('/')) throw invalid(`invalid bind "${bind}": the container path must be absolute`);
   if (target.split('/').includes('..')) throw invalid(`invalid bind "${bind}": the container path contains ".."`);
   if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw invalid(`invalid bind "${bind}": the mode must be ro or rw`);

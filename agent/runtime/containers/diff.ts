@@ -72,7 +72,22 @@ export function walkUpper(upper: string): UpperEntry[] {
     }
   };
   visit('');
-  return out;
+  return withoutRuntimeMountPoints(out);
+}
+
+/**
+ * The empty files the runtime creates in the upper dir as mount points for the per-container
+ * /etc/hostname, /etc/hosts and /etc/resolv.conf (the container's writes to them go to the bound
+ * files, never here). They are not the container's changes, so diff and commit leave them out, as
+ * Docker does, together with /etc when it was copied up for them alone.
+ */
+const RUNTIME_MOUNT_POINTS = new Set(['etc/hostname', 'etc/hosts', 'etc/resolv.conf']);
+
+function withoutRuntimeMountPoints(entries: UpperEntry[]): UpperEntry[] {
+  const kept = entries.filter((e) => !(RUNTIME_MOUNT_POINTS.has(e.path) && e.kind === 'file' && e.stat.size === 0));
+  if (kept.length === entries.length) return entries;
+  const etcHasOthers = kept.some((e) => e.path.startsWith('etc/'));
+  return etcHasOthers ? kept : kept.filter((e) => !(e.path === 'etc' && e.kind === 'dir'));
 }
 
 export function byteOrder(a: string, b: string): number {

@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { ContainerEventAction, ContainerInspect, ContainerState, ContainerSummary, CreateContainerParams, LogLine, WaitContainerResult } from '../../../protocol';
 import { BerthError, ErrorCode, systemError } from '../../errors';
 import type { EventHub } from '../../events';
@@ -40,6 +41,15 @@ import { checkName, parseBind, resolveProcess, resolveUser } from './config';
 import { LogWriter, readLogs } from './logs';
 import { generateName } from './names';
 import { RootfsReader, type LayerFs } from './rootfs';
+import { parseVolumeBind, VolumeService, type VolumeMount } from '../volumes';
+
+/** The host binds of a record's Binds (the others are volumes). */
+function hostBinds(binds: string[]): ReturnType<typeof parseBind>[] {
+  return binds.filter((b) => parseVolumeBind(b, 'start container') === undefined).map(parseBind);
+}
+
+/** Config's attach fields for records made before they were recorded. */
+const ATTACH_DEFAULTS: Partial<ContainerInspect['Config']> = { Tty: false, OpenStdin: false, AttachStdin: false, AttachStdout: true, AttachStderr: true, StdinOnce: false };
 
 /** Docker's "never" time. */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -65,6 +75,8 @@ export interface ContainerRecord {
   config: ContainerInspect['Config'];
   hostConfig: ContainerInspect['HostConfig'];
   state: ContainerState;
+  /** Named and anonymous volumes it mounts (absent in records made before volumes). */
+  volumes?: VolumeMount[];
 }
 
 interface Live {
@@ -75,6 +87,29 @@ interface Live {
   stopping: boolean;
   /** Settles once the exit is fully handled (state saved, events sent, --rm done). */
   done: Promise<void>;
+  /** Byte-stream listeners of attached clients (see {@link StartStream}). */
+  outputs: Set<(stream: 'stdout' | 'stderr' | 'tty', data: Buffer) => void>;
+}
+
+/** An attached byte-stream client of `start` (StartContainerParams.stream). */
+export interface StartStream {
+  onOutput(stream: 'stdout' | 'stderr' | 'tty', data: Buffer): void;
+  /** Initial pty size for a Tty container that is started. */
+  rows?: number;
+  cols?: number;
+}
+
+/** What an attached client may do while the container runs. */
+export interface StreamHandle {
+  /** Bytes for its stdin (OpenStdin only; dropped otherwise). */
+  write(data: Buffer): void;
+  end(): void;
+  resize(rows: number, cols: number): void;
+  pending(): number;
+  /** Settles when the container's exit has been handled. */
+  done: Promise<void>;
+  /** Stops the output; closes stdin when the container is StdinOnce. */
+  detach(): void;
 }
 
 export interface ContainerServiceOptions {
@@ -113,6 +148,8 @@ export class ContainerService {
   private readonly waiters = new Map<string, Set<(r: WaitContainerResult) => void>>();
   private layout?: CgroupLayout;
   private readonly log: (msg: string) => void;
+  /** The volumes containers mount (volumes.ts). */
+  readonly volumes: VolumeService;
 
   constructor(
     readonly store: Store,
@@ -124,6 +161,8 @@ export class ContainerService {
     this.layout = opts.cgroups;
     this.log = opts.log ?? (() => {});
     images.imageUsers = (imageId) => [...this.records.values()].filter((r) => r.image === imageId).map((r) => r.name);
+    this.volumes = new VolumeService(store.root, events, opts.layerFs);
+    this.volumes.usedBy = (name) => [...this.records.values()].filter((r) => r.volumes?.some((v) => v.name === name)).map((r) => r.name);
   }
 
   /**
@@ -244,9 +283,21 @@ export class ContainerService {
 
     const hostname = p.hostname ?? id.slice(0, 12);
     if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) throw invalid(`invalid hostname "${hostname}"`);
+    const volumeSpecs: { name?: string; destination: string; readOnly: boolean }[] = [];
     for (const b of p.binds ?? []) {
+      const vol = parseVolumeBind(b, op);
+      if (vol) {
+        volumeSpecs.push(vol);
+        continue;
+      }
       const parsed = parseBind(b);
       if (!existsSync(parsed.source)) throw invalid(`bind source path does not exist: ${parsed.source}`);
+    }
+    // The image's Volumes that no -v covers get anonymous volumes, as Docker gives them.
+    const covered = new Set((p.binds ?? []).map((b) => (parseVolumeBind(b, op) ?? { destination: parseBind(b).target }).destination.replace(/\/+$/, '') || '/'));
+    for (const path of Object.keys(imageConfig.Volumes ?? {})) {
+      const dest = path.replace(/\/+$/, '') || '/';
+      if (dest.startsWith('/') && !covered.has(dest) && !dest.split('/').includes('..')) volumeSpecs.push({ destination: dest, readOnly: false });
     }
     const limits = this.limitsOf(p);
     try {
@@ -300,6 +351,12 @@ export class ContainerService {
         Image: p.image,
         Labels: { ...(imageConfig.Labels ?? {}), ...(p.labels ?? {}) },
         StopSignal: imageConfig.StopSignal ?? '',
+        Tty: p.tty === true,
+        OpenStdin: p.openStdin === true,
+        AttachStdin: p.openStdin === true,
+        AttachStdout: true,
+        AttachStderr: true,
+        StdinOnce: p.openStdin === true && p.stdinOnce === true,
       },
       hostConfig: {
         Binds: [...(p.binds ?? [])],
@@ -313,6 +370,27 @@ export class ContainerService {
       },
       state: { Status: 'created', Running: false, Pid: 0, ExitCode: 0, OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, Error: '' },
     };
+    // Volumes: created when missing, and seeded from the image when new.
+    const made: string[] = [];
+    try {
+      rec.volumes = volumeSpecs.map((v) => {
+        const { volume, created } = this.volumes.ensure(v.name, { anonymous: v.name === undefined, operation: op });
+        if (created) {
+          made.push(volume.Name);
+          this.volumes.seed(volume.Name, lowerDirs, v.destination);
+        }
+        return { name: volume.Name, destination: v.destination, readOnly: v.readOnly, anonymous: v.name === undefined };
+      });
+    } catch (e) {
+      for (const n of made) {
+        try {
+          this.volumes.remove(n, op);
+        } catch {
+          /* best effort: a half-made volume is left for prune */
+        }
+      }
+      throw systemError(op, e);
+    }
     this.records.set(id, rec);
     this.leases.set(id, this.store.lease(rec.layers));
     const dir = this.containerDir(id);
@@ -348,20 +426,42 @@ export class ContainerService {
    * Starts the container; resolves once its command runs. `attach` receives every line of this
    * run, from the first.
    */
-  async start(ref: string, attach?: (l: LogLine) => void): Promise<void> {
+  async start(ref: string, attach?: (l: LogLine) => void, stream?: StartStream): Promise<StreamHandle | undefined> {
     const op = 'start container';
     const rec = this.find(ref, op);
-    if (this.live.has(rec.id)) return;
+    const running = this.live.get(rec.id);
+    if (running) return stream ? this.streamHandle(rec, running, stream) : undefined;
     if (this.starting.has(rec.id)) throw new BerthError(ErrorCode.Conflict, `${op}: container ${rec.name} is being started`, { operation: op });
     this.starting.add(rec.id);
     try {
-      await this.launch(rec, attach);
+      const live = await this.launch(rec, attach, stream);
+      return stream ? this.streamHandle(rec, live, stream, true) : undefined;
     } finally {
       this.starting.delete(rec.id);
     }
   }
 
-  private async launch(rec: ContainerRecord, attach?: (l: LogLine) => void): Promise<void> {
+  /** Attaches `stream` to a running container (already subscribed when `subscribed`). */
+  private streamHandle(rec: ContainerRecord, live: Live, stream: StartStream, subscribed = false): StreamHandle {
+    if (!subscribed) live.outputs.add(stream.onOutput);
+    const stdin = rec.config.OpenStdin ? live.launched.stdin : null;
+    let detached = false;
+    return {
+      write: (d) => void (stdin && !stdin.destroyed && !stdin.writableEnded && stdin.write(d)),
+      end: () => void (stdin && !stdin.destroyed && stdin.end()),
+      resize: (r, c) => (rec.config.Tty ? live.launched.resize(r, c) : undefined),
+      pending: () => stdin?.writableLength ?? 0,
+      done: live.done,
+      detach: () => {
+        if (detached) return;
+        detached = true;
+        live.outputs.delete(stream.onOutput);
+        if (rec.config.StdinOnce && stdin && !stdin.destroyed) stdin.end();
+      },
+    };
+  }
+
+  private async launch(rec: ContainerRecord, attach?: (l: LogLine) => void, stream?: StartStream): Promise<Live> {
     const op = 'start container';
     const dir = this.containerDir(rec.id);
     for (const c of rec.layers) {
@@ -390,24 +490,51 @@ export class ContainerService {
         capAdd: rec.hostConfig.CapAdd,
         capDrop: rec.hostConfig.CapDrop,
         privileged: rec.hostConfig.Privileged,
-        mounts: rec.hostConfig.Binds.map(parseBind),
+        mounts: [
+          ...hostBinds(rec.hostConfig.Binds),
+          ...(rec.volumes ?? []).map((v) => ({ source: this.volumes.dataDir(v.name), target: v.destination, readOnly: v.readOnly })),
+        ],
         etcFiles: { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') },
         cgroupProcs: cgroup.procsFiles(),
       };
-      const launched = await launch(buildLaunchPlan(spec), ['ignore', 'pipe', 'pipe'], { timeoutMs: START_TIMEOUT_MS });
+      const tty = rec.config.Tty === true;
+      if (tty) spec.process.terminal = { rows: stream?.rows || 24, cols: stream?.cols || 80 };
+      const launched = await launch(buildLaunchPlan(spec), [rec.config.OpenStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], { timeoutMs: START_TIMEOUT_MS, control: tty });
+      launched.stdin?.on('error', () => {
+        /* the container is gone; its exit tells */
+      });
       const writer = logs;
-      launched.stdout!.setEncoding('utf8').on('data', (d: string) => writer.write('stdout', d));
-      launched.stderr!.setEncoding('utf8').on('data', (d: string) => writer.write('stderr', d));
+      const outputs = new Set<(s: 'stdout' | 'stderr' | 'tty', d: Buffer) => void>();
+      if (stream) outputs.add(stream.onOutput);
+      // The log gets text (a decoder per stream keeps characters split across chunks whole); attached
+      // clients get the bytes. A Tty's one stream is logged as stdout, as Docker does.
+      for (const [pipe, name] of [[launched.stdout!, 'stdout'], [launched.stderr!, 'stderr']] as const) {
+        const decoder = new StringDecoder('utf8');
+        const shown = tty && name === 'stdout' ? 'tty' : name;
+        pipe.on('data', (d: Buffer) => {
+          writer.write(name, decoder.write(d));
+          for (const fn of outputs) {
+            try {
+              fn(shown, d);
+            } catch (e) {
+              this.log(`attached output of container ${rec.id.slice(0, 12)}: ${(e as Error).message}`);
+            }
+          }
+        });
+        pipe.once('end', () => writer.write(name, decoder.end()));
+      }
       let resolveDone!: () => void;
-      const live: Live = { launched, cgroup, logs, stopping: false, done: new Promise((r) => (resolveDone = r)) };
+      const live: Live = { launched, cgroup, logs, stopping: false, done: new Promise((r) => (resolveDone = r)), outputs };
       this.live.set(rec.id, live);
       rec.state = { Status: 'running', Running: true, Pid: launched.pid, ExitCode: 0, OOMKilled: false, StartedAt: new Date().toISOString(), FinishedAt: rec.state.FinishedAt, Error: '' };
       this.save(rec);
+      for (const v of rec.volumes ?? []) this.volumes.emit('mount', v.name, { container: rec.id, destination: v.destination, 'read/write': String(!v.readOnly) });
       this.emit('start', rec);
       void launched.exited
         .then((status) => this.onExit(rec, live, status))
         .catch((e) => this.log(`handling the exit of container ${rec.id.slice(0, 12)}: ${(e as Error)?.stack ?? e}`))
         .finally(resolveDone);
+      return live;
     } catch (e) {
       logs?.close();
       if (cgroup) await cgroup.destroy().catch(() => undefined);
@@ -446,6 +573,7 @@ export class ContainerService {
     this.live.delete(rec.id);
     rec.state = { ...rec.state, Status: 'exited', Running: false, Pid: 0, ExitCode: status.code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
     if (this.records.has(rec.id)) this.save(rec);
+    for (const v of rec.volumes ?? []) this.volumes.emit('unmount', v.name, { container: rec.id });
     if (oom) this.emit('oom', rec);
     this.emit('die', rec, { exitCode: String(status.code) });
     if (live.stopping) this.emit('stop', rec);
@@ -455,7 +583,7 @@ export class ContainerService {
     for (const w of ws ?? []) w(result);
     if (rec.hostConfig.AutoRemove && this.records.has(rec.id)) {
       try {
-        this.removeRecord(rec);
+        this.removeRecord(rec, true);
       } catch (e) {
         this.log(`auto-removing container ${rec.id.slice(0, 12)}: ${(e as Error).message}`);
       }
@@ -519,7 +647,7 @@ export class ContainerService {
 
   // --- remove ----------------------------------------------------------------------------------
 
-  async remove(ref: string, force = false): Promise<void> {
+  async remove(ref: string, force = false, volumes = false): Promise<void> {
     const op = 'remove container';
     const rec = this.find(ref, op);
     const live = this.live.get(rec.id);
@@ -532,15 +660,25 @@ export class ContainerService {
       await live.cgroup.killAll('SIGKILL').catch(() => undefined);
       await live.done;
     }
-    if (this.records.has(rec.id)) this.removeRecord(rec);
+    if (this.records.has(rec.id)) this.removeRecord(rec, volumes);
   }
 
-  private removeRecord(rec: ContainerRecord): void {
+  /** `volumes`: its anonymous volumes go too (`rm -v`, `--rm`); otherwise they stay, dangling. */
+  private removeRecord(rec: ContainerRecord, volumes = false): void {
     this.records.delete(rec.id);
     this.store.discard(this.containerDir(rec.id));
     this.leases.get(rec.id)?.();
     this.leases.delete(rec.id);
     this.emit('destroy', rec);
+    if (!volumes) return;
+    for (const v of rec.volumes ?? []) {
+      if (!v.anonymous) continue;
+      try {
+        this.volumes.remove(v.name);
+      } catch (e) {
+        this.log(`removing anonymous volume ${v.name} of container ${rec.id.slice(0, 12)}: ${(e as Error).message}`);
+      }
+    }
   }
 
   // --- list, inspect, logs ---------------------------------------------------------------------
@@ -575,12 +713,13 @@ export class ContainerService {
       Args: r.args,
       State: { ...r.state },
       Image: r.image,
-      Config: { ...r.config },
+      // Records written before these fields existed lack them.
+      Config: { ...ATTACH_DEFAULTS, ...r.config },
       HostConfig: { ...r.hostConfig },
-      Mounts: r.hostConfig.Binds.map((b) => {
-        const m = parseBind(b);
-        return { Type: 'bind' as const, Source: m.source, Destination: m.target, RW: !m.readOnly };
-      }),
+      Mounts: [
+        ...hostBinds(r.hostConfig.Binds).map((m) => ({ Type: 'bind' as const, Source: m.source, Destination: m.target, RW: !m.readOnly })),
+        ...(r.volumes ?? []).map((v) => ({ Type: 'volume' as const, Name: v.name, Source: this.volumes.dataDir(v.name), Destination: v.destination, Driver: 'local' as const, RW: !v.readOnly })),
+      ],
       GraphDriver: {
         Name: 'overlay',
         Data: {

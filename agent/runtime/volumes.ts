@@ -1,0 +1,284 @@
+/**
+ * Named and anonymous volumes (Docker's "local" driver): a directory per volume under the store,
+ *
+ *   $BERTH_ROOT/volumes/<name>/volume.json   {Name, CreatedAt, Labels, Anonymous}
+ *   $BERTH_ROOT/volumes/<name>/_data         what containers see, bind-mounted at their path
+ *
+ * A volume is used by every container (running or not) whose record names it; such a volume
+ * cannot be removed (Conflict). A new volume mounted at a path the image has is seeded with the
+ * image's content there (Docker's copy-up on first use), read from the merged view of the layer
+ * dirs as overlayfs would show it (whiteouts hide names, opaque dirs hide the layers below), with
+ * owners, modes and symlinks preserved.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Volume } from '../../protocol';
+import { BerthError, ErrorCode, systemError } from '../errors';
+import type { EventHub } from '../events';
+import { mkdirp, writeFileAtomic } from '../store/fsutil';
+import { realLayerFs, type LayerFs } from './containers/rootfs';
+
+/** Docker's volume (and container) name rule; no "/" so no path can leave the volumes dir. */
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+interface VolumeRecord {
+  Name: string;
+  CreatedAt: string;
+  Labels: Record<string, string>;
+  /** Made for an image's Volumes entry or `-v /path`: removed with its container by `rm -v`/`--rm`. */
+  Anonymous: boolean;
+}
+
+/** A volume as a container uses it (ContainerRecord.volumes). */
+export interface VolumeMount {
+  name: string;
+  destination: string;
+  readOnly: boolean;
+  anonymous: boolean;
+}
+
+export function checkVolumeName(name: string, operation: string): string {
+  if (typeof name !== 'string' || !NAME_RE.test(name) || name.length > 255) {
+    throw new BerthError(ErrorCode.InvalidArgument, `${operation}: invalid volume name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least 2 characters`, { operation });
+  }
+  return name;
+}
+
+/**
+ * "name:/ctr[:ro|rw]" -> a named volume, "/ctr" alone -> an anonymous one; undefined for a host
+ * bind ("/host:/ctr"), which config.ts's parseBind handles.
+ */
+export function parseVolumeBind(bind: string, operation: string): { name?: string; destination: string; readOnly: boolean } | undefined {
+  const parts = bind.split(':');
+  const bad = (why: string) => new BerthError(ErrorCode.InvalidArgument, `${operation}: invalid volume "${bind}": ${why}`, { operation });
+  if (parts.length === 1) {
+    if (!bind.startsWith('/')) throw bad('want name:/container/path[:ro|rw] or /container/path');
+    if (bind.split('/').includes('..')) throw bad('the container path contains ".."');
+    return { destination: bind, readOnly: false };
+  }
+  if (parts[0].startsWith('/') || parts[0].startsWith('.')) return undefined;
+  if (parts.length > 3) throw bad('want name:/container/path[:ro|rw]');
+  const [name, destination, mode] = parts;
+  checkVolumeName(name, operation);
+  if (!destination.startsWith('/')) throw bad('the container path must be absolute');
+  if (destination.split('/').includes('..')) throw bad('the container path contains ".."');
+  if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw bad('the mode must be ro or rw');
+  return { name, destination, readOnly: mode === 'ro' };
+}
+
+export class VolumeService {
+  readonly dir: string;
+  /** Names of the containers that use a volume (set by the container service). */
+  usedBy: (name: string) => string[] = () => [];
+
+  constructor(
+    root: string,
+    private readonly events: EventHub,
+    private readonly fs: LayerFs = realLayerFs,
+  ) {
+    this.dir = join(root, 'volumes');
+  }
+
+  private read(name: string): VolumeRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, name, 'volume.json'), 'utf8')) as VolumeRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private shape(r: VolumeRecord): Volume {
+    return { Name: r.Name, Driver: 'local', Mountpoint: this.dataDir(r.Name), CreatedAt: r.CreatedAt, Labels: r.Labels, Scope: 'local', Options: null };
+  }
+
+  dataDir(name: string): string {
+    return join(this.dir, name, '_data');
+  }
+
+  emit(action: 'create' | 'mount' | 'unmount' | 'destroy', name: string, attributes: Record<string, string> = {}): void {
+    this.events.emit('volume', action, name, { driver: 'local', ...attributes });
+  }
+
+  /**
+   * Creates the volume (a random 64-hex name when absent); an existing one is returned as is.
+   * `created` says whether it is new (and so due for seeding).
+   */
+  ensure(name: string | undefined, opts: { labels?: Record<string, string>; anonymous?: boolean; operation?: string } = {}): { volume: Volume; created: boolean } {
+    const operation = opts.operation ?? 'create volume';
+    const n = name === undefined ? randomBytes(32).toString('hex') : checkVolumeName(name, operation);
+    const existing = this.read(n);
+    if (existing) return { volume: this.shape(existing), created: false };
+    const rec: VolumeRecord = { Name: n, CreatedAt: new Date().toISOString(), Labels: { ...(opts.labels ?? {}) }, Anonymous: opts.anonymous === true };
+    const d = join(this.dir, n);
+    try {
+      mkdirp(d, 0o700);
+      mkdirSync(join(d, '_data'), { mode: 0o755 });
+      writeFileAtomic(join(d, 'volume.json'), JSON.stringify(rec), 0o600);
+    } catch (e) {
+      throw systemError(operation, e, { path: d });
+    }
+    this.emit('create', n);
+    return { volume: this.shape(rec), created: true };
+  }
+
+  create(name?: string, labels?: Record<string, string>): Volume {
+    return this.ensure(name, { labels }).volume;
+  }
+
+  list(): Volume[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((n) => NAME_RE.test(n))
+      .map((n) => this.read(n))
+      .filter((r): r is VolumeRecord => !!r)
+      .sort((a, b) => a.Name.localeCompare(b.Name))
+      .map((r) => this.shape(r));
+  }
+
+  inspect(name: string): Volume {
+    const operation = 'inspect volume';
+    const r = this.read(checkVolumeName(name, operation));
+    if (!r) throw new BerthError(ErrorCode.NotFound, `${operation}: no such volume: ${name}`, { operation });
+    return this.shape(r);
+  }
+
+  isAnonymous(name: string): boolean {
+    return this.read(name)?.Anonymous === true;
+  }
+
+  /** Removes a volume no container uses (Conflict otherwise). */
+  remove(name: string, operation = 'remove volume'): void {
+    const r = this.read(checkVolumeName(name, operation));
+    if (!r) throw new BerthError(ErrorCode.NotFound, `${operation}: no such volume: ${name}`, { operation });
+    const users = this.usedBy(name);
+    if (users.length) {
+      throw new BerthError(ErrorCode.Conflict, `${operation}: volume ${name} is in use by container ${users.join(', ')}; remove the container first`, { operation });
+    }
+    this.discard(name);
+  }
+
+  private discard(name: string): number {
+    const size = duBytes(join(this.dir, name));
+    try {
+      // Renamed out of the way first, so a half-removed volume never shows as a volume.
+      const tomb = join(this.dir, `.removing-${name}-${randomBytes(4).toString('hex')}`);
+      renameSync(join(this.dir, name), tomb);
+      rmSync(tomb, { recursive: true, force: true });
+    } catch (e) {
+      throw systemError('remove volume', e, { path: join(this.dir, name) });
+    }
+    this.emit('destroy', name);
+    return size;
+  }
+
+  /** Removes every volume no container uses. */
+  prune(): { VolumesDeleted: string[]; SpaceReclaimed: number } {
+    const out = { VolumesDeleted: [] as string[], SpaceReclaimed: 0 };
+    for (const v of this.list()) {
+      if (this.usedBy(v.Name).length) continue;
+      out.SpaceReclaimed += this.discard(v.Name);
+      out.VolumesDeleted.push(v.Name);
+    }
+    return out;
+  }
+
+  /**
+   * Copies what the image has at `path` (layers: the image's layer dirs, topmost first) into the
+   * volume's _data: the merged view, owners, modes, times and symlinks kept. Nothing when the
+   * image has no directory there.
+   */
+  seed(name: string, layers: readonly string[], path: string): void {
+    const comps = path.split('/').filter((c) => c && c !== '.');
+    const sources = this.contributing(layers, comps);
+    if (!sources.length) return;
+    const dest = this.dataDir(name);
+    copyAttrs(sources[0], dest);
+    this.copyDir(sources, dest);
+  }
+
+  /** The layer dirs that provide directory `comps` in the merged view, topmost first. */
+  private contributing(layers: readonly string[], comps: string[]): string[] {
+    const out: string[] = [];
+    for (const layer of layers) {
+      let dir = layer;
+      let present = true;
+      let cut = false;
+      for (const c of comps) {
+        const p = `${dir}/${c}`;
+        const st = this.fs.lstat(p);
+        if (!st) {
+          present = false;
+          break;
+        }
+        if (st.kind !== 'dir') return out; // a whiteout or a file hides the name below
+        if (this.fs.isOpaque(p)) cut = true;
+        dir = p;
+      }
+      if (present) out.push(dir);
+      if (cut) return out;
+    }
+    return out;
+  }
+
+  private copyDir(sources: string[], dest: string): void {
+    const seen = new Set<string>();
+    for (const src of sources) {
+      for (const name of readdirSync(src)) {
+        if (seen.has(name)) continue;
+        seen.add(name);
+        const p = `${src}/${name}`;
+        const st = this.fs.lstat(p);
+        if (!st || st.kind === 'whiteout') continue;
+        const to = join(dest, name);
+        if (st.kind === 'dir') {
+          // This dir continues in lower layers unless marked opaque.
+          const below: string[] = [p];
+          if (!this.fs.isOpaque(p)) {
+            for (const lower of sources.slice(sources.indexOf(src) + 1)) {
+              const lp = `${lower}/${name}`;
+              const ls = this.fs.lstat(lp);
+              if (!ls || ls.kind !== 'dir') break;
+              below.push(lp);
+              if (this.fs.isOpaque(lp)) break;
+            }
+          }
+          mkdirSync(to);
+          this.copyDir(below, to);
+          copyAttrs(p, to);
+        } else if (st.kind === 'symlink') {
+          symlinkSync(readlinkSync(p), to);
+          const s = lstatSync(p);
+          lchownSync(to, s.uid, s.gid);
+        } else if (st.kind === 'file') {
+          copyFileSync(p, to);
+          copyAttrs(p, to);
+        }
+        // Device nodes, fifos and sockets are not copied (Docker's copy-up skips them too).
+      }
+    }
+  }
+}
+
+function copyAttrs(from: string, to: string): void {
+  const s = lstatSync(from);
+  chownSync(to, s.uid, s.gid);
+  chmodSync(to, s.mode & 0o7777);
+  utimesSync(to, s.atime, s.mtime);
+}
+
+function duBytes(path: string): number {
+  let n = 0;
+  const walk = (p: string) => {
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
+    else n += st.size;
+  };
+  walk(path);
+  return n;
+}
