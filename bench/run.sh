@@ -33,4 +33,6 @@ if [ ! -f dist/berth.js ]; then
   npm run build
 fi
 
+# The layer inspector's open time (bench/inspector.ts; a few seconds).
+node --import tsx bench/inspector.ts
 exec node --import tsx bench/pull.ts "$@"

@@ -26,6 +26,8 @@ const entries = [
   { in: 'agent/main.ts', out: 'agent', platform: 'node', external: [] },
   // The VS Code extension; `vscode` is provided by the extension host.
   { in: 'extension/main.ts', out: 'extension', platform: 'node', external: ['vscode'] },
+  // The layer inspector's page (and its stylesheet, dist/webview.css), loaded by a webview.
+  { in: 'webview/main.ts', out: 'webview', platform: 'browser', format: 'iife', target: 'es2022', external: [] },
 ];
 
 const started = Date.now();
@@ -37,8 +39,8 @@ await Promise.all(
       outfile: join('dist', `${e.out}.js`),
       bundle: true,
       platform: e.platform,
-      format: 'cjs',
-      target: 'node20',
+      format: e.format ?? 'cjs',
+      target: e.target ?? 'node20',
       sourcemap: true,
       external: e.external,
       plugins: e.plugins ?? [],

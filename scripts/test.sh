@@ -7,5 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 node scripts/build.mjs
 npx tsc --noEmit -p .
+npx tsc --noEmit -p webview
 bash scripts/setup-e2e.sh
 exec node --import tsx --test --test-concurrency=2 --test-timeout=600000 test/unit/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts

@@ -23,6 +23,7 @@ import {
   ResponseError,
   type Event,
   type MessageConnection,
+  type NotificationType,
   type RequestType,
   type RequestType0,
 } from 'vscode-jsonrpc';
@@ -31,11 +32,13 @@ import {
   API_VERSION,
   EventNotification,
   LogLineNotification,
+  OutputNotification,
   PullProgressNotification,
   SubscribeRequest,
   VersionRequest,
   type BerthEvent,
   type LogLineParams,
+  type OutputParams,
   type PullProgressParams,
   type VersionResult,
 } from '../../protocol';
@@ -127,6 +130,7 @@ export class AgentConnection {
   private readonly eventEmitter = new Emitter<BerthEvent>();
   private readonly progressEmitter = new Emitter<PullProgressParams>();
   private readonly logLineEmitter = new Emitter<LogLineParams>();
+  private readonly outputEmitter = new Emitter<OutputParams>();
   /** Fires on every state change. */
   readonly onDidChangeState: Event<AgentState> = this.stateEmitter.event;
   /** `berth/event` notifications from the agent. */
@@ -135,6 +139,8 @@ export class AgentConnection {
   readonly onPullProgress: Event<PullProgressParams> = this.progressEmitter.event;
   /** `container/logLine` notifications (every token: listeners filter their own). */
   readonly onLogLine: Event<LogLineParams> = this.logLineEmitter.event;
+  /** `container/output` notifications of execs started on this connection (listeners filter their token). */
+  readonly onOutput: Event<OutputParams> = this.outputEmitter.event;
 
   constructor(private readonly opts: AgentConnectionOptions) {
     this.delayMs = this.backoff.initialMs;
@@ -169,6 +175,16 @@ export class AgentConnection {
     return this.send((c) => c.sendRequest(type, token ?? CancellationToken.None));
   }
 
+  /**
+   * Sends a notification (`container/input`, `container/resize`). Without a connection it is
+   * dropped, as the agent drops input for a process that went with a lost connection.
+   */
+  notify<P>(type: NotificationType<P>, params: P): void {
+    const c = this.connection;
+    if (!c || this._state.kind !== 'connected') return;
+    void c.sendNotification(type, params).catch(() => undefined);
+  }
+
   dispose(): void {
     this.attemptSeq++;
     this.clearRetry();
@@ -179,6 +195,7 @@ export class AgentConnection {
     this.eventEmitter.dispose();
     this.progressEmitter.dispose();
     this.logLineEmitter.dispose();
+    this.outputEmitter.dispose();
   }
 
   private async send<R>(f: (c: MessageConnection) => Promise<R>): Promise<R> {
@@ -287,6 +304,7 @@ export class AgentConnection {
     connection.onNotification(EventNotification.type, (e) => this.eventEmitter.fire(e));
     connection.onNotification(PullProgressNotification.type, (p) => this.progressEmitter.fire(p));
     connection.onNotification(LogLineNotification.type, (l) => this.logLineEmitter.fire(l));
+    connection.onNotification(OutputNotification.type, (o) => this.outputEmitter.fire(o));
     const lost = () => this.lost(connection);
     connection.onClose(lost);
     handle.on('close', lost);

@@ -7,24 +7,30 @@ import type { Context } from '../context';
 import { howToStartAgent } from './agent/howToStartAgent';
 import { reconnectAgent } from './agent/reconnectAgent';
 import { showAgentOutput } from './agent/showAgentOutput';
+import { attachShell } from './containers/attachShell';
+import { commitContainer } from './containers/commitContainer';
 import { copyContainerId } from './containers/copyContainerId';
 import { inspectContainer } from './containers/inspectContainer';
 import { killContainer } from './containers/killContainer';
 import { groupContainersByImage, groupContainersByState, refreshContainers } from './containers/refreshContainers';
+import { pruneContainers } from './containers/pruneContainers';
 import { removeContainer } from './containers/removeContainer';
 import { restartContainer } from './containers/restartContainer';
+import { showContainerChanges } from './containers/showChanges';
 import { showContainerLogs } from './containers/showContainerLogs';
 import { startContainer } from './containers/startContainer';
 import { stopContainer } from './containers/stopContainer';
 import { copyImageId } from './images/copyImageId';
 import { inspectImage } from './images/inspectImage';
 import { loadImage } from './images/loadImage';
+import { pruneImages } from './images/pruneImages';
 import { pullImage } from './images/pullImage';
 import { refreshImages } from './images/refreshImages';
 import { removeImage } from './images/removeImage';
 import { runImage } from './images/runImage';
 import { saveImage } from './images/saveImage';
 import { showImageHistory } from './images/showImageHistory';
+import { openLayerInspector } from '../inspector/openLayerInspector';
 import { tagImage } from './images/tagImage';
 
 type Factory = (ctx: Context) => (...args: any[]) => unknown;
@@ -33,6 +39,7 @@ const COMMANDS: Record<string, Factory> = {
   'berth.image.pull': pullImage,
   'berth.image.inspect': inspectImage,
   'berth.image.history': showImageHistory,
+  'berth.image.inspectLayers': openLayerInspector,
   'berth.image.tag': tagImage,
   'berth.image.remove': removeImage,
   'berth.image.save': saveImage,
@@ -51,6 +58,11 @@ const COMMANDS: Record<string, Factory> = {
   'berth.container.refresh': refreshContainers,
   'berth.container.groupByImage': groupContainersByImage,
   'berth.container.groupByState': groupContainersByState,
+  'berth.container.attachShell': attachShell,
+  'berth.container.diff': showContainerChanges,
+  'berth.container.commit': commitContainer,
+  'berth.container.prune': pruneContainers,
+  'berth.image.prune': pruneImages,
   'berth.agent.reconnect': reconnectAgent,
   'berth.agent.showOutput': showAgentOutput,
   'berth.agent.howToStart': howToStartAgent,

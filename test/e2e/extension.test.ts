@@ -3,7 +3,8 @@
  * code-server (scripts/setup-e2e.sh), driven by Debian's Chromium through playwright-core, against a
  * real agent and a real registry holding a busybox image: images (pull, live tag, inspect,
  * remove, a lost agent), then containers (run from the Images tree, a live `berth run -d`,
- * grouping, stop inline, logs, inspect, remove). Screenshots of each step go to
+ * grouping, stop inline, logs, inspect, a shell terminal in the container, its changes, commit,
+ * remove). Screenshots of each step go to
  * test/e2e/screenshots/ (look at them: the assertions cannot judge the layout).
  */
 import assert from 'node:assert/strict';
@@ -269,6 +270,44 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await shot('14b-inspect-container');
     await page.keyboard.press('Control+w');
     await page.locator('.tab', { hasText: 'e2e-web.json' }).waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+  });
+
+  it('opens a shell in the running container: a command runs, `exit` closes the terminal', async () => {
+    await contextMenu('e2e-web', 'Attach Shell');
+    await page.locator('.terminal-tab, .tabs-container .monaco-list-row, .single-terminal-tab', { hasText: 'Shell: e2e-web' }).first().waitFor({ timeout: UI_TIMEOUT });
+    const shellRows = page.locator('.terminal-wrapper.active .xterm-rows');
+    // busybox has no bash: /bin/sh's prompt.
+    await shellRows.filter({ hasText: '#' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.keyboard.type('echo $((6*7)) > /tmp/berth-e2e.txt; cat /tmp/berth-e2e.txt');
+    await page.keyboard.press('Enter');
+    await shellRows.locator('> div', { hasText: /^42\s*$/ }).waitFor({ timeout: UI_TIMEOUT });
+    await page.keyboard.type('stty size');
+    await page.keyboard.press('Enter');
+    // The pty has the terminal's size (rows cols), not a default 24x80 ... or at least a real size.
+    await shellRows.locator('> div', { hasText: /^\d+ \d+\s*$/ }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('18-shell');
+    await page.keyboard.type('exit');
+    await page.keyboard.press('Enter');
+    await page.locator('.terminal-tab, .tabs-container .monaco-list-row, .single-terminal-tab', { hasText: 'Shell: e2e-web' }).first().waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+  });
+
+  it('shows what the container changed: the file the shell wrote is added', async () => {
+    await contextMenu('e2e-web', 'Show Container Changes');
+    await page.locator('.tab', { hasText: 'e2e-web.txt' }).waitFor({ timeout: UI_TIMEOUT });
+    const editor = page.locator('.editor-instance .view-lines');
+    await editor.filter({ hasText: 'A /tmp/berth-e2e.txt' }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('19-changes');
+    await page.keyboard.press('Control+w');
+    await page.locator('.tab', { hasText: 'e2e-web.txt' }).waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+  });
+
+  it('commits the container and shows the new image in the Images tree', async () => {
+    await contextMenu('e2e-web', 'Commit Container...');
+    await answer('(1/2)', 'e2e/snap:v2');
+    await answer('(2/2)', 'from the e2e shell');
+    await row('v2').waitFor({ timeout: 60_000 });
+    await page.locator('.notifications-toasts', { hasText: 'Committed e2e-web as e2e/snap:v2' }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('20-committed');
   });
 
   it('removes containers after confirming, twice for a running one, and shows the empty view', async () => {

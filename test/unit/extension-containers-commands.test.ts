@@ -1,6 +1,6 @@
 /**
  * Container commands against the fake agent, with dialogs answered from a queue: Remove confirms,
- * and asks a second time before killing a running container; Restart stops then starts; Stop
+ * and asks a second time before killing a running container; Restart is `container/restart`; Stop
  * and Start act on the whole selection, only on the containers they apply to.
  */
 import { window } from './extension-fake-vscode';
@@ -71,10 +71,10 @@ describe('container commands', () => {
     assert.deepEqual(agent.calls, ['remove web force', 'remove done']);
   });
 
-  it('Restart stops, then starts', async () => {
+  it('Restart is one container/restart request', async () => {
     const { agent, ctx, node, tree } = await setup();
     await restartContainer(ctx)(node('web'));
-    assert.deepEqual(agent.calls, ['stop web', 'start web']);
+    assert.deepEqual(agent.calls, ['restart web']);
     await until('running again', () => tree.find('web')?.container.State === 'running');
   });
 

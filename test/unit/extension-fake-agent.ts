@@ -1,7 +1,8 @@
 /**
  * A fake Berth agent on a real Unix socket for the extension's unit tests: answers version,
  * subscribe, image/list and the container verbs (create, start, stop, kill, remove, list, logs
- * with follow) with vscode-jsonrpc, pushes events on demand, and can misbehave (never answer,
+ * with follow, restart, diff, commit, prune; exec with attached streams: a tty "shell" that echoes
+ * what it is typed and exits on `exit N`) with vscode-jsonrpc, image/prune, pushes events on demand, and can misbehave (never answer,
  * speak another protocol revision, go away).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +12,16 @@ import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type
 import { ResponseError } from 'vscode-jsonrpc';
 import {
   API_VERSION,
+  CommitContainerRequest,
+  ContainerDiffRequest,
   ContainerLogsRequest,
+  ExecRequest,
+  InputNotification,
+  OutputNotification,
+  PruneContainersRequest,
+  PruneImagesRequest,
+  ResizeNotification,
+  RestartContainerRequest,
   CreateContainerRequest,
   ErrorCode,
   EventNotification,
@@ -27,6 +37,8 @@ import {
   SubscribeRequest,
   VersionRequest,
   type BerthEvent,
+  type ContainerChange,
+  type ExecParams,
   type ContainerEventAction,
   type ContainerSummary,
   type CreateContainerParams,
@@ -60,6 +72,19 @@ export class FakeAgent {
   private followers = new Map<string, Set<(l: LogLine | undefined) => void>>();
   /** Follow requests the client cancelled. */
   cancelledLogs = 0;
+  /** `container/exec` params as received. */
+  execs: ExecParams[] = [];
+  /** Whether `test -x /bin/bash` succeeds in the containers. */
+  hasBash = true;
+  /** Input bytes (decoded) and resizes each exec token received, in order. */
+  inputs = new Map<string, string>();
+  resizes: { token: string; rows: number; cols: number }[] = [];
+  /** Execs the client cancelled (their tokens). */
+  cancelledExecs: string[] = [];
+  /** What `container/diff` answers, by container ID. */
+  changes = new Map<string, ContainerChange[]>();
+  /** Bytes `container/prune` and `image/prune` say they freed. */
+  reclaimed = 0;
   private server: Server | undefined;
   private sockets = new Set<Socket>();
 
@@ -161,6 +186,84 @@ export class FakeAgent {
           set.delete(follower);
           this.cancelledLogs++;
           reject(new ResponseError(ErrorCode.Cancelled, 'logs: cancelled', { operation: 'logs' }));
+        });
+      });
+    });
+    c.onRequest(RestartContainerRequest.type, (p) =>
+      this.transition('restart', p.container, (x) => {
+        this.exit(x, 143, ['kill', 'die', 'stop']);
+        x.State = 'running';
+        x.StartedAt = new Date().toISOString();
+        this.containerEvent('start', x.Id);
+        this.containerEvent('restart', x.Id);
+      }),
+    );
+    c.onRequest(ContainerDiffRequest.type, (p) => this.changes.get(this.find(p.container).Id) ?? []);
+    c.onRequest(CommitContainerRequest.type, (p) => {
+      const x = this.find(p.container);
+      const id = `sha256:${(this.images.length + 1).toString(16).padStart(2, '0').repeat(32)}`;
+      this.calls.push(`commit ${x.Names[0]!.slice(1)} ${p.reference ?? '-'} ${p.comment ?? '-'}`);
+      this.images.push({ Id: id, RepoTags: p.reference ? [p.reference] : [], RepoDigests: [], Created: Math.floor(Date.now() / 1000), Size: 1000, Layers: 2, Labels: {} });
+      this.containerEvent('commit', x.Id);
+      if (p.reference) this.emit({ Type: 'image', Action: 'tag', Actor: { ID: id, Attributes: { name: p.reference } } });
+      return { Id: id, Layer: { Digest: 'sha256:layer', DiffID: 'sha256:diff', Size: 1000 } };
+    });
+    c.onRequest(PruneContainersRequest.type, () => {
+      const gone = this.containers.filter((x) => x.State !== 'running');
+      this.calls.push('prune containers');
+      this.containers = this.containers.filter((x) => x.State === 'running');
+      for (const x of gone) this.emit({ Type: 'container', Action: 'destroy', Actor: { ID: x.Id, Attributes: { name: x.Names[0]!.slice(1), image: x.Image } } });
+      return { Deleted: gone.map((x) => x.Id), Untagged: [], SpaceReclaimed: this.reclaimed };
+    });
+    c.onRequest(PruneImagesRequest.type, () => {
+      const gone = this.images.filter((i) => i.RepoTags.length === 0);
+      this.calls.push('prune images');
+      this.images = this.images.filter((i) => i.RepoTags.length > 0);
+      for (const i of gone) this.emit({ Type: 'image', Action: 'delete', Actor: { ID: i.Id, Attributes: {} } });
+      return { Deleted: [...gone.map((i) => i.Id), ...gone.map(() => `sha256:${'c'.repeat(64)}`)], Untagged: [], SpaceReclaimed: this.reclaimed };
+    });
+
+    // Exec: `test -x /bin/bash` answers by hasBash; a tty exec is a "shell" that echoes its input
+    // (CR as CRLF, as a pty would) and exits with N when a line reads `exit N`.
+    const sessions = new Map<string, (data: string) => void>();
+    c.onNotification(InputNotification.type, (n) => {
+      if (!n.data) return;
+      const text = Buffer.from(n.data, 'base64').toString('utf8');
+      this.inputs.set(n.token, (this.inputs.get(n.token) ?? '') + text);
+      sessions.get(n.token)?.(text);
+    });
+    c.onNotification(ResizeNotification.type, (n) => void this.resizes.push({ token: n.token, rows: n.rows, cols: n.cols }));
+    c.onRequest(ExecRequest.type, (p, token) => {
+      const x = this.find(p.container);
+      this.execs.push(p);
+      if (x.State !== 'running') throw new ResponseError(ErrorCode.Conflict, `exec in container ${p.container}: the container is not running`, { operation: 'exec in container' });
+      if (p.cmd[0] === 'test') return { ExitCode: this.hasBash ? 0 : 1 };
+      const t = p.attachToken!;
+      const out = (s: string) => void c.sendNotification(OutputNotification.type, { token: t, stream: 'tty', data: Buffer.from(s).toString('base64') });
+      out('$ ');
+      return new Promise((resolve, reject) => {
+        let line = '';
+        sessions.set(t, (text) => {
+          for (const ch of text) {
+            if (ch !== '\r') {
+              line += ch;
+              out(ch);
+              continue;
+            }
+            out('\r\n');
+            const m = /^exit(?: (\d+))?$/.exec(line.trim());
+            line = '';
+            if (m) {
+              sessions.delete(t);
+              return resolve({ ExitCode: Number(m[1] ?? 0) });
+            }
+            out('$ ');
+          }
+        });
+        token.onCancellationRequested(() => {
+          sessions.delete(t);
+          this.cancelledExecs.push(t);
+          reject(new ResponseError(ErrorCode.Cancelled, 'exec in container: cancelled', { operation: 'exec in container' }));
         });
       });
     });

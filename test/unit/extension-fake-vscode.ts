@@ -84,6 +84,19 @@ export const window = {
     window.shown.push(message);
     return undefined;
   },
+  /** Input boxes answered from their own queue; each records its title. */
+  inputs: [] as (string | undefined)[],
+  async showInputBox(options: { title?: string } = {}): Promise<string | undefined> {
+    window.shown.push(`input: ${options.title ?? ''}`);
+    return window.inputs.shift();
+  },
+  /** Terminals created, with their options (a `pty` among them). */
+  terminals: [] as { name: string; pty?: unknown; shown: boolean }[],
+  createTerminal(options: { name: string; pty?: unknown }) {
+    const t = { name: options.name, pty: options.pty, shown: false };
+    window.terminals.push(t);
+    return { ...t, show: () => void (t.shown = true), dispose() {} };
+  },
   withProgress<T>(_options: unknown, work: (progress: { report(): void }) => Promise<T>): Promise<T> {
     return work({ report() {} });
   },

@@ -1,0 +1,134 @@
+/**
+ * The inspector page's model: building the tree from layer records, flattening with expansion,
+ * filters and sorting, the virtualised window, and keyboard navigation.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { LayerFileEntry } from '../../protocol';
+import { ALL_CHANGES, buildTree, flatten, formatBytes, navigate, scrollToReveal, visibleRange, type Change, type Filter } from '../../webview/model';
+
+const r = (path: string, type: LayerFileEntry['type'], change: Change, size = 0): LayerFileEntry => ({
+  path,
+  type,
+  size,
+  mode: type === 'dir' ? 0o755 : 0o644,
+  uid: 0,
+  gid: 0,
+  mtime: 0,
+  change,
+  layer: 1,
+});
+
+// Records in tar order, with an implied directory ("usr/lib" has no record).
+const entries = [
+  r('etc', 'dir', 'changed'),
+  r('etc/passwd', 'file', 'changed', 120),
+  r('etc/hosts', 'file', 'added', 30),
+  r('usr/lib/libc.so', 'file', 'added', 5000),
+  r('usr/lib/old.so', 'whiteout', 'deleted'),
+  r('var', 'opaque', 'deleted'),
+  r('var', 'dir', 'changed'),
+  r('var/log', 'dir', 'added'),
+  r('zz', 'file', 'added', 1),
+];
+const all: Filter = { text: '', changes: new Set(ALL_CHANGES) };
+const show = (rows: ReturnType<typeof flatten>) => rows.map((x) => `${'  '.repeat(x.depth)}${x.node.name}${x.expanded ? '/' : ''}`);
+
+describe('buildTree', () => {
+  const t = buildTree(entries);
+  it('nests records, implies missing directories and sums sizes', () => {
+    assert.deepEqual(t.children.map((c) => c.name), ['etc', 'usr', 'var', 'zz']);
+    const usr = t.children[1];
+    assert.equal(usr.entry, undefined);
+    assert.equal(usr.size, 5000);
+    assert.equal(usr.files, 2); // the file and the whiteout
+    assert.equal(t.size, 5151);
+    assert.equal(t.children[2].opaque, true);
+    assert.equal(t.children[2].entry?.type, 'dir');
+  });
+});
+
+describe('flatten', () => {
+  const t = buildTree(entries);
+  it('shows top-level entries, directories first, until directories are expanded', () => {
+    assert.deepEqual(show(flatten(t, new Set(), all, 'name')), ['etc', 'usr', 'var', 'zz']);
+    assert.deepEqual(show(flatten(t, new Set(['usr', 'usr/lib']), all, 'name')), ['etc', 'usr/', '  lib/', '    libc.so', '    old.so', 'var', 'zz']);
+  });
+
+  it('sorts by size, largest first', () => {
+    assert.deepEqual(show(flatten(t, new Set(['etc']), all, 'size')), ['usr', 'etc/', '  passwd', '  hosts', 'zz', 'var']);
+  });
+
+  it('filters by path and opens the way to matches', () => {
+    assert.deepEqual(show(flatten(t, new Set(), { ...all, text: 'LIBC' }, 'name')), ['usr/', '  lib/', '    libc.so']);
+  });
+
+  it('filters by change kind', () => {
+    const deleted = flatten(t, new Set(), { text: '', changes: new Set<Change>(['deleted']) }, 'name');
+    assert.deepEqual(show(deleted), ['usr/', '  lib/', '    old.so', 'var']);
+    const added = flatten(t, new Set(), { text: '', changes: new Set<Change>(['added']) }, 'name');
+    assert.deepEqual(show(added), ['etc/', '  hosts', 'usr/', '  lib/', '    libc.so', 'var/', '    log'.slice(2), 'zz']);
+  });
+
+  it('flattens 100k records quickly', () => {
+    const big: LayerFileEntry[] = [];
+    for (let i = 0; i < 100_000; i++) big.push(r(`d${i % 100}/s${i % 7}/f${i}`, 'file', 'added', i));
+    const t0 = performance.now();
+    const tree = buildTree(big);
+    const expanded = new Set(tree.children.map((c) => c.path));
+    const rows = flatten(tree, expanded, { ...all, text: 'f99' }, 'size');
+    assert.ok(rows.length > 0);
+    assert.ok(performance.now() - t0 < 2000);
+  });
+});
+
+describe('virtualisation', () => {
+  it('renders only the rows in view, with overscan', () => {
+    assert.deepEqual(visibleRange(0, 220, 22, 100_000, 5), { start: 0, end: 15 });
+    assert.deepEqual(visibleRange(22 * 1000, 220, 22, 100_000, 5), { start: 995, end: 1015 });
+    assert.deepEqual(visibleRange(22 * 99_995, 220, 22, 100_000, 5), { start: 99_990, end: 100_000 });
+    assert.deepEqual(visibleRange(0, 220, 22, 0), { start: 0, end: 0 });
+  });
+
+  it('scrolls just enough to reveal a row', () => {
+    assert.equal(scrollToReveal(5, 0, 220, 22), 0);
+    assert.equal(scrollToReveal(20, 0, 220, 22), 21 * 22 - 220);
+    assert.equal(scrollToReveal(2, 100, 220, 22), 44);
+  });
+});
+
+describe('keyboard navigation', () => {
+  const t = buildTree(entries);
+  it('moves, opens, enters, closes and goes to the parent', () => {
+    let st = { selected: -1, expanded: new Set<string>() };
+    const rows = () => flatten(t, st.expanded, all, 'name');
+    const key = (k: string) => (st = navigate(rows(), st, k)!);
+    key('ArrowDown'); // etc
+    key('ArrowDown'); // usr
+    assert.equal(rows()[st.selected].node.path, 'usr');
+    key('ArrowRight'); // opens usr
+    assert.deepEqual([...st.expanded], ['usr']);
+    key('ArrowRight'); // to lib
+    assert.equal(rows()[st.selected].node.path, 'usr/lib');
+    key('Enter'); // opens lib
+    key('ArrowDown');
+    assert.equal(rows()[st.selected].node.path, 'usr/lib/libc.so');
+    key('ArrowLeft'); // to parent lib
+    assert.equal(rows()[st.selected].node.path, 'usr/lib');
+    key('ArrowLeft'); // closes lib
+    assert.deepEqual([...st.expanded], ['usr']);
+    key('End');
+    assert.equal(rows()[st.selected].node.path, 'zz');
+    key('ArrowDown');
+    assert.equal(rows()[st.selected].node.path, 'zz');
+    key('Home');
+    assert.equal(st.selected, 0);
+    assert.equal(navigate(rows(), st, 'x'), undefined);
+  });
+});
+
+describe('formatBytes', () => {
+  it('prints decimal units', () => {
+    assert.deepEqual([0, 999, 1000, 15_300, 2_500_000].map(formatBytes), ['0 B', '999 B', '1.0 kB', '15 kB', '2.5 MB']);
+  });
+});
