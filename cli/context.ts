@@ -2,6 +2,7 @@
  * What every command handler gets: where to write, what the terminal is, and a way to reach the
  * agent. `main()` builds it from the process, tests build it from buffers.
  */
+import { ResponseError } from 'vscode-jsonrpc/node';
 import type { FlagSpec, ParsedArgs } from './args';
 import type { AgentClient, ConnectOptions } from './client';
 
@@ -65,4 +66,23 @@ export function errorLine(err: unknown): string {
   if (err instanceof Error && err.name === 'AgentUnreachableError') return err.message;
   const msg = err instanceof Error ? err.message : String(err);
   return `Error: ${msg.split('\n')[0]}`;
+}
+
+/**
+ * Docker's habit for verbs taking several operands (stop, rm, rmi ...): each one is tried in turn;
+ * `fn` prints what succeeded, an agent error prints one line on stderr and the others still run;
+ * the exit code is 1 when any failed. Errors that are not the agent's (a lost connection) end it.
+ */
+export async function eachOperand(io: CliIO, operands: string[], fn: (operand: string) => Promise<void>): Promise<number> {
+  let failed = false;
+  for (const operand of operands) {
+    try {
+      await fn(operand);
+    } catch (err) {
+      if (!(err instanceof ResponseError)) throw err;
+      io.stderr(errorLine(err) + '\n');
+      failed = true;
+    }
+  }
+  return failed ? 1 : 0;
 }

@@ -1,7 +1,6 @@
-import { ResponseError } from 'vscode-jsonrpc/node';
 import { KillContainerRequest } from '../../protocol';
 import { flagString } from '../args';
-import { errorLine, type Command } from '../context';
+import { eachOperand, type Command } from '../context';
 
 export const kill: Command = {
   name: 'kill',
@@ -14,17 +13,9 @@ export const kill: Command = {
     const { io } = ctx;
     const client = await ctx.connect();
     const signal = flagString(p, 'signal');
-    let failed = false;
-    for (const container of p.args) {
-      try {
-        await client.request(KillContainerRequest.type, { container, signal });
-        io.stdout(`${container}\n`);
-      } catch (err) {
-        if (!(err instanceof ResponseError)) throw err;
-        io.stderr(errorLine(err) + '\n');
-        failed = true;
-      }
-    }
-    return failed ? 1 : 0;
+    return eachOperand(io, p.args, async (container) => {
+      await client.request(KillContainerRequest.type, { container, signal });
+      io.stdout(`${container}\n`);
+    });
   },
 };

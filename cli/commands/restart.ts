@@ -1,6 +1,5 @@
-import { ResponseError } from 'vscode-jsonrpc/node';
 import { RestartContainerRequest } from '../../protocol';
-import { errorLine, type Command } from '../context';
+import { eachOperand, type Command } from '../context';
 
 export const restart: Command = {
   name: 'restart',
@@ -14,17 +13,9 @@ export const restart: Command = {
     const client = await ctx.connect();
     const t = p.flags.time;
     const timeout = typeof t === 'number' ? Math.max(0, t) : undefined;
-    let failed = false;
-    for (const container of p.args) {
-      try {
-        await client.request(RestartContainerRequest.type, { container, timeout });
-        io.stdout(`${container}\n`);
-      } catch (err) {
-        if (!(err instanceof ResponseError)) throw err;
-        io.stderr(errorLine(err) + '\n');
-        failed = true;
-      }
-    }
-    return failed ? 1 : 0;
+    return eachOperand(io, p.args, async (container) => {
+      await client.request(RestartContainerRequest.type, { container, timeout });
+      io.stdout(`${container}\n`);
+    });
   },
 };

@@ -1,7 +1,6 @@
-import { ResponseError } from 'vscode-jsonrpc/node';
 import { RemoveContainerRequest } from '../../protocol';
 import { flagBool } from '../args';
-import { errorLine, type Command } from '../context';
+import { eachOperand, type Command } from '../context';
 
 export const rm: Command = {
   name: 'rm',
@@ -17,17 +16,9 @@ export const rm: Command = {
     const { io } = ctx;
     const client = await ctx.connect();
     const force = flagBool(p, 'force');
-    let failed = false;
-    for (const container of p.args) {
-      try {
-        await client.request(RemoveContainerRequest.type, { container, force, ...(flagBool(p, 'volumes') ? { volumes: true } : {}) });
-        io.stdout(`${container}\n`);
-      } catch (err) {
-        if (!(err instanceof ResponseError)) throw err;
-        io.stderr(errorLine(err) + '\n');
-        failed = true;
-      }
-    }
-    return failed ? 1 : 0;
+    return eachOperand(io, p.args, async (container) => {
+      await client.request(RemoveContainerRequest.type, { container, force, ...(flagBool(p, 'volumes') ? { volumes: true } : {}) });
+      io.stdout(`${container}\n`);
+    });
   },
 };

@@ -1,7 +1,6 @@
-import { ResponseError } from 'vscode-jsonrpc/node';
 import { RemoveImageRequest } from '../../protocol';
 import { flagBool } from '../args';
-import { errorLine, type Command } from '../context';
+import { eachOperand, type Command } from '../context';
 import { familiarRef } from '../format';
 
 export const rmi: Command = {
@@ -15,17 +14,9 @@ export const rmi: Command = {
     const { io } = ctx;
     const client = await ctx.connect();
     const force = flagBool(p, 'force');
-    let failed = false;
-    for (const reference of p.args) {
-      try {
-        const r = await client.request(RemoveImageRequest.type, { reference, force });
-        io.stdout(r.Untagged.map((t) => `Untagged: ${familiarRef(t)}\n`).join('') + r.Deleted.map((d) => `Deleted: ${d}\n`).join(''));
-      } catch (err) {
-        if (!(err instanceof ResponseError)) throw err;
-        io.stderr(errorLine(err) + '\n');
-        failed = true;
-      }
-    }
-    return failed ? 1 : 0;
+    return eachOperand(io, p.args, async (reference) => {
+      const r = await client.request(RemoveImageRequest.type, { reference, force });
+      io.stdout(r.Untagged.map((t) => `Untagged: ${familiarRef(t)}\n`).join('') + r.Deleted.map((d) => `Deleted: ${d}\n`).join(''));
+    });
   },
 };

@@ -1,8 +1,7 @@
-import { ResponseError } from 'vscode-jsonrpc/node';
 import { InspectContainerRequest, StartContainerRequest } from '../../protocol';
 import { requireTTY } from '../attach';
 import { flagBool, UsageError } from '../args';
-import { errorLine, type Command } from '../context';
+import { eachOperand, type Command } from '../context';
 import { startAttached, startStreamed } from '../containers';
 
 export const start: Command = {
@@ -27,17 +26,9 @@ export const start: Command = {
       if (tty || stdin) return startStreamed(client, io, c.Id, { tty, stdin });
       return startAttached(client, io, c.Id);
     }
-    let failed = false;
-    for (const container of p.args) {
-      try {
-        await client.request(StartContainerRequest.type, { container });
-        io.stdout(`${container}\n`);
-      } catch (err) {
-        if (!(err instanceof ResponseError)) throw err;
-        io.stderr(errorLine(err) + '\n');
-        failed = true;
-      }
-    }
-    return failed ? 1 : 0;
+    return eachOperand(io, p.args, async (container) => {
+      await client.request(StartContainerRequest.type, { container });
+      io.stdout(`${container}\n`);
+    });
   },
 };

@@ -5,7 +5,7 @@
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { CreateVolumeRequest, InspectVolumeRequest, ListVolumesRequest, PruneVolumesRequest, RemoveVolumeRequest, type Volume } from '../../protocol';
 import { flagBool, flagString, flagStrings } from '../args';
-import { errorLine, FORMAT_FLAG, type Command } from '../context';
+import { eachOperand, errorLine, FORMAT_FLAG, type Command } from '../context';
 import { formatList, humanSize, table, toJson } from '../format';
 import { confirm } from './prune';
 
@@ -78,18 +78,10 @@ export const volumeRm: Command = {
   flags: [],
   async run(ctx, p) {
     const client = await ctx.connect();
-    let failed = false;
-    for (const name of p.args) {
-      try {
-        await client.request(RemoveVolumeRequest.type, { name });
-        ctx.io.stdout(`${name}\n`);
-      } catch (err) {
-        if (!(err instanceof ResponseError)) throw err;
-        ctx.io.stderr(errorLine(err) + '\n');
-        failed = true;
-      }
-    }
-    return failed ? 1 : 0;
+    return eachOperand(ctx.io, p.args, async (name) => {
+      await client.request(RemoveVolumeRequest.type, { name });
+      ctx.io.stdout(`${name}\n`);
+    });
   },
 };
 
