@@ -2,8 +2,6 @@
  * Connecting the CLI to the agent: the socket from agentPaths(), and, for root, starting an agent in
  * the background when none answers.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -17,6 +15,7 @@ import {
   type RequestType,
   type RequestType0,
 } from 'vscode-jsonrpc/node';
+import { isRoot, spawnBackgroundAgent } from '../agent/autostart';
 import { agentPaths } from '../agent/config';
 
 export interface ConnectOptions {
@@ -127,32 +126,6 @@ function selfCommand(): string[] {
   return [__filename];
 }
 
-/** Starts `berth agent` for `root` in the background, output to <root>/agent.log. */
-function startAgent(root: string, socket: string, env: NodeJS.ProcessEnv): { exited: () => string | undefined; log: string } {
-  mkdirSync(root, { recursive: true, mode: 0o700 });
-  const log = join(root, 'agent.log');
-  const fd = openSync(log, 'a', 0o600);
-  let exit: string | undefined;
-  try {
-    const child = spawn(process.execPath, [...selfCommand(), 'agent'], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: { ...env, BERTH_ROOT: root, BERTH_SOCKET: socket },
-      cwd: '/',
-    });
-    child.on('error', (e) => (exit = e.message));
-    child.on('exit', (code, signal) => (exit = signal ? `killed by ${signal}` : `exit code ${code}`));
-    child.unref();
-  } finally {
-    closeSync(fd);
-  }
-  return { exited: () => exit, log };
-}
-
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
 export async function connectAgent(opts: ConnectOptions = {}): Promise<AgentClient> {
   const env = opts.env ?? process.env;
   const paths = agentPaths(env);
@@ -170,7 +143,7 @@ export async function connectAgent(opts: ConnectOptions = {}): Promise<AgentClie
     const code = (err as NodeJS.ErrnoException).code;
     if (!autostart || (code !== 'ENOENT' && code !== 'ECONNREFUSED')) throw fail(err);
   }
-  const started = startAgent(paths.root, socket, env);
+  const started = spawnBackgroundAgent(selfCommand(), paths.root, socket, env);
   let last: unknown;
   for (let i = 0; i < 50; i++) {
     await sleep(100);
