@@ -35,4 +35,5 @@ fi
 
 # The layer inspector's open time (bench/inspector.ts; a few seconds).
 node --import tsx bench/inspector.ts
+command -v crun >/dev/null && command -v runc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends crun runc >/dev/null; }; node --import tsx bench/start.ts  # container start vs crun/runc (~20 s)
 exec node --import tsx bench/pull.ts "$@"
