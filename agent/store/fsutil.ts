@@ -7,8 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { systemError } from '../errors';
 
-/** Writes `data` to `path` atomically: temp file + fsync + rename + fsync of the directory. */
-export function writeFileAtomic(path: string, data: Buffer | string, mode = 0o600): void {
+/**
+ * Writes `data` to `path` atomically: temp file + fsync + rename + fsync of the directory. With
+ * `durable: false` the two fsyncs are skipped: readers still never see half a file, but after a
+ * power loss the file may be missing or empty — for files that can be written again from a record.
+ */
+export function writeFileAtomic(path: string, data: Buffer | string, mode = 0o600, opts: { durable?: boolean } = {}): void {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   let fd = -1;
   try {
@@ -16,11 +20,12 @@ export function writeFileAtomic(path: string, data: Buffer | string, mode = 0o60
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
+    const durable = opts.durable ?? true;
+    if (durable) fsyncSync(fd);
     closeSync(fd);
     fd = -1;
     renameSync(tmp, path);
-    fsyncDir(dirname(path));
+    if (durable) fsyncDir(dirname(path));
   } catch (err) {
     if (fd >= 0) closeSync(fd);
     rmSync(tmp, { force: true });

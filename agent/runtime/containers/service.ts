@@ -23,7 +23,7 @@
  * left in its cgroup and removes the cgroup. Containers do not survive an agent restart yet.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -397,9 +397,7 @@ export class ContainerService {
     try {
       mkdirp(dir, 0o700);
       for (const d of ['upper', 'work', 'rootfs']) mkdirSync(join(dir, d), { mode: 0o755 });
-      writeFileAtomic(join(dir, 'hostname'), `${hostname}\n`, 0o644);
-      writeFileAtomic(join(dir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t${hostname}\n`, 0o644);
-      writeFileAtomic(join(dir, 'resolv.conf'), hostResolvConf(), 0o644);
+      writeEtcFiles(dir, hostname, false);
       this.save(rec);
     } catch (e) {
       this.records.delete(id);
@@ -467,6 +465,9 @@ export class ContainerService {
     for (const c of rec.layers) {
       if (!this.store.hasLayer(c)) throw new BerthError(ErrorCode.NotFound, `${op}: layer ${c} of image ${rec.image} is missing from the store`, { operation: op });
     }
+    // Written without fsync at create (they cost a disk flush each): after a power loss, write
+    // again whichever came back missing or empty.
+    writeEtcFiles(dir, rec.config.Hostname, true);
     const lowerDirs = rec.layers.map((c) => this.store.layerDiffDir(c)).reverse();
     const upper = join(dir, 'upper');
     let cgroup: ContainerCgroup | undefined;
@@ -759,6 +760,24 @@ export class ContainerService {
       unsubscribe();
     }
     return [];
+  }
+}
+
+/**
+ * The per-container /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted into the
+ * container. They can always be made again from the record, so they are written without fsync;
+ * with `onlyMissing`, files that exist with content (perhaps edited by the container) are kept.
+ */
+function writeEtcFiles(dir: string, hostname: string, onlyMissing: boolean): void {
+  const files: [string, () => string][] = [
+    ['hostname', () => `${hostname}\n`],
+    ['hosts', () => `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t${hostname}\n`],
+    ['resolv.conf', hostResolvConf],
+  ];
+  for (const [name, content] of files) {
+    const path = join(dir, name);
+    if (onlyMissing && existsSync(path) && statSync(path).size > 0) continue;
+    writeFileAtomic(path, content(), 0o644, { durable: false });
   }
 }
 
