@@ -1,10 +1,10 @@
 /**
  * The layer inspector page: the image's layers, the selected layer's files as a virtualised tree
- * (or the merged tree), filters, and the image's efficiency. Data comes from the extension through
- * api.ts; the tree logic lives in model.ts.
+ * (or the merged tree), filters, and the image's efficiency; or, for a container, its writable
+ * layer's changes. Data comes from the extension through api.ts; the tree logic lives in model.ts.
  */
 import './style.css';
-import type { ImageLayersResult, LayerFileEntry, LayerFilesResult } from '../protocol';
+import type { ContainerChange, ImageLayersResult, InspectedLayer, LayerFileEntry, LayerFilesResult } from '../protocol';
 import { createApi } from './api';
 import { button, checkbox, dropdown, el, textField, toggle } from './components';
 import type { HostMessage, PageRequest } from './messages';
@@ -12,6 +12,7 @@ import {
   ALL_CHANGES,
   buildTree,
   changeOf,
+  changesToEntries,
   flatten,
   formatBytes,
   isDir,
@@ -32,7 +33,12 @@ const api = createApi();
 
 interface State {
   reference?: string;
+  /** An image's layers, or a container's writable layer. */
+  source: 'image' | 'container';
+  title: string;
   summary?: ImageLayersResult;
+  /** The container's writable layer, as the layer list shows it. */
+  writable?: InspectedLayer;
   layer: number;
   merged: boolean;
   tree?: TreeNode;
@@ -49,6 +55,8 @@ interface State {
 }
 
 const state: State = {
+  source: 'image',
+  title: '',
   layer: 0,
   merged: false,
   complete: false,
@@ -84,8 +92,12 @@ api.onMessage((m: HostMessage) => {
     if (m.error !== undefined) p.reject(new Error(m.error));
     else p.resolve(m.result);
   } else if (m.kind === 'open') {
-    title.textContent = m.title;
-    void open(m.reference, m.reference === state.reference);
+    const source = m.source ?? 'image';
+    const reload = m.reference === state.reference && source === state.source;
+    title.textContent = state.title = m.title;
+    state.source = source;
+    app.classList.toggle('container-view', source === 'container');
+    void (source === 'container' ? loadChanges(m.reference, reload) : open(m.reference, reload));
   } else if (m.kind === 'gone') {
     showStatus(m.message, true);
   }
@@ -106,7 +118,7 @@ const layerList = el('ol', 'layers');
 layerList.tabIndex = 0;
 layerList.setAttribute('role', 'listbox');
 layerList.setAttribute('aria-label', 'Layers');
-const effHeading = el('h2', 'heading', 'Efficiency');
+const effHeading = el('h2', 'heading image-only', 'Efficiency');
 const effBox = el('section', 'efficiency');
 side.append(layersHeading, layerList, effHeading, effBox);
 
@@ -125,6 +137,8 @@ const changeBoxes = ALL_CHANGES.map((c) =>
 );
 const mergedToggle = toggle('Merged view', false, (on) => {
   state.merged = on;
+  // In the merged view no single layer is the one shown.
+  renderLayers();
   void loadFiles();
 }, 'Show the image\'s final tree instead of the selected layer');
 const sortSelect = dropdown<SortKey>(
@@ -143,7 +157,12 @@ const collapseAll = button('Collapse', () => {
   state.expanded.clear();
   refreshRows(true);
 }, { secondary: true, title: 'Collapse all directories' });
-toolbar.append(filterInput, ...changeBoxes, sortSelect, mergedToggle, collapseAll);
+const refresh = button('Refresh', () => void loadChanges(state.reference ?? '', true), {
+  secondary: true,
+  title: 'List the container\'s changes again (they also reload when the container starts, stops or is committed)',
+});
+refresh.classList.add('container-only');
+toolbar.append(filterInput, ...changeBoxes, sortSelect, mergedToggle, collapseAll, refresh);
 
 const listHeader = el('div', 'row list-header');
 listHeader.append(el('span', 'name', 'Path'), el('span', 'size', 'Size'), el('span', 'meta', 'Mode'), el('span', 'meta layer-col', 'Layer'));
@@ -175,6 +194,46 @@ async function open(reference: string, reload: boolean): Promise<void> {
   renderLayers();
   renderEfficiency();
   await loadFiles();
+}
+
+/** A container: its writable layer's changes, as one layer of records. */
+async function loadChanges(reference: string, reload: boolean): Promise<void> {
+  const gen = ++state.generation;
+  state.reference = reference;
+  state.summary = undefined;
+  state.merged = false;
+  state.layer = 0;
+  app.classList.remove('merged');
+  if (!reload) state.expanded.clear();
+  showStatus('Loading…');
+  let changes: ContainerChange[];
+  try {
+    changes = await request<ContainerChange[]>({ kind: 'request', method: 'changes' });
+  } catch (err) {
+    if (gen === state.generation) showStatus((err as Error).message, true);
+    return;
+  }
+  if (gen !== state.generation) return;
+  const entries = changesToEntries(changes);
+  const count = (c: Change) => entries.filter((e) => e.change === c).length;
+  state.writable = {
+    index: 0,
+    digest: '',
+    diffId: '',
+    chainId: '',
+    size: 0,
+    createdBy: `Writable layer of ${state.title}`,
+    entries: entries.length,
+    added: count('added'),
+    changed: count('changed'),
+    deleted: count('deleted'),
+  };
+  state.complete = true;
+  state.tree = buildTree(entries);
+  renderLayers();
+  renderEfficiency();
+  refreshRows(!reload);
+  showStatus('');
 }
 
 async function loadFiles(): Promise<void> {
@@ -221,14 +280,17 @@ function selectLayer(i: number): void {
 
 function renderLayers(): void {
   layerList.replaceChildren();
-  const layers = state.summary?.layers ?? [];
+  const container = state.source === 'container';
+  const layers = container ? (state.writable ? [state.writable] : []) : state.summary?.layers ?? [];
   for (const l of layers) {
     const li = el('li', 'layer');
     li.setAttribute('role', 'option');
     li.setAttribute('aria-selected', String(l.index === state.layer && !state.merged));
     li.dataset.index = String(l.index);
     const top = el('div', 'layer-top');
-    top.append(el('span', 'layer-index', String(l.index)), el('span', 'digest', shortDigest(l.digest)), el('span', 'size', formatBytes(l.size)));
+    // The diff gives no digest or size for a writable layer: the container's ID instead.
+    if (container) top.append(el('span', 'layer-index', 'rw'), el('span', 'digest', shortDigest(state.reference ?? '')));
+    else top.append(el('span', 'layer-index', String(l.index)), el('span', 'digest', shortDigest(l.digest)), el('span', 'size', formatBytes(l.size)));
     const cmd = el('div', 'created-by', l.createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, '') || '(no history)');
     cmd.title = l.createdBy;
     const counts = el('div', 'counts');
@@ -250,7 +312,7 @@ layerList.addEventListener('keydown', (ev) => {
 });
 
 function renderEfficiency(): void {
-  const e = state.summary?.efficiency;
+  const e = state.source === 'image' ? state.summary?.efficiency : undefined;
   effBox.replaceChildren();
   if (!e) return;
   const stats = el('dl', 'stats');
@@ -270,7 +332,12 @@ function renderEfficiency(): void {
   table.append(head);
   for (const w of e.wasted.slice(0, 50)) {
     const tr = el('tr', `reason-${w.reason}`);
-    const path = el('td', 'path', w.path);
+    // The cell cuts a long path at its start (style.css), so the file's name stays in view; the
+    // isolated left-to-right run keeps the path's characters in order inside the right-to-left cell.
+    const path = el('td', 'path');
+    const text = el('bdi', undefined, w.path);
+    text.dir = 'ltr';
+    path.append(text);
     path.title = `${w.path}: written by layer ${w.layer}, ${w.reason} by layer ${w.by}`;
     tr.append(path, el('td', 'num', formatBytes(w.size)), el('td', 'layers', `${w.layer} → ${w.by} ${w.reason}`));
     tr.addEventListener('click', () => selectLayer(w.by));
@@ -289,7 +356,10 @@ function refreshRows(resetScroll: boolean): void {
   spacer.style.height = `${state.rows.length * ROW_HEIGHT}px`;
   if (resetScroll) viewport.scrollTop = 0;
   const t = state.tree;
-  footer.textContent = `${state.rows.length} rows · ${t.files} files · ${formatBytes(t.size)}${state.complete ? '' : ' (loading)'}`;
+  footer.textContent =
+    state.source === 'container'
+      ? `${state.rows.length} rows · ${state.writable?.entries ?? 0} changes`
+      : `${state.rows.length} rows · ${t.files} files · ${formatBytes(t.size)}${state.complete ? '' : ' (loading)'}`;
   renderRows();
 }
 

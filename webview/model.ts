@@ -3,7 +3,7 @@
  * from a layer's records, flattened into the rows currently shown (expansion, filter, sort), the
  * window of rows a virtualised list renders, and keyboard navigation over the rows.
  */
-import type { LayerFileEntry } from '../protocol';
+import type { ContainerChange, LayerFileEntry } from '../protocol';
 
 export type Change = LayerFileEntry['change'];
 
@@ -198,6 +198,26 @@ export function navigate(rows: readonly Row[], state: NavState, key: string, pag
     default:
       return undefined;
   }
+}
+
+/**
+ * A container's writable layer (`container/diff`: absolute paths, Docker's Kind 0 modified, 1 added,
+ * 2 deleted) as records the tree shows. The diff says nothing of types, sizes or modes: changes are
+ * files (directories show as such by their children), deletions whiteouts; sizes and modes are 0.
+ */
+export function changesToEntries(changes: readonly ContainerChange[]): LayerFileEntry[] {
+  const kinds = { 0: 'changed', 1: 'added', 2: 'deleted' } as const;
+  return changes.map((c) => ({
+    path: c.Path.replace(/^\/+/, '') || '.',
+    type: c.Kind === 2 ? 'whiteout' : 'file',
+    size: 0,
+    mode: 0,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    change: kinds[c.Kind],
+    layer: 0,
+  }));
 }
 
 /** "1.2 MB" (decimal units, as the CLI prints). */

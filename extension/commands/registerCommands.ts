@@ -30,7 +30,7 @@ import { removeImage } from './images/removeImage';
 import { runImage } from './images/runImage';
 import { saveImage } from './images/saveImage';
 import { showImageHistory } from './images/showImageHistory';
-import { openLayerInspector } from '../inspector/openLayerInspector';
+import { openContainerLayerInspector, openLayerInspector } from '../inspector/openLayerInspector';
 import { tagImage } from './images/tagImage';
 
 type Factory = (ctx: Context) => (...args: any[]) => unknown;
@@ -60,6 +60,7 @@ const COMMANDS: Record<string, Factory> = {
   'berth.container.groupByState': groupContainersByState,
   'berth.container.attachShell': attachShell,
   'berth.container.diff': showContainerChanges,
+  'berth.container.inspectLayer': openContainerLayerInspector,
   'berth.container.commit': commitContainer,
   'berth.container.prune': pruneContainers,
   'berth.image.prune': pruneImages,

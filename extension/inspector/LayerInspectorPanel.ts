@@ -1,11 +1,14 @@
 /**
- * The layer inspector's webview panel: one per image, revealed again when reopened. It owns its
- * disposables, builds the page with a fresh nonce, forwards the page's requests to the agent
- * (`image/layers`, `image/layerFiles`) for the image it shows, and follows the image through agent
- * events: a moved tag reloads the panel with the new image, a removed image says so.
+ * The layer inspector's webview panel: one per image or container, revealed again when reopened.
+ * It owns its disposables, builds the page with a fresh nonce, forwards the page's requests to the
+ * agent (`image/layers`, `image/layerFiles` for an image; `container/diff` for a container), and
+ * follows its subject through agent events: a moved tag reloads the panel with the new image, a
+ * container's events (start, stop, die, commit, ...) reload its changes, and a removed image or
+ * container says so. The agent has no events for file writes, so a container's changes also reload
+ * when the panel comes back into view, and on the page's Refresh.
  */
 import * as vscode from 'vscode';
-import { ImageLayersRequest, InspectImageRequest, LayerFilesRequest, type BerthEvent } from '../../protocol';
+import { ContainerDiffRequest, ImageLayersRequest, InspectImageRequest, LayerFilesRequest, type BerthEvent } from '../../protocol';
 import type { Context } from '../context';
 import { classify } from '../agent/errors';
 import type { HostMessage, PageMessage } from '../../webview/messages';
@@ -13,25 +16,37 @@ import { inspectorHtml, newNonce } from './html';
 
 export const VIEW_TYPE = 'berth.layerInspector';
 
+type Source = 'image' | 'container';
+
 export class LayerInspectorPanel implements vscode.Disposable {
+  /** Open panels by `image:<id>` or `container:<id>`. */
   private static readonly open = new Map<string, LayerInspectorPanel>();
   private readonly disposables: vscode.Disposable[] = [];
   private ready = false;
 
   /** Opens (or reveals) the inspector for `reference` (a tag or image ID), whose image ID is `imageId`. */
   static show(ctx: Context, reference: string, imageId: string, title: string): LayerInspectorPanel {
-    const existing = LayerInspectorPanel.open.get(imageId);
+    return LayerInspectorPanel.create(ctx, 'image', reference, imageId, title, vscode.l10n.t('Layers: {0}', title));
+  }
+
+  /** Opens (or reveals) the inspector of the writable layer of the container whose full ID is `id`. */
+  static showContainer(ctx: Context, id: string, name: string): LayerInspectorPanel {
+    return LayerInspectorPanel.create(ctx, 'container', id, id, name, vscode.l10n.t('Changes: {0}', name));
+  }
+
+  private static create(ctx: Context, source: Source, reference: string, id: string, title: string, tabTitle: string): LayerInspectorPanel {
+    const existing = LayerInspectorPanel.open.get(`${source}:${id}`);
     if (existing) {
       existing.panel.reveal();
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, vscode.l10n.t('Layers: {0}', title), vscode.ViewColumn.Active, {
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, tabTitle, vscode.ViewColumn.Active, {
       enableScripts: true,
       retainContextWhenHidden: true,
       localResourceRoots: [vscode.Uri.joinPath(ctx.extension.extensionUri, 'dist')],
     });
-    const p = new LayerInspectorPanel(ctx, panel, reference, imageId, title);
-    LayerInspectorPanel.open.set(imageId, p);
+    const p = new LayerInspectorPanel(ctx, panel, source, reference, id, title);
+    LayerInspectorPanel.open.set(p.key, p);
     ctx.push(p);
     return p;
   }
@@ -39,7 +54,9 @@ export class LayerInspectorPanel implements vscode.Disposable {
   private constructor(
     private readonly ctx: Context,
     readonly panel: vscode.WebviewPanel,
+    private readonly source: Source,
     private reference: string,
+    /** The image ID, or the container's full ID. */
     private imageId: string,
     private title: string,
   ) {
@@ -54,8 +71,21 @@ export class LayerInspectorPanel implements vscode.Disposable {
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((m: PageMessage) => void this.received(m)),
-      ctx.agent.onEvent((e) => this.event(e)),
+      ctx.agent.onEvent((e) => (source === 'container' ? this.containerEvent(e) : this.event(e))),
+      // Back in view: a container may have written files meanwhile (no event says so).
+      panel.onDidChangeViewState((e) => {
+        if (source === 'container' && e.webviewPanel.visible) this.reopen();
+      }),
     );
+  }
+
+  private get key(): string {
+    return `${this.source}:${this.imageId}`;
+  }
+
+  /** Tells the page (again) what to show; it reloads, keeping what it can. */
+  private reopen(): void {
+    if (this.ready) this.post({ kind: 'open', reference: this.imageId, title: this.title, source: this.source });
   }
 
   private post(m: HostMessage): void {
@@ -65,20 +95,29 @@ export class LayerInspectorPanel implements vscode.Disposable {
   private async received(m: PageMessage): Promise<void> {
     if (m.kind === 'ready') {
       this.ready = true;
-      this.post({ kind: 'open', reference: this.imageId, title: this.title });
+      this.reopen();
       return;
     }
     try {
       const result =
-        m.method === 'layers'
-          ? await this.ctx.agent.request(ImageLayersRequest.type, { reference: this.imageId })
-          : await this.ctx.agent.request(LayerFilesRequest.type, { ...m.params, reference: this.imageId });
+        m.method === 'changes'
+          ? await this.ctx.agent.request(ContainerDiffRequest.type, { container: this.imageId })
+          : m.method === 'layers'
+            ? await this.ctx.agent.request(ImageLayersRequest.type, { reference: this.imageId })
+            : await this.ctx.agent.request(LayerFilesRequest.type, { ...m.params, reference: this.imageId });
       this.post({ kind: 'response', id: m.id, result });
     } catch (err) {
       const f = classify(err);
       this.ctx.output.error(`layer inspector: ${f.message}`);
       this.post({ kind: 'response', id: m.id, error: f.message });
     }
+  }
+
+  /** Our container's events: its changes again, or that it is gone. */
+  private containerEvent(e: BerthEvent): void {
+    if (e.Type !== 'container' || e.Actor.ID !== this.imageId) return;
+    if (e.Action === 'destroy') this.post({ kind: 'gone', message: vscode.l10n.t('The container {0} was removed.', this.title) });
+    else this.reopen();
   }
 
   /** Image events about our image or tag: find out what the reference names now. */
@@ -93,12 +132,12 @@ export class LayerInspectorPanel implements vscode.Disposable {
       try {
         const img = await this.ctx.agent.request(InspectImageRequest.type, { reference: ref });
         if (img.Id !== this.imageId) {
-          LayerInspectorPanel.open.delete(this.imageId);
+          if (LayerInspectorPanel.open.get(this.key) === this) LayerInspectorPanel.open.delete(this.key);
           this.imageId = img.Id;
-          LayerInspectorPanel.open.set(this.imageId, this);
+          LayerInspectorPanel.open.set(this.key, this);
         }
         if (ref !== this.reference) this.reference = ref;
-        if (this.ready) this.post({ kind: 'open', reference: this.imageId, title: this.title });
+        this.reopen();
         return;
       } catch {
         // Not there any more under this name: try the next.
@@ -108,7 +147,7 @@ export class LayerInspectorPanel implements vscode.Disposable {
   }
 
   dispose(): void {
-    if (LayerInspectorPanel.open.get(this.imageId) === this) LayerInspectorPanel.open.delete(this.imageId);
+    if (LayerInspectorPanel.open.get(this.key) === this) LayerInspectorPanel.open.delete(this.key);
     for (const d of this.disposables.splice(0)) d.dispose();
     this.panel.dispose();
   }

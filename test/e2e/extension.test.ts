@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Locator, Page } from 'playwright-core';
+import type { ConsoleMessage, Locator, Page } from 'playwright-core';
 import { ListContainersRequest, ListImagesRequest } from '../../protocol';
 import { REPO, berth, startAgent, type TestAgent } from '../support/agent';
 import { busyboxImage } from '../support/images';
@@ -205,6 +205,41 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await shot('09-reconnected');
   });
 
+  it('opens the layer inspector from the Images tree: the layer, its history, a file it adds, the merged tree', async () => {
+    // What the webview's frames report: errors and Content-Security-Policy refusals fail the step.
+    const problems: string[] = [];
+    const onConsole = (m: ConsoleMessage) => {
+      if (/webview/i.test(m.location().url) && (m.type() === 'error' || /Content.Security.Policy/i.test(m.text()))) problems.push(m.text());
+    };
+    page.on('console', onConsole);
+    await contextMenu('v1', 'Open Layer Inspector');
+    const tab = page.locator('.tab', { hasText: `Layers: ${ref}` });
+    await tab.waitFor({ timeout: UI_TIMEOUT });
+    // A webview is an iframe (VS Code's host page) holding the page's own iframe.
+    const view = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+    const layer = view.locator('.layer');
+    await layer.filter({ hasText: 'COPY busybox-rootfs /' }).waitFor({ timeout: UI_TIMEOUT });
+    assert.equal(await layer.count(), 1, 'busybox has one layer');
+    assert.equal(await layer.getAttribute('aria-selected'), 'true', 'the first layer is selected');
+    await layer.click();
+    await view.locator('.rows .row[data-path="bin"] .name').click({ timeout: UI_TIMEOUT });
+    const busybox = view.locator('.rows .row[data-path="bin/busybox"]');
+    await busybox.waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await busybox.getAttribute('class')) ?? '', /\bchange-added\b/, 'the layer adds bin/busybox');
+    assert.match((await busybox.locator('.meta').first().textContent()) ?? '', /^-rwxr-xr-x 0:0$/);
+    await shot('21-layer-inspector');
+    await view.locator('.b-toggle', { hasText: 'Merged view' }).click();
+    await view.locator('.app.merged').waitFor({ timeout: UI_TIMEOUT });
+    // The merged tree says which layer each path comes from.
+    await busybox.locator('.layer-col', { hasText: /^0$/ }).waitFor({ state: 'visible', timeout: UI_TIMEOUT });
+    assert.equal(await layer.getAttribute('aria-selected'), 'false', 'no single layer is selected in the merged view');
+    await shot('22-layer-inspector-merged');
+    page.off('console', onConsole);
+    assert.deepEqual(problems, []);
+    await tab.locator('.codicon-close').click();
+    await tab.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+  });
+
   it('runs an image from the Images tree, asking name, env, mount and command, and shows it running', async () => {
     await contextMenu('v1', 'Run Image...');
     await answer('(1/4)', 'e2e-web');
@@ -299,6 +334,34 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await shot('19-changes');
     await page.keyboard.press('Control+w');
     await page.locator('.tab', { hasText: 'e2e-web.txt' }).waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+  });
+
+  it("opens the layer inspector of the container's writable layer, and reloads it on the container's events", async () => {
+    await contextMenu('e2e-web', 'Open Container Layer Inspector');
+    const tab = page.locator('.tab', { hasText: 'Changes: e2e-web' });
+    await tab.waitFor({ timeout: UI_TIMEOUT });
+    const view = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+    await view.locator('.layer', { hasText: 'Writable layer of e2e-web' }).waitFor({ timeout: UI_TIMEOUT });
+    // /tmp is changed (it holds a change), the file the shell wrote is added.
+    const tmp = view.locator('.rows .row[data-path="tmp"]');
+    assert.match((await tmp.getAttribute('class', { timeout: UI_TIMEOUT })) ?? '', /\bchange-changed\b/);
+    await tmp.locator('.name').click();
+    const written = view.locator('.rows .row[data-path="tmp/berth-e2e.txt"]');
+    assert.match((await written.getAttribute('class', { timeout: UI_TIMEOUT })) ?? '', /\bchange-added\b/);
+    await shot('23-container-layer-inspector');
+    // A file written with no event, then an event (a commit from a terminal): the panel reloads by itself.
+    const env = { ...agent.env, BERTH_NO_AUTOSTART: '1' };
+    const exec = await berth(['exec', 'e2e-web', 'sh', '-c', 'echo live > /tmp/live.txt'], env);
+    assert.equal(exec.code, 0, exec.stderr);
+    await page.waitForTimeout(300);
+    assert.equal(await view.locator('.rows .row[data-path="tmp/live.txt"]').count(), 0, 'no reload before an event');
+    const commit = await berth(['commit', 'e2e-web', 'e2e/live:tmp'], env);
+    assert.equal(commit.code, 0, commit.stderr);
+    await view.locator('.rows .row.change-added[data-path="tmp/live.txt"]').waitFor({ timeout: 5000 });
+    assert.equal(await written.count(), 1, 'the open directory stays open');
+    assert.equal((await berth(['rmi', 'e2e/live:tmp'], env)).code, 0);
+    await tab.locator('.codicon-close').click();
+    await tab.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
   });
 
   it('commits the container and shows the new image in the Images tree', async () => {

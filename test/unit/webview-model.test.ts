@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LayerFileEntry } from '../../protocol';
-import { ALL_CHANGES, buildTree, flatten, formatBytes, navigate, scrollToReveal, visibleRange, type Change, type Filter } from '../../webview/model';
+import { ALL_CHANGES, buildTree, changeOf, changesToEntries, flatten, formatBytes, isDir, navigate, scrollToReveal, visibleRange, type Change, type Filter } from '../../webview/model';
 
 const r = (path: string, type: LayerFileEntry['type'], change: Change, size = 0): LayerFileEntry => ({
   path,
@@ -130,5 +130,32 @@ describe('keyboard navigation', () => {
 describe('formatBytes', () => {
   it('prints decimal units', () => {
     assert.deepEqual([0, 999, 1000, 15_300, 2_500_000].map(formatBytes), ['0 B', '999 B', '1.0 kB', '15 kB', '2.5 MB']);
+  });
+});
+
+describe('changesToEntries', () => {
+  it("maps a container's diff (Kind 0/1/2) to changed/added/deleted records, parents as directories", () => {
+    const tree = buildTree(
+      changesToEntries([
+        { Path: '/etc', Kind: 0 },
+        { Path: '/etc/hosts', Kind: 0 },
+        { Path: '/tmp', Kind: 0 },
+        { Path: '/tmp/new.txt', Kind: 1 },
+        { Path: '/bin/false', Kind: 2 },
+      ]),
+    );
+    const rows = flatten(tree, new Set(['etc', 'tmp', 'bin']), { text: '', changes: new Set(ALL_CHANGES) }, 'name');
+    assert.deepEqual(
+      rows.map((x) => [x.node.path, changeOf(x.node), isDir(x.node)]),
+      [
+        ['bin', undefined, true],
+        ['bin/false', 'deleted', false],
+        ['etc', 'changed', true],
+        ['etc/hosts', 'changed', false],
+        ['tmp', 'changed', true],
+        ['tmp/new.txt', 'added', false],
+      ],
+    );
+    assert.equal(tree.children.find((c) => c.path === 'bin')?.children[0].entry?.type, 'whiteout');
   });
 });

@@ -122,6 +122,22 @@ describe('inspector page in Chromium', () => {
     assert.match(await page.textContent('.efficiency') ?? '', /Wasted/);
   });
 
+  it('cuts long paths in the wasted table at their start, so the file name stays visible', async () => {
+    const cells = await page.$$eval('.wasted td.path', (tds) =>
+      tds.map((td) => {
+        const text = td.querySelector('bdi')!;
+        const c = td.getBoundingClientRect();
+        const t = text.getBoundingClientRect();
+        return { path: text.textContent ?? '', overflows: t.width > c.width, leftCut: t.left < c.left - 1, rightInside: t.right <= c.right + 1, title: td.title };
+      }),
+    );
+    const long = cells.filter((c) => c.overflows);
+    assert.ok(long.length > 0, `some wasted path is longer than its cell: ${JSON.stringify(cells.slice(0, 3))}`);
+    for (const c of long) assert.ok(c.leftCut && c.rightInside, `${c.path} is cut at its start: ${JSON.stringify(c)}`);
+    // The characters keep their order (no right-to-left reordering of "/" or "."), and the whole path is in the tooltip.
+    assert.ok(cells.every((c) => /^[\w./-]+$/.test(c.path) && c.title.startsWith(`${c.path}:`)));
+  });
+
   it('renders only the visible rows of a large layer', async () => {
     await page.waitForSelector('.rows .row');
     // Open usr/share/doc: 30 directories of 100 files each, and one of them.
