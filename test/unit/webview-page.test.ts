@@ -47,6 +47,18 @@ describe('inspector page in Chromium', () => {
   let server: Server;
   let browser: Browser;
   let page: Page;
+  /**
+   * Polls an expression in the page until it is true (bounded: 5 s). Playwright's waitForFunction
+   * builds its predicate with eval inside the page when it has to poll, which the page's own CSP
+   * (no 'unsafe-eval') rightly refuses; page.evaluate goes through the DevTools protocol instead.
+   */
+  async function waitUntil(expression: string, timeoutMs = 5000): Promise<void> {
+    for (let waited = 0; ; waited += 25) {
+      if (await page.evaluate(expression)) return;
+      if (waited >= timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${expression}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
   const problems: string[] = [];
 
   before(async () => {
@@ -152,16 +164,16 @@ describe('inspector page in Chromium', () => {
 
   it('selects a layer, filters by path and kind, and colours rows by change', async () => {
     await page.click('.layer[data-index="1"]');
-    await page.waitForFunction(`document.querySelector('.footer')?.textContent?.includes('3 files')`);
+    await waitUntil(`document.querySelector('.footer')?.textContent?.includes('3 files')`);
     await page.fill('.b-input', 'app');
-    await page.waitForFunction(`document.querySelectorAll('.rows .row').length === 3`);
+    await waitUntil(`document.querySelectorAll('.rows .row').length === 3`);
     assert.deepEqual(await rowNames(), ['app/', 'cache.bin', 'server.js']);
     const added = await colour('.rows .row[data-path="app/server.js"]');
     assert.equal(added, 'rgb(0, 128, 0)');
     await page.fill('.b-input', '');
     // Only changed records: etc/os-release.
     await page.click('.change-added input');
-    await page.waitForFunction(`document.querySelectorAll('.rows .row').length === 2`);
+    await waitUntil(`document.querySelectorAll('.rows .row').length === 2`);
     assert.deepEqual(await rowNames(), ['etc/', 'os-release']);
     const changed = await colour('.rows .row[data-path="etc/os-release"]');
     assert.equal(changed, 'rgb(200, 120, 0)');
@@ -174,14 +186,14 @@ describe('inspector page in Chromium', () => {
     const deleted = await colour('.rows .row.change-deleted');
     assert.equal(deleted, 'rgb(190, 0, 0)');
     await page.click('.b-toggle');
-    await page.waitForFunction(`document.querySelector('.app.merged') !== null && !!document.querySelector('.footer')?.textContent?.includes('2 files')`);
+    await waitUntil(`document.querySelector('.app.merged') !== null && !!document.querySelector('.footer')?.textContent?.includes('2 files')`);
     assert.deepEqual((await rowNames()).sort(), ['app/', 'etc/', 'share/', 'usr/']); // usr stays open from before
     await page.click('.b-toggle');
   });
 
   it('navigates the tree with the keyboard', async () => {
     await page.click('.layer[data-index="1"]');
-    await page.waitForFunction(`!!document.querySelector('.footer')?.textContent?.includes('3 files')`);
+    await waitUntil(`!!document.querySelector('.footer')?.textContent?.includes('3 files')`);
     await page.focus('.viewport');
     await page.keyboard.press('ArrowDown'); // app
     await page.keyboard.press('ArrowRight'); // open
