@@ -33,7 +33,7 @@ export const images: Command = {
   minArgs: 0,
   maxArgs: 0,
   flags: [
-    { name: 'all', short: 'a', type: 'boolean', help: 'Include dangling images (no tag points at them)' },
+    { name: 'all', short: 'a', type: 'boolean', help: 'Show all images (dangling ones show anyway, as in Docker; Berth keeps no intermediate images)' },
     { name: 'quiet', short: 'q', type: 'boolean', help: 'Print only image IDs' },
     { name: 'digests', type: 'boolean', help: 'Show digests' },
     { name: 'no-trunc', type: 'boolean', help: "Don't truncate output" },
@@ -42,7 +42,7 @@ export const images: Command = {
   async run(ctx, p) {
     const { io } = ctx;
     const client = await ctx.connect();
-    const list = await client.request(ListImagesRequest.type, { all: flagBool(p, 'all') });
+    const list = await client.request(ListImagesRequest.type, { all: true });
     const noTrunc = flagBool(p, 'no-trunc');
     const format = flagString(p, 'format');
     if (format) {

@@ -273,7 +273,7 @@ test('pull: Ctrl-C cancels the request and exits 130 once the agent answers', as
   assert.doesNotMatch(r.stdout, /Status:/);
 });
 
-test('images: docker-like table, one row per tag, familiar names, dangling only with -a', async () => {
+test('images: docker-like table, one row per tag, familiar names, dangling images shown as Docker shows them', async () => {
   const r = await run(['images', '-a']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(
@@ -288,13 +288,13 @@ test('images: docker-like table, one row per tag, familiar names, dangling only 
     ].join('\n'),
   );
   const plain = await run(['images']);
-  assert.doesNotMatch(plain.stdout, /<none>/);
-  assert.deepEqual(lastParams(ListImagesRequest.method), { all: false });
+  assert.equal(plain.stdout, r.stdout, '-a changes nothing: there are no intermediate images');
+  assert.deepEqual(lastParams(ListImagesRequest.method), { all: true });
 });
 
 test('images: -q, --digests, --no-trunc', async () => {
   assert.equal((await run(['images', '-aq'])).stdout, 'a416a98b71e2\n0123456789ab\nfedcba987654\n');
-  assert.equal((await run(['images', '-q', '--no-trunc'])).stdout, `${BUSYBOX_ID}\n${APP_ID}\n`);
+  assert.equal((await run(['images', '-q', '--no-trunc'])).stdout, `${BUSYBOX_ID}\n${APP_ID}\n${DANGLING_ID}\n`);
   const d = await run(['images', '--digests']);
   assert.match(d.stdout, /^REPOSITORY +TAG +DIGEST +IMAGE ID +CREATED +SIZE\n/);
   assert.match(d.stdout, new RegExp(`^busybox +latest +${BUSYBOX_DIGEST} +a416a98b71e2 `, 'm'));
@@ -308,7 +308,8 @@ test('images: --format json is the agent\'s array; templates see the ImageSummar
   assert.equal(
     t.stdout,
     `${BUSYBOX_ID} [docker.io/library/busybox:latest] busybox:latest\n` +
-      `${APP_ID} [127.0.0.1:5000/team/app:v1 127.0.0.1:5000/team/app:latest] 127.0.0.1:5000/team/app:v1\n`,
+      `${APP_ID} [127.0.0.1:5000/team/app:v1 127.0.0.1:5000/team/app:latest] 127.0.0.1:5000/team/app:v1\n` +
+      `${DANGLING_ID} [] <none>:<none>\n`,
   );
   const bad = await run(['images', '--format', '{{.Id']);
   assert.equal(bad.code, 2);
@@ -465,5 +466,5 @@ test('a real process: node --import tsx cli/main.ts images', async () => {
   const lines = out.trimEnd().split('\n');
   assert.match(lines[0]!, /^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE$/);
   assert.match(lines[1]!, /^busybox +latest +a416a98b71e2 +\S.* ago +4\.26MB$/);
-  assert.equal(lines.length, 4);
+  assert.equal(lines.length, 5, 'two tags of one image, one of another, one dangling image');
 });
