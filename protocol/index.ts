@@ -1182,11 +1182,16 @@ export namespace RemoveVolumeRequest {
   export const type = new RequestType<VolumeRefParams, void, ErrorData>(method);
 }
 
+export interface PruneVolumesParams {
+  /** Named volumes too; without it only anonymous ones go, as in Docker 23+. */
+  all?: boolean;
+}
+
 /**
- * `volume/prune`. Removes every volume no container uses. Emits `destroy` for each.
- * Errors: System.
+ * `volume/prune`. Removes the anonymous volumes no container uses (with `all`, named ones too).
+ * Emits `destroy` for each. Errors: InvalidArgument, System.
  */
 export namespace PruneVolumesRequest {
   export const method = 'volume/prune';
-  export const type = new RequestType<Record<string, never>, { VolumesDeleted: string[]; SpaceReclaimed: number }, ErrorData>(method);
+  export const type = new RequestType<PruneVolumesParams, { VolumesDeleted: string[]; SpaceReclaimed: number }, ErrorData>(method);
 }

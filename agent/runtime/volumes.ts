@@ -172,11 +172,12 @@ export class VolumeService {
     return size;
   }
 
-  /** Removes every volume no container uses. */
-  prune(): { VolumesDeleted: string[]; SpaceReclaimed: number } {
+  /** Removes the anonymous volumes no container uses, and with `all` the named ones too (Docker 23+). */
+  prune(all = false): { VolumesDeleted: string[]; SpaceReclaimed: number } {
     const out = { VolumesDeleted: [] as string[], SpaceReclaimed: 0 };
     for (const v of this.list()) {
       if (this.usedBy(v.Name).length) continue;
+      if (!all && !this.read(v.Name)?.Anonymous) continue;
       out.SpaceReclaimed += this.discard(v.Name);
       out.VolumesDeleted.push(v.Name);
     }

@@ -109,6 +109,7 @@ import {
   PruneVolumesRequest,
   RemoveVolumeRequest,
   type CreateVolumeParams,
+  type PruneVolumesParams,
   type Volume,
   type VolumeRefParams,
 } from '../../protocol';
@@ -466,7 +467,10 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   on<Record<string, never>, Volume[]>(ListVolumesRequest, 'list volumes', () => containers.volumes.list());
   on<VolumeRefParams, Volume>(InspectVolumeRequest, 'inspect volume', (params) => containers.volumes.inspect(requireString(params, 'name', 'inspect volume')));
   on<VolumeRefParams, void>(RemoveVolumeRequest, 'remove volume', (params) => containers.volumes.remove(requireString(params, 'name', 'remove volume')));
-  on<Record<string, never>, { VolumesDeleted: string[]; SpaceReclaimed: number }>(PruneVolumesRequest, 'prune volumes', () => containers.volumes.prune());
+  on<PruneVolumesParams, { VolumesDeleted: string[]; SpaceReclaimed: number }>(PruneVolumesRequest, 'prune volumes', (params) => {
+    if (params.all !== undefined && typeof params.all !== 'boolean') throw invalid('prune volumes', '"all" must be a boolean');
+    return containers.volumes.prune(params.all === true);
+  });
 
   return () => disposers.forEach((d) => d());
 }

@@ -87,15 +87,21 @@ export const volumeRm: Command = {
 
 export const volumePrune: Command = {
   name: 'volume prune',
-  summary: 'Remove all volumes no container uses',
+  summary: 'Remove anonymous volumes no container uses (-a: named ones too)',
   operands: '',
   minArgs: 0,
   maxArgs: 0,
-  flags: [{ name: 'force', short: 'f', type: 'boolean', help: 'Do not prompt for confirmation' }, FORMAT_FLAG],
+  flags: [
+    { name: 'all', short: 'a', type: 'boolean', help: 'Remove unused named volumes too' },
+    { name: 'force', short: 'f', type: 'boolean', help: 'Do not prompt for confirmation' },
+    FORMAT_FLAG,
+  ],
   async run(ctx, p) {
-    if (!flagBool(p, 'force') && !(await confirm(ctx.io, 'WARNING! This will remove all volumes not used by at least one container.\nAre you sure you want to continue?'))) return 0;
+    const all = flagBool(p, 'all');
+    const what = all ? 'all volumes' : 'all anonymous volumes';
+    if (!flagBool(p, 'force') && !(await confirm(ctx.io, `WARNING! This will remove ${what} not used by at least one container.\nAre you sure you want to continue?`))) return 0;
     const client = await ctx.connect();
-    const r = await client.request(PruneVolumesRequest.type, {});
+    const r = await client.request(PruneVolumesRequest.type, { all });
     if (flagString(p, 'format') === 'json') ctx.io.stdout(toJson(r) + '\n');
     else {
       if (r.VolumesDeleted.length) ctx.io.stdout(`Deleted Volumes:\n${r.VolumesDeleted.map((v) => `${v}\n`).join('')}\n`);

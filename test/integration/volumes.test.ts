@@ -118,7 +118,10 @@ describe('volumes', () => {
     ok(await cli(['volume', 'create', '--label', 'k=v', 'spare']), 'create');
     const ls = JSON.parse(ok(await cli(['volume', 'ls', '--format', 'json']), 'ls').stdout) as Volume[];
     assert.ok(ls.some((v) => v.Name === 'spare' && v.Labels.k === 'v'));
-    const pr = JSON.parse(ok(await cli(['volume', 'prune', '-f', '--format', 'json']), 'prune').stdout) as { VolumesDeleted: string[] };
+    // As in Docker 23+: named volumes stay unless -a.
+    const anon = JSON.parse(ok(await cli(['volume', 'prune', '-f', '--format', 'json']), 'prune').stdout) as { VolumesDeleted: string[] };
+    assert.ok(!anon.VolumesDeleted.includes('spare') && !anon.VolumesDeleted.includes('seeded'), JSON.stringify(anon));
+    const pr = JSON.parse(ok(await cli(['volume', 'prune', '-a', '-f', '--format', 'json']), 'prune -a').stdout) as { VolumesDeleted: string[] };
     assert.ok(pr.VolumesDeleted.includes('spare'));
     assert.ok(pr.VolumesDeleted.includes('seeded'));
     assert.ok(!pr.VolumesDeleted.includes('shared'));
