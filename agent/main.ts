@@ -7,9 +7,9 @@
  * may use it; anyone else gets PermissionDenied on every request, so the refusal is explained
  * instead of a silently dropped connection.
  */
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { ResponseError, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc';
 import { SocketMessageReader, SocketMessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { ErrorCode } from '../protocol';
@@ -144,16 +144,22 @@ async function listen(path: string, root: string, ownerUid: number | undefined, 
     }
     rmSocket(path);
   }
+  // The socket is bound under a temporary name, given its mode and owner, and only then renamed
+  // to `path`: no client ever finds it with other permissions than these.
+  const bound = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+  rmSocket(bound);
   const server = createServer(onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(systemError('listen', err, { path })));
-    server.listen(path, () => resolve());
+    server.listen(bound, () => resolve());
   });
   try {
-    chmodSync(path, 0o600);
-    if (forUser) chownSync(path, ownerUid, ownerGid(ownerUid));
+    chmodSync(bound, 0o600);
+    if (forUser) chownSync(bound, ownerUid, ownerGid(ownerUid));
+    renameSync(bound, path);
   } catch (err) {
     server.close();
+    rmSocket(bound);
     throw systemError('listen', err, { path });
   }
   return server;
