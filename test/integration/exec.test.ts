@@ -6,7 +6,6 @@
  * stopped by PID in cleanup; no cgroup is left behind.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,35 +21,16 @@ import {
   ResizeNotification,
   type ContainerSummary,
 } from '../../protocol';
-import { BUNDLE, REPO, berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
+import { BUNDLE, REPO, berth, runWithInput, startAgent, type TestAgent } from '../support/agent';
 import { expectAgentError } from '../support/expect';
 import { busyboxImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
-import { requireTools, runCleanups, trackChild } from '../support/tmp';
+import { requireTools, runCleanups } from '../support/tmp';
 
 const CGROUP_DIRS = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/freezer', '/sys/fs/cgroup/unified'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs a command with `input` on its stdin (then EOF), bounded. */
-function runWith(cmd: string, args: string[], env: NodeJS.ProcessEnv, input: string | ((write: (s: string) => void, out: () => string) => Promise<void>), timeoutMs = 30_000): Promise<CliResult> {
-  return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    trackChild(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), timeoutMs);
-    child.on('error', rej);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      res({ code: code ?? (signal ? 128 : -1), stdout, stderr });
-    });
-    if (typeof input === 'string') child.stdin!.end(input);
-    else void input((s) => child.stdin!.write(s), () => stdout).then(() => child.stdin!.end());
-  });
-}
 
 describe('exec and terminals', () => {
   let registry: TestRegistry;
@@ -115,19 +95,19 @@ describe('exec and terminals', () => {
   });
 
   it('-i passes piped stdin: echo hi | berth exec -i target cat', async () => {
-    const r = await runWith(process.execPath, [join(REPO, 'bin', 'berth'), 'exec', '-i', 'target', 'cat'], env, 'hi\n');
+    const r = await runWithInput(process.execPath, [join(REPO, 'bin', 'berth'), 'exec', '-i', 'target', 'cat'], env, 'hi\n');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'hi\n');
   });
 
   it('-it without a terminal is refused', async () => {
-    const r = await runWith(process.execPath, [join(REPO, 'bin', 'berth'), 'exec', '-it', 'target', 'sh'], env, '');
+    const r = await runWithInput(process.execPath, [join(REPO, 'bin', 'berth'), 'exec', '-it', 'target', 'sh'], env, '');
     assert.equal(r.code, 1);
     assert.match(r.stderr, /the input device is not a TTY/);
   });
 
   it('berth exec -it under a real terminal: a pty of its own, Ctrl-C interrupts, the shell survives, exit 5', async () => {
-    const r = await runWith('script', ['-qfec', `${berthCmd} exec -it target sh`, '/dev/null'], env, async (write, out) => {
+    const r = await runWithInput('script', ['-qfec', `${berthCmd} exec -it target sh`, '/dev/null'], env, async (write, out) => {
       const wait = async (re: RegExp) => {
         for (let i = 0; i < 300 && !re.test(out()); i++) await sleep(20);
       };

@@ -25,35 +25,16 @@ import {
   WaitContainerRequest,
   type ContainerSummary,
 } from '../../protocol';
-import { BUNDLE, REPO, berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
+import { BUNDLE, REPO, berth, runWithInput, startAgent, type TestAgent } from '../support/agent';
 import { expectAgentError } from '../support/expect';
 import { busyboxImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
-import { requireTools, runCleanups, trackChild } from '../support/tmp';
+import { requireTools, runCleanups } from '../support/tmp';
 
 const CGROUP_DIRS = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/freezer', '/sys/fs/cgroup/unified'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs a command with `input` on its stdin (then EOF), bounded. */
-function runWith(cmd: string, args: string[], env: NodeJS.ProcessEnv, input: string | ((write: (s: string) => void, out: () => string) => Promise<void>), timeoutMs = 30_000): Promise<CliResult> {
-  return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    trackChild(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), timeoutMs);
-    child.on('error', rej);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      res({ code: code ?? (signal ? 128 : -1), stdout, stderr });
-    });
-    if (typeof input === 'string') child.stdin!.end(input);
-    else void input((s) => child.stdin!.write(s), () => stdout).then(() => child.stdin!.end());
-  });
-}
 
 describe('run -i/-t and start -a -i', () => {
   let registry: TestRegistry;
@@ -90,7 +71,7 @@ describe('run -i/-t and start -a -i', () => {
   });
 
   it('echo hi | berth run -i --rm IMG cat prints hi; stdin closes at EOF; the container is gone', async () => {
-    const r = await runWith(berthArgv[0], [berthArgv[1], 'run', '-i', '--rm', '--name', 'cat1', ref, 'cat'], env, 'hi\n');
+    const r = await runWithInput(berthArgv[0], [berthArgv[1], 'run', '-i', '--rm', '--name', 'cat1', ref, 'cat'], env, 'hi\n');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'hi\n');
     await sleep(200);
@@ -99,21 +80,21 @@ describe('run -i/-t and start -a -i', () => {
   });
 
   it('run -i keeps stdout and stderr apart and propagates the exit code', async () => {
-    const r = await runWith(berthArgv[0], [berthArgv[1], 'run', '-i', '--rm', ref, 'sh', '-c', 'read x; echo "out $x"; echo err >&2; exit 7'], env, 'abc\n');
+    const r = await runWithInput(berthArgv[0], [berthArgv[1], 'run', '-i', '--rm', ref, 'sh', '-c', 'read x; echo "out $x"; echo err >&2; exit 7'], env, 'abc\n');
     assert.equal(r.code, 7, r.stderr);
     assert.equal(r.stdout, 'out abc\n');
     assert.equal(r.stderr, 'err\n');
   });
 
   it('run -it without a terminal is refused', async () => {
-    const r = await runWith(berthArgv[0], [berthArgv[1], 'run', '-it', '--rm', ref, 'sh'], env, '');
+    const r = await runWithInput(berthArgv[0], [berthArgv[1], 'run', '-it', '--rm', ref, 'sh'], env, '');
     assert.equal(r.code, 1);
     assert.match(r.stderr, /the input device is not a TTY/);
   });
 
   it('berth run -it --rm under a real terminal: a pty, stty size, SIGWINCH resize, Ctrl-C, exit code', async () => {
     const cmd = `stty rows 33 cols 99; echo clipts=$(tty); exec ${berthCmd} run -it --rm --name tty1 ${ref} sh`;
-    const r = await runWith('script', ['-qfec', cmd, '/dev/null'], env, async (write, out) => {
+    const r = await runWithInput('script', ['-qfec', cmd, '/dev/null'], env, async (write, out) => {
       const wait = async (re: RegExp) => {
         for (let i = 0; i < 300 && !re.test(out()); i++) await sleep(20);
       };
@@ -145,7 +126,7 @@ describe('run -i/-t and start -a -i', () => {
   });
 
   it('run -t without -i: a pty without input; recorded in Config; its output logged as stdout', async () => {
-    const r = await runWith('script', ['-qfec', `${berthCmd} run -t --name tty2 ${ref} sh -c 'tty; echo hello; exit 2'`, '/dev/null'], env, async () => void (await sleep(3000)));
+    const r = await runWithInput('script', ['-qfec', `${berthCmd} run -t --name tty2 ${ref} sh -c 'tty; echo hello; exit 2'`, '/dev/null'], env, async () => void (await sleep(3000)));
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout, /\/dev\/pts\/\d+/);
     const c = await conn.sendRequest(InspectContainerRequest.type, { container: 'tty2' });
@@ -161,7 +142,7 @@ describe('run -i/-t and start -a -i', () => {
   it('berth create -it, then berth start -ai under a terminal', async () => {
     const c = await cli(['create', '-it', '--name', 'later', ref, 'sh']);
     assert.equal(c.code, 0, c.stderr);
-    const r = await runWith('script', ['-qfec', `${berthCmd} start -ai later`, '/dev/null'], env, async (write, out) => {
+    const r = await runWithInput('script', ['-qfec', `${berthCmd} start -ai later`, '/dev/null'], env, async (write, out) => {
       for (let i = 0; i < 300 && !/ready=yes/.test(out()); i++) {
         if (i % 50 === 0) write('echo ready=yes\n');
         await sleep(20);

@@ -103,11 +103,19 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `berth ARGS...` (bin/berth, as installed) to completion, bounded by `timeoutMs`. */
-export function berth(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<CliResult> {
-  requireBundle();
+/**
+ * Runs a program to completion, bounded by `timeoutMs` (then SIGKILL by PID). `input` is written
+ * to its stdin, then EOF; or a function that writes as the output arrives (terminal dialogues).
+ */
+export function runWithInput(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  input: string | ((write: (s: string) => void, out: () => string) => Promise<void>),
+  timeoutMs = 30_000,
+): Promise<CliResult> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'berth'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     trackChild(child);
     let stdout = '';
     let stderr = '';
@@ -119,5 +127,14 @@ export function berth(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_00
       clearTimeout(timer);
       res({ code: code ?? (signal ? 128 : -1), stdout, stderr });
     });
+    child.stdin!.on('error', () => undefined);
+    if (typeof input === 'string') child.stdin!.end(input);
+    else void input((s) => child.stdin!.write(s), () => stdout).then(() => child.stdin!.end());
   });
+}
+
+/** Runs `berth ARGS...` (bin/berth, as installed) to completion, bounded by `timeoutMs`. */
+export function berth(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<CliResult> {
+  requireBundle();
+  return runWithInput(process.execPath, [join(REPO, 'bin', 'berth'), ...args], env, '', timeoutMs);
 }
