@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import { ListContainersRequest, type ContainerEventAction, type ContainerSummary } from '../../../protocol';
 import type { AgentConnection } from '../../agent/connection';
+import { ListRefresher } from '../listRefresher';
 import { ContainerTreeItem } from './ContainerTreeItem';
 import { buildContainerTree, childrenOf, containerLeaves, type ContainerGroupNode, type ContainerNode, type ContainersNode, type GroupBy } from './model';
 
@@ -27,13 +28,25 @@ export class ContainersTreeProvider implements vscode.TreeDataProvider<Container
   private roots: ContainerGroupNode[] = [];
   private loaded = false;
   private readonly subscriptions: vscode.Disposable[] = [];
-  private debounce: NodeJS.Timeout | undefined;
   private rerender: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
-  private again = false;
   private readonly errorEmitter = new vscode.EventEmitter<unknown>();
   /** A refresh failed (the Context reports it). */
   readonly onDidFail = this.errorEmitter.event;
+  private readonly lists = new ListRefresher<ContainerSummary[]>(
+    {
+      connected: () => this.agent.state.kind === 'connected',
+      fetch: () => this.agent.request(ListContainersRequest.type, { all: true }),
+      apply: (list) => {
+        this.list = list;
+        this.roots = buildContainerTree(list, this.group);
+        this.loaded = true;
+        this.scheduleRerender();
+      },
+      changed: () => this.changed.fire(undefined),
+      failed: (err) => this.errorEmitter.fire(err),
+    },
+    EVENT_DEBOUNCE_MS,
+  );
 
   constructor(
     private readonly agent: ContainersAgent,
@@ -82,41 +95,12 @@ export class ContainersTreeProvider implements vscode.TreeDataProvider<Container
   }
 
   scheduleRefresh(): void {
-    if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      this.debounce = undefined;
-      void this.refresh();
-    }, EVENT_DEBOUNCE_MS);
+    this.lists.schedule();
   }
 
-  /** Lists the containers again; concurrent calls share one request and a follow-up if needed. */
+  /** Lists again; concurrent calls share one request and a follow-up if needed. */
   refresh(): Promise<void> {
-    if (this.inFlight) {
-      this.again = true;
-      return this.inFlight;
-    }
-    this.inFlight = (async () => {
-      try {
-        do {
-          this.again = false;
-          if (this.agent.state.kind !== 'connected') {
-            this.changed.fire(undefined);
-            return;
-          }
-          this.list = await this.agent.request(ListContainersRequest.type, { all: true });
-          this.roots = buildContainerTree(this.list, this.group);
-          this.loaded = true;
-          this.scheduleRerender();
-          this.changed.fire(undefined);
-        } while (this.again);
-      } catch (err) {
-        if (this.agent.state.kind === 'connected') this.errorEmitter.fire(err);
-        this.changed.fire(undefined);
-      } finally {
-        this.inFlight = undefined;
-      }
-    })();
-    return this.inFlight;
+    return this.lists.refresh();
   }
 
   private scheduleRerender(): void {
@@ -141,7 +125,7 @@ export class ContainersTreeProvider implements vscode.TreeDataProvider<Container
   }
 
   dispose(): void {
-    if (this.debounce) clearTimeout(this.debounce);
+    this.lists.dispose();
     if (this.rerender) clearInterval(this.rerender);
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();

@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { ListImagesRequest, type ImageSummary } from '../../../protocol';
 import type { AgentConnection } from '../../agent/connection';
+import { ListRefresher } from '../listRefresher';
 import { ImageTreeItem } from './ImageTreeItem';
 import { buildImageTree, childrenOf, leaves, type ImageLeaf, type ImageNode } from './model';
 
@@ -20,12 +21,22 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<ImageNode>, v
   private roots: ImageNode[] = [];
   private loaded = false;
   private readonly subscriptions: vscode.Disposable[] = [];
-  private debounce: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
-  private again = false;
   private readonly errorEmitter = new vscode.EventEmitter<unknown>();
   /** A refresh failed (the Context reports it). */
   readonly onDidFail = this.errorEmitter.event;
+  private readonly lists = new ListRefresher<ImageSummary[]>(
+    {
+      connected: () => this.agent.state.kind === 'connected',
+      fetch: () => this.agent.request(ListImagesRequest.type, { all: true }),
+      apply: (list) => {
+        this.roots = buildImageTree(list);
+        this.loaded = true;
+      },
+      changed: () => this.changed.fire(undefined),
+      failed: (err) => this.errorEmitter.fire(err),
+    },
+    EVENT_DEBOUNCE_MS,
+  );
 
   constructor(private readonly agent: ImagesAgent) {
     this.subscriptions.push(
@@ -56,40 +67,12 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<ImageNode>, v
   }
 
   scheduleRefresh(): void {
-    if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      this.debounce = undefined;
-      void this.refresh();
-    }, EVENT_DEBOUNCE_MS);
+    this.lists.schedule();
   }
 
-  /** Lists the images again; concurrent calls share one request and a follow-up if needed. */
+  /** Lists again; concurrent calls share one request and a follow-up if needed. */
   refresh(): Promise<void> {
-    if (this.inFlight) {
-      this.again = true;
-      return this.inFlight;
-    }
-    this.inFlight = (async () => {
-      try {
-        do {
-          this.again = false;
-          if (this.agent.state.kind !== 'connected') {
-            this.changed.fire(undefined);
-            return;
-          }
-          const list: ImageSummary[] = await this.agent.request(ListImagesRequest.type, { all: true });
-          this.roots = buildImageTree(list);
-          this.loaded = true;
-          this.changed.fire(undefined);
-        } while (this.again);
-      } catch (err) {
-        if (this.agent.state.kind === 'connected') this.errorEmitter.fire(err);
-        this.changed.fire(undefined);
-      } finally {
-        this.inFlight = undefined;
-      }
-    })();
-    return this.inFlight;
+    return this.lists.refresh();
   }
 
   getTreeItem(node: ImageNode): vscode.TreeItem {
@@ -107,7 +90,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<ImageNode>, v
   }
 
   dispose(): void {
-    if (this.debounce) clearTimeout(this.debounce);
+    this.lists.dispose();
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
     this.errorEmitter.dispose();
