@@ -14,7 +14,6 @@ import {
   ErrorCode,
   EventNotification,
   InspectContainerRequest,
-  ListContainersRequest,
   PullRequest,
   RemoveContainerRequest,
   StartContainerRequest,
@@ -30,8 +29,8 @@ import { busyboxImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { makeTempDir, requireTools, runCleanups } from '../support/tmp';
+import { cgroupLeft, removeAllContainers } from '../support/containers';
 
-const CGROUP_DIRS = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/freezer', '/sys/fs/cgroup/unified'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function ok(r: CliResult, what: string): CliResult {
@@ -56,9 +55,6 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
 }
 
-function cgroupLeft(id: string): string[] {
-  return CGROUP_DIRS.map((d) => `${d}/berth/${id}`).filter((d) => existsSync(d));
-}
 
 describe('containers', () => {
   let registry: TestRegistry;
@@ -92,11 +88,7 @@ describe('containers', () => {
   });
 
   after(async () => {
-    if (agent && conn) {
-      for (const c of (await conn.sendRequest(ListContainersRequest.type, { all: true }).catch(() => [])) as ContainerSummary[]) {
-        await conn.sendRequest(RemoveContainerRequest.type, { container: c.Id, force: true }).catch(() => undefined);
-      }
-    }
+    await removeAllContainers(agent ? conn : undefined);
     await runCleanups();
     for (const id of ids) assert.deepEqual(cgroupLeft(id), [], `no cgroup left for ${id}`);
     for (const pid of pids) assert.ok(!alive(pid) || !readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes('/berth/'), `container process ${pid} is gone`);

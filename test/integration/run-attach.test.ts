@@ -19,7 +19,6 @@ import {
   ListContainersRequest,
   OutputNotification,
   PullRequest,
-  RemoveContainerRequest,
   ResizeNotification,
   StartContainerRequest,
   WaitContainerRequest,
@@ -31,8 +30,8 @@ import { busyboxImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { requireTools, runCleanups } from '../support/tmp';
+import { cgroupLeft, removeAllContainers } from '../support/containers';
 
-const CGROUP_DIRS = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/freezer', '/sys/fs/cgroup/unified'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
@@ -59,15 +58,9 @@ describe('run -i/-t and start -a -i', () => {
   });
 
   after(async () => {
-    const ids: string[] = [];
-    if (agent && conn) {
-      for (const c of (await conn.sendRequest(ListContainersRequest.type, { all: true }).catch(() => [])) as ContainerSummary[]) {
-        ids.push(c.Id);
-        await conn.sendRequest(RemoveContainerRequest.type, { container: c.Id, force: true }).catch(() => undefined);
-      }
-    }
+    const ids = await removeAllContainers(agent ? conn : undefined);
     await runCleanups();
-    for (const id of ids) for (const d of CGROUP_DIRS) assert.ok(!existsSync(`${d}/berth/${id}`), `cgroup ${d}/berth/${id} left`);
+    for (const id of ids) assert.deepEqual(cgroupLeft(id), [], `no cgroup left for ${id}`);
   });
 
   it('echo hi | berth run -i --rm IMG cat prints hi; stdin closes at EOF; the container is gone', async () => {
