@@ -24,6 +24,8 @@ import {
   MAX_CONFIG_BYTES,
   MAX_MANIFEST_BYTES,
   MediaType,
+  checkConfigMatchesManifest,
+  digestOf,
   parseConfig,
   parseDigest,
   parseManifestDocument,
@@ -75,13 +77,11 @@ export async function loadImages(svc: ImageService, path: string, peer?: PeerCre
         ? store.readBlob(img.configDigest)
         : readFileSync(files.get(byDigest(files, img.configDigest, path))!.file);
       const config = parseConfig(configBytes, { operation: OPERATION, path });
+      checkConfigMatchesManifest(config, img.manifest, { operation: OPERATION, path });
       const diffIds = config.rootfs.diff_ids;
-      if (diffIds.length !== img.manifest.layers.length) {
-        throw invalid(path, `an image lists ${img.manifest.layers.length} layers but its config ${diffIds.length} diff_ids`);
-      }
       const blobs = [img.configDigest, ...img.manifest.layers.map((l) => l.digest)];
       const chains = chainIds(diffIds);
-      const manifestDigest = digestOfBuffer(img.manifestBytes);
+      const manifestDigest = digestOf(img.manifestBytes);
       // Leased before the blobs land, so a concurrent gc cannot take them before the image is
       // recorded; on failure the lease goes and gc takes back whatever no image uses.
       const release = store.lease([...chains, ...blobs, manifestDigest]);
@@ -335,9 +335,6 @@ function layerMediaType(file: string): string {
   return MediaType.OciLayer;
 }
 
-function digestOfBuffer(b: Buffer): string {
-  return 'sha256:' + createHash('sha256').update(b).digest('hex');
-}
 
 function invalid(path: string, what: string): BerthError {
   return new BerthError(ErrorCode.InvalidArchive, `load ${path}: ${what}`, { operation: OPERATION, path });

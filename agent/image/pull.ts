@@ -32,14 +32,8 @@ export async function pullImage(svc: ImageService, ref: ImageReference, platform
   const { store, registry } = svc;
   const resolved = await registry.resolve(ref, platform, opts.signal);
   const { manifest, config } = resolved;
+  // resolve() has checked that the config names one diff_id per manifest layer.
   const diffIds = config.rootfs.diff_ids;
-  if (diffIds.length !== manifest.layers.length) {
-    throw new BerthError(
-      ErrorCode.InvalidContent,
-      `pull ${formatReference(ref)}: the manifest lists ${manifest.layers.length} layers but the config ${diffIds.length} diff_ids`,
-      { operation: 'pull', reference: formatReference(ref), digest: resolved.manifestDigest },
-    );
-  }
   const imageId = manifest.config.digest;
   const chains = chainIds(diffIds);
   const release = store.lease([...chains, ...manifest.layers.map((l) => l.digest), imageId, resolved.manifestDigest]);

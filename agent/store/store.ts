@@ -27,6 +27,7 @@ import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } f
 import { join } from 'node:path';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import { mkdirp, randomName, writeFileAtomic } from './fsutil';
+import { digestOf } from '../image/oci';
 
 /** What the store knows about one unpacked layer (layers/<chain>/layer.json). */
 export interface LayerRecord {
@@ -155,7 +156,7 @@ export class Store {
 
   /** Stores bytes already in memory after checking they hash to `digest`. */
   putBlob(digest: string, bytes: Buffer): void {
-    const actual = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+    const actual = digestOf(bytes);
     if (actual !== digest) {
       throw new BerthError(ErrorCode.DigestMismatch, `content hashes to ${actual}, expected ${digest}; nothing was stored`, {
         operation: 'store blob',
