@@ -17,6 +17,7 @@ import { native, type PeerCred } from '../native';
 import { BerthError, systemError } from './errors';
 import { ImageService } from './image/service';
 import { ContainerService } from './runtime/containers/service';
+import { NetworkManager, networkConfig } from './runtime/network';
 import { RegistryClient } from './registry/client';
 import { registerHandlers } from './server/handlers';
 import { Store } from './store/store';
@@ -40,7 +41,8 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   const settings = readAgentSettings(opts.root);
   const registry = new RegistryClient({ insecureRegistries: settings.insecureRegistries });
   const svc = new ImageService(store, registry);
-  const containers = new ContainerService(store, svc, svc.events, { log });
+  const network = new NetworkManager(opts.root, networkConfig(settings.network, join(opts.root, 'settings.json')), log);
+  const containers = new ContainerService(store, svc, svc.events, { log, network });
   await containers.init();
   const connections = new Set<MessageConnection>();
 

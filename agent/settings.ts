@@ -3,6 +3,8 @@
  * Hostile-input rules apply: the file is parsed strictly and a bad one is an error naming it.
  *
  *   { "insecureRegistries": ["registry.lan:5000"] }      hosts reached over plain HTTP
+ *   { "network": {"bridge": "berth0", "subnet": "10.89.0.0/24"} }   the default network; checked
+ *                                                        by runtime/network/config.ts (networkConfig)
  *
  * BERTH_INSECURE_REGISTRIES (comma-separated) adds to the list. Loopback registries (localhost,
  * 127.0.0.0/8, ::1) are always reached over HTTP and need no entry.
@@ -13,6 +15,8 @@ import { BerthError, ErrorCode, systemError } from './errors';
 
 export interface AgentSettings {
   insecureRegistries: string[];
+  /** The "network" object as written (validated by networkConfig, with BERTH_BRIDGE/BERTH_SUBNET). */
+  network?: { bridge?: unknown; subnet?: unknown };
 }
 
 export function readAgentSettings(root: string, env: NodeJS.ProcessEnv = process.env): AgentSettings {
@@ -36,6 +40,8 @@ export function readAgentSettings(root: string, env: NodeJS.ProcessEnv = process
       });
     }
     settings.insecureRegistries.push(...((list as string[] | undefined) ?? []));
+    const network = (raw as Record<string, unknown> | null)?.network;
+    if (network !== undefined) settings.network = network as AgentSettings['network'];
   }
   for (const h of (env.BERTH_INSECURE_REGISTRIES ?? '').split(',')) if (h.trim()) settings.insecureRegistries.push(h.trim());
   return settings;

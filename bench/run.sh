@@ -35,5 +35,15 @@ fi
 
 # The layer inspector's open time (bench/inspector.ts; a few seconds).
 node --import tsx bench/inspector.ts
-command -v crun >/dev/null && command -v runc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends crun runc >/dev/null; }; node --import tsx bench/start.ts  # container start vs crun/runc (~20 s)
-exec node --import tsx bench/pull.ts "$@"
+command -v crun >/dev/null && command -v runc >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends crun runc >/dev/null; }
+# The runtime tables go after the pull table in bench/results/latest.md; stale copies go first.
+rm -f bench/.cache/latest-start.md bench/.cache/latest-runtime.md
+node --import tsx bench/start.ts    # container start vs crun/runc (~20 s)
+node --import tsx bench/runtime.ts  # 50 at once, exec, 121-layer overlay, idle CPU (~2 min)
+node --import tsx bench/pull.ts "$@"
+for part in start runtime; do
+  if [ -f "bench/.cache/latest-$part.md" ]; then
+    { echo; echo '---'; echo; cat "bench/.cache/latest-$part.md"; } >> bench/results/latest.md
+  fi
+done
+echo "bench: bench/results/latest.md holds the pull, start and runtime tables"

@@ -24,14 +24,11 @@
  * Usage: node --import tsx bench/start.ts [--iterations N] [--concurrent N] [--rounds N]
  *   (defaults 30, 20, 5). Writes bench/results/start-<date>.md and prints it.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { MessageConnection } from 'vscode-jsonrpc';
-import { LayerUnpacker } from '../agent/image/unpack';
-import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from '../agent/runtime/plan';
 import {
   CreateContainerRequest,
   ListContainersRequest,
@@ -44,7 +41,8 @@ import { BUNDLE, REPO, startAgent, type TestAgent } from '../test/support/agent'
 import { busyboxImage } from '../test/support/images';
 import { pushImage } from '../test/support/push';
 import { startRegistry } from '../test/support/registry';
-import { registerCleanup, requireTools, runCleanups, trackChild, untrackChild } from '../test/support/tmp';
+import { registerCleanup, requireTools, runCleanups } from '../test/support/tmp';
+import { WRAPPER, f1, leftovers, makeBundle, median, ms, sh, timedRun } from './common';
 
 const RESULTS = join(__dirname, 'results');
 const argv = process.argv.slice(2);
@@ -57,99 +55,9 @@ function intArg(name: string, env: string, def: number): number {
 const ITERATIONS = intArg('--iterations', 'BENCH_START_ITERATIONS', 30);
 const CONCURRENT = intArg('--concurrent', 'BENCH_START_CONCURRENT', 20);
 const ROUNDS = intArg('--rounds', 'BENCH_START_ROUNDS', 5);
-const RUN_TIMEOUT_MS = 30_000;
-/** The crun wrapper; "$@" is the command run in the private mount namespace. */
-const WRAPPER = ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none /sys/fs/cgroup/unified && exec "$@"', 'sh'];
 
 function log(msg: string): void {
   process.stderr.write(`[start-bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-function sh(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (e) {
-    return `(${cmd} failed: ${(e as Error).message.split('\n')[0]})`;
-  }
-}
-const ms = (t0: number) => performance.now() - t0;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const f1 = (x: number) => x.toFixed(1);
-
-/** Spawns cmd and resolves with the ms from spawn to exit; rejects unless it exits 0. */
-function timedRun(cmd: string, args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    trackChild(child);
-    let took = 0;
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), RUN_TIMEOUT_MS);
-    child.once('exit', () => (took = ms(t0)));
-    child.once('error', (e) => (clearTimeout(timer), untrackChild(child), reject(e)));
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      untrackChild(child);
-      if (code === 0) resolve(took);
-      else reject(new Error(`${cmd} ${args.join(' ')}: ${signal ?? `exit ${code}`}: ${err.trim()}`));
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// OCI bundles
-// ---------------------------------------------------------------------------------------------
-
-/**
- * config.json for `/bin/true`, written to match what a Berth container gets: namespaces pid,
- * mount, ipc, uts, network and cgroup (Berth makes a cgroup namespace too), /proc, a tmpfs /dev
- * (crun/runc create the default device nodes), /dev/pts, /dev/shm, /dev/mqueue, a read-only /sys,
- * Docker's masked and read-only paths, Docker's default capabilities, no_new_privs, no terminal,
- * no resource limits.
- */
-function bundleConfig(hostname: string): object {
-  const caps = DEFAULT_CAPABILITIES.map((c) => `CAP_${c}`);
-  return {
-    ociVersion: '1.0.2',
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args: ['/bin/true'],
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
-      cwd: '/',
-      capabilities: { bounding: caps, effective: caps, permitted: caps },
-      noNewPrivileges: true,
-    },
-    root: { path: 'rootfs', readonly: false },
-    hostname,
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    ],
-    linux: {
-      namespaces: ['pid', 'mount', 'ipc', 'uts', 'network', 'cgroup'].map((type) => ({ type })),
-      maskedPaths: [...MASKED_PATHS],
-      readonlyPaths: [...READONLY_PATHS],
-    },
-  };
-}
-
-/** A fresh bundle dir under `base`: rootfs/ unpacked from the layer blob, and config.json. */
-async function makeBundle(base: string, name: string, blob: Buffer): Promise<string> {
-  const dir = join(base, name);
-  mkdirSync(join(dir, 'rootfs'), { recursive: true });
-  const u = new LayerUnpacker(join(dir, 'rootfs'));
-  for (let off = 0; off < blob.length; off += 64 * 1024) await u.write(blob.subarray(off, off + 64 * 1024));
-  await u.finish();
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(bundleConfig(name), null, 1));
-  return dir;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,29 +129,6 @@ const LABEL: Record<Tool, string> = {
   runc: '**runc run**',
   spawn: 'spawn `/bin/true` (floor of a spawned row)',
 };
-
-/** Leftovers of a runtime's containers named with `prefix`: its state dir entries and v1 cgroups. */
-function leftovers(prefix: string): string[] {
-  const found: string[] = [];
-  for (const d of ['/run/crun', '/run/runc']) {
-    if (existsSync(d)) for (const n of readdirSync(d)) if (n.startsWith(prefix)) found.push(join(d, n));
-  }
-  // Without cgroupsPath, runc and crun nest the cgroup under their own (e.g. memory/process_api/…/ID).
-  const walk = (d: string, depth: number): void => {
-    let names: string[];
-    try {
-      names = readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (n.startsWith(prefix)) found.push(join(d, n));
-      else if (depth < 4) walk(join(d, n), depth + 1);
-    }
-  };
-  for (const ctl of ['memory', 'pids', 'cpu', 'devices', 'freezer', 'unified']) walk(join('/sys/fs/cgroup', ctl), 0);
-  return found;
-}
 
 async function main(): Promise<void> {
   requireTools(['docker-registry', 'crun', 'runc', 'unshare', 'mount', 'tar', 'gzip']);
@@ -397,6 +282,9 @@ async function main(): Promise<void> {
     mkdirSync(RESULTS, { recursive: true });
     const file = join(RESULTS, `start-${date}.md`);
     writeFileSync(file, doc);
+    // run.sh appends this copy to bench/results/latest.md after the pull benchmark.
+    mkdirSync(join(__dirname, '.cache'), { recursive: true });
+    writeFileSync(join(__dirname, '.cache', 'latest-start.md'), doc);
     process.stdout.write(doc);
     log(`wrote ${relative(REPO, file)}`);
   } finally {

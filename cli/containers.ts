@@ -40,8 +40,12 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'cap-drop', type: 'strings', value: 'CAP', help: 'Drop a Linux capability' },
   { name: 'privileged', type: 'boolean', help: 'All capabilities and devices, no masked paths' },
   { name: 'rm', type: 'boolean', help: 'Remove the container when it exits' },
+  { name: 'init', type: 'boolean', help: "Run Berth's init as pid 1: it forwards signals and reaps zombies" },
+  { name: 'userns', type: 'string', value: 'MODE', help: 'host (default), or auto: container root is host uid 100000 in a user namespace' },
   { name: 'interactive', short: 'i', type: 'boolean', help: 'Keep stdin open and pass it to the container' },
   { name: 'tty', short: 't', type: 'boolean', help: "Allocate a terminal (from the container's /dev/pts)" },
+  { name: 'publish', short: 'p', type: 'strings', value: '[IP:]HOST:CTR[/udp]', help: 'Publish a container port on the host (default address 127.0.0.1; CTR alone: a free host port)' },
+  { name: 'network', type: 'string', value: 'MODE', help: 'bridge (default: a private network with NAT), host, or none (loopback only)' },
 ];
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -116,6 +120,16 @@ export function createParams(p: ParsedArgs, io: CliIO): CreateContainerParams {
   if (capDrop.length) params.capDrop = capDrop;
   if (flagBool(p, 'privileged')) params.privileged = true;
   if (flagBool(p, 'rm')) params.autoRemove = true;
+  if (flagBool(p, 'init')) params.init = true;
+  const userns = flagString(p, 'userns');
+  if (userns !== undefined) {
+    if (userns !== 'host' && userns !== 'auto') throw new UsageError(`invalid value "${userns}" for --userns: want host or auto`);
+    params.userns = userns;
+  }
+  const ports = flagStrings(p, 'publish');
+  if (ports.length) params.ports = ports;
+  const network = flagString(p, 'network');
+  if (network !== undefined) params.networkMode = network;
   return params;
 }
 

@@ -15,6 +15,7 @@ import { exec } from './commands/exec';
 import { kill } from './commands/kill';
 import { logs } from './commands/logs';
 import { ps } from './commands/ps';
+import { port } from './commands/port';
 import { rm } from './commands/rm';
 import { run } from './commands/run';
 import { start } from './commands/start';
@@ -26,26 +27,33 @@ import { images } from './commands/images';
 import { inspect } from './commands/inspect';
 import { load } from './commands/load';
 import { pull } from './commands/pull';
+import { push } from './commands/push';
 import { rmi } from './commands/rmi';
 import { save } from './commands/save';
 import { tag } from './commands/tag';
 import { CLIENT_VERSION, version } from './commands/version';
 import { commit } from './commands/commit';
+import { check } from './commands/check';
 import { diff } from './commands/diff';
+import { cp } from './commands/cp';
 import { containerPrune, imagePrune } from './commands/prune';
 import { restart } from './commands/restart';
 import { stats } from './commands/stats';
 import { top } from './commands/top';
 import { volumeCreate, volumeInspect, volumeLs, volumePrune, volumeRm } from './commands/volume';
+import { build } from './commands/build';
+import { up } from './commands/up';
+import { down } from './commands/down';
 
 export type { CliIO } from './context';
 
 /** Every verb, in the order `berth --help` lists them. */
 export const COMMANDS: readonly Command[] = [
-  run, exec, create, start, stop, kill, rm, ps, logs, wait,
-  pull, images, inspect, history, tag, rmi, save, load, events, version, agent,
-  restart, top, stats, diff, commit, containerPrune, imagePrune,
-  volumeCreate, volumeLs, volumeInspect, volumeRm, volumePrune,
+  run, exec, create, start, stop, kill, rm, ps, port, logs, wait,
+  pull, push, build, images, inspect, history, tag, rmi, save, load, events, version, agent,
+  restart, top, stats, diff, cp, commit, containerPrune, imagePrune,
+  volumeCreate, volumeLs, volumeInspect, volumeRm, volumePrune, check,
+  up, down,
 ];
 
 export const EXIT_OK = 0;

@@ -6,8 +6,28 @@
 import type { LayerProgress } from '../protocol';
 import { humanSize, shortId } from './format';
 
+/**
+ * One line's state: a pull's {@link LayerProgress}, or anything shaped like it (a push's blobs)
+ * with its own phases, named by {@link ProgressOptions.label}.
+ */
+export interface ProgressItem {
+  digest: string;
+  phase: string;
+  current: number;
+  total: number;
+  message?: string;
+}
+
+/** Words for a phase; phases in `barPhases` get a bar and sizes. */
+export interface PhaseLabels {
+  label: (item: ProgressItem) => string;
+  barPhases: readonly string[];
+}
+
 export interface ProgressOptions {
   write: (s: string) => void;
+  /** How phases read (default: a pull's, as Docker words them). */
+  labels?: PhaseLabels;
   isTTY: boolean;
   /** Terminal width; lines are kept shorter so they never wrap (wrapping breaks cursor-up). */
   columns?: number;
@@ -24,6 +44,11 @@ const LABELS: Record<LayerProgress['phase'], string> = {
   done: 'Pull complete',
 };
 
+const PULL_LABELS: PhaseLabels = {
+  label: (l) => LABELS[l.phase as LayerProgress['phase']] ?? l.phase,
+  barPhases: ['downloading', 'retrying'],
+};
+
 const BAR_WIDTH = 50;
 
 /** "[=====>     ]" for `current` of `total`, `width` cells inside the brackets. */
@@ -34,9 +59,9 @@ export function progressBar(current: number, total: number, width = BAR_WIDTH): 
 }
 
 /** The text of one layer's line (without the newline); `bar` false for logs. */
-export function layerLine(l: LayerProgress, columns?: number, bar = true): string {
-  const head = `${shortId(l.digest)}: ${LABELS[l.phase]}${l.phase === 'retrying' && l.message ? ` (${l.message})` : ''}`;
-  if (l.phase !== 'downloading' && l.phase !== 'retrying') return clip(head, columns);
+export function layerLine(l: ProgressItem, columns?: number, bar = true, labels: PhaseLabels = PULL_LABELS): string {
+  const head = `${shortId(l.digest)}: ${labels.label(l)}${l.phase === 'retrying' && l.message ? ` (${l.message})` : ''}`;
+  if (!labels.barPhases.includes(l.phase)) return clip(head, columns);
   const sizes = l.total > 0 ? `${humanSize(l.current)}/${humanSize(l.total)}` : humanSize(l.current);
   let width = BAR_WIDTH;
   if (columns) width = Math.min(BAR_WIDTH, columns - 1 - head.length - sizes.length - 4);
@@ -49,7 +74,7 @@ function clip(s: string, columns?: number): string {
 }
 
 export class PullProgressRenderer {
-  private readonly layers = new Map<string, LayerProgress>();
+  private readonly layers = new Map<string, ProgressItem>();
   /** Non-TTY: the last phase (and message) printed per layer. */
   private readonly printed = new Map<string, string>();
   private drawnLines = 0;
@@ -59,14 +84,14 @@ export class PullProgressRenderer {
 
   constructor(private readonly opts: ProgressOptions) {}
 
-  update(layer: LayerProgress): void {
+  update(layer: ProgressItem): void {
     if (this.finished) return;
     this.layers.set(layer.digest, { ...layer });
     if (!this.opts.isTTY) {
       const key = `${layer.phase}\0${layer.message ?? ''}`;
       if (this.printed.get(layer.digest) !== key) {
         this.printed.set(layer.digest, key);
-        this.opts.write(layerLine(layer, undefined, false) + '\n');
+        this.opts.write(layerLine(layer, undefined, false, this.opts.labels) + '\n');
       }
       return;
     }
@@ -95,7 +120,7 @@ export class PullProgressRenderer {
   private draw(): void {
     this.lastDraw = Date.now();
     let out = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : '';
-    for (const l of this.layers.values()) out += `\x1b[2K${layerLine(l, this.opts.columns)}\n`;
+    for (const l of this.layers.values()) out += `\x1b[2K${layerLine(l, this.opts.columns, true, this.opts.labels)}\n`;
     this.drawnLines = this.layers.size;
     this.opts.write(out);
   }

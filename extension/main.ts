@@ -4,12 +4,16 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands/registerCommands';
 import { Context } from './context';
+import { registerFileSystem } from './fs/registerFileSystem';
+import { registerWorkspace } from './workspace/registerWorkspace';
 
 export function activate(extension: vscode.ExtensionContext): void {
   try {
     const ctx = new Context(extension);
     extension.subscriptions.push(ctx);
     registerCommands(ctx);
+    registerFileSystem(ctx);
+    registerWorkspace(ctx);
     ctx.start();
   } catch (err) {
     // Shown, then rethrown so VS Code records the failed activation too.

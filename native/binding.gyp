@@ -14,6 +14,15 @@
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "cflags!": ["-pthread"],
       "ldflags!": ["-pthread", "-rdynamic"]
+    },
+    {
+      "target_name": "berth-init",
+      "type": "executable",
+      "sources": ["init/berth-init.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "cflags!": ["-pthread"],
+      "ldflags": ["-static"],
+      "ldflags!": ["-pthread", "-rdynamic"]
     }
   ]
 }

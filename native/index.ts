@@ -27,7 +27,23 @@ export interface NativeAddon {
   llistxattr(path: string): string[];
   /** Flushes the filesystem that holds `fd` to disk. */
   syncfs(fd: number): void;
+  /**
+   * openat2(2): opens `path` relative to `dirfd` with `flags` (O_CLOEXEC always added), `mode`
+   * for O_CREAT, and a `resolve` mask of {@link RESOLVE} bits. Throws an errno error naming
+   * "openat2" and the path.
+   */
+  openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
 }
+
+/** openat2's resolve bits (include/uapi/linux/openat2.h). */
+export const RESOLVE = {
+  NO_XDEV: 0x01,
+  NO_MAGICLINKS: 0x02,
+  NO_SYMLINKS: 0x04,
+  BENEATH: 0x08,
+  /** `dirfd` is the root: absolute symlinks and ".." never leave it. */
+  IN_ROOT: 0x10,
+} as const;
 
 let cached: NativeAddon | undefined;
 
@@ -47,6 +63,18 @@ export function helperPath(): string {
       `berth: the runtime helper is not built (looked in ${candidates.join(', ')}); run "npm ci" or "node scripts/build-native.mjs"`,
     );
   }
+  return found;
+}
+
+/** The built `berth-init` (native/init/berth-init.c), found like {@link helperPath}; BERTH_INIT overrides. */
+export function initPath(): string {
+  const candidates = [
+    process.env.BERTH_INIT,
+    join(__dirname, 'build', 'Release', 'berth-init'),
+    join(__dirname, '..', 'native', 'build', 'Release', 'berth-init'),
+  ].filter((p): p is string => !!p);
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`berth: the container init is not built (looked in ${candidates.join(', ')}); run "npm ci" or "node scripts/build-native.mjs"`);
   return found;
 }
 
@@ -83,6 +111,14 @@ export function native(): NativeAddon {
     lgetxattr: (path, name) => (checkPath('lgetxattr', path), checkPath('lgetxattr', name), raw.lgetxattr(path, name)),
     llistxattr: (path) => (checkPath('llistxattr', path), raw.llistxattr(path)),
     syncfs: (fd) => (checkInt('syncfs', 'fd', fd), raw.syncfs(fd)),
+    openat2: (dirfd, path, flags, mode, resolve) => {
+      checkInt('openat2', 'dirfd', dirfd);
+      checkPath('openat2', path);
+      checkInt('openat2', 'flags', flags);
+      checkInt('openat2', 'mode', mode);
+      checkInt('openat2', 'resolve', resolve);
+      return raw.openat2(dirfd, path, flags, mode, resolve);
+    },
   };
   return cached;
 }

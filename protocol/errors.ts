@@ -46,6 +46,13 @@ export enum ErrorCode {
   PermissionDenied = 1401,
   /** A bug in Berth: the message says what was being done. */
   Internal = 1500,
+  /** A build step failed: a RUN exited non-zero (`data.line` names the Dockerfile line). */
+  BuildFailed = 1600,
+  /**
+   * A devcontainer.json lifecycle command (onCreateCommand, postCreateCommand, postStartCommand)
+   * exited non-zero; the workspace container is kept for inspection and named in the message.
+   */
+  LifecycleCommandFailed = 1700,
 }
 
 /** Structured details of a failure; every field is optional except `operation`. */
@@ -68,6 +75,10 @@ export interface ErrorData {
   status?: number;
   /** The platform that was asked for, e.g. "linux/arm64/v8". */
   platform?: string;
+  /** A Dockerfile line (1-based) involved, for build errors (`data.path` is then the Dockerfile). */
+  line?: number;
+  /** The column (1-based) of `line`, for parse errors of configuration files (devcontainer.json). */
+  column?: number;
 }
 
 /** Names for the codes, for messages and `--format json` output. */

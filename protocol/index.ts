@@ -133,7 +133,7 @@ export interface LayerProgress {
 }
 
 /** What happened to an image. */
-export type ImageEventAction = 'pull' | 'tag' | 'untag' | 'delete' | 'load' | 'save';
+export type ImageEventAction = 'pull' | 'tag' | 'untag' | 'delete' | 'load' | 'save' | 'push';
 
 /**
  * What happened to a container: create, start, kill (a signal was sent; attribute `signal`), oom
@@ -229,6 +229,8 @@ export interface ContainerInspect {
     AttachStderr: boolean;
     /** With OpenStdin: stdin is closed when the client attached to it goes away (`run -i` sets it). */
     StdinOnce: boolean;
+    /** "80/tcp" -> {}: the image's exposed ports plus every published one (absent in records made before networking). */
+    ExposedPorts?: Record<string, Record<string, never>>;
   };
   HostConfig: {
     /** "/host:/ctr[:ro]" as given. */
@@ -244,10 +246,38 @@ export interface ContainerInspect {
     CapDrop: string[];
     /** `--rm`: the agent removes the container when it exits. */
     AutoRemove: boolean;
+    /** `--init`: Berth's own init (native/init/berth-init.c) is pid 1 and starts the command. */
+    Init?: boolean;
+    /** `--userns`: "auto" (a user namespace, container ids 0-65535 = host ids 100000-165535), or absent/"host". */
+    UsernsMode?: string;
+    /**
+     * "bridge" (the default private network), "host" or "none". Records made before networking
+     * lack it and behave as "none" (a namespace with only loopback).
+     */
+    NetworkMode?: 'bridge' | 'host' | 'none';
+    /** `-p` as recorded: "80/tcp" -> [{HostIp ("" = 127.0.0.1), HostPort ("" = chosen at start)}]. */
+    PortBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
   };
   /** Host binds, then volumes (`Name`, `Driver` "local"; Source is the volume's _data dir). */
   Mounts: ({ Type: 'bind'; Source: string; Destination: string; RW: boolean } | { Type: 'volume'; Name: string; Source: string; Destination: string; Driver: 'local'; RW: boolean })[];
   GraphDriver: { Name: 'overlay'; Data: { LowerDir: string; UpperDir: string; WorkDir: string } };
+  /**
+   * Docker's shape. While a bridge container runs: its address, gateway and MAC (02:42 + the
+   * address), SandboxKey (its namespace, /run/netns/berth-<12 hex>) and Ports: every exposed
+   * "PORT/PROTO", with the host addresses and ports really listened on (chosen ones included),
+   * or null when not published. Otherwise the addresses are "" and Ports is {}. Networks has one
+   * entry, keyed by the mode.
+   */
+  NetworkSettings: {
+    Bridge: string;
+    SandboxKey: string;
+    Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
+    Gateway: string;
+    IPAddress: string;
+    IPPrefixLen: number;
+    MacAddress: string;
+    Networks: Record<string, { NetworkID: string; Gateway: string; IPAddress: string; IPPrefixLen: number; MacAddress: string }>;
+  };
 }
 
 /** One row of `container/list`: Docker's container summary, plus the times `ps` words its Status from. */
@@ -269,6 +299,16 @@ export interface ContainerSummary {
   StartedAt: string;
   FinishedAt: string;
   Labels: Record<string, string>;
+  /**
+   * Docker's: while running, each published port {IP, PrivatePort, PublicPort, Type} and each
+   * exposed, unpublished one {PrivatePort, Type}; [] otherwise.
+   */
+  Ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: 'tcp' | 'udp' }[];
+  /**
+   * Docker's: its host binds and volumes, as in {@link ContainerInspect}'s Mounts (the Volumes
+   * tree shows which containers use a volume from it). Absent from agents that predate it.
+   */
+  Mounts?: ContainerInspect['Mounts'];
 }
 
 /** One line a container wrote. */
@@ -452,6 +492,82 @@ export namespace LoadImagesRequest {
   export const type = new RequestType<LoadParams, { images: ImageSummary[]; tags: string[] }, ErrorData>(method);
 }
 
+export interface PushParams {
+  /**
+   * The tag to push, "NAME[:TAG]" ("127.0.0.1:5000/team/app:v1"; ":latest" when absent). It must
+   * name an image in the store (tag it first); a digest reference is refused.
+   */
+  reference: string;
+  /**
+   * When set, the agent sends {@link PushProgressNotification}s carrying this token to the
+   * requesting connection.
+   */
+  progressToken?: string;
+}
+
+/** Progress of one layer blob during a push (the config blob is pushed silently, as Docker does). */
+export interface PushProgress {
+  /** The blob's digest, as the pushed manifest names it. */
+  digest: string;
+  /**
+   * preparing: compressing a layer stored uncompressed (once; the result is kept); waiting: queued;
+   * exists: the registry has it, nothing sent; mounted: linked from `from` on the same registry,
+   * nothing sent; pushing: bytes are sent; retrying: a failed upload starts over; done: uploaded.
+   */
+  phase: 'preparing' | 'waiting' | 'exists' | 'mounted' | 'pushing' | 'retrying' | 'done';
+  /** Bytes sent so far in the current attempt. */
+  current: number;
+  /** The blob's size. */
+  total: number;
+  /** For `mounted`: the repository it was mounted from. */
+  from?: string;
+  /** Why a retry happens, for `retrying`. */
+  message?: string;
+}
+
+/** What happened to one blob of a push. */
+export interface PushedBlob {
+  digest: string;
+  size: number;
+  /** 'config' for the image config, else 'layer'. */
+  kind: 'layer' | 'config';
+  /** exists: the registry had it; mounted: linked from `from`; pushed: uploaded. */
+  action: 'exists' | 'mounted' | 'pushed';
+  from?: string;
+}
+
+export interface PushResult {
+  /** The normalised reference pushed ("127.0.0.1:5000/team/app:v1"). */
+  reference: string;
+  tag: string;
+  /** Digest of the manifest stored under the tag (Docker prints "TAG: digest: DIGEST size: SIZE"). */
+  digest: string;
+  /** Bytes of that manifest. */
+  size: number;
+  /** Layers bottom first, then the config. */
+  blobs: PushedBlob[];
+}
+
+/**
+ * `image/push`. Sent by `berth push` (and the extension) to upload an image of the store to its
+ * registry under the reference's tag, with the same credentials and token flow as a pull (scope
+ * `repository:NAME:pull,push`). Each blob is checked first (HEAD: skipped when the registry has
+ * it), else mounted from another repository of the same registry the store knows it came from
+ * (the repositories in the RepoDigests of images holding it), else uploaded in one PUT streamed
+ * from the store. Layers stored uncompressed (loaded from docker-save archives) are gzipped once
+ * and kept, and the image then carries that manifest, so pushing again sends identical bytes. The
+ * image's own manifest is pushed unchanged otherwise (a pulled image keeps its digest). Afterwards
+ * the image has `NAME@DIGEST` among its RepoDigests and a `push` event is emitted.
+ * Progress: {@link PushProgressNotification} when `progressToken` is given. Cancellable.
+ * Errors: InvalidReference (bad or digest reference), NotFound (no image has that tag),
+ * RegistryAuth ("push denied to ..."), RegistryUnreachable, RegistryError (the registry's own
+ * error code and message, the blob's digest named), DigestMismatch, System, Cancelled.
+ */
+export namespace PushRequest {
+  export const method = 'image/push';
+  export const type = new RequestType<PushParams, PushResult, ErrorData>(method);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The layer inspector (client -> agent). Answered from the per-layer file indexes written at
 // unpack (agent/image/layerIndex.ts, agent/image/inspectLayers.ts); no layer tar is read again.
@@ -599,6 +715,10 @@ export interface CreateContainerParams {
    * "/host:/ctr[:ro|rw]": the host path must exist and be absolute. "name:/ctr[:ro|rw]": the named
    * volume (created when missing, seeded with the image's content at /ctr when new). "/ctr": an
    * anonymous volume. The image's Volumes not covered get anonymous volumes too.
+   * Host binds take a comma list of options: `ro`, `rw`, `idmap` (an idmapped mount: the
+   * container's user maps to the owner of the host path, read at each start, so what the
+   * container creates there belongs to that owner on the host and nothing is chowned) and
+   * `idmap=UID:GID` (these container ids map to the owner), e.g. "/home/me/app:/w:rw,idmap".
    */
   binds?: string[];
   labels?: Record<string, string>;
@@ -612,19 +732,48 @@ export interface CreateContainerParams {
   privileged?: boolean;
   /** `--rm`: remove the container (and its logs) once it exits. */
   autoRemove?: boolean;
+  /**
+   * `--init`: pid 1 is Berth's init, which starts the command as its child, forwards signals to
+   * it, reaps orphans and exits with the command's status (HostConfig.Init).
+   */
+  init?: boolean;
+  /**
+   * `--userns`: "host" (default: the host's user namespace) or "auto": a user namespace where the
+   * container's ids 0-65535 are the host's 100000-165535 (the image's layers are idmapped, so its
+   * files still belong to the container's root; what it writes belongs to host uid 100000+).
+   * Host binds then show host-owned files as nobody. HostConfig.UsernsMode.
+   */
+  userns?: 'host' | 'auto';
   /** `-t`: a pty for the container's init at each start (Config.Tty). */
   tty?: boolean;
   /** `-i`: keep the init's stdin open for {@link InputNotification}s of an attached start (Config.OpenStdin). */
   openStdin?: boolean;
   /** With `openStdin`: close stdin when the attached client goes away (Config.StdinOnce; `run -i` sets it). */
   stdinOnce?: boolean;
+  /**
+   * `--network`: "bridge" (default; also "default"): the private network, a bridge with NAT and
+   * an address per container, allocated here and kept until rm (Conflict when the subnet is
+   * full); "host": the host's network, /etc/hosts and resolv.conf; "none": only loopback.
+   * Anything else is InvalidArgument.
+   */
+  networkMode?: string;
+  /**
+   * `-p` specs: "CPORT[/tcp|udp]", "HPORT:CPORT", "IP:HPORT:CPORT", "IP::CPORT", "[IPv6]:HPORT:CPORT",
+   * equal-length ranges "8000-8001:80-81". Host address default 127.0.0.1; host port default:
+   * chosen at each start. Bridge network only. Malformed specs, ports out of 1-65535, other
+   * protocols or a host port given twice are InvalidArgument. The ports are bound when the
+   * container starts: one in use fails `container/start` with Conflict ("start container: port
+   * 127.0.0.1:8080/tcp is already in use") and leaves nothing running.
+   */
+  ports?: string[];
 }
 
 /**
  * `container/create`. Sent by `berth create`/`run` and the extension to make a container from a
  * local image: its record, writable layer and /etc files; nothing runs yet. Emits `create`.
- * Errors: InvalidArgument (bad name, bind, limit, user or workdir missing in the image),
- * NotFound (image), Conflict (name in use), System.
+ * Errors: InvalidArgument (bad name, bind, limit, user or workdir missing in the image, network
+ * mode, port spec), NotFound (image), Conflict (name in use, the default network's subnet is
+ * full), System.
  */
 export namespace CreateContainerRequest {
   export const method = 'container/create';
@@ -667,7 +816,10 @@ export interface StartContainerParams extends ContainerRefParams {
  * Resolves once its command has been exec'd. Emits `start`. Starting a running container does
  * nothing (with `stream`, it attaches). Errors: NotFound, InvalidArgument (command, workdir or
  * user not found in the container; `stream` without `attachToken`), Conflict (the token is in use
- * on this connection), System (with the failed step's syscall, path and errno).
+ * on this connection; a published host port is in use: "start container: port 127.0.0.1:8080/tcp
+ * is already in use"), System (with the failed step's syscall, path and errno; for the network,
+ * the `ip`/`iptables` command and the interface). A failed start leaves no namespace, veth,
+ * proxy, cgroup or process behind.
  */
 export namespace StartContainerRequest {
   export const method = 'container/start';
@@ -932,6 +1084,113 @@ export namespace RestartContainerRequest {
   export const type = new RequestType<StopContainerParams, void, ErrorData>(method);
 }
 
+// --- cp: archives in and out of containers ------------------------------------------------------
+
+/** A path in a container, as `container/archive/stat` and `container/archive/get` report it. */
+export interface ContainerPathStat {
+  /** Base name ("/" for the root). */
+  name: string;
+  size: number;
+  /** Permission bits (with setuid, setgid, sticky). */
+  mode: number;
+  kind: 'file' | 'dir' | 'symlink' | 'other';
+  /** RFC 3339. */
+  mtime: string;
+  /** For a symlink, its target as written; '' otherwise. */
+  linkTarget: string;
+}
+
+export interface ContainerPathParams {
+  container: string;
+  /** Absolute path in the container; symlinks on the way are followed inside the container only. */
+  path: string;
+  /** `container/archive/stat` only: follow a symlink at the path itself too (inside the container). */
+  follow?: boolean;
+}
+
+/**
+ * `container/archive/stat`. Sent by clients (the CLI's `cp`) to learn what a path in a container
+ * is before copying to or from it; works for stopped containers too. The last component is not
+ * followed. Errors: NotFound (container or path), InvalidArgument, System.
+ */
+export namespace ContainerPathStatRequest {
+  export const method = 'container/archive/stat';
+  export const type = new RequestType<ContainerPathParams, ContainerPathStat, ErrorData>(method);
+}
+
+export interface GetArchiveParams extends ContainerPathParams {
+  /** Names the {@link ArchiveDataNotification}s that carry the archive (1 to 256 characters). */
+  token: string;
+}
+
+/**
+ * `container/archive/get` (`berth cp CONTAINER:SRC DEST`). The agent sends a tar of the path
+ * (named from its base name; a symlink as the link; the kernel's filesystems of a running
+ * container left out) as {@link ArchiveDataNotification}s with the request's token, in order and
+ * paced by the connection, then answers with the path's stat and the archive's size. A client
+ * cancels with $/cancelRequest. Errors: NotFound, Cancelled, System.
+ */
+export namespace GetArchiveRequest {
+  export const method = 'container/archive/get';
+  export const type = new RequestType<GetArchiveParams, ContainerPathStat & { bytes: number }, ErrorData>(method);
+}
+
+export interface ArchiveDataParams {
+  token: string;
+  /** Archive bytes, base64 (at most 256 KiB decoded). */
+  data: string;
+}
+
+/** `container/archive/data`. Sent by the agent for a `container/archive/get`, before its answer. */
+export namespace ArchiveDataNotification {
+  export const method = 'container/archive/data';
+  export const type = new NotificationType<ArchiveDataParams>(method);
+}
+
+export interface PutArchiveParams extends ContainerPathParams {
+  /** Names the {@link WriteArchiveRequest}s that carry the archive (1 to 256 characters). */
+  token: string;
+  /**
+   * Renames the archive's first path component: `cp ./a.txt c:/etc/b.txt` sends `a.txt` into
+   * `/etc` renamed to `b.txt`; `to` "." puts a directory's contents into `path` (`cp dir/. c:/x`).
+   */
+  rename?: { from: string; to: string };
+  /** Keep the archive's owners (`cp -a`); otherwise what is written belongs to root. */
+  copyUIDGID?: boolean;
+}
+
+/**
+ * `container/archive/put` (`berth cp SRC CONTAINER:DEST`). `path` must be a directory in the
+ * container (running or stopped). After sending it, the client sends the tar in
+ * {@link WriteArchiveRequest}s with the same token, the last with `eof`; the agent extracts as
+ * the bytes arrive (entries relative, without "..", no device nodes; nothing is written through a
+ * symlink or outside the container's root) and answers with the number of entries written.
+ * Errors: NotFound, InvalidArgument (not a directory, hostile entry), InvalidContent (a malformed
+ * tar), Conflict (a directory would replace a file or the reverse), System.
+ */
+export namespace PutArchiveRequest {
+  export const method = 'container/archive/put';
+  export const type = new RequestType<PutArchiveParams, { entries: number }, ErrorData>(method);
+}
+
+export interface WriteArchiveParams {
+  token: string;
+  /** Archive bytes, base64 (at most 1 MiB decoded). */
+  data?: string;
+  /** The archive ends here. */
+  eof?: boolean;
+}
+
+/**
+ * `container/archive/write`. Sent by the client of a `container/archive/put`, chunk by chunk; each
+ * is answered once the agent has taken it (so the client's pace follows the extraction). Errors:
+ * NotFound (no put with this token on this connection, or it has already failed), InvalidArgument.
+ */
+export namespace WriteArchiveRequest {
+  export const method = 'container/archive/write';
+  export const type = new RequestType<WriteArchiveParams, void, ErrorData>(method);
+}
+
 export interface PruneResult {
   /** Container IDs, or image IDs and layer chain IDs, removed. */
   Deleted: string[];
@@ -983,6 +1242,22 @@ export interface PullProgressParams {
 export namespace PullProgressNotification {
   export const method = 'image/pullProgress';
   export const type = new NotificationType<PullProgressParams>(method);
+}
+
+export interface PushProgressParams {
+  /** The `progressToken` of the push request this belongs to. */
+  token: string;
+  reference: string;
+  blob: PushProgress;
+}
+
+/**
+ * `image/pushProgress`. Sent by the agent to the connection that asked for a push with a progress
+ * token, whenever a layer changes phase and at most every 100 ms per layer while bytes are sent.
+ */
+export namespace PushProgressNotification {
+  export const method = 'image/pushProgress';
+  export const type = new NotificationType<PushProgressParams>(method);
 }
 
 /**
@@ -1194,4 +1469,474 @@ export interface PruneVolumesParams {
 export namespace PruneVolumesRequest {
   export const method = 'volume/prune';
   export const type = new RequestType<PruneVolumesParams, { VolumesDeleted: string[]; SpaceReclaimed: number }, ErrorData>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browse Files (client -> agent): read-only access to the files of a container or an image,
+// served by the agent from the layer directories (agent/runtime/containers/files.ts), so no shell
+// and no mount is needed and stopped containers work too. A container's view is its writable
+// layer over its image's layers (live while it runs) plus the /etc/hostname, /etc/hosts and
+// /etc/resolv.conf the runtime binds in; volumes and host binds are not part of it.
+// Paths are absolute inside the rootfs ("/etc/passwd"), at most 4096 bytes, without NUL or ".."
+// components. Symlinks are resolved by the agent as paths inside the rootfs (an absolute target
+// starts at the rootfs root; ".." stops there; at most 40 links), never on the host.
+// Errors carry `data.errno` (ENOENT as NotFound; ENOTDIR, EISDIR, ELOOP, EFBIG, EINVAL as
+// InvalidArgument) and `data.path` (inside the rootfs), so clients map them to their own kinds.
+// ---------------------------------------------------------------------------------------------
+
+/** Whose files: a container (ID, unique ID prefix or name) or an image (any reference `image/inspect` takes). Exactly one. */
+export type FsTarget = { container: string; image?: undefined } | { image: string; container?: undefined };
+
+export interface FsPathParams {
+  target: FsTarget;
+  /** Absolute, inside the rootfs. */
+  path: string;
+}
+
+/** 'symlink' as a type: a link that leads nowhere inside the rootfs (dangling, a loop, through a file). */
+export type FsFileType = 'file' | 'dir' | 'symlink' | 'other';
+
+/** What a path is (symlinks followed, inside the rootfs). */
+export interface FsStat {
+  /** What the path leads to; 'other' for devices, fifos and sockets. */
+  type: FsFileType;
+  /** The path itself is a symbolic link. */
+  symlink: boolean;
+  /** The link's target as stored, when `symlink`. */
+  linkTarget?: string;
+  /** Bytes, for files (0 otherwise). */
+  size: number;
+  /** Permission bits (with setuid, setgid, sticky). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Milliseconds since the epoch. */
+  mtime: number;
+  /** The image layer that provides it (0 = base); absent when it is the container's own (its writable layer or a bound /etc file). */
+  layer?: number;
+}
+
+/** One entry of a directory. */
+export interface FsDirEntry {
+  name: string;
+  /** What it leads to (as {@link FsStat.type}). */
+  type: FsFileType;
+  symlink: boolean;
+}
+
+/**
+ * `fs/stat`. Sent by the extension's file system provider (berth-container:, berth-image: URIs).
+ * Errors: InvalidArgument (target, path; ENOTDIR on the way), NotFound (the container, the image,
+ * or the path: ENOENT), System (a host read failed, or the container changed the file while it
+ * was read).
+ */
+export namespace FsStatRequest {
+  export const method = 'fs/stat';
+  export const type = new RequestType<FsPathParams, FsStat, ErrorData>(method);
+}
+
+/**
+ * `fs/readDirectory`. The merged directory (whiteouts and opaque directories applied), sorted by
+ * name; at most 100,000 entries (more: InvalidArgument, EFBIG). Errors: as {@link FsStatRequest},
+ * and InvalidArgument ENOTDIR when the path is not a directory.
+ */
+export namespace FsReadDirectoryRequest {
+  export const method = 'fs/readDirectory';
+  export const type = new RequestType<FsPathParams, { entries: FsDirEntry[] }, ErrorData>(method);
+}
+
+export interface FsReadFileResult {
+  /** The file's bytes, base64. */
+  data: string;
+  /** Bytes (decoded). */
+  size: number;
+}
+
+/**
+ * `fs/readFile`. A regular file's bytes, at most 16 MiB (more: InvalidArgument, EFBIG, said
+ * before anything is read). Errors: as {@link FsStatRequest}, and InvalidArgument EISDIR for a
+ * directory, EINVAL for a device, fifo or socket (never opened).
+ */
+export namespace FsReadFileRequest {
+  export const method = 'fs/readFile';
+  export const type = new RequestType<FsPathParams, FsReadFileResult, ErrorData>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store verification (client -> agent)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What kind of problem `store/check` found. Damage (only a new pull, or removing what needs it,
+ * mends it): `blob` (unreadable, not a file), `blob-corrupt` (content does not hash to its name),
+ * `layer` (record unreadable or inconsistent, parent missing, no diff dir), `layer-index`
+ * (missing or corrupt), `layer-content` (an index entry missing from the layer or of another
+ * type or size), `image` (record unreadable or inconsistent), `image-blob` (a config, manifest,
+ * index or layer blob it needs is missing or corrupt), `image-layer` (an unpacked layer it needs
+ * is missing), `ref` (refs.json unreadable, a tag pointing at no image), `container` (record
+ * unreadable, a layer it runs on missing). Garbage (nothing trusts it): `temp-leftover` (a temp
+ * file of an interrupted write, tmp/ work of an earlier agent run), `partial-layer` (a layer
+ * directory without its record), `stray` (an entry Berth never makes there; reported, never removed).
+ */
+export type StoreProblemKind =
+  | 'blob'
+  | 'blob-corrupt'
+  | 'layer'
+  | 'layer-index'
+  | 'layer-content'
+  | 'image'
+  | 'image-blob'
+  | 'image-layer'
+  | 'ref'
+  | 'container'
+  | 'temp-leftover'
+  | 'partial-layer'
+  | 'stray';
+
+/** One problem of the store. */
+export interface StoreProblem {
+  kind: StoreProblemKind;
+  /** The file or directory concerned, as the agent sees it (absolute). */
+  path: string;
+  /** What is wrong, one sentence. */
+  message: string;
+  /** `repair` removes it: garbage, and blobs whose content does not match their name. */
+  repairable: boolean;
+  /** This request's repair removed it. */
+  repaired: boolean;
+}
+
+/** What `store/check` looked at. */
+export interface StoreCheckSummary {
+  /** Blob files hashed, and their bytes. */
+  blobs: number;
+  blobBytes: number;
+  /** Layers with a valid record, and the files (regular and hard links) their indexes list, each found in place. */
+  layers: number;
+  files: number;
+  images: number;
+  tags: number;
+  containers: number;
+  /**
+   * Complete layers and good blobs no image or container uses. Not problems: a pull killed after
+   * committing some layers leaves them, and nothing trusts them more than it should;
+   * `berth image prune` reclaims them.
+   */
+  unreferencedLayers: number;
+  unreferencedBlobs: number;
+  /** tmp/ entries of operations this agent has in flight (not looked into). */
+  inFlight: number;
+  /** Problems found, and how many of them this request's repair removed. */
+  problems: number;
+  repaired: number;
+  durationMs: number;
+}
+
+export interface StoreCheckParams {
+  /** Remove what is repairable (see {@link StoreProblem.repairable}); default false: only look. */
+  repair?: boolean;
+}
+
+export interface StoreCheckResult {
+  problems: StoreProblem[];
+  summary: StoreCheckSummary;
+}
+
+/**
+ * `store/check`. Sent by a client (`berth check`) to verify the store: every blob hashes to its
+ * name; every layer's record, parent, diff directory and index agree (each index entry is in the
+ * layer with its type and size); every image's blobs and layers exist in chain order; every tag
+ * points at an image; every container's layers exist; no leftovers of interrupted work. Holds
+ * the store's record lock while it runs (pulls keep downloading, and record their images after
+ * it). With `repair`, removes garbage and corrupt blobs, never anything intact. Problems are the
+ * answer, not errors. Errors: InvalidArgument.
+ */
+export namespace StoreCheckRequest {
+  export const method = 'store/check';
+  export const type = new RequestType<StoreCheckParams, StoreCheckResult, ErrorData>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builds (client -> agent): images from Dockerfiles (agent/build/). Steps run in order; each
+// filesystem step (RUN, COPY, ADD, WORKDIR making its directory) adds one layer to the store,
+// every other instruction one empty-layer history entry; a step whose inputs are unchanged is
+// taken from the build cache instead of run.
+// ---------------------------------------------------------------------------------------------
+
+export interface BuildParams {
+  /**
+   * The build context: an absolute path of a directory on the agent's machine. The agent reads it
+   * on the caller's behalf: the caller must be able to read it and every file copied from it
+   * (PermissionDenied otherwise), and nothing outside it is read (symlinks are followed inside it).
+   */
+  contextDir: string;
+  /**
+   * The Dockerfile's path on the agent's machine (absolute, or relative to `contextDir`); default
+   * `Dockerfile` in the context. Read on the caller's behalf, as the context is. With
+   * `dockerfileContent`, only names the Dockerfile in messages.
+   */
+  dockerfile?: string;
+  /** The Dockerfile's text itself (at most 1 MiB), instead of reading `dockerfile`. */
+  dockerfileContent?: string;
+  /** Tags for the result ("name", "name:tag", "host:5000/name:tag"). */
+  tags?: string[];
+  /** Values for ARG instructions; ones no ARG declares are reported as warnings. */
+  buildArgs?: Record<string, string>;
+  /** Build up to this stage (its `AS` name or index) and make it the result; default the last. */
+  target?: string;
+  /** Run every step: the cache is not read (what the steps make is still stored in it for later builds). */
+  noCache?: boolean;
+  /** When set, the agent sends {@link BuildProgressNotification}s carrying this token. */
+  progressToken?: string;
+}
+
+/** What happens during a build, in order (see {@link BuildProgressNotification}). */
+export type BuildEvent =
+  /** A step starts: "Step 2/7 : RUN make". `instruction` is as written (continuations joined). */
+  | { type: 'step'; step: number; total: number; stage: number; line: number; instruction: string }
+  /** The step's result was found in the build cache; nothing runs. */
+  | { type: 'cached'; step: number }
+  /** A RUN step's container was created (its 64-hex ID) and starts. */
+  | { type: 'running'; step: number; container: string }
+  /** Output of a RUN step's command, base64, in order, as written (not split at lines). */
+  | { type: 'output'; step: number; stream: 'stdout' | 'stderr'; data: string }
+  /** A RUN step's container was removed. */
+  | { type: 'removed'; step: number; container: string }
+  /** The step is done: `id` is the config digest of the image as it stands after the step. */
+  | { type: 'result'; step: number; id: string }
+  /** Something worth saying that is not a step's result (a base image pulled, a skipped file). */
+  | { type: 'message'; step: number; message: string }
+  /** A warning (an unused build argument, an ignored `# syntax=` directive). */
+  | { type: 'warning'; message: string };
+
+export interface BuildStepResult {
+  /** The instruction as written. */
+  instruction: string;
+  /** Its first line in the Dockerfile. */
+  line: number;
+  /** Its stage's index. */
+  stage: number;
+  /**
+   * True when the step's result came from the build cache and nothing ran. For FROM: true when
+   * the base needed no pull (a stored image, a stage, or scratch).
+   */
+  cached: boolean;
+}
+
+export interface BuildResult {
+  /** The image ID ("sha256:..."). */
+  Id: string;
+  /** The tags it was given, as Docker shows them ("name:tag"). */
+  tags: string[];
+  /** Every step run, in order (the stages up to the target). */
+  steps: BuildStepResult[];
+  warnings: string[];
+}
+
+/**
+ * `image/build`. Sent by `berth build` and the extension to build an image from a Dockerfile and a
+ * context directory (see {@link BuildParams}). Stages run in file order up to the target; FROM
+ * takes a stored image, else pulls it (`scratch` is no layers). RUN runs in a container of the
+ * runtime (the image so far, its Env with the build arguments, WorkingDir, User, SHELL), removed
+ * afterwards. COPY/ADD read the context (with `.dockerignore`) or another stage/image
+ * (`--from`). Progress: {@link BuildProgressNotification} when `progressToken` is given.
+ * Cancellable: cancelling (or closing the connection) stops the build, kills and removes the
+ * running step's container, and answers Cancelled; layers already made stay for the cache.
+ * Emits the step containers' container events, and `tag` per tag. Errors: InvalidArgument (a
+ * Dockerfile error, a missing COPY source, a bad parameter: "Dockerfile:LINE: INSTRUCTION: what",
+ * `data.path` the Dockerfile, `data.line`), BuildFailed (a RUN exited non-zero: `data.line`),
+ * PermissionDenied (the caller may not read the context or a file in it), NotFound and the pull
+ * errors (a base image), InvalidReference (a tag), Cancelled, System.
+ */
+export namespace BuildImageRequest {
+  export const method = 'image/build';
+  export const type = new RequestType<BuildParams, BuildResult, ErrorData>(method);
+}
+
+export interface BuildProgressParams {
+  /** The `progressToken` of the build request this belongs to. */
+  token: string;
+  event: BuildEvent;
+}
+
+/**
+ * `image/buildProgress`. Sent by the agent to the connection that asked for a build with a
+ * progress token, for each {@link BuildEvent}, in order, before the build's answer.
+ */
+export namespace BuildProgressNotification {
+  export const method = 'image/buildProgress';
+  export const type = new NotificationType<BuildProgressParams>(method);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workspaces (client -> agent): a folder with a devcontainer.json run in a container of its own
+// (agent/workspace/). The container is found again by its labels: `berth.workspace` (the folder's
+// real path) and `berth.config.hash` (a hash of the parsed configuration, and of the Dockerfile
+// for a build). Berth reads the subset of the Dev Container spec listed in
+// agent/workspace/devcontainer.ts; other keys are reported as ignored, never fatal.
+// ---------------------------------------------------------------------------------------------
+
+export interface WorkspaceUpParams {
+  /**
+   * The folder: an absolute path on the agent's machine. Its `.devcontainer/devcontainer.json`
+   * (else `.devcontainer.json`) is read on the caller's behalf (it must be able to read both).
+   */
+  folder: string;
+  /** Build or pull again and recreate the container even when its configuration is unchanged. */
+  rebuild?: boolean;
+  /** With a `build` configuration: run every Dockerfile step, ignoring the build cache. */
+  noCache?: boolean;
+  /** The client's environment, for `${localEnv:NAME}` in the configuration (absent: all empty). */
+  localEnv?: Record<string, string>;
+  /** When set, the agent sends {@link WorkspaceProgressNotification}s carrying this token. */
+  progressToken?: string;
+}
+
+/** A lifecycle command of devcontainer.json that Berth runs. */
+export type WorkspaceLifecycleCommand = 'onCreateCommand' | 'postCreateCommand' | 'postStartCommand';
+
+/** A forwarded port: the container's port and where it is reachable on the host. */
+export interface WorkspacePort {
+  /** The port as `forwardPorts` names it (tcp). */
+  containerPort: number;
+  /** "127.0.0.1" (or the host's own address with `--network host`). */
+  hostIp: string;
+  /** The host port: the same number when it was free when the container was created, another otherwise. */
+  hostPort: number;
+}
+
+/** What happens during `workspace/up`, in order (see {@link WorkspaceProgressNotification}). */
+export type WorkspaceEvent =
+  /** A step in words: "Pulling 127.0.0.1:5000/dev/box:1", "Creating container berth-ws-proj-1a2b3c4d". */
+  | { type: 'message'; message: string }
+  /** A layer of the image being pulled. */
+  | { type: 'pull'; reference: string; layer: LayerProgress }
+  /** An event of the image build (a `build` configuration). */
+  | { type: 'build'; event: BuildEvent }
+  /**
+   * A lifecycle command starts: `part` is the key of the object form ("" for the string and array
+   * forms); `argv` what runs (a string form runs as ["/bin/sh", "-c", string]).
+   */
+  | { type: 'command'; command: WorkspaceLifecycleCommand; part: string; argv: string[] }
+  /** Output of a lifecycle command, base64, in order, as written. */
+  | { type: 'output'; command: WorkspaceLifecycleCommand; part: string; stream: 'stdout' | 'stderr'; data: string }
+  /** A lifecycle command part ended with this exit code. */
+  | { type: 'exit'; command: WorkspaceLifecycleCommand; part: string; exitCode: number };
+
+/** The workspace's container and how to work in it (the answer of up and status). */
+export interface WorkspaceInfo {
+  /** The folder's real path (the `berth.workspace` label). */
+  folder: string;
+  /** The devcontainer.json used. */
+  configFile: string;
+  /** The `berth.config.hash` label. */
+  configHash: string;
+  container: { Id: string; Name: string; State: ContainerStatus };
+  /** The image reference the container runs (the configuration's, or the tag a build gave). */
+  image: string;
+  /** Where the folder is in the container; the working directory of its commands and terminals. */
+  workspaceFolder: string;
+  /** The user commands and terminals run as (remoteUser, else containerUser); "" for the container's. */
+  remoteUser: string;
+  /** remoteEnv resolved ("NAME=value"), for commands and terminals. */
+  remoteEnv: string[];
+  /** The forwarded ports as bound the last time the container started (empty while it is stopped). */
+  ports: WorkspacePort[];
+}
+
+export interface WorkspaceUpResult extends WorkspaceInfo {
+  /**
+   * created: there was no container; recreated: the configuration changed (or `rebuild`), the old
+   * one was removed; started: the existing one was started; running: it was already running, and
+   * nothing was done.
+   */
+  action: 'created' | 'recreated' | 'started' | 'running';
+  /** The lifecycle commands that ran during this request, in order. */
+  ran: WorkspaceLifecycleCommand[];
+  /** Top-level keys of the configuration Berth does not read (each once). */
+  ignored: string[];
+}
+
+/**
+ * `workspace/up`. Sent by `berth up` and the extension ("Berth: Open Workspace in Container") to
+ * bring a folder's dev container up: reads and checks the configuration, then reuses the
+ * container labelled with the folder when its configuration hash is unchanged (starting it if it
+ * is stopped), else pulls the image when the store lacks it (or builds the Dockerfile, tagged
+ * `berth-ws-<name>-<8 hex>:latest`), removes the old container, and creates one: the folder
+ * bind-mounted at workspaceFolder (default /workspaces/<basename>), containerEnv, mounts, runArgs
+ * (the supported subset), capAdd, privileged, init, each forwarded port published on 127.0.0.1
+ * (the same number when free, another when not) and, unless overrideCommand is false, a command
+ * that keeps it running until stopped. onCreateCommand and postCreateCommand run once, after the
+ * first start (the container's directory records that they succeeded), postStartCommand after
+ * every start, as remoteUser with remoteEnv in workspaceFolder; their output is streamed.
+ * Requests for the same folder run one after the other. Progress: {@link WorkspaceProgressNotification}
+ * when `progressToken` is given. Cancellable (the pull, build or command is stopped; a created
+ * container is kept). Emits the events of the pull, build and container it makes.
+ * Errors: InvalidArgument (folder; the configuration: a parse error with `data.line` and
+ * `data.column`, a wrong type naming the key, an unsupported runArg or mount; `data.path` the
+ * file), NotFound (no configuration in the folder; an image the registry lacks), PermissionDenied
+ * (the caller may not read the folder or the file), LifecycleCommandFailed (a lifecycle command
+ * exited non-zero: the container is kept for inspection and named in the message), Conflict (a
+ * forwarded or published port is in use when a stopped container is started again), the pull and
+ * build errors, Cancelled, System.
+ */
+export namespace WorkspaceUpRequest {
+  export const method = 'workspace/up';
+  export const type = new RequestType<WorkspaceUpParams, WorkspaceUpResult, ErrorData>(method);
+}
+
+export interface WorkspaceProgressParams {
+  /** The `progressToken` of the `workspace/up` this belongs to. */
+  token: string;
+  event: WorkspaceEvent;
+}
+
+/**
+ * `workspace/progress`. Sent by the agent to the connection that asked for a `workspace/up` with
+ * a progress token, for each {@link WorkspaceEvent}, in order, before the answer.
+ */
+export namespace WorkspaceProgressNotification {
+  export const method = 'workspace/progress';
+  export const type = new NotificationType<WorkspaceProgressParams>(method);
+}
+
+export interface WorkspaceDownParams {
+  /** The folder (absolute), as given to `workspace/up`. */
+  folder: string;
+  /** Remove the container after stopping it (the next up creates a new one). */
+  remove?: boolean;
+  /** Seconds to wait after the stop signal before SIGKILL; default 10. */
+  timeout?: number;
+}
+
+export interface WorkspaceDownResult {
+  container: { Id: string; Name: string };
+  /** stopped: it was running and now is not; removed: it is gone; none: it was not running. */
+  action: 'stopped' | 'removed' | 'none';
+}
+
+/**
+ * `workspace/down`. Sent by `berth down` and the extension ("Stop") to stop the folder's
+ * workspace container (and remove it with `remove`). Emits the container's events.
+ * Errors: InvalidArgument (folder), NotFound (no workspace container for the folder), System.
+ */
+export namespace WorkspaceDownRequest {
+  export const method = 'workspace/down';
+  export const type = new RequestType<WorkspaceDownParams, WorkspaceDownResult, ErrorData>(method);
+}
+
+export interface WorkspaceStatusParams {
+  /** The folder (absolute). */
+  folder: string;
+}
+
+/**
+ * `workspace/status`. Sent by the extension (the Workspace view, the "Berth workspace" terminal
+ * profile) to learn the folder's workspace container and how to work in it, as the last
+ * `workspace/up` set it up; `null` when there is none. Reads nothing of the folder and starts
+ * nothing. Errors: InvalidArgument (folder).
+ */
+export namespace WorkspaceStatusRequest {
+  export const method = 'workspace/status';
+  export const type = new RequestType<WorkspaceStatusParams, WorkspaceInfo | null, ErrorData>(method);
 }

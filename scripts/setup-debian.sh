@@ -8,8 +8,11 @@
 #   openssl          certificates for the registry's Bearer-token configuration
 #   zstd             zstd-compressed test layers
 #   attr             getfattr/setfattr, to inspect xattrs by hand
+#   iproute2         `ip`: the default network's bridge, veths and network namespaces
+#   iptables         NAT and forwarding rules of the default network (iptables-nft on Debian 12)
+#   gcc, libc6-dev   the network test builds a static UDP echo server for its busybox containers
 set -euo pipefail
-pkgs=(docker-registry busybox-static skopeo umoci podman apache2-utils openssl zstd attr)
+pkgs=(docker-registry busybox-static skopeo umoci podman apache2-utils openssl zstd attr iproute2 iptables gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

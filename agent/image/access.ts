@@ -14,8 +14,8 @@ import { dirname, join } from 'node:path';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode } from '../errors';
 
-export function checkCallerAccess(operation: string, path: string, mode: 'read' | 'write', peer: PeerCred | undefined): void {
-  if (!peer || peer.uid === 0) return;
+/** The caller's primary and supplementary groups (from /proc/<pid>/status). */
+export function callerGroups(peer: PeerCred): Set<number> {
   const groups = new Set<number>([peer.gid]);
   try {
     const line = /^Groups:[ \t]*(.*)$/m.exec(readFileSync(`/proc/${peer.pid}/status`, 'utf8'))?.[1] ?? '';
@@ -23,10 +23,19 @@ export function checkCallerAccess(operation: string, path: string, mode: 'read' 
   } catch {
     // The caller is gone or /proc is unreadable: judge by its primary group alone.
   }
-  const allows = (st: Stats, want: number): boolean => {
-    const bits = st.uid === peer.uid ? (st.mode >> 6) & 7 : groups.has(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
-    return (bits & want) === want;
-  };
+  return groups;
+}
+
+/** True when the mode bits of `st` grant `want` (4 read, 2 write, 1 search; or-ed) to the caller. */
+export function modeAllows(st: Pick<Stats, 'uid' | 'gid' | 'mode'>, peer: PeerCred, groups: Set<number>, want: number): boolean {
+  const bits = st.uid === peer.uid ? (st.mode >> 6) & 7 : groups.has(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
+  return (bits & want) === want;
+}
+
+export function checkCallerAccess(operation: string, path: string, mode: 'read' | 'write', peer: PeerCred | undefined): void {
+  if (!peer || peer.uid === 0) return;
+  const groups = callerGroups(peer);
+  const allows = (st: Stats, want: number): boolean => modeAllows(st, peer, groups, want);
   const deny = (why: string): never => {
     throw new BerthError(ErrorCode.PermissionDenied, `${operation}: permission denied: uid ${peer.uid} may not ${mode} ${path} (${why})`, {
       operation,

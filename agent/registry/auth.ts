@@ -105,16 +105,25 @@ export function pullScope(repository: string): string {
   return `repository:${repository}:pull`;
 }
 
+/** The token scope for pushing to a repository: "repository:<repo>:pull,push". */
+export function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
+}
+
 /**
  * The URL of a token request for a Bearer challenge: the realm with `service` (when the challenge
- * names one) and `scope` added to its query. Throws TypeError when the realm is not an http(s) URL.
+ * names one) and `scope` added to its query, one `scope` parameter per entry when several are
+ * asked at once (a push that mounts blobs from other repositories). Throws TypeError when the
+ * realm is not an http(s) URL.
  */
-export function tokenUrl(challenge: AuthChallenge, scope: string): URL {
+export function tokenUrl(challenge: AuthChallenge, scope: string | readonly string[]): URL {
   const realm = challenge.params.realm;
   const url = new URL(realm ?? '');
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`realm "${realm}" is not an http(s) URL`);
   if (challenge.params.service !== undefined) url.searchParams.set('service', challenge.params.service);
-  url.searchParams.set('scope', scope);
+  const scopes = typeof scope === 'string' ? [scope] : scope;
+  url.searchParams.set('scope', scopes[0] ?? '');
+  for (const s of scopes.slice(1)) url.searchParams.append('scope', s);
   return url;
 }
 

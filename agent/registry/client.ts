@@ -36,9 +36,9 @@ import {
   type ManifestDocument,
 } from '../image/oci';
 import { formatReference, registryApiHost, withDefaultTag, type ImageReference } from '../image/reference';
-import { parseTokenAnswer, parseWwwAuthenticate, pullScope, tokenUrl, type AuthChallenge, type TokenAnswer } from './auth';
+import { parseTokenAnswer, parseWwwAuthenticate, pullScope, pushScope, tokenUrl, type AuthChallenge, type TokenAnswer } from './auth';
 import { credentialsFor, loadDockerAuthConfig, type DockerAuthConfig } from './dockerConfig';
-import { TransportError, createAgents, discard, readBody, readSome, send, streamBody, usePlainHttp, type Agents, type Response } from './http';
+import { TransportError, createAgents, discard, readBody, readSome, send, streamBody, usePlainHttp, type Agents, type RequestBody, type Response } from './http';
 import { isAttestation, offeredPlatforms, platformString, selectManifest } from './platform';
 
 export interface RegistryClientOptions {
@@ -139,7 +139,32 @@ interface Ctx {
   /** Normalised reference for messages and data. */
   name: string;
   signal?: AbortSignal;
+  /** What the request serves, for messages and `data.operation` (default 'pull'). */
+  operation?: 'pull' | 'push';
+  /** Token scopes to ask for (default: pull of `ref.repository`). */
+  scopes?: string[];
 }
+
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
+
+/** Where a push goes, for the push-side methods of {@link RegistryClient}. */
+export interface PushTarget {
+  /** The repository pushed to (its tag, if any, is not used by the blob methods). */
+  ref: ImageReference;
+  /**
+   * Other repositories of the same registry that blobs may be mounted from: their pull scope is
+   * asked for along with the push scope of `ref`, in one token for the whole push.
+   */
+  mountSources?: string[];
+  signal?: AbortSignal;
+}
+
+/** What {@link RegistryClient.mountBlob} achieved. */
+export type MountResult =
+  /** The registry linked the blob into the repository (201). */
+  | { mounted: true }
+  /** It did not (202: the blob is not readable there); `location` is the upload session it opened instead. */
+  | { mounted: false; location?: URL };
 
 interface CachedToken {
   value: Promise<string>;
@@ -154,6 +179,22 @@ export class RegistryClient {
   private readonly challenges = new Map<string, Promise<AuthChallenge[]>>();
   /** Bearer tokens per "registry|scope". */
   private readonly tokens = new Map<string, CachedToken>();
+  /** Config downloads in flight, and configs fetched lately, per "registry/repository@digest" (see resolve). */
+  private readonly configFetches = new Map<string, Promise<Buffer>>();
+  private readonly recentConfigs = new Map<string, Buffer>();
+  private recentConfigBytes = 0;
+
+  /** Keeps a fetched (verified) config for later resolves, dropping the oldest beyond 16 MiB in all. */
+  private rememberConfig(key: string, bytes: Buffer): void {
+    if (this.recentConfigs.has(key)) return;
+    this.recentConfigs.set(key, bytes);
+    this.recentConfigBytes += bytes.length;
+    for (const [k, b] of this.recentConfigs) {
+      if (this.recentConfigBytes <= 16 * 1024 * 1024 || k === key) break;
+      this.recentConfigs.delete(k);
+      this.recentConfigBytes -= b.length;
+    }
+  }
 
   constructor(opts: RegistryClientOptions = {}) {
     this.opts = {
@@ -226,7 +267,27 @@ export class RegistryClient {
         digest: cfgDesc.digest,
       });
     }
-    const configBytes = await this.fetchSmallBlob(r, cfgDesc, MAX_CONFIG_BYTES, signal);
+    // Concurrent pulls of one image share one download of its config, as they share its layers;
+    // configs fetched lately are kept (bounded; verified bytes, per repository) for pulls that
+    // resolve while the first is still downloading layers. The shared fetch runs to its end (it
+    // is small); a caller that cancels stops waiting for it.
+    const key = `${r.registry}/${r.repository}@${cfgDesc.digest}`;
+    const kept = this.recentConfigs.get(key);
+    let fetching = kept ? Promise.resolve(kept) : this.configFetches.get(key);
+    if (!fetching) {
+      fetching = this.fetchSmallBlob(r, cfgDesc, MAX_CONFIG_BYTES)
+        .then((bytes) => (this.rememberConfig(key, bytes), bytes))
+        .finally(() => this.configFetches.delete(key));
+      this.configFetches.set(key, fetching);
+    }
+    if (signal?.aborted) throw this.cancelled(ctx);
+    const configBytes = await (signal
+      ? new Promise<Buffer>((resolve, reject) => {
+          const onAbort = () => reject(this.cancelled(ctx));
+          signal.addEventListener('abort', onAbort, { once: true });
+          fetching!.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+        })
+      : fetching);
     const config = parseConfig(configBytes, this.data(ctx, { digest: cfgDesc.digest }));
     checkConfigMatchesManifest(config, manifest, this.data(ctx, { digest: current.digest }));
     const out: ResolvedImage = {
@@ -367,6 +428,184 @@ export class RegistryClient {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Push side (OCI distribution spec, "Pushing blobs" and "Pushing manifests"). Every method asks
+  // for a token with push access to the target (and pull access to `mountSources`); failures are
+  // BerthErrors with `data.operation` 'push': RegistryAuth ("push denied to ..."), RegistryError
+  // (the registry's own error code and message, the digest named), RegistryUnreachable,
+  // DigestMismatch, Cancelled. Transient failures are retried as for pulls.
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Whether the repository already has the blob (`HEAD /v2/<name>/blobs/<digest>`: 200 yes, 404
+   * no). A 200 whose Content-Length differs from `size` counts as no (the upload will settle it).
+   */
+  async blobExists(t: PushTarget, desc: { digest: string; size: number }): Promise<boolean> {
+    const ctx = this.pushCtx(t);
+    return this.withRetries(ctx, async () => {
+      const res = await this.exchange(ctx, 'HEAD', this.path(ctx.ref, 'blobs', desc.digest), {});
+      res.body.resume();
+      if (res.status === 404) return false;
+      if (res.status !== 200) await this.failPush(ctx, res, `checking blob ${desc.digest}`, desc.digest);
+      const len = headerValue(res.headers['content-length']);
+      return len === undefined || Number(len) === desc.size;
+    });
+  }
+
+  /**
+   * Asks the registry to link a blob it holds in repository `from` into the target repository
+   * (`POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<from>`). 201: mounted. 202: not (the
+   * blob is unknown there or not readable); the upload session the registry opened instead is
+   * returned, for {@link uploadBlob} to use.
+   */
+  async mountBlob(t: PushTarget, digest: string, from: string): Promise<MountResult> {
+    const ctx = this.pushCtx(t);
+    const path = `/v2/${ctx.ref.repository}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
+    return this.withRetries(ctx, async () => {
+      const res = await this.exchange(ctx, 'POST', path, { 'content-length': '0' });
+      if (res.status === 201) {
+        discard(res.body);
+        return { mounted: true };
+      }
+      if (res.status === 202) {
+        discard(res.body);
+        return { mounted: false, location: this.uploadLocation(ctx, res, digest) };
+      }
+      return this.failPush(ctx, res, `mounting blob ${digest} from ${from}`, digest);
+    });
+  }
+
+  /**
+   * Uploads one blob monolithically: an upload session (`location` when the caller has one, else
+   * `POST /v2/<name>/blobs/uploads/`), then `PUT <location>?digest=<digest>` with the whole body,
+   * streamed from `open()` (called again for each attempt; never buffered here). A failure that may
+   * pass (a dropped connection, 5xx, 429, an expired session) starts over with a new session.
+   * `onProgress(sent)` reports the bytes handed to the connection in the current attempt. The
+   * registry's 201 must name the same digest when it names one (DigestMismatch otherwise).
+   */
+  async uploadBlob(
+    t: PushTarget,
+    desc: { digest: string; size: number },
+    open: () => NodeJS.ReadableStream,
+    opts: { location?: URL; onProgress?: (sent: number) => void; onRetry?: (attempt: number, reason: string) => void } = {},
+  ): Promise<void> {
+    const ctx = this.pushCtx(t);
+    let location = opts.location;
+    let sent = 0;
+    await this.withRetries(
+      ctx,
+      async () => {
+        if (!location) {
+          const res = await this.exchange(ctx, 'POST', `/v2/${ctx.ref.repository}/blobs/uploads/`, { 'content-length': '0' });
+          if (res.status !== 202) await this.failPush(ctx, res, `starting the upload of blob ${desc.digest}`, desc.digest);
+          discard(res.body);
+          location = this.uploadLocation(ctx, res, desc.digest);
+        }
+        const url = new URL(location);
+        location = undefined; // a session serves one attempt
+        url.searchParams.set('digest', desc.digest);
+        sent = 0;
+        const body = () => {
+          const stream = open();
+          stream.on('data', (c: Buffer) => {
+            sent += c.length;
+            opts.onProgress?.(sent);
+          });
+          return stream;
+        };
+        let res: Response;
+        try {
+          res = await this.exchange(ctx, 'PUT', url, { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) }, body);
+        } catch (e) {
+          if (isNodeStreamError(e) && (e as NodeJS.ErrnoException).syscall && !isNetworkSyscall(e)) throw new Fatal(e); // the local file failed
+          throw e;
+        }
+        if (res.status === 404) {
+          const text = await readSome(res.body, MAX_ERROR_BYTES, this.opts.stallTimeoutMs);
+          if (registryErrorCodes(text).includes('BLOB_UPLOAD_UNKNOWN')) throw new Retryable(`the registry forgot the upload session of ${desc.digest}`);
+          throw this.err(ErrorCode.RegistryError, ctx, `uploading blob ${desc.digest}: the registry answered 404${describe(text)}`, { status: 404, digest: desc.digest });
+        }
+        if (res.status < 200 || res.status > 299) await this.failPush(ctx, res, `uploading blob ${desc.digest}`, desc.digest);
+        discard(res.body);
+        const said = headerValue(res.headers['docker-content-digest']);
+        if (isDigest(said) && said !== desc.digest) {
+          throw this.err(ErrorCode.DigestMismatch, ctx, `the registry stored blob ${desc.digest} as ${said}`, { digest: desc.digest });
+        }
+      },
+      { onRetry: opts.onRetry },
+    );
+  }
+
+  /**
+   * PUTs a manifest under `reference` (a tag, or its own digest) and returns its digest. The bytes
+   * go as they are (their digest is the image's identity); the registry's Docker-Content-Digest,
+   * when given, must agree (DigestMismatch otherwise). Registry refusals (MANIFEST_INVALID,
+   * MANIFEST_BLOB_UNKNOWN, TAG_INVALID ...) are RegistryError with the registry's words.
+   */
+  async putManifest(t: PushTarget, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+    const ctx = this.pushCtx(t);
+    const digest = digestOf(bytes);
+    return this.withRetries(ctx, async () => {
+      const res = await this.exchange(ctx, 'PUT', this.path(ctx.ref, 'manifests', reference), { 'content-type': mediaType, 'content-length': String(bytes.length) }, () => bytes);
+      if (res.status < 200 || res.status > 299) await this.failPush(ctx, res, `storing the manifest as ${reference}`, digest);
+      discard(res.body);
+      const said = headerValue(res.headers['docker-content-digest']);
+      if (isDigest(said) && said !== digest) {
+        throw this.err(ErrorCode.DigestMismatch, ctx, `the registry stored the manifest ${digest} as ${said}`, { digest });
+      }
+      return digest;
+    });
+  }
+
+  private pushCtx(t: PushTarget): Ctx {
+    const r = t.ref;
+    const sources = [...new Set(t.mountSources ?? [])].filter((s) => s !== r.repository);
+    return {
+      ref: r,
+      name: formatReference(withDefaultTag(r)),
+      signal: t.signal,
+      operation: 'push',
+      scopes: [pushScope(r.repository), ...sources.map(pullScope)],
+    };
+  }
+
+  /**
+   * The upload session URL of a 202: its Location, relative to the registry or absolute. It must
+   * be http(s), and plain http only when the registry itself is reached that way.
+   */
+  private uploadLocation(ctx: Ctx, res: Response, digest: string): URL {
+    const raw = headerValue(res.headers.location);
+    let url: URL | undefined;
+    try {
+      url = raw ? new URL(raw, res.url) : undefined;
+    } catch {
+      url = undefined;
+    }
+    const plainOk = usePlainHttp(url?.host ?? '', this.opts.insecureRegistries) || res.url.protocol === 'http:';
+    if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && plainOk))) {
+      throw this.err(ErrorCode.RegistryError, ctx, `the registry opened an upload for blob ${digest} without a usable Location (${JSON.stringify((raw ?? '').slice(0, 200))})`, {
+        digest,
+      });
+    }
+    return url;
+  }
+
+  /**
+   * Throws the BerthError for a push answer that is not a success: 401/403 => RegistryAuth ("push
+   * denied"); 5xx/429 => Retryable; anything else => RegistryError naming `doing` and the
+   * registry's error code and message.
+   */
+  private async failPush(ctx: Ctx, res: Response, doing: string, digest?: string): Promise<never> {
+    const status = res.status;
+    if (status === 429 || status >= 500) {
+      discard(res.body);
+      throw new Retryable(`the registry answered ${status} when ${doing}`, { status, retryAfterMs: retryAfterMs(res) });
+    }
+    const body = await readSome(res.body, MAX_ERROR_BYTES, this.opts.stallTimeoutMs);
+    if (status === 401 || status === 403) throw this.authError(ctx, status, !!this.credentials(ctx.ref.registry));
+    throw this.err(ErrorCode.RegistryError, ctx, `${doing}: the registry answered ${status}${describe(body)}`, { status, ...(digest ? { digest } : {}) });
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Manifests
   // -------------------------------------------------------------------------------------------
 
@@ -434,12 +673,20 @@ export class RegistryClient {
     return credentialsFor(this.authConfig, registry);
   }
 
-  private async request(ctx: Ctx, method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>, auth?: { origin: string; header: string }): Promise<Response> {
+  private async request(
+    ctx: Ctx,
+    method: Method,
+    url: URL,
+    headers: Record<string, string>,
+    auth?: { origin: string; header: string },
+    body?: RequestBody,
+  ): Promise<Response> {
     if (ctx.signal?.aborted) throw this.cancelled(ctx);
     return send(url, {
       method,
       headers: { 'user-agent': this.opts.userAgent, ...headers },
       auth,
+      body,
       signal: ctx.signal,
       stallTimeoutMs: this.opts.stallTimeoutMs,
       agents: this.agents,
@@ -451,18 +698,18 @@ export class RegistryClient {
    * the challenge is re-read from the answer, a cached token dropped, and the request sent once
    * more. Returns whatever the registry answered then (a 401 included).
    */
-  private async exchange(ctx: Ctx, method: 'GET' | 'HEAD', path: string, headers: Record<string, string>): Promise<Response> {
+  private async exchange(ctx: Ctx, method: Method, path: string | URL, headers: Record<string, string>, body?: RequestBody): Promise<Response> {
     const base = this.baseUrl(ctx.ref.registry);
     const url = new URL(path, base);
     for (let round = 0; ; round++) {
       const authorization = await this.authorization(ctx, base);
-      const res = await this.request(ctx, method, url, headers, authorization ? { origin: base.origin, header: authorization } : undefined);
+      const res = await this.request(ctx, method, url, headers, authorization ? { origin: base.origin, header: authorization } : undefined, body);
       if (res.status !== 401 || round >= 1) return res;
       const fresh = parseWwwAuthenticate(res.headersDistinct['www-authenticate']);
       discard(res.body);
       if (fresh.length === 0 && !authorization) return res;
       if (fresh.length > 0) this.challenges.set(ctx.ref.registry, Promise.resolve(fresh));
-      this.tokens.delete(`${ctx.ref.registry}|${pullScope(ctx.ref.repository)}`);
+      this.tokens.delete(`${ctx.ref.registry}|${scopesOf(ctx).join(' ')}`);
     }
   }
 
@@ -500,10 +747,10 @@ export class RegistryClient {
     return [];
   }
 
-  /** A Bearer token for pulling the repository, cached per (registry, scope). */
+  /** A Bearer token for the context's scopes (pulling the repository by default), cached per (registry, scopes). */
   private async token(ctx: Ctx, challenge: AuthChallenge): Promise<string> {
-    const scope = pullScope(ctx.ref.repository);
-    const key = `${ctx.ref.registry}|${scope}`;
+    const scope = scopesOf(ctx);
+    const key = `${ctx.ref.registry}|${scope.join(' ')}`;
     const cached = this.tokens.get(key);
     if (cached && cached.until > Date.now()) return cached.value;
     const entry: CachedToken = { value: Promise.resolve(''), until: Number.POSITIVE_INFINITY };
@@ -521,7 +768,7 @@ export class RegistryClient {
     return entry.value;
   }
 
-  private async fetchToken(ctx: Ctx, challenge: AuthChallenge, scope: string): Promise<TokenAnswer> {
+  private async fetchToken(ctx: Ctx, challenge: AuthChallenge, scope: string[]): Promise<TokenAnswer> {
     const registry = ctx.ref.registry;
     let url: URL;
     try {
@@ -594,6 +841,13 @@ export class RegistryClient {
     const registry = ctx.ref.registry;
     const cfg = this.authConfig;
     const file = cfg?.path ?? '~/.docker/config.json';
+    if (ctx.operation === 'push') {
+      const where = `${registry}/${ctx.ref.repository}`;
+      const why = hadCredentials
+        ? `the credentials from ${file} were refused or may not push there; check them, and that the account may push to ${ctx.ref.repository}`
+        : `the registry wants credentials that may push; add them to "auths" in ${file}`;
+      return this.err(ErrorCode.RegistryAuth, ctx, `push denied to ${where} (${status}): ${why}` + (cfg?.problem ? ` (${cfg.problem})` : ''), { status });
+    }
     const msg = hadCredentials
       ? `registry ${registry} refused the credentials from ${file} (${status}); check them there, or that they may pull ${ctx.ref.repository}`
       : `registry ${registry} denied access (${status}): the repository does not exist or needs credentials; add them to "auths" in ${file}`;
@@ -672,15 +926,15 @@ export class RegistryClient {
   }
 
   private data(ctx: Ctx, extra: Partial<ErrorData> = {}): ErrorData {
-    return { operation: 'pull', reference: ctx.name, ...extra };
+    return { operation: ctx.operation ?? 'pull', reference: ctx.name, ...extra };
   }
 
   private err(code: ErrorCode, ctx: Ctx, why: string, extra: Partial<ErrorData> = {}): BerthError {
-    return new BerthError(code, `pull ${ctx.name}: ${why}`, this.data(ctx, extra));
+    return new BerthError(code, `${ctx.operation ?? 'pull'} ${ctx.name}: ${why}`, this.data(ctx, extra));
   }
 
   private cancelled(ctx: Ctx, cause?: unknown): BerthError {
-    return new BerthError(ErrorCode.Cancelled, `pull ${ctx.name}: cancelled`, this.data(ctx), cause === undefined ? undefined : { cause });
+    return new BerthError(ErrorCode.Cancelled, `${ctx.operation ?? 'pull'} ${ctx.name}: cancelled`, this.data(ctx), cause === undefined ? undefined : { cause });
   }
 }
 
@@ -697,6 +951,23 @@ function toRetryable(e: unknown): Retryable {
     return new Retryable(text, { unreachable: CONNECT_NET.has(code) || permanent, permanent });
   }
   return new Retryable(msg);
+}
+
+/** " (CODE: message)" of a registry error body, or "". */
+function describe(body: Buffer): string {
+  const m = registryErrorMessage(body);
+  return m ? ` (${m})` : '';
+}
+
+/** Whether a Node error came from the network side of a request rather than from reading a local file. */
+function isNetworkSyscall(e: unknown): boolean {
+  const sc = (e as NodeJS.ErrnoException)?.syscall;
+  return sc === 'connect' || sc === 'write' || sc === 'read' || sc === 'getaddrinfo' || sc === 'writev';
+}
+
+/** The token scopes a request context asks for. */
+function scopesOf(ctx: Ctx): string[] {
+  return ctx.scopes ?? [pullScope(ctx.ref.repository)];
 }
 
 function basicHeader(user: string, pass: string): string {

@@ -88,10 +88,20 @@ export interface Response {
   body: http.IncomingMessage;
 }
 
+/** A request body (push side): opened afresh for each send, so a 307/308 can replay it. */
+export type RequestBody = () => Buffer | NodeJS.ReadableStream;
+
 /** Options for {@link send}. */
 export interface SendOptions {
-  method: 'GET' | 'HEAD';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
   headers: Record<string, string>;
+  /**
+   * The body, when there is one. Set `content-length` in `headers` yourself. While a streamed body
+   * is being sent the stall timer restarts with every chunk read from it, so a long upload is not
+   * taken for a stall. Only 307/308 redirects are followed with a body (it is opened again); any
+   * other redirect answer is returned as is.
+   */
+  body?: RequestBody;
   /** An Authorization header value and the only origin it may be sent to. */
   auth?: { origin: string; header: string };
   signal?: AbortSignal;
@@ -118,7 +128,7 @@ export async function send(url: URL, o: SendOptions): Promise<Response> {
     if (o.auth && cur.origin === o.auth.origin) headers.authorization = o.auth.header;
     const res = await sendOnce(cur, o, headers);
     const status = res.statusCode ?? 0;
-    if (!REDIRECTS.has(status)) {
+    if (!REDIRECTS.has(status) || (o.body && status !== 307 && status !== 308)) {
       return { status, headers: res.headers, headersDistinct: res.headersDistinct, url: cur, body: res };
     }
     discard(res);
@@ -160,7 +170,18 @@ function sendOnce(url: URL, o: SendOptions, headers: Record<string, string>): Pr
       clearTimeout(timer);
       reject(e);
     });
-    req.end();
+    const body = o.body?.();
+    if (body === undefined) {
+      req.end();
+    } else if (Buffer.isBuffer(body)) {
+      req.end(body);
+    } else {
+      // Streamed: every chunk read restarts the stall timer; a read error aborts the request.
+      body.on('data', () => timer.refresh());
+      body.on('error', (e: Error) => req.destroy(e));
+      req.on('close', () => (body as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.());
+      body.pipe(req);
+    }
   });
 }
 

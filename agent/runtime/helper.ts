@@ -9,7 +9,9 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { helperPath } from '../../native';
 import { BerthError, ErrorCode } from '../errors';
+import { connectMonitor, leftoverContainer } from './monitor';
 import { capabilityMask, type LaunchOp, type LaunchPlan } from './plan';
+import type { IdMapping } from './spec';
 
 const OP_CODES: Record<LaunchOp['op'], number> = {
   'mount-private': 10,
@@ -30,6 +32,7 @@ const OP_CODES: Record<LaunchOp['op'], number> = {
   'close-fds': 25,
   exec: 26,
   tty: 27,
+  hold: 28,
 };
 
 type Arg = string | number | bigint;
@@ -61,6 +64,9 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   }
   for (const p of plan.cgroupProcs) rec(5, [p]);
   if (plan.join) rec(6, [plan.join.pid, ...plan.join.namespaces]);
+  if (plan.netns) rec(7, [plan.netns]);
+  if (plan.monitor) rec(8, [plan.monitor.dir, plan.monitor.stdin ? 1 : 0]);
+  if (plan.init) rec(9, [plan.init]);
   const attrs = (a: readonly string[]) => (a.length ? a.join(',') : '-');
   for (const o of plan.ops) {
     const code = OP_CODES[o.op];
@@ -71,9 +77,11 @@ export function encodePlan(plan: LaunchPlan): Buffer {
       case 'mount':
         rec(code, [o.fstype, o.target, attrs(o.attrs), ...o.options]);
         break;
-      case 'bind':
-        rec(code, [o.source, o.target, attrs(o.attrs)]);
+      case 'bind': {
+        const m = (l: IdMapping[]) => l.map((e) => `${e.containerId}:${e.hostId}:${e.size}`).join(',');
+        rec(code, [o.source, o.target, attrs(o.attrs), ...(o.idmap ? [`${m(o.idmap.uidMap)}/${m(o.idmap.gidMap)}`] : [])]);
         break;
+      }
       case 'mknod':
         rec(code, [o.path, o.mode, o.major, o.minor]);
         break;
@@ -175,6 +183,8 @@ export interface ExitStatus {
   code: number;
   /** The signal that killed the container's init ("SIGKILL"), if one did. */
   signal?: string;
+  /** Its monitor went away without reporting the exit: the code (255) is not the container's. */
+  lost?: boolean;
 }
 
 export interface LaunchedContainer {
@@ -197,6 +207,9 @@ export interface LaunchedContainer {
 /**
  * Starts the helper, sends it `plan`, and resolves once the container's command has been exec'd
  * (or rejects with the helper's failure as a BerthError, after the helper has exited).
+ *
+ * A plan with `monitor` ignores `stdio` and `control`: the helper owns the container's stdio and
+ * the result comes from its monitor socket (monitor.ts), so that the container outlives us.
  */
 export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec] = ['ignore', 'inherit', 'inherit'], opts: LaunchOptions = {}): Promise<LaunchedContainer> {
   const bytes = encodePlan(plan);
@@ -204,7 +217,8 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
     let child: ChildProcess;
     try {
       // detached: the helper is the container's monitor and outlives the agent's process group.
-      child = spawn(helperPath(), [], { stdio: [...stdio, 'pipe', 'pipe', ...(opts.control ? (['pipe'] as const) : [])], detached: true });
+      const own: [StdioSpec, StdioSpec, StdioSpec] = plan.monitor ? ['ignore', 'ignore', 'ignore'] : stdio;
+      child = spawn(helperPath(), [], { stdio: [...own, 'pipe', 'pipe', ...(opts.control && !plan.monitor ? (['pipe'] as const) : [])], detached: true });
     } catch (e) {
       reject(e);
       return;
@@ -271,7 +285,24 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
           failure ??= new BerthError(ErrorCode.Internal, `${operation}: the runtime helper said "${line}"`, { operation });
           continue;
         }
-        if (s.kind === 'started' && started === undefined) {
+        if (s.kind === 'started' && started === undefined && plan.monitor) {
+          // The monitor listens before it says "started"; from here on it alone reports.
+          started = s.pid;
+          clearTimeout(timer);
+          settled = true;
+          child.unref();
+          connectMonitor(plan.monitor.dir, s.pid, child.pid ?? 0).then(resolve, (e: Error) => {
+            // It may have exited and given up waiting for us already (the monitor waits 10 s).
+            const gone = leftoverContainer(plan.monitor!.dir, s.pid, child.pid ?? 0);
+            if (gone) return resolve(gone);
+            try {
+              process.kill(s.pid, 'SIGKILL');
+            } catch {
+              /* gone already */
+            }
+            reject(new BerthError(ErrorCode.System, `${operation}: cannot reach the container's monitor: ${e.message}`, { operation, path: plan.monitor!.dir }));
+          });
+        } else if (s.kind === 'started' && started === undefined) {
           started = s.pid;
           clearTimeout(timer);
           settled = true;

@@ -15,7 +15,8 @@
  *                     are binds of the host's, which pivot_root would make unreachable.
  *  4. /etc files, then user binds (parents before children, so /a is mounted before /a/b and
  *                     does not hide it); last among mounts so a user's volume wins over a default.
- *  5. loopback-up, sethostname   namespace setup that needs no filesystem.
+ *  5. loopback-up, sethostname   namespace setup that needs no filesystem (loopback-up only in a
+ *                     fresh network namespace: a joined one, `netns`, comes configured).
  *  6. pivot-root      the host's tree is detached.
  *  7. mask, readonly  after pivot_root, so they act on the container's final view (the /dev/null
  *                     bound over masked files is the container's own) and a user bind cannot
@@ -49,7 +50,8 @@ export type LaunchOp =
   | { op: 'mount-private' }
   | { op: 'overlay'; target: string; upperDir: string; workDir: string; options: string[]; lowerDirs: string[] }
   | { op: 'mount'; fstype: string; target: string; attrs: MountAttr[]; options: string[] }
-  | { op: 'bind'; source: string; target: string; attrs: MountAttr[] }
+  /** `idmap`: an idmapped mount (files of `hostId` show as `containerId`; never with 'rec'). */
+  | { op: 'bind'; source: string; target: string; attrs: MountAttr[]; idmap?: { uidMap: IdMapping[]; gidMap: IdMapping[] } }
   | { op: 'mknod'; path: string; mode: number; major: number; minor: number }
   | { op: 'symlink'; linkTarget: string; path: string }
   | { op: 'sethostname'; hostname: string }
@@ -63,6 +65,8 @@ export type LaunchOp =
   | { op: 'no-new-privs' }
   | { op: 'close-fds' }
   | { op: 'tty'; rows: number; cols: number }
+  /** Instead of exec: the set-up process sleeps until killed (its /proc/PID/root is the rootfs). */
+  | { op: 'hold' }
   | { op: 'exec'; path: string; args: string[]; env: string[] };
 
 export interface LaunchPlan {
@@ -77,6 +81,19 @@ export interface LaunchPlan {
    * `pid` (the container's init) instead of creating any, after joining `cgroupProcs`.
    */
   join?: { pid: number; namespaces: Namespace[] };
+  /**
+   * Launch plans only: the network namespace file to join (setns) before clone; then `namespaces`
+   * has no "net" and there is no loopback-up (the namespace was configured by its maker).
+   */
+  netns?: string;
+  /**
+   * Launch plans only: the helper stays as a monitor that outlives the agent, reachable on
+   * `dir/monitor.sock` (see "Monitors that outlive the agent" in berth-helper.c and monitor.ts);
+   * `stdin` gives the container a stdin the agent can write to.
+   */
+  monitor?: { dir: string; stdin: boolean };
+  /** Launch plans only: the host path of the init that runs as pid 1 (sealed, see berth-helper.c). */
+  init?: string;
   ops: LaunchOp[];
 }
 
@@ -204,6 +221,15 @@ function depth(p: string): number {
   return p === '/' ? 0 : p.split('/').length - 1;
 }
 
+/** A user bind: recursive, unless idmapped (one mount, its ids mapped; see berth-helper.c). */
+function bindOp(b: { source: string; target: string; ro: boolean; idmap?: { uidMap: IdMapping[]; gidMap: IdMapping[] } }, spec: Pick<ContainerSpec, 'userNamespace'>): LaunchOp {
+  if (!b.idmap) return { op: 'bind', source: b.source, target: b.target, attrs: b.ro ? ['rec', 'ro'] : ['rec'] };
+  if (spec.userNamespace) throw invalid(`the idmapped bind of ${b.source} needs the host's user namespace (not with --userns)`);
+  checkMaps('idmap uid map', b.idmap.uidMap);
+  checkMaps('idmap gid map', b.idmap.gidMap);
+  return { op: 'bind', source: b.source, target: b.target, attrs: b.ro ? ['ro'] : [], idmap: { uidMap: b.idmap.uidMap.map((m) => ({ ...m })), gidMap: b.idmap.gidMap.map((m) => ({ ...m })) } };
+}
+
 /** Builds the launch plan for `spec`. Pure: reads nothing, touches nothing; throws InvalidArgument. */
 export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
   const { rootfs, process: proc } = spec;
@@ -234,7 +260,10 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
     if (!mapped(userns.gidMap, proc.user.gid)) throw invalid(`gid ${proc.user.gid} is not mapped in the user namespace`);
   }
   const privateNet = (spec.network ?? 'private') === 'private';
-  const namespaces: Namespace[] = [...(userns ? (['user'] as const) : []), 'mount', 'pid', 'uts', 'ipc', ...(privateNet ? (['net'] as const) : []), 'cgroup'];
+  // A persistent namespace to join (runtime/network made it); otherwise a fresh one, or the host's.
+  const joinNet = privateNet && spec.netns !== undefined ? hostPath('network namespace', spec.netns) : undefined;
+  const newNet = privateNet && !joinNet;
+  const namespaces: Namespace[] = [...(userns ? (['user'] as const) : []), 'mount', 'pid', 'uts', 'ipc', ...(newNet ? (['net'] as const) : []), 'cgroup'];
 
   const ops: LaunchOp[] = [{ op: 'mount-private' }];
   ops.push({
@@ -262,28 +291,43 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
   ops.push({ op: 'mount', fstype: 'mqueue', target: '/dev/mqueue', attrs: ['nosuid', 'nodev', 'noexec'], options: [] });
 
   const sysAttrs: MountAttr[] = spec.privileged ? ['nosuid', 'noexec', 'nodev'] : ['nosuid', 'noexec', 'nodev', 'ro'];
-  if (userns && !privateNet) {
+  if (userns && !newNet) {
     // sysfs can be mounted only by the owner of the network namespace: bind the host's instead.
     ops.push({ op: 'bind', source: '/sys', target: '/sys', attrs: [...sysAttrs, 'rec'] });
   } else {
     ops.push({ op: 'mount', fstype: 'sysfs', target: '/sys', attrs: sysAttrs, options: [] });
+  }
+  // The container's own cgroups at /sys/fs/cgroup (the cgroup namespace, created before these
+  // mounts, makes its groups the roots). v1: a tmpfs of one directory per hierarchy, made
+  // read-only after pivot_root with the other read-only paths.
+  const cgfs = userns ? undefined : spec.cgroupfs;
+  const cgAttrs: MountAttr[] = spec.privileged ? ['nosuid', 'noexec', 'nodev'] : ['nosuid', 'noexec', 'nodev', 'ro'];
+  if (cgfs?.version === 2) ops.push({ op: 'mount', fstype: 'cgroup2', target: '/sys/fs/cgroup', attrs: cgAttrs, options: [] });
+  if (cgfs?.version === 1) {
+    ops.push({ op: 'mount', fstype: 'tmpfs', target: '/sys/fs/cgroup', attrs: ['nosuid', 'noexec', 'nodev'], options: ['mode=755', 'size=64k'] });
+    for (const controllers of cgfs.hierarchies) {
+      if (!controllers.length || !controllers.every((c) => /^[a-z_]{1,32}$/.test(c))) throw invalid(`cgroup hierarchy "${controllers.join(',')}" is not a list of controller names`);
+      ops.push({ op: 'mount', fstype: 'cgroup', target: `/sys/fs/cgroup/${controllers.join(',')}`, attrs: cgAttrs, options: controllers });
+      if (controllers.length > 1) for (const c of controllers) ops.push({ op: 'symlink', linkTarget: controllers.join(','), path: `/sys/fs/cgroup/${c}` });
+    }
   }
 
   const etc = spec.etcFiles ?? {};
   for (const [file, source] of [['/etc/hosts', etc.hosts], ['/etc/hostname', etc.hostname], ['/etc/resolv.conf', etc.resolvConf]] as const) {
     if (source) ops.push({ op: 'bind', source: hostPath(file, source), target: file, attrs: ['rec'] });
   }
-  const binds = (spec.mounts ?? []).map((m, i) => ({ i, source: hostPath('bind source', m.source), target: containerPath('bind target', m.target), ro: !!m.readOnly }));
+  const binds = (spec.mounts ?? []).map((m, i) => ({ i, source: hostPath('bind source', m.source), target: containerPath('bind target', m.target), ro: !!m.readOnly, idmap: m.idmap }));
   binds.sort((a, b) => depth(a.target) - depth(b.target) || a.i - b.i);
-  for (const b of binds) ops.push({ op: 'bind', source: b.source, target: b.target, attrs: b.ro ? ['rec', 'ro'] : ['rec'] });
+  for (const b of binds) ops.push(bindOp(b, spec));
 
-  if (privateNet) ops.push({ op: 'loopback-up' });
+  if (newNet) ops.push({ op: 'loopback-up' });
   ops.push({ op: 'sethostname', hostname: spec.hostname });
   ops.push({ op: 'pivot-root' });
 
   if (!spec.privileged) {
     for (const path of MASKED_PATHS) ops.push({ op: 'mask', path });
     for (const path of READONLY_PATHS) ops.push({ op: 'readonly', path });
+    if (cgfs?.version === 1) ops.push({ op: 'readonly', path: '/sys/fs/cgroup' });
   }
   ops.push({ op: 'chdir', path: cwd });
   ops.push({ op: 'identity', uid: proc.user.uid, gid: proc.user.gid, umask, additionalGids: [...(proc.user.additionalGids ?? [])] });
@@ -305,8 +349,43 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
       ? { uidMap: userns.uidMap.map((m) => ({ ...m })), gidMap: userns.gidMap.map((m) => ({ ...m })), setgroups: userns.denySetgroups ? 'deny' : 'allow' }
       : undefined,
     cgroupProcs: (spec.cgroupProcs ?? []).map((p) => hostPath('cgroup.procs file', p)),
+    ...(joinNet ? { netns: joinNet } : {}),
+    ...(spec.monitor ? { monitor: { dir: hostPath('container directory', spec.monitor.dir), stdin: spec.monitor.stdin } } : {}),
+    ...(spec.init ? { init: hostPath('init', spec.init) } : {}),
     ops,
   };
+}
+
+/**
+ * A plan that only assembles the container's filesystem (overlay, /etc files, binds and volumes,
+ * in a private mount namespace, pivoted into) and then holds it: the process runs nothing and
+ * sleeps until killed. Its /proc/PID/root is how the agent reads and writes a stopped
+ * container's files (`cp`) without mounting anything on the host. Pure; throws InvalidArgument.
+ */
+export function buildHoldPlan(spec: Pick<ContainerSpec, 'rootfs' | 'mounts' | 'etcFiles'>): LaunchPlan {
+  const { rootfs } = spec;
+  if (!rootfs.lowerDirs.length) throw invalid('the image has no layers');
+  rootfs.lowerDirs.forEach((d) => hostPath('layer dir', d));
+  const ops: LaunchOp[] = [
+    { op: 'mount-private' },
+    {
+      op: 'overlay',
+      target: hostPath('rootfs mount point', rootfs.mountPoint),
+      upperDir: hostPath('upper dir', rootfs.upperDir),
+      workDir: hostPath('work dir', rootfs.workDir),
+      options: [],
+      lowerDirs: [...rootfs.lowerDirs],
+    },
+  ];
+  const etc = spec.etcFiles ?? {};
+  for (const [file, source] of [['/etc/hosts', etc.hosts], ['/etc/hostname', etc.hostname], ['/etc/resolv.conf', etc.resolvConf]] as const) {
+    if (source) ops.push({ op: 'bind', source: hostPath(file, source), target: file, attrs: ['rec'] });
+  }
+  const binds = (spec.mounts ?? []).map((m, i) => ({ i, source: hostPath('bind source', m.source), target: containerPath('bind target', m.target), ro: !!m.readOnly, idmap: m.idmap }));
+  binds.sort((a, b) => depth(a.target) - depth(b.target) || a.i - b.i);
+  for (const b of binds) ops.push(bindOp(b, {}));
+  ops.push({ op: 'pivot-root' }, { op: 'hold' });
+  return { namespaces: ['mount'], cgroupProcs: [], ops };
 }
 
 /**

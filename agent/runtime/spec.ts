@@ -18,6 +18,12 @@ export interface BindMountSpec {
   /** Absolute path inside the container; resolved inside the rootfs, created if missing. */
   target: string;
   readOnly?: boolean;
+  /**
+   * An idmapped mount (`-v SRC:DST:idmap`): files owned by `hostId` show as `containerId`, and
+   * what the container's `containerId` creates belongs to `hostId` on the host. Ids outside the
+   * maps show as nobody and cannot create files. Not recursive; not with a user namespace.
+   */
+  idmap?: { uidMap: IdMapping[]; gidMap: IdMapping[] };
 }
 
 export interface ContainerSpec {
@@ -66,11 +72,32 @@ export interface ContainerSpec {
   userNamespace?: { uidMap: IdMapping[]; gidMap: IdMapping[]; denySetgroups?: boolean };
   /** "private" (default): a new network namespace with only loopback, up. "host": the host's. */
   network?: 'private' | 'host';
+  /**
+   * With network "private": join this persistent network namespace (an nsfs file such as
+   * /run/netns/berth-<12 hex>, made and configured by runtime/network before the launch) instead
+   * of creating a new one; it already has its interfaces, addresses and routes.
+   */
+  netns?: string;
   mounts?: BindMountSpec[];
   /** Per-container files bind-mounted over the image's. */
   etcFiles?: { hosts?: string; hostname?: string; resolvConf?: string };
   /** cgroup.procs files the container's init is written to before it runs anything. */
   cgroupProcs?: string[];
+  /**
+   * The cgroup filesystems mounted at /sys/fs/cgroup (read-only unless privileged), as Docker
+   * mounts them, so the container reads its own limits: the cgroup2 tree, or a tmpfs holding one
+   * mount per v1 hierarchy (each the list of its co-mounted controllers, e.g. ["cpu", "cpuacct"]).
+   * The container's cgroup namespace makes its own groups their roots. Not mounted with a user
+   * namespace.
+   */
+  cgroupfs?: { version: 2 } | { version: 1; hierarchies: string[][] };
+  /**
+   * The container's directory on the host: its monitor outlives the agent and serves its stdio
+   * on `monitor.sock` there (monitor.ts). Without it the container's stdio are the agent's pipes.
+   */
+  monitor?: { dir: string; stdin: boolean };
+  /** `--init`: the host path of berth-init, run as pid 1 from a sealed copy; the command is its child. */
+  init?: string;
 }
 
 /**

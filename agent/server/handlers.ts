@@ -91,6 +91,8 @@ import { containerTop } from '../runtime/containers/top';
 import { containerStats } from '../runtime/containers/stats';
 import { restartContainer } from '../runtime/containers/restart';
 import { pruneContainers, pruneImages } from '../runtime/containers/prune';
+import { PushProgressNotification, PushRequest, type PushParams, type PushResult } from '../../protocol';
+import { pushImage } from '../registry/push';
 
 import {
   ExecRequest,
@@ -113,6 +115,27 @@ import {
   type Volume,
   type VolumeRefParams,
 } from '../../protocol';
+import { FsReadDirectoryRequest, FsReadFileRequest, FsStatRequest, type FsDirEntry, type FsPathParams, type FsReadFileResult, type FsStat, type FsTarget } from '../../protocol';
+import { readDirectory, readFile, statPath } from '../runtime/containers/files';
+import { BuildImageRequest, BuildProgressNotification, type BuildParams, type BuildResult } from '../../protocol';
+import { buildImage } from '../build/builder';
+import { BuildCache } from '../build/cache';
+import { StoreCheckRequest, type StoreCheckParams, type StoreCheckResult } from '../../protocol';
+import { checkStore } from '../store/check';
+import { registerArchiveHandlers } from './archive';
+import {
+  WorkspaceDownRequest,
+  WorkspaceProgressNotification,
+  WorkspaceStatusRequest,
+  WorkspaceUpRequest,
+  type WorkspaceDownParams,
+  type WorkspaceDownResult,
+  type WorkspaceInfo,
+  type WorkspaceStatusParams,
+  type WorkspaceUpParams,
+  type WorkspaceUpResult,
+} from '../../protocol';
+import { workspaceDown, workspaceStatus, workspaceUp } from '../workspace/service';
 
 /** The input an attached process may have waiting in the agent before more is dropped. */
 const MAX_PENDING_INPUT = 1 << 20;
@@ -241,6 +264,22 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   on<LoadParams, { images: ImageSummary[]; tags: string[] }>(LoadImagesRequest, 'load', (params) =>
     loadImages(svc, requireAbsolutePath(params, 'load'), ctx.peer),
   );
+  on<PushParams, PushResult>(PushRequest, 'push', async (params, token) => {
+    const reference = requireString(params, 'reference', 'push');
+    const progressToken = optionalString(params, 'progressToken', 'push');
+    const abort = new AbortController();
+    pulls.add(abort); // a client that goes away cancels its pushes too
+    const sub = token.onCancellationRequested(() => abort.abort());
+    try {
+      return await pushImage(svc, reference, {
+        signal: abort.signal,
+        onProgress: progressToken ? (blob) => notify(PushProgressNotification.type, { token: progressToken, reference, blob }) : undefined,
+      });
+    } finally {
+      sub.dispose();
+      pulls.delete(abort);
+    }
+  });
   on<ImageRefParams, ImageLayersResult>(ImageLayersRequest, 'image layers', (params) => imageLayers(svc, requireString(params, 'reference', 'image layers')));
   on<LayerFilesParams, LayerFilesResult>(LayerFilesRequest, 'layer files', (params) => {
     const op = 'layer files';
@@ -472,7 +511,127 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     return containers.volumes.prune(params.all === true);
   });
 
+  // --- Browse Files (files.ts checks the path) ------------------------------------------------------
+  on<FsPathParams, FsStat>(FsStatRequest, 'stat', (params) => statPath(containers, fsTarget(params, 'stat'), params.path));
+  on<FsPathParams, { entries: FsDirEntry[] }>(FsReadDirectoryRequest, 'read directory', (params) => ({
+    entries: readDirectory(containers, fsTarget(params, 'read directory'), params.path),
+  }));
+  on<FsPathParams, FsReadFileResult>(FsReadFileRequest, 'read file', (params) => {
+    const data = readFile(containers, fsTarget(params, 'read file'), params.path);
+    return { data: data.toString('base64'), size: data.length };
+  });
+
+  // --- store verification ---------------------------------------------------------------------------
+  on<StoreCheckParams, StoreCheckResult>(StoreCheckRequest, 'check store', (params) => {
+    if (params.repair !== undefined && params.repair !== null && typeof params.repair !== 'boolean') throw invalid('check store', '"repair" must be a boolean');
+    // tmp/ entries named before this process started are an earlier run's leftovers.
+    return checkStore(svc.store, { repair: params.repair === true, startedAt: Date.now() - process.uptime() * 1000 });
+  });
+
+  disposers.push(registerArchiveHandlers(conn, containers, on, withAbort));
+  // --- builds (the builder reads the context as the peer may; see agent/build/) -------------------
+  on<BuildParams, BuildResult>(BuildImageRequest, 'build', async (params, token) => {
+    const op = 'build';
+    const contextDir = requireAbsolute(params, 'contextDir', op);
+    const content = params.dockerfileContent;
+    if (content !== undefined && content !== null && (typeof content !== 'string' || content.length > 1024 * 1024)) {
+      throw invalid(op, '"dockerfileContent" must be a string of at most 1 MiB');
+    }
+    const args = params.buildArgs;
+    if (args !== undefined && args !== null && (typeof args !== 'object' || Array.isArray(args) || !Object.values(args).every((v) => typeof v === 'string'))) {
+      throw invalid(op, '"buildArgs" must be an object of strings');
+    }
+    if (params.noCache !== undefined && params.noCache !== null && typeof params.noCache !== 'boolean') throw invalid(op, '"noCache" must be a boolean');
+    const progressToken = optionalString(params, 'progressToken', op);
+    const abort = new AbortController();
+    pulls.add(abort);
+    const sub = token.onCancellationRequested(() => abort.abort());
+    try {
+      return await buildImage(
+        { images: svc, containers, cache: new BuildCache(svc.store, ctx.log), log: ctx.log },
+        {
+          contextDir,
+          dockerfile: optionalString(params, 'dockerfile', op) || undefined,
+          dockerfileContent: typeof content === 'string' ? content : undefined,
+          tags: optionalArray(params, 'tags', op),
+          buildArgs: args ?? undefined,
+          target: optionalString(params, 'target', op) || undefined,
+          noCache: params.noCache === true,
+        },
+        {
+          peer: ctx.peer,
+          signal: abort.signal,
+          onProgress: progressToken ? (event) => notify(BuildProgressNotification.type, { token: progressToken, event }) : undefined,
+        },
+      );
+    } finally {
+      sub.dispose();
+      pulls.delete(abort);
+    }
+  });
+
+  // --- workspaces (agent/workspace/: devcontainer.json read as the peer may) -----------------------
+  const workspaceServices = { images: svc, containers, buildCache: () => new BuildCache(svc.store, ctx.log), log: ctx.log };
+  on<WorkspaceUpParams, WorkspaceUpResult>(WorkspaceUpRequest, 'workspace up', async (params, token) => {
+    const op = 'workspace up';
+    const folder = requireString(params, 'folder', op);
+    for (const k of ['rebuild', 'noCache'] as const) {
+      if (params[k] !== undefined && params[k] !== null && typeof params[k] !== 'boolean') throw invalid(op, `"${k}" must be a boolean`);
+    }
+    const localEnv = params.localEnv;
+    if (
+      localEnv !== undefined &&
+      localEnv !== null &&
+      (typeof localEnv !== 'object' || Array.isArray(localEnv) || Object.keys(localEnv).length > 10_000 || !Object.values(localEnv).every((v) => typeof v === 'string' && v.length <= 65536))
+    ) {
+      throw invalid(op, '"localEnv" must be an object of strings');
+    }
+    const progressToken = optionalString(params, 'progressToken', op);
+    const abort = new AbortController();
+    pulls.add(abort);
+    const sub = token.onCancellationRequested(() => abort.abort());
+    try {
+      return await workspaceUp(
+        workspaceServices,
+        { folder, rebuild: params.rebuild === true, noCache: params.noCache === true, localEnv: localEnv ?? undefined },
+        {
+          peer: ctx.peer,
+          signal: abort.signal,
+          onEvent: progressToken ? (event) => notify(WorkspaceProgressNotification.type, { token: progressToken, event }) : undefined,
+        },
+      );
+    } finally {
+      sub.dispose();
+      pulls.delete(abort);
+    }
+  });
+  on<WorkspaceDownParams, WorkspaceDownResult>(WorkspaceDownRequest, 'workspace down', (params) => {
+    const op = 'workspace down';
+    if (params.remove !== undefined && params.remove !== null && typeof params.remove !== 'boolean') throw invalid(op, '"remove" must be a boolean');
+    return workspaceDown(workspaceServices, { folder: requireString(params, 'folder', op), remove: params.remove === true, timeout: optionalNumber(params, 'timeout', op, 0) });
+  });
+  on<WorkspaceStatusParams, WorkspaceInfo | null>(WorkspaceStatusRequest, 'workspace status', (params) =>
+    workspaceStatus(workspaceServices, { folder: requireString(params, 'folder', 'workspace status') }),
+  );
+
   return () => disposers.forEach((d) => d());
+}
+
+/** A required absolute path parameter named `key`. */
+function requireAbsolute(params: unknown, key: string, operation: string): string {
+  const path = requireString(params, key, operation);
+  if (!path.startsWith('/')) throw invalid(operation, `"${key}" must be an absolute path, got "${path}"`);
+  return path;
+}
+
+/** `target` of the fs/* requests: exactly one of `container` and `image`, a non-empty string. */
+function fsTarget(params: FsPathParams, operation: string): FsTarget {
+  const t = (params as { target?: unknown }).target as Record<string, unknown> | undefined;
+  if (t === null || typeof t !== 'object' || Array.isArray(t)) throw invalid(operation, '"target" must be {container} or {image}');
+  const container = t.container === undefined ? undefined : requireString(t, 'container', operation);
+  const image = t.image === undefined ? undefined : requireString(t, 'image', operation);
+  if ((container === undefined) === (image === undefined)) throw invalid(operation, '"target" must name exactly one of "container" and "image"');
+  return container !== undefined ? { container } : { image: image! };
 }
 
 /** Checks the shape of `container/create`'s params (the service checks the values). */
@@ -506,9 +665,13 @@ function createParams(p: CreateContainerParams): CreateContainerParams {
     capDrop: strs('capDrop'),
     privileged: bool('privileged'),
     autoRemove: bool('autoRemove'),
+    init: bool('init'),
+    userns: optionalString(p, 'userns', op) as CreateContainerParams['userns'],
     tty: bool('tty'),
     openStdin: bool('openStdin'),
     stdinOnce: bool('stdinOnce'),
+    networkMode: optionalString(p, 'networkMode', op) || undefined,
+    ports: strs('ports'),
   };
 }
 

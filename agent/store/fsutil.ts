@@ -2,7 +2,7 @@
  * Small filesystem helpers with one promise each: writes are atomic (temp file in the same
  * directory, fsync, rename), so a reader never sees half a file, whatever moment the agent dies.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { systemError } from '../errors';
@@ -31,6 +31,29 @@ export function writeFileAtomic(path: string, data: Buffer | string, mode = 0o60
     rmSync(tmp, { force: true });
     throw systemError('write', err, { path });
   }
+}
+
+/** The name {@link writeFileAtomic} gives its temp file: ".<name>.<12 hex>.tmp". */
+export const ATOMIC_TEMP_RE = /^\..+\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Removes the temp files of atomic writes a killed process left in `dir` (not recursive); a
+ * missing directory is fine. Call only when no write can be in flight (at start). Returns them.
+ */
+export function removeAtomicLeftovers(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    if (!ATOMIC_TEMP_RE.test(n)) continue;
+    rmSync(join(dir, n), { force: true });
+    removed.push(join(dir, n));
+  }
+  return removed;
 }
 
 /** fsync a directory so a rename inside it is durable. */

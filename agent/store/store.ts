@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import { mkdirp, randomName, writeFileAtomic } from './fsutil';
+import { mkdirp, randomName, removeAtomicLeftovers, writeFileAtomic } from './fsutil';
 import { digestOf } from '../image/oci';
 
 /** What the store knows about one unpacked layer (layers/<chain>/layer.json). */
@@ -97,12 +97,19 @@ export class Store {
     this.refsPath = join(root, 'refs.json');
   }
 
-  /** Creates the layout and discards whatever a previous run left half-done in tmp/. */
+  /**
+   * Creates the layout and discards whatever a previous run left half-done: tmp/, and the temp
+   * files of atomic writes (writeFileAtomic) killed before their rename, in blobs/, images/, the
+   * root (refs.json) and each containers/<id>/ (container records).
+   */
   init(): void {
     mkdirp(this.root);
     for (const d of [this.blobsDir, this.layersDir, this.imagesDir]) mkdirp(d);
     try {
       rmSync(this.tmpDir, { recursive: true, force: true });
+      const containers = join(this.root, 'containers');
+      const containerDirs = existsSync(containers) ? readdirSync(containers).map((id) => join(containers, id)) : [];
+      for (const d of [this.blobsDir, this.imagesDir, this.root, ...containerDirs]) removeAtomicLeftovers(d);
     } catch (err) {
       throw systemError('clean store tmp', err, { path: this.tmpDir });
     }

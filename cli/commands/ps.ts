@@ -4,6 +4,14 @@ import { FORMAT_FLAG, type Command } from '../context';
 import { statusText } from '../containers';
 import { ellipsis, formatList, relativeAge, table } from '../format';
 
+/** `ps`'s PORTS text: "127.0.0.1:8080->80/tcp, 443/tcp", as Docker words it (ranges not folded). */
+export function formatPorts(ports: readonly ContainerSummary['Ports'][number][]): string {
+  const sorted = [...ports].sort((a, b) => a.PrivatePort - b.PrivatePort || a.Type.localeCompare(b.Type) || (a.PublicPort ?? 0) - (b.PublicPort ?? 0));
+  return sorted
+    .map((p) => (p.PublicPort ? `${p.IP ? `${p.IP.includes(':') ? `[${p.IP}]` : p.IP}:` : ''}${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`))
+    .join(', ');
+}
+
 /** The table's rows, Docker's columns. */
 export function containerRows(list: readonly ContainerSummary[], opts: { noTrunc: boolean; now: number }): string[][] {
   return list.map((c) => [
@@ -12,6 +20,7 @@ export function containerRows(list: readonly ContainerSummary[], opts: { noTrunc
     JSON.stringify(opts.noTrunc ? c.Command : ellipsis(c.Command, 20)),
     relativeAge(c.Created, opts.now),
     statusText(c, opts.now),
+    formatPorts(c.Ports ?? []),
     c.Names.map((n) => n.slice(1)).join(','),
   ]);
 }
@@ -42,6 +51,7 @@ export const ps: Command = {
         Names: c.Names.map((n) => n.slice(1)).join(','),
         Status: statusText(c, io.now()),
         RunningFor: relativeAge(c.Created, io.now()),
+        Ports: formatPorts(c.Ports ?? []),
         CreatedSince: relativeAge(c.Created, io.now()),
       }));
       io.stdout(formatList(format, items, list));
@@ -51,7 +61,7 @@ export const ps: Command = {
       io.stdout(list.map((c) => (noTrunc ? c.Id : c.Id.slice(0, 12)) + '\n').join(''));
       return 0;
     }
-    io.stdout(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], containerRows(list, { noTrunc, now: io.now() })));
+    io.stdout(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], containerRows(list, { noTrunc, now: io.now() })));
     return 0;
   },
 };

@@ -12,12 +12,22 @@
  * Reconnecting is event-driven where the OS allows: the socket's directory is watched, so an agent
  * that comes back is reached at once; a backoff timer (bounded) covers what the watch cannot see.
  * The agent's state is never polled: changes arrive as `berth/event` notifications.
+ *
+ * A broken agent is survived, not waited on: a request whose token is cancelled, or whose
+ * `timeoutMs` passes, settles at once on this side (the agent is still told, `$/cancelRequest`),
+ * so a hung agent cannot hang a caller; a malformed message (bad framing, bad JSON, not JSON-RPC
+ * 2.0, or more than {@link MAX_UNFRAMED_BYTES} without a complete message) drops the connection
+ * and reconnects with the usual backoff, as a crash does. Each case reaches callers as an Error
+ * whose message is a sentence (RequestTimeoutError, ConnectionLostError, a Cancelled
+ * ResponseError) and the state's `reason`.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import {
   CancellationToken,
+  CancellationTokenSource,
+  DataCallback,
   Emitter,
   ErrorCodes,
   ResponseError,
@@ -30,6 +40,7 @@ import {
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
 import {
   API_VERSION,
+  ErrorCode,
   EventNotification,
   LogLineNotification,
   OutputNotification,
@@ -42,6 +53,7 @@ import {
   type PullProgressParams,
   type VersionResult,
 } from '../../protocol';
+import { WorkspaceProgressNotification, type WorkspaceProgressParams } from '../../protocol';
 
 export type AgentState =
   | { kind: 'idle' }
@@ -98,6 +110,29 @@ export class ConnectionLostError extends Error {
   }
 }
 
+/** A request got no answer within the time its caller allowed. */
+export class RequestTimeoutError extends Error {
+  constructor(
+    readonly socket: string,
+    readonly method: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`the agent at ${socket} did not answer ${method} within ${timeoutMs / 1000} s; it may be stuck (its log says more)`);
+    this.name = 'RequestTimeoutError';
+  }
+}
+
+export interface RequestOptions {
+  /** Give up after this many ms (the request is cancelled at the agent too). None by default: pulls, waits and execs take as long as they take. */
+  timeoutMs?: number;
+}
+
+/** For requests that only read the agent's state (lists, inspect, files): they answer in well under this. */
+export const QUICK_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Bytes the agent may send without completing a message before the connection counts as broken (a 16 MiB file, base64, fits). */
+export const MAX_UNFRAMED_BYTES = 64 * 1024 * 1024;
+
 /** The agent speaks another protocol revision. */
 export class IncompatibleAgentError extends Error {
   constructor(readonly version: VersionResult) {
@@ -131,6 +166,7 @@ export class AgentConnection {
   private readonly progressEmitter = new Emitter<PullProgressParams>();
   private readonly logLineEmitter = new Emitter<LogLineParams>();
   private readonly outputEmitter = new Emitter<OutputParams>();
+  private readonly workspaceProgressEmitter = new Emitter<WorkspaceProgressParams>();
   /** Fires on every state change. */
   readonly onDidChangeState: Event<AgentState> = this.stateEmitter.event;
   /** `berth/event` notifications from the agent. */
@@ -141,6 +177,8 @@ export class AgentConnection {
   readonly onLogLine: Event<LogLineParams> = this.logLineEmitter.event;
   /** `container/output` notifications of execs started on this connection (listeners filter their token). */
   readonly onOutput: Event<OutputParams> = this.outputEmitter.event;
+  /** `workspace/progress` notifications of `workspace/up` requests (every token: listeners filter their own). */
+  readonly onWorkspaceProgress: Event<WorkspaceProgressParams> = this.workspaceProgressEmitter.event;
 
   constructor(private readonly opts: AgentConnectionOptions) {
     this.delayMs = this.backoff.initialMs;
@@ -167,12 +205,12 @@ export class AgentConnection {
     void this.attempt();
   }
 
-  async request<P, R>(type: RequestType<P, R, unknown>, params: P, token?: CancellationToken): Promise<R> {
-    return this.send((c) => c.sendRequest(type, params, token ?? CancellationToken.None));
+  async request<P, R>(type: RequestType<P, R, unknown>, params: P, token?: CancellationToken, opts?: RequestOptions): Promise<R> {
+    return this.send(type.method, (c, t) => c.sendRequest(type, params, t), token, opts);
   }
 
-  async request0<R>(type: RequestType0<R, unknown>, token?: CancellationToken): Promise<R> {
-    return this.send((c) => c.sendRequest(type, token ?? CancellationToken.None));
+  async request0<R>(type: RequestType0<R, unknown>, token?: CancellationToken, opts?: RequestOptions): Promise<R> {
+    return this.send(type.method, (c, t) => c.sendRequest(type, t), token, opts);
   }
 
   /**
@@ -196,19 +234,54 @@ export class AgentConnection {
     this.progressEmitter.dispose();
     this.logLineEmitter.dispose();
     this.outputEmitter.dispose();
+    this.workspaceProgressEmitter.dispose();
   }
 
-  private async send<R>(f: (c: MessageConnection) => Promise<R>): Promise<R> {
+  /**
+   * Sends one request. Cancelling `token`, or `timeoutMs` passing, rejects at once (Cancelled, or
+   * RequestTimeoutError) and tells the agent; vscode-jsonrpc alone would wait for the agent's
+   * answer, which a hung agent never sends.
+   */
+  private async send<R>(method: string, f: (c: MessageConnection, token: CancellationToken) => Promise<R>, token?: CancellationToken, opts?: RequestOptions): Promise<R> {
     const c = this.connection;
     if (!c || this._state.kind !== 'connected') throw new NotConnectedError(this._state);
     const socket = this._state.socket;
+    const source = new CancellationTokenSource();
+    const subscriptions: { dispose(): unknown }[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const settledHere = new Promise<never>((_, reject) => {
+      subscriptions.push(
+        source.token.onCancellationRequested(() =>
+          reject(timedOut ? new RequestTimeoutError(socket, method, opts!.timeoutMs!) : new ResponseError(ErrorCode.Cancelled, `${method}: cancelled`, { operation: method })),
+        ),
+      );
+    });
+    if (token) {
+      if (token.isCancellationRequested) source.cancel();
+      else subscriptions.push(token.onCancellationRequested(() => source.cancel()));
+    }
+    if (opts?.timeoutMs && opts.timeoutMs > 0) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        source.cancel();
+      }, opts.timeoutMs);
+    }
     try {
-      return await f(c);
+      return await Promise.race([f(c, source.token), settledHere]);
     } catch (err) {
+      if (err instanceof RequestTimeoutError) {
+        this.opts.log(err.message);
+        throw err;
+      }
       if (this.connection !== c) throw new ConnectionLostError(socket);
       if (err instanceof ResponseError && TRANSPORT_ERRORS.has(err.code)) throw new ConnectionLostError(socket);
       if (err instanceof Error && /connection (is|got) (closed|disposed)/i.test(err.message)) throw new ConnectionLostError(socket);
       throw err;
+    } finally {
+      clearTimeout(timer);
+      for (const s of subscriptions) s.dispose();
+      source.dispose();
     }
   }
 
@@ -300,11 +373,25 @@ export class AgentConnection {
   private async open(socket: string): Promise<{ connection: MessageConnection; handle: Socket; version: VersionResult }> {
     const timeoutMs = this.opts.connectTimeoutMs ?? 5000;
     const handle = await connectSocket(socket, timeoutMs);
-    const connection = createMessageConnection(new SocketMessageReader(handle), new SocketMessageWriter(handle));
+    const reader = new CheckedMessageReader(handle);
+    const connection = createMessageConnection(reader, new SocketMessageWriter(handle));
+    // A malformed message leaves the stream unreadable: before the handshake it fails the attempt,
+    // after it the connection is dropped and made again.
+    let malformed!: (e: Error) => void;
+    const broken = new Promise<never>((_, reject) => (malformed = reject));
+    broken.catch(() => undefined);
+    connection.onError(([err, written]) => {
+      const what = err?.message?.split('\n')[0] ?? String(err);
+      // vscode-jsonrpc reports read errors without a message, write errors with the one it wrote.
+      const reason = written === undefined ? `the agent sent a malformed message (${what})` : `writing to the agent failed (${what})`;
+      if (this.connection === connection) this.lost(connection, reason);
+      else malformed(new Error(reason));
+    });
     connection.onNotification(EventNotification.type, (e) => this.eventEmitter.fire(e));
     connection.onNotification(PullProgressNotification.type, (p) => this.progressEmitter.fire(p));
     connection.onNotification(LogLineNotification.type, (l) => this.logLineEmitter.fire(l));
     connection.onNotification(OutputNotification.type, (o) => this.outputEmitter.fire(o));
+    connection.onNotification(WorkspaceProgressNotification.type, (w) => this.workspaceProgressEmitter.fire(w));
     const lost = () => this.lost(connection);
     connection.onClose(lost);
     handle.on('close', lost);
@@ -317,9 +404,10 @@ export class AgentConnection {
       const closed = new Promise<never>((_, reject) => {
         handle.once('close', () => reject(new Error('the agent closed the connection')));
       });
-      const version = await Promise.race([connection.sendRequest(VersionRequest.type), timeout, closed]);
+      const version = await Promise.race([connection.sendRequest(VersionRequest.type), timeout, closed, broken]);
+      if (version === null || typeof version !== 'object' || typeof version.ApiVersion !== 'number') throw new Error('the agent answered berth/version with something that is not a version');
       if (version.ApiVersion !== API_VERSION) throw new IncompatibleAgentError(version);
-      await Promise.race([connection.sendRequest(SubscribeRequest.type, {}), timeout, closed]);
+      await Promise.race([connection.sendRequest(SubscribeRequest.type, {}), timeout, closed, broken]);
       return { connection, handle, version };
     } catch (err) {
       connection.dispose();
@@ -330,14 +418,14 @@ export class AgentConnection {
     }
   }
 
-  private lost(connection: MessageConnection): void {
+  private lost(connection: MessageConnection, reason = 'the agent closed the connection'): void {
     if (this.connection !== connection) return;
     const socket = this._state.kind === 'connected' ? this._state.socket : this.opts.socket();
     this.closeConnection();
-    this.opts.log(`lost the connection to the agent at ${socket}`);
+    this.opts.log(`lost the connection to the agent at ${socket}: ${reason}`);
     // Reconnect soon: an agent that restarts is usually back within a second.
     this.delayMs = this.backoff.initialMs;
-    this.fail(socket, 'the agent closed the connection', false);
+    this.fail(socket, reason, false);
   }
 
   private closeConnection(): void {
@@ -378,6 +466,58 @@ export class AgentConnection {
     this.watcher?.close();
     this.watcher = undefined;
   }
+}
+
+/**
+ * vscode-jsonrpc's socket reader, stricter: every message must be JSON-RPC 2.0 (a request, a
+ * notification or a response with a result or a well-formed error), and no more than
+ * {@link MAX_UNFRAMED_BYTES} may arrive without completing one; otherwise it reports an error,
+ * which drops the connection (see `open`). The library alone ignores such messages and buffers
+ * without bound.
+ */
+class CheckedMessageReader extends SocketMessageReader {
+  private unframed = 0;
+
+  constructor(private readonly socket: Socket) {
+    super(socket);
+  }
+
+  override listen(callback: DataCallback) {
+    const onData = (chunk: Buffer) => {
+      this.unframed += chunk.length;
+      if (this.unframed > MAX_UNFRAMED_BYTES) this.fireError(new Error(`more than ${MAX_UNFRAMED_BYTES / 1024 / 1024} MiB without a complete message`));
+    };
+    this.socket.on('data', onData);
+    const sub = super.listen((message) => {
+      this.unframed = 0;
+      const problem = jsonRpcProblem(message);
+      if (problem) this.fireError(new Error(problem));
+      else callback(message);
+    });
+    return { dispose: () => (this.socket.off('data', onData), sub.dispose()) };
+  }
+}
+
+/** Why `m` is not a JSON-RPC 2.0 message, or undefined when it is one. */
+function jsonRpcProblem(m: unknown): string | undefined {
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) return 'not a JSON object';
+  const o = m as Record<string, unknown>;
+  if (o.jsonrpc !== '2.0') return 'not JSON-RPC 2.0 (no "jsonrpc": "2.0")';
+  const idOk = o.id === null || typeof o.id === 'number' || typeof o.id === 'string';
+  if ('method' in o) {
+    if (typeof o.method !== 'string') return '"method" is not a string';
+    if ('id' in o && !idOk) return 'a request with a bad "id"';
+    return undefined;
+  }
+  if (!('id' in o) || !idOk) return 'neither a request, a notification nor a response';
+  const hasResult = 'result' in o;
+  const hasError = 'error' in o;
+  if (hasResult === hasError) return 'a response needs exactly one of "result" and "error"';
+  if (hasError) {
+    const e = o.error as Record<string, unknown> | null;
+    if (e === null || typeof e !== 'object' || typeof e.code !== 'number' || typeof e.message !== 'string') return 'an error response without a numeric "code" and a "message"';
+  }
+  return undefined;
 }
 
 function connectSocket(path: string, timeoutMs: number): Promise<Socket> {

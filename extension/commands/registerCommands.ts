@@ -1,6 +1,5 @@
 /**
  * Every command, by id. Ids are `berth.<noun>.<verb>`; each is a factory taking the Context.
- * Volumes add their noun here when the agent serves them.
  */
 import * as vscode from 'vscode';
 import type { Context } from '../context';
@@ -32,6 +31,14 @@ import { saveImage } from './images/saveImage';
 import { showImageHistory } from './images/showImageHistory';
 import { openContainerLayerInspector, openLayerInspector } from '../inspector/openLayerInspector';
 import { tagImage } from './images/tagImage';
+import { browseContainerFiles } from './containers/browseContainerFiles';
+import { compareWithImage } from './containers/compareWithImage';
+import { browseImageFiles } from './images/browseImageFiles';
+import { runInteractive } from './images/runInteractive';
+import { inspectVolume } from './volumes/inspectVolume';
+import { pruneVolumes } from './volumes/pruneVolumes';
+import { refreshVolumes } from './volumes/refreshVolumes';
+import { removeVolume } from './volumes/removeVolume';
 
 type Factory = (ctx: Context) => (...args: any[]) => unknown;
 
@@ -64,6 +71,14 @@ const COMMANDS: Record<string, Factory> = {
   'berth.container.commit': commitContainer,
   'berth.container.prune': pruneContainers,
   'berth.image.prune': pruneImages,
+  'berth.container.browseFiles': browseContainerFiles,
+  'berth.container.compareWithImage': compareWithImage,
+  'berth.image.browseFiles': browseImageFiles,
+  'berth.image.runInteractive': runInteractive,
+  'berth.volume.inspect': inspectVolume,
+  'berth.volume.remove': removeVolume,
+  'berth.volume.prune': pruneVolumes,
+  'berth.volume.refresh': refreshVolumes,
   'berth.agent.reconnect': reconnectAgent,
   'berth.agent.showOutput': showAgentOutput,
   'berth.agent.howToStart': howToStartAgent,

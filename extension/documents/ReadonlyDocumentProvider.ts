@@ -1,19 +1,20 @@
 /**
  * Read-only documents the agent's answers are shown in: `berth-inspect://image/<ref>.json` (the
  * `image/inspect` JSON), `berth-inspect://container/<name>.json` (`container/inspect`) and
- * `berth-inspect://history/<ref>.txt` (the build steps as a table) and
- * `berth-inspect://changes/<container>.txt` (`container/diff`: `A /path`, `C /path`, `D /path`).
+ * `berth-inspect://history/<ref>.txt` (the build steps as a table),
+ * `berth-inspect://changes/<container>.txt` (`container/diff`: `A /path`, `C /path`, `D /path`) and
+ * `berth-inspect://volume/<name>.json` (`volume/inspect`).
  * Content providers make read-only editors; open documents follow the events of their kind.
  */
 import * as vscode from 'vscode';
 import { ellipsis, humanSize, shortId, table } from '../../cli/format';
-import { ContainerDiffRequest, ImageHistoryRequest, InspectContainerRequest, InspectImageRequest, type ContainerChange, type HistoryEntry } from '../../protocol';
+import { ContainerDiffRequest, ImageHistoryRequest, InspectContainerRequest, InspectImageRequest, InspectVolumeRequest, type ContainerChange, type HistoryEntry } from '../../protocol';
 import type { AgentConnection } from '../agent/connection';
 import { ageText } from '../tree/images/ImageTreeItem';
 
 export const INSPECT_SCHEME = 'berth-inspect';
 
-export type DocumentKind = 'image' | 'container' | 'history' | 'changes';
+export type DocumentKind = 'image' | 'container' | 'history' | 'changes' | 'volume';
 
 /** Documents about a container follow container events; the others image events. */
 const CONTAINER_KINDS: readonly DocumentKind[] = ['container', 'changes'];
@@ -38,7 +39,9 @@ export class ReadonlyDocumentProvider implements vscode.TextDocumentContentProvi
     this.subscription = agent.onEvent((e) => {
       for (const doc of vscode.workspace.textDocuments) {
         if (doc.uri.scheme !== INSPECT_SCHEME) continue;
-        if (CONTAINER_KINDS.includes(parseDocumentUri(doc.uri).kind) === (e.Type === 'container')) this.changed.fire(doc.uri);
+        const kind = parseDocumentUri(doc.uri).kind;
+        const follows = kind === 'volume' ? e.Type === 'volume' : CONTAINER_KINDS.includes(kind) === (e.Type === 'container') && e.Type !== 'volume';
+        if (follows) this.changed.fire(doc.uri);
       }
     });
   }
@@ -47,6 +50,7 @@ export class ReadonlyDocumentProvider implements vscode.TextDocumentContentProvi
     const { kind, reference } = parseDocumentUri(uri);
     if (kind === 'image') return JSON.stringify(await this.agent.request(InspectImageRequest.type, { reference }, token), null, 2) + '\n';
     if (kind === 'container') return JSON.stringify(await this.agent.request(InspectContainerRequest.type, { container: reference }, token), null, 2) + '\n';
+    if (kind === 'volume') return JSON.stringify(await this.agent.request(InspectVolumeRequest.type, { name: reference }, token), null, 2) + '\n';
     if (kind === 'changes') return changesList(await this.agent.request(ContainerDiffRequest.type, { container: reference }, token), reference);
     return historyTable(await this.agent.request(ImageHistoryRequest.type, { reference }, token), reference);
   }

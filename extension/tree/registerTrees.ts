@@ -1,13 +1,16 @@
-/** Creates every tree view of the Berth container: Containers and Images (volumes join here). */
+/** Creates every tree view of the Berth container: Containers, Images and Volumes. */
 import * as vscode from 'vscode';
 import type { Context } from '../context';
 import { ContainersTreeProvider } from './containers/ContainersTreeProvider';
 import type { ContainersNode, GroupBy } from './containers/model';
 import { ImagesTreeProvider } from './images/ImagesTreeProvider';
 import type { ImageNode } from './images/model';
+import { VolumesTreeProvider } from './volumes/VolumesTreeProvider';
+import type { VolumeNode } from './volumes/model';
 
 export const IMAGES_VIEW = 'berth.images';
 export const CONTAINERS_VIEW = 'berth.containers';
+export const VOLUMES_VIEW = 'berth.volumes';
 /** workspaceState key and context key of the Containers view's grouping. */
 export const GROUP_BY_KEY = 'berth.containers.groupBy';
 
@@ -16,6 +19,8 @@ export interface Trees {
   imagesView: vscode.TreeView<ImageNode>;
   containers: ContainersTreeProvider;
   containersView: vscode.TreeView<ContainersNode>;
+  volumes: VolumesTreeProvider;
+  volumesView: vscode.TreeView<VolumeNode>;
   /** Groups the Containers view by state or image, and remembers it for this workspace. */
   setGroupBy(g: GroupBy): Promise<void>;
 }
@@ -57,5 +62,17 @@ export function registerTrees(ctx: Context): Trees {
     await ctx.extension.workspaceState.update(GROUP_BY_KEY, g);
     await vscode.commands.executeCommand('setContext', GROUP_BY_KEY, g);
   };
-  return { images, imagesView, containers, containersView, setGroupBy };
+  const volumes = ctx.push(new VolumesTreeProvider(ctx.agent));
+  const volumesView = ctx.push(vscode.window.createTreeView(VOLUMES_VIEW, { treeDataProvider: volumes, canSelectMany: true }));
+  const showVolumesStaleness = () => {
+    volumesView.message =
+      volumes.stale && volumes.volumes().length > 0
+        ? vscode.l10n.t('Not connected to the Berth agent: showing the volumes it had when the connection was lost.')
+        : undefined;
+  };
+  ctx.push(volumes.onDidChangeTreeData(showVolumesStaleness));
+  ctx.push(volumes.onDidFail((err) => ctx.reportError(err)));
+  showVolumesStaleness();
+
+  return { images, imagesView, containers, containersView, volumes, volumesView, setGroupBy };
 }

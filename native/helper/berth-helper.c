@@ -33,6 +33,23 @@
 // fd 1 (fd 2 stays unused), applies resize lines from fd 5, and after the exit drains what is
 // still in the pty before reporting. Without TTY, fds 0-2 pass through untouched.
 //
+// Monitors that outlive the agent (MONITOR dir stdin). Without it the container's stdio are the
+// agent's pipes, so a container dies with (or is orphaned by) the agent that started it. With
+// it, the helper owns the container's stdio itself (pipes it makes, or the pty master), its fds
+// 0-2 are /dev/null and the agent's only tie is a Unix socket `dir/monitor.sock` (mode 0600,
+// peers other than root refused) that any later agent may connect to. On the socket, both ways,
+// frames: 1 type byte, u32 little-endian length (<= 65536), payload.
+//   monitor -> agent   O stdout bytes (a pty's output too)   E stderr bytes
+//                      L decimal count of output bytes lost while no agent listened
+//                      X the exit, as a status line ("exited N" / "killed SIGNAME")
+//   agent -> monitor   i stdin bytes   c close stdin   r "ROWS COLS" (pty size)   s signal number
+// One agent at a time: a new connection replaces the old one. Output made while no agent is
+// connected is appended, already framed, to `dir/spill` (at most 64 MiB, then counted as lost)
+// and replayed to the next agent before anything new. At the exit the monitor drains the
+// output (bounded), writes `dir/exit` (the status line, by rename), sends X if an agent listens,
+// removes the socket and exits: an agent that comes back later finds `exit` and `spill` and
+// reads them itself. "started PID" is still the last line on fd 4, which is closed after it.
+//
 // ---------------------------------------------------------------------------------------------
 // Wire format of the plan (fd 3). All integers are u32 little-endian.
 //
@@ -59,16 +76,41 @@
 //                                        (excludes NAMESPACES and the maps; only the process
 //                                        ops below are allowed: chdir identity tty capabilities
 //                                        no-new-privs close-fds exec)
+//   7  NETNS       path                  launch plans only: before clone3 the helper joins this
+//                                        network namespace (setns(open(path), CLONE_NEWNET); an
+//                                        nsfs file such as /run/netns/berth-<id>, made and
+//                                        configured by the agent), so the child inherits it;
+//                                        excludes "net" in NAMESPACES. The helper (the monitor)
+//                                        stays in it too.
+//   9  INIT        path                  launch plans only: the container's pid 1 is this static
+//                                        init (native/init/berth-init.c), copied by the helper
+//                                        into a sealed memfd before clone and run from it with
+//                                        execveat; EXEC's command (resolved in the container's
+//                                        PATH first, so "not found" is still reported) becomes
+//                                        its child
+//   8  MONITOR     dir stdin             a monitor that outlives the agent (launch plans only;
+//                                        see "Monitors that outlive the agent" below); stdin
+//                                        "1" gives the container a stdin pipe, "0" /dev/null
 // Operations, executed by the child in order ("step" N is the Nth operation, from 1):
 //   10 MOUNT_PRIVATE                     mount(NULL, "/", MS_REC|MS_PRIVATE)
 //   11 OVERLAY   target upper work opts lower...   lowers top first; one fsconfig("lowerdir+")
 //                                        per layer; attached at host path `target`, which
-//                                        becomes the root that later paths are resolved in
+//                                        becomes the root that later paths are resolved in;
+//                                        with a user namespace the lowers are idmapped with the
+//                                        container's maps and attached on the empty dirs
+//                                        `lowers/0..N-1` beside `target` first (idmap_lowers)
 //   12 MOUNT     fstype target attrs opt...        fsopen/fsconfig/fsmount/move_mount;
 //                                        attrs: comma list of ro nosuid nodev noexec
 //                                        strictatime noatime (or "-"); opt: key=value or flag
-//   13 BIND      source target attrs     open_tree(source) [+rec], mount_setattr, move_mount;
-//                                        the target is created (dir or file, like the source)
+//   13 BIND      source target attrs [idmap]   open_tree(source) [+rec], mount_setattr,
+//                                        move_mount; the target is created (dir or file, like
+//                                        the source). idmap "UIDMAP/GIDMAP", each a comma list
+//                                        of inside:outside:count: an idmapped mount
+//                                        (MOUNT_ATTR_IDMAP) through a user namespace with these
+//                                        maps, made by the helper before clone; files owned by
+//                                        `outside` ids show as `inside` and writes by `inside`
+//                                        create files owned by `outside` (not with "rec", not in
+//                                        a container with its own user namespace)
 //   14 MKNOD     path mode major minor   a character device
 //   15 SYMLINK   linktarget path
 //   16 SETHOSTNAME name
@@ -86,6 +128,12 @@
 //   25 CLOSE_FDS                         every fd above 2 closes at exec (close_range CLOEXEC)
 //   26 EXEC      path argc argv... env...   a path without "/" is searched in the PATH of env
 //   27 TTY       rows cols               the container's pty as controlling terminal (see above)
+//   28 HOLD                              instead of EXEC: the set-up process closes its end of
+//                                        the err pipe ("started") and sleeps until killed (or
+//                                        the helper dies), running no program at all. Its
+//                                        /proc/PID/root is the container's filesystem with its
+//                                        mounts: how the agent reaches a stopped container's
+//                                        files (`berth cp`) without mounting on the host.
 //
 // ---------------------------------------------------------------------------------------------
 // The handshake. Two pipes between helper (H) and child (C), both O_CLOEXEC:
@@ -141,10 +189,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -204,6 +254,7 @@
 #define B_MOUNT_ATTR_NOEXEC 0x8ull
 #define B_MOUNT_ATTR_NOATIME 0x10ull
 #define B_MOUNT_ATTR_STRICTATIME 0x20ull
+#define B_MOUNT_ATTR_IDMAP 0x00100000ull
 #define B_CLONE_PIDFD 0x1000ull
 #define B_CLOSE_RANGE_CLOEXEC (1u << 2)
 
@@ -227,6 +278,9 @@ enum {
   OP_SETGROUPS = 4,
   OP_CGROUP = 5,
   OP_JOIN = 6,
+  OP_NETNS = 7,
+  OP_MONITOR = 8,
+  OP_INIT = 9,
   OP_MOUNT_PRIVATE = 10,
   OP_OVERLAY = 11,
   OP_MOUNT = 12,
@@ -245,6 +299,7 @@ enum {
   OP_CLOSE_FDS = 25,
   OP_EXEC = 26,
   OP_TTY = 27,
+  OP_HOLD = 28,
 };
 
 // Argument kinds, for validation: a container path (absolute), a host path (absolute), a
@@ -266,10 +321,13 @@ static const struct opdef OPS[] = {
     {OP_SETGROUPS, "setgroups", 1, 1, "s"},
     {OP_CGROUP, "cgroup", 1, 1, "/"},
     {OP_JOIN, "join", 1, 8, "ns"},
+    {OP_NETNS, "netns", 1, 1, "/"},
+    {OP_MONITOR, "monitor", 2, 2, "/n"},
+    {OP_INIT, "init", 1, 1, "/"},
     {OP_MOUNT_PRIVATE, "mount-private", 0, 0, ""},
     {OP_OVERLAY, "overlay", 5, UINT32_MAX, "///s/"},
     {OP_MOUNT, "mount", 3, UINT32_MAX, "s/ss"},
-    {OP_BIND, "bind", 3, 3, "//s"},
+    {OP_BIND, "bind", 3, 4, "//ss"},
     {OP_MKNOD, "mknod", 4, 4, "/nnn"},
     {OP_SYMLINK, "symlink", 2, 2, "s/"},
     {OP_SETHOSTNAME, "sethostname", 1, 1, "s"},
@@ -284,6 +342,7 @@ static const struct opdef OPS[] = {
     {OP_CLOSE_FDS, "close-fds", 0, 0, ""},
     {OP_EXEC, "exec", 3, UINT32_MAX, "snss"},
     {OP_TTY, "tty", 2, 2, "nn"},
+    {OP_HOLD, "hold", 0, 0, ""},
 };
 
 #define MAX_PLAN (16u << 20)
@@ -312,8 +371,21 @@ static int exec_mode;         // a JOIN record: enter a running container instea
 static pid_t join_pid;        // its init, in the helper's pid namespace
 static int join_flags;        // CLONE_NEW* of the namespaces to enter (one setns through a pidfd)
 static int tty_mode;          // a TTY op: the process gets a pty of the container's devpts
+static const char *netns_path;   // a NETNS record: the network namespace to join before clone
+static const char *init_path;    // an INIT record: the host file of the container's init
+static int init_fd = -1;         // ... sealed in a memfd before clone
+static int hold_mode;            // a HOLD op: nothing is run; the holder lives only as long as its agent
+static const char *monitor_dir;  // a MONITOR record: the monitor outlives the agent (see monitor_persistent)
+static int monitor_stdin;        // ... and the container has a stdin the agent can write to
 
 static int status_fd = 4;
+static void monitor_child_stdio(void);
+static int write_full(int fd, const void *buf, size_t len);
+static int bind_userns[MAX_RECORDS];  // for idmapped binds: a user namespace fd per record, or 0
+static int lower_fds[MAX_ARGS];      // user namespace: the idmapped lower dirs (idmap_lowers)
+static uint32_t nlower_fds;
+static int bind_mnt[MAX_RECORDS];     // user namespace: each bind's source, cloned by the helper, or 0
+static int parse_attrs(const char *s, uint64_t *attrs, int *rec);
 
 // ---------------------------------------------------------------------------------------------
 // Reporting
@@ -462,6 +534,42 @@ static int ns_flag(const char *name) {
   return 0;
 }
 
+// "0:1000:1,5:2000:3/0:1000:1": uid map, "/", gid map; each line inside:outside:count. Writes the
+// two maps in /proc's format ("0 1000 1\n...") when buffers are given. -1 when malformed.
+static int parse_idmap(const char *s, char *umap, size_t ucap, char *gmap, size_t gcap) {
+  const char *slash = strchr(s, '/');
+  if (!slash || strchr(slash + 1, '/')) return -1;
+  for (int part = 0; part < 2; part++) {
+    const char *p = part ? slash + 1 : s, *end = part ? s + strlen(s) : slash;
+    char *out = part ? gmap : umap;
+    size_t cap = part ? gcap : ucap, n = 0;
+    int lines = 0;
+    while (p < end) {
+      unsigned long long v[3];
+      for (int i = 0; i < 3; i++) {
+        if (p >= end || *p < '0' || *p > '9') return -1;
+        char *q;
+        errno = 0;
+        v[i] = strtoull(p, &q, 10);
+        if (errno || v[i] > 0xffffffffull || q > end) return -1;
+        p = q;
+        if (i < 2 && (p >= end || *p++ != ':')) return -1;
+      }
+      if (v[2] == 0 || v[0] + v[2] > 0x100000000ull || v[1] + v[2] > 0x100000000ull || ++lines > 340) return -1;
+      if (p < end && *p++ != ',') return -1;
+      if (out) {
+        // An idmapped mount shows an on-disk id k as the id k maps to in its user namespace: the
+        // namespace maps outside (on disk) -> inside (seen), the reverse of a container's map.
+        int w = snprintf(out + n, cap - n, "%llu %llu %llu\n", v[1], v[0], v[2]);
+        if (w < 0 || (size_t)w >= cap - n) return -1;
+        n += (size_t)w;
+      }
+    }
+    if (!lines) return -1;
+  }
+  return 0;
+}
+
 static void parse_plan(void) {
   at = 0;
   if (plan_len < 8 || memcmp(plan, "BRTH", 4) != 0) plan_fail("the plan does not start with \"BRTH\"");
@@ -504,7 +612,7 @@ static void parse_plan(void) {
         plan_fail("record %u (%s) argument %u: \"%s\" is not an absolute path", idx, def->name, i, s);
     }
 
-    int is_config = op >= OP_NAMESPACES && op <= OP_JOIN;
+    int is_config = op >= OP_NAMESPACES && op < OP_MOUNT_PRIVATE;  // config records are 1..9
     if (exec_mode && !is_config && op != OP_END && op != OP_CHDIR && op != OP_IDENTITY && op != OP_CAPS &&
         op != OP_NO_NEW_PRIVS && op != OP_CLOSE_FDS && op != OP_TTY && op != OP_EXEC)
       plan_fail("record %u (%s): an exec plan only sets up the process", idx, def->name);
@@ -554,6 +662,20 @@ static void parse_plan(void) {
         }
         exec_mode = 1;
         break;
+      case OP_NETNS:
+        if (netns_path) plan_fail("netns given twice");
+        netns_path = r->args[0];
+        break;
+      case OP_INIT:
+        if (init_path) plan_fail("init given twice");
+        init_path = r->args[0];
+        break;
+      case OP_MONITOR:
+        if (monitor_dir) plan_fail("monitor given twice");
+        if (num(r, 1) > 1) plan_fail("monitor: stdin flag %s is neither 0 nor 1", r->args[1]);
+        monitor_dir = r->args[0];
+        monitor_stdin = (int)num(r, 1);
+        break;
       case OP_TTY:
         if (tty_mode) plan_fail("record %u: a second tty", idx);
         if (num(r, 0) > 65535 || num(r, 1) > 65535) plan_fail("tty: size %sx%s is out of range", r->args[0], r->args[1]);
@@ -563,8 +685,16 @@ static void parse_plan(void) {
         if (seen_overlay) plan_fail("record %u: a second overlay", idx);
         seen_overlay = 1;
         break;
-      case OP_MOUNT:
       case OP_BIND:
+        if (nargs == 4) {
+          uint64_t a;
+          int rc;
+          if (parse_attrs(r->args[2], &a, &rc) == 0 && rc) plan_fail("record %u: an idmapped bind cannot be recursive", idx);
+          if (parse_idmap(r->args[3], NULL, 0, NULL, 0) < 0) plan_fail("record %u: idmap \"%s\" is not UIDMAP/GIDMAP of inside:outside:count", idx, r->args[3]);
+          if (ns_flags & CLONE_NEWUSER) plan_fail("record %u: idmapped binds need the host's user namespace", idx);
+        }
+        /* fallthrough */
+      case OP_MOUNT:
       case OP_SYMLINK:
         if (!seen_overlay) plan_fail("record %u (%s) comes before the overlay", idx, def->name);
         break;
@@ -585,6 +715,12 @@ static void parse_plan(void) {
         if (!seen_overlay) plan_fail("record %u (%s) comes before the overlay", idx, def->name);
         if (num(r, 1) > 07777 || num(r, 2) > 0xfff || num(r, 3) > 0xfffff) plan_fail("mknod: mode or device out of range");
         break;
+      case OP_HOLD:
+        if (exec_mode) plan_fail("record %u: hold is for launch plans", idx);
+        if (monitor_dir) plan_fail("record %u: hold and monitor exclude each other", idx);
+        hold_mode = 1;
+        seen_exec = 1;  // the last operation, like exec
+        break;
       case OP_EXEC: {
         uint64_t argc = num(r, 1);
         if (argc < 1 || argc > nargs - 2) plan_fail("exec: argc %s does not fit %u arguments", r->args[1], nargs);
@@ -604,6 +740,10 @@ static void parse_plan(void) {
   if (seen_overlay && !(ns_flags & CLONE_NEWNS)) plan_fail("mounts need a mount namespace");
   if (exec_mode && (ns_flags || want_cgroupns || uid_map || gid_map || setgroups_deny != -1))
     plan_fail("join (enter a running container) and namespaces (create one) exclude each other");
+  if (exec_mode && monitor_dir) plan_fail("monitor is for containers, not for exec plans");
+  if (exec_mode && init_path) plan_fail("init is for containers, not for exec plans");
+  if (netns_path && (exec_mode || (ns_flags & CLONE_NEWNET)))
+    plan_fail("netns (join a network namespace) excludes join and a new \"net\" namespace");
   free(plan);
   plan = NULL;
 }
@@ -839,12 +979,26 @@ static void op_overlay(const struct rec *r) {
   const char *target = r->args[0];
   char what[PATH_MAX + 64];
   snprintf(what, sizeof what, "mount overlay on \"%s\"", target);
+  // In a user namespace the layers come as idmapped mounts the helper made (idmap_lowers); each
+  // is attached on `lowers/N` beside the mount point (empty dirs the agent made; the store's own
+  // directories are not for the container's root to look through), and given by that path.
+  static char staged[PATH_MAX];
   int fs = make_fs("overlay", NULL, 0, strcmp(r->args[3], "-") ? r->args[3] : NULL, target, what);
-  for (uint32_t i = 4; i < r->nargs; i++)
-    if (syscall(SYS_fsconfig, fs, B_FSCONFIG_SET_STRING, "lowerdir+", r->args[i], 0) < 0) {
+  for (uint32_t i = 4; i < r->nargs; i++) {
+    const char *lower = r->args[i];
+    if (nlower_fds) {
+      const char *slash = strrchr(target, '/');
+      int n = snprintf(staged, sizeof staged, "%.*s/lowers/%u", (int)(slash - target), target, i - 4);
+      if (n < 0 || (size_t)n >= sizeof staged) child_fail(ENAMETOOLONG, "snprintf", target, "%s: lower dir %u", what, i - 3);
+      if (syscall(SYS_move_mount, lower_fds[i - 4], "", AT_FDCWD, staged, B_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        child_fail(errno, "move_mount", staged, "%s: attach idmapped lower dir %u", what, i - 3);
+      lower = staged;
+    }
+    if (syscall(SYS_fsconfig, fs, B_FSCONFIG_SET_STRING, "lowerdir+", lower, 0) < 0) {
       int e = errno;
       child_fail(e, "fsconfig", r->args[i], "%s: lower dir %u%s", what, i - 3, fs_log(fs));
     }
+  }
   if (syscall(SYS_fsconfig, fs, B_FSCONFIG_SET_STRING, "upperdir", r->args[1], 0) < 0) {
     int e = errno;
     child_fail(e, "fsconfig", r->args[1], "%s: upper dir%s", what, fs_log(fs));
@@ -854,6 +1008,8 @@ static void op_overlay(const struct rec *r) {
     child_fail(e, "fsconfig", r->args[2], "%s: work dir%s", what, fs_log(fs));
   }
   int mnt = finish_fs(fs, 0, target, what);
+  // The mount point, upper and work dirs are looked up here, in our own mount namespace (an fd of
+  // the helper's would name the host's mount): the agent leaves the path traversable (0711).
   if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, B_MOVE_MOUNT_F_EMPTY_PATH) < 0)
     child_fail(errno, "move_mount", target, "%s", what);
   root_fd = mnt;
@@ -876,6 +1032,7 @@ static void op_mount(const struct rec *r) {
   close(tfd);
 }
 
+
 static void op_bind(const struct rec *r) {
   const char *source = r->args[0], *target = r->args[1];
   uint64_t attrs;
@@ -883,9 +1040,16 @@ static void op_bind(const struct rec *r) {
   parse_attrs(r->args[2], &attrs, &rec);
   char what[2 * PATH_MAX + 64];
   snprintf(what, sizeof what, "bind \"%s\" on \"%s\"", source, target);
-  int mnt = (int)syscall(SYS_open_tree, AT_FDCWD, source, B_OPEN_TREE_CLONE | O_CLOEXEC | (rec ? B_AT_RECURSIVE : 0));
+  int mnt = bind_mnt[r - recs] > 0 ? bind_mnt[r - recs]  // user namespace: cloned (and attrs set) by the helper
+                                   : (int)syscall(SYS_open_tree, AT_FDCWD, source, B_OPEN_TREE_CLONE | O_CLOEXEC | (rec ? B_AT_RECURSIVE : 0));
   if (mnt < 0) child_fail(errno, "open_tree", source, "%s", what);
-  if (attrs && set_attrs(mnt, attrs, rec) < 0) child_fail(errno, "mount_setattr", source, "%s", what);
+  int userns = bind_userns[r - recs];
+  if (bind_mnt[r - recs] > 0) {
+    // attrs applied already
+  } else if (userns > 0) {
+    struct b_mount_attr a = {.attr_set = attrs | B_MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+    if (syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH, &a, sizeof a) < 0) child_fail(errno, "mount_setattr", source, "%s (idmapped)", what);
+  } else if (attrs && set_attrs(mnt, attrs, rec) < 0) child_fail(errno, "mount_setattr", source, "%s", what);
   struct stat st;
   if (fstat(mnt, &st) < 0) child_fail(errno, "fstat", source, "%s", what);
   const char *call;
@@ -1028,6 +1192,161 @@ static void op_caps(const struct rec *r) {
       child_fail(errno, "prctl", NULL, "PR_CAP_AMBIENT_RAISE %d", cap);
 }
 
+// With INIT: the command is resolved here, in the container (as execve would: an executable
+// regular file, first match in PATH), so that a wrong command fails the start as without an init;
+// then the sealed init runs as pid 1 with "PATH ARGV0 ARGS..." and starts it.
+__attribute__((noreturn)) static void exec_init(const char *file, uint32_t argc, char **argv, uint32_t envc, char **envp) {
+  static char full[PATH_MAX];
+  const char *found = NULL;
+  int seen_eacces = 0;
+  struct stat st;
+  if (strchr(file, '/')) {
+    if (stat(file, &st) < 0) child_fail(errno, "stat", file, "exec \"%s\"", file);
+    if (!S_ISREG(st.st_mode) || access(file, X_OK) < 0) child_fail(EACCES, "access", file, "exec \"%s\"", file);
+    found = file;
+  } else {
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (uint32_t i = 0; i < envc; i++)
+      if (!strncmp(envp[i], "PATH=", 5)) path = envp[i] + 5;
+    for (const char *p = path; !found;) {
+      const char *e = strchr(p, ':');
+      size_t n = e ? (size_t)(e - p) : strlen(p);
+      if (n + strlen(file) + 2 < sizeof full) {
+        if (n == 0) snprintf(full, sizeof full, "%s", file);
+        else snprintf(full, sizeof full, "%.*s/%s", (int)n, p, file);
+        if (stat(full, &st) == 0 && S_ISREG(st.st_mode)) {
+          if (access(full, X_OK) == 0) found = full;
+          else seen_eacces = 1;
+        }
+      }
+      if (!e) break;
+      p = e + 1;
+    }
+    if (!found) child_fail(seen_eacces ? EACCES : ENOENT, "execve", file, "exec \"%s\"", file);
+  }
+  char **iargv = calloc(argc + 3, sizeof(char *));
+  if (!iargv) child_fail(ENOMEM, "calloc", NULL, "exec");
+  iargv[0] = "berth-init";
+  iargv[1] = (char *)found;
+  for (uint32_t i = 0; i < argc; i++) iargv[2 + i] = argv[i];
+  syscall(SYS_execveat, init_fd, "", iargv, envp, AT_EMPTY_PATH);
+  child_fail(errno, "execveat", init_path, "exec the init (\"%s\")", init_path);
+}
+
+// A user namespace with the maps of `idmap` (see BIND), as an fd: a child unshares one and waits,
+// the helper writes its maps, keeps /proc/CHILD/ns/user open and lets the child go.
+static int maps_userns(const char *umap, const char *gmap, const char *idmap);
+
+static int idmap_userns(const char *idmap) {
+  static char umap[340 * 36], gmap[340 * 36];
+  if (parse_idmap(idmap, umap, sizeof umap, gmap, sizeof gmap) < 0) helper_fail(0, "bind", EINVAL, "-", NULL, "idmap \"%s\"", idmap);
+  return maps_userns(umap, gmap, idmap);
+}
+
+// The same, from maps in /proc's format; `idmap` names them in errors.
+static int maps_userns(const char *umap, const char *gmap, const char *idmap) {
+  char path[64];
+  int ready[2], go[2];
+  if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) helper_fail(0, "bind", errno, "pipe2", NULL, "idmapped mount");
+  pid_t pid = fork();
+  if (pid < 0) helper_fail(0, "bind", errno, "fork", NULL, "idmapped mount");
+  if (pid == 0) {
+    close(ready[0]);
+    close(go[1]);  // else the read below never sees the helper's EOF
+    char c = unshare(CLONE_NEWUSER) == 0 ? 'u' : 'x';
+    if (write(ready[1], &c, 1) != 1) _exit(1);
+    if (read(go[0], &c, 1) < 0) _exit(1);  // EOF: the helper is done with us
+    _exit(0);
+  }
+  close(ready[1]);
+  close(go[0]);
+  char c = 0;
+  if (read(ready[0], &c, 1) != 1 || c != 'u') {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    helper_fail(0, "bind", EPERM, "unshare", NULL, "a user namespace for an idmapped mount");
+  }
+  int fd = -1;
+  const char *files[2][2] = {{"uid_map", umap}, {"gid_map", gmap}};
+  int ok = 1;
+  for (int i = 0; i < 2 && ok; i++) {
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, files[i][0]);
+    int m = open(path, O_WRONLY | O_CLOEXEC);
+    ok = m >= 0 && write(m, files[i][1], strlen(files[i][1])) == (ssize_t)strlen(files[i][1]);
+    if (m >= 0) close(m);
+  }
+  if (ok) {
+    snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  }
+  int err = errno;
+  close(go[1]);
+  close(ready[0]);
+  waitpid(pid, NULL, 0);
+  if (fd < 0) helper_fail(0, "bind", err, "open", path, "the user namespace of an idmapped mount (maps \"%s\")", idmap);
+  return fd;
+}
+
+// With a user namespace, the image's layers (owned by the host's root) are idmapped with the
+// container's own maps, so that their files belong to the container's root, not to nobody. The
+// helper makes one detached idmapped mount per lower dir before clone (only the host's root may);
+// the child attaches each over its own path in its private mount namespace and gives the overlay
+// the same paths (op_overlay). Nothing changes on the host.
+static void idmap_lowers(void) {
+  const struct rec *ov = NULL;
+  for (uint32_t i = first_op; i < nrecs; i++)
+    if (recs[i].def->op == OP_OVERLAY) ov = &recs[i];
+  if (!ov) return;
+  static char umap[3 * 340 * 12], gmap[3 * 340 * 12];
+  size_t un = 0, gn = 0;
+  for (uint32_t i = 0; i + 2 < uid_map->nargs; i += 3)
+    un += (size_t)snprintf(umap + un, sizeof umap - un, "%s %s %s\n", uid_map->args[i], uid_map->args[i + 1], uid_map->args[i + 2]);
+  for (uint32_t i = 0; i + 2 < gid_map->nargs; i += 3)
+    gn += (size_t)snprintf(gmap + gn, sizeof gmap - gn, "%s %s %s\n", gid_map->args[i], gid_map->args[i + 1], gid_map->args[i + 2]);
+  int userns = maps_userns(umap, gmap, "the container's maps");
+  // The child, root of its user namespace only, may not look up paths in the store (0700, host
+  // root's): the bind sources are cloned here (with their attributes) and passed as fds.
+  for (uint32_t i = first_op; i < nrecs; i++) {
+    const struct rec *b = &recs[i];
+    if (b->def->op != OP_BIND) continue;
+    uint64_t attrs;
+    int rc;
+    parse_attrs(b->args[2], &attrs, &rc);
+    int m = (int)syscall(SYS_open_tree, AT_FDCWD, b->args[0], B_OPEN_TREE_CLONE | O_CLOEXEC | (rc ? B_AT_RECURSIVE : 0));
+    if (m < 0) helper_fail(i - first_op + 1, "bind", errno, "open_tree", b->args[0], "bind \"%s\" on \"%s\"", b->args[0], b->args[1]);
+    if (attrs && set_attrs(m, attrs, rc) < 0) helper_fail(i - first_op + 1, "bind", errno, "mount_setattr", b->args[0], "bind \"%s\" on \"%s\"", b->args[0], b->args[1]);
+    bind_mnt[i] = m;
+  }
+  for (uint32_t i = 4; i < ov->nargs; i++) {
+    const char *lower = ov->args[i];
+    int mnt = (int)syscall(SYS_open_tree, AT_FDCWD, lower, B_OPEN_TREE_CLONE | O_CLOEXEC);
+    if (mnt < 0) helper_fail(0, "overlay", errno, "open_tree", lower, "idmap lower dir %u", i - 3);
+    struct b_mount_attr a = {.attr_set = B_MOUNT_ATTR_IDMAP | B_MOUNT_ATTR_NOSUID | B_MOUNT_ATTR_NODEV, .userns_fd = (uint64_t)userns};
+    if (syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+      helper_fail(0, "overlay", errno, "mount_setattr", lower, "idmap lower dir %u", i - 3);
+    lower_fds[nlower_fds++] = mnt;
+  }
+  close(userns);
+}
+
+// Before clone: the init binary copied into a memfd that nothing can change any more.
+static void seal_init(void) {
+  int src = open(init_path, O_RDONLY | O_CLOEXEC);
+  if (src < 0) helper_fail(0, "init", errno, "open", init_path, "open the init");
+  int fd = (int)syscall(SYS_memfd_create, "berth-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) helper_fail(0, "init", errno, "memfd_create", NULL, "copy the init");
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(src, buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || write_full(fd, buf, (size_t)n) < 0) helper_fail(0, "init", errno, "read", init_path, "copy the init");
+  }
+  close(src);
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+    helper_fail(0, "init", errno, "fcntl", NULL, "seal the init's memfd");
+  init_fd = fd;
+}
+
 static void op_exec(const struct rec *r) {
   uint32_t argc = (uint32_t)num(r, 1);
   uint32_t envc = r->nargs - 2 - argc;
@@ -1038,6 +1357,7 @@ static void op_exec(const struct rec *r) {
   for (uint32_t i = 0; i < envc; i++) envp[i] = r->args[2 + argc + i];
   const char *file = r->args[0];
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);  // from here on the container outlives a dead monitor
+  if (init_fd >= 0) exec_init(file, argc, argv, envc, envp);
   if (strchr(file, '/')) {
     execve(file, argv, envp);
     child_fail(errno, "execve", file, "exec \"%s\"", file);
@@ -1128,6 +1448,7 @@ __attribute__((noreturn)) static void child_main(int sync_fd) {
   while (n < 0 && errno == EINTR);
   if (n != 1) child_fail(EPIPE, "read", NULL, "the helper went away before releasing the container");
   close(sync_fd);
+  if (monitor_dir) monitor_child_stdio();
   if (ns_flags & CLONE_NEWUSER) {
     // Become the namespace's root (mapped now), so files created while setting up have owners.
     if (setresgid(0, 0, 0) < 0) child_fail(errno, "setresgid", NULL, "become root in the user namespace");
@@ -1169,6 +1490,9 @@ __attribute__((noreturn)) static void child_main(int sync_fd) {
         break;
       case OP_EXEC: op_exec(r); break;
       case OP_TTY: op_tty(r); break;
+      case OP_HOLD:
+        close(err_fd);  // EOF on the err pipe: the helper reports "started"
+        for (;;) pause();  // PDEATHSIG (set above) ends it with the helper; or SIGKILL
       default: child_fail(EINVAL, "-", NULL, "unexpected op %u", r->def->op);
     }
   }
@@ -1323,6 +1647,299 @@ static void monitor(int sfd, int master) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The monitor that outlives the agent (MONITOR; the protocol is described at the top)
+
+#define FRAME_MAX 65536u
+#define SPILL_MAX (64ull << 20)
+
+static int mon_dir = -1;                   // the container's directory
+static int mon_listen = -1, mon_client = -1, mon_spill = -1;
+static int mon_in[2] = {-1, -1}, mon_out[2] = {-1, -1}, mon_err[2] = {-1, -1};
+static unsigned long long mon_spilled, mon_lost;
+static int mon_ever_connected;             // the agent that launched us connects right after "started"
+
+static int write_full(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+static void frame_header(char *h, char type, size_t len) {
+  h[0] = type;
+  for (int i = 0; i < 4; i++) h[1 + i] = (char)((len >> (8 * i)) & 0xff);
+}
+
+static void drop_client(void) {
+  if (mon_client >= 0) close(mon_client);
+  mon_client = -1;
+}
+
+// To the agent if one listens, else to the spill file (bounded; the rest is counted as lost).
+static void deliver(char type, const char *data, size_t len) {
+  char h[5];
+  frame_header(h, type, len);
+  if (mon_client >= 0) {
+    if (write_full(mon_client, h, 5) == 0 && write_full(mon_client, data, len) == 0) return;
+    drop_client();  // it went away: this frame goes to the spill file, whole
+  }
+  if (mon_spill < 0) mon_spill = openat(mon_dir, "spill", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (mon_spill < 0 || (type != 'X' && type != 'L' && mon_spilled + 5 + len > SPILL_MAX)) {
+    mon_lost += len;
+    return;
+  }
+  if (write_full(mon_spill, h, 5) == 0 && write_full(mon_spill, data, len) == 0) mon_spilled += 5 + len;
+}
+
+static void deliver_lost(void) {
+  if (!mon_lost) return;
+  char n[32];
+  int len = snprintf(n, sizeof n, "%llu", mon_lost);
+  mon_lost = 0;
+  deliver('L', n, (size_t)len);
+}
+
+// A new agent: it replaces the old one and first gets what was spilled while none listened.
+static void accept_client(void) {
+  int c = accept4(mon_listen, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return;
+  struct ucred cred;
+  socklen_t cl = sizeof cred;
+  if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || (cred.uid != 0 && cred.uid != geteuid())) {
+    close(c);
+    return;
+  }
+  drop_client();
+  mon_client = c;
+  mon_ever_connected = 1;
+  if (mon_spill >= 0) close(mon_spill);
+  mon_spill = -1;
+  int fd = openat(mon_dir, "spill", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    char buf[65536];
+    ssize_t n;
+    int ok = 1;
+    while (ok && (n = read(fd, buf, sizeof buf)) != 0) {
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (write_full(mon_client, buf, (size_t)n) < 0) ok = 0;
+    }
+    close(fd);
+    if (!ok) {
+      drop_client();  // the spill file stays for the next one
+      return;
+    }
+    unlinkat(mon_dir, "spill", 0);
+    mon_spilled = 0;
+  }
+  deliver_lost();
+}
+
+// Pending stdin for the container: one frame's worth at a time (the agent's frames wait).
+static char mon_inbuf[FRAME_MAX];
+static size_t mon_in_len, mon_in_off;
+
+// Frames from the agent, from `buf`; returns the bytes consumed. Stops at stdin it cannot yet
+// pass on. A malformed frame drops the agent.
+static size_t client_frames(const char *buf, size_t len, int in_fd, int master) {
+  size_t at = 0;
+  while (len - at >= 5 && mon_in_len == mon_in_off) {
+    uint32_t flen = 0;
+    for (int i = 0; i < 4; i++) flen |= (uint32_t)(unsigned char)buf[at + 1 + i] << (8 * i);
+    if (flen > FRAME_MAX) {
+      drop_client();
+      return len;
+    }
+    if (len - at - 5 < flen) break;
+    char type = buf[at];
+    const char *p = buf + at + 5;
+    char arg[64];
+    size_t an = flen < sizeof arg - 1 ? flen : sizeof arg - 1;
+    memcpy(arg, p, an);
+    arg[an] = 0;
+    if (type == 'i' && in_fd >= 0) {
+      memcpy(mon_inbuf, p, flen);
+      mon_in_len = flen;
+      mon_in_off = 0;
+    } else if (type == 'c' && master < 0 && mon_in[1] >= 0) {
+      close(mon_in[1]);
+      mon_in[1] = -1;
+    } else if (type == 'r') {
+      char line[80];
+      snprintf(line, sizeof line, "resize %s", arg);
+      control_line(master, line);
+    } else if (type == 's') {
+      char *end;
+      long sig = strtol(arg, &end, 10);
+      if (end != arg && !*end && sig > 0 && sig < NSIG) syscall(SYS_pidfd_send_signal, pidfd, (int)sig, NULL, 0);
+    }
+    at += 5 + flen;
+  }
+  return at;
+}
+
+static void write_exit_file(const char *status, size_t len) {
+  int fd = openat(mon_dir, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  int ok = write_full(fd, status, len) == 0;
+  close(fd);
+  if (ok) renameat(mon_dir, "exit.tmp", mon_dir, "exit");
+}
+
+// Before clone: the directory, stale files of an earlier run gone, the socket listening, and
+// the container's stdio pipes.
+static void monitor_setup(void) {
+  mon_dir = open(monitor_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (mon_dir < 0) helper_fail(0, "monitor", errno, "open", monitor_dir, "open the container's directory");
+  const char *stale[] = {"monitor.sock", "exit", "exit.tmp", "spill"};
+  for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++)
+    if (unlinkat(mon_dir, stale[i], 0) < 0 && errno != ENOENT)
+      helper_fail(0, "monitor", errno, "unlinkat", monitor_dir, "remove the stale \"%s\"", stale[i]);
+  mon_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (mon_listen < 0) helper_fail(0, "monitor", errno, "socket", NULL, "the monitor's socket");
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  // Through the directory's fd, so the path fits sun_path however deep the store is.
+  snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/monitor.sock", mon_dir);
+  mode_t old = umask(0177);
+  int b = bind(mon_listen, (struct sockaddr *)&sa, sizeof sa);
+  umask(old);
+  if (b < 0) helper_fail(0, "monitor", errno, "bind", monitor_dir, "bind the monitor's socket");
+  if (listen(mon_listen, 4) < 0) helper_fail(0, "monitor", errno, "listen", monitor_dir, "listen on the monitor's socket");
+  if (pipe2(mon_out, O_CLOEXEC) < 0 || pipe2(mon_err, O_CLOEXEC) < 0 || (monitor_stdin && pipe2(mon_in, O_CLOEXEC) < 0))
+    helper_fail(0, "monitor", errno, "pipe2", NULL, "the container's stdio pipes");
+  if (!monitor_stdin && (mon_in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+    helper_fail(0, "monitor", errno, "open", "/dev/null", "the container's stdin");
+}
+
+// In the child, first thing: its stdio are the monitor's pipes (a TTY op replaces them later).
+static void monitor_child_stdio(void) {
+  if (dup2(mon_in[0], 0) < 0 || dup2(mon_out[1], 1) < 0 || dup2(mon_err[1], 2) < 0)
+    child_fail(errno, "dup2", NULL, "the container's stdio");
+}
+
+// Reads what `fd` has into a frame of `type`; returns 0 at EOF or error (then stop polling it).
+static int relay_out(int fd, char type) {
+  char buf[FRAME_MAX];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n > 0) {
+    deliver(type, buf, (size_t)n);
+    return 1;
+  }
+  return n < 0 && (errno == EAGAIN || errno == EINTR);
+}
+
+// The monitor proper, after "started": until the container's init exits, then the exit.
+static int monitor_persistent(int sfd, int master) {
+  close(mon_out[1]);
+  close(mon_err[1]);
+  if (mon_in[0] >= 0) close(mon_in[0]);
+  mon_out[1] = mon_err[1] = mon_in[0] = -1;
+  if (master >= 0) {  // the pty carries everything; the pipes stay unused
+    close(mon_out[0]);
+    close(mon_err[0]);
+    mon_out[0] = mon_err[0] = -1;
+    fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+  }
+  int in_fd = master >= 0 ? master : mon_in[1];
+  if (in_fd >= 0) fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+  enum { P_SIG, P_PID, P_OUT, P_ERR, P_LISTEN, P_CLIENT, P_IN, NP };
+  struct pollfd pf[NP];
+  static char cbuf[2 * (FRAME_MAX + 5)];
+  size_t clen = 0;
+  int out_fd = master >= 0 ? master : mon_out[0];
+  for (;;) {
+    in_fd = master >= 0 ? master : mon_in[1];
+    pf[P_SIG] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    pf[P_PID] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+    pf[P_OUT] = (struct pollfd){.fd = out_fd, .events = POLLIN};
+    pf[P_ERR] = (struct pollfd){.fd = mon_err[0], .events = POLLIN};
+    pf[P_LISTEN] = (struct pollfd){.fd = mon_listen, .events = POLLIN};
+    pf[P_CLIENT] = (struct pollfd){.fd = mon_in_len > mon_in_off || clen == sizeof cbuf ? -1 : mon_client, .events = POLLIN};
+    pf[P_IN] = (struct pollfd){.fd = mon_in_len > mon_in_off ? in_fd : -1, .events = POLLOUT};
+    if (poll(pf, NP, clen && mon_in_len == mon_in_off ? 0 : -1) < 0) {  // 0: frames wait in cbuf
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (pf[P_SIG].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) syscall(SYS_pidfd_send_signal, pidfd, (int)si.ssi_signo, NULL, 0);
+    }
+    if (pf[P_OUT].revents & (POLLIN | POLLHUP | POLLERR) && !relay_out(out_fd, 'O')) {
+      if (master < 0) close(out_fd);
+      out_fd = -1;  // EOF, or EIO from a pty with no slave left
+    }
+    if (pf[P_ERR].revents & (POLLIN | POLLHUP | POLLERR) && !relay_out(mon_err[0], 'E')) {
+      close(mon_err[0]);
+      mon_err[0] = -1;
+    }
+    if (pf[P_LISTEN].revents & POLLIN) accept_client();
+    if (mon_client >= 0 && pf[P_CLIENT].fd == mon_client && pf[P_CLIENT].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = read(mon_client, cbuf + clen, sizeof cbuf - clen);
+      if (n > 0) clen += (size_t)n;
+      else if (n == 0 || (errno != EAGAIN && errno != EINTR)) drop_client(), clen = 0;
+    }
+    if (mon_client < 0) clen = 0;
+    if (clen && mon_in_len == mon_in_off) {
+      size_t used = client_frames(cbuf, clen, in_fd, master);
+      if (mon_client < 0) clen = 0;
+      else memmove(cbuf, cbuf + used, clen -= used);
+    }
+    if (mon_in_len > mon_in_off) {
+      if (in_fd < 0) {
+        mon_in_len = mon_in_off = 0;
+      } else {
+        ssize_t w = write(in_fd, mon_inbuf + mon_in_off, mon_in_len - mon_in_off);
+        if (w > 0) mon_in_off += (size_t)w;
+        else if (w < 0 && errno != EAGAIN && errno != EINTR) mon_in_len = mon_in_off = 0;  // it closed its stdin
+        if (mon_in_off == mon_in_len) mon_in_len = mon_in_off = 0;
+      }
+    }
+    if (pf[P_PID].revents & (POLLIN | POLLHUP)) break;
+  }
+  // The init exited, and with it its pid namespace: what is left in the pipes or the pty comes
+  // now (bounded: a process outside the namespace could hold a pipe open).
+  for (int rounds = 0; rounds < 20 && (out_fd >= 0 || mon_err[0] >= 0); rounds++) {
+    struct pollfd p[2] = {{.fd = out_fd, .events = POLLIN}, {.fd = mon_err[0], .events = POLLIN}};
+    if (poll(p, 2, 100) <= 0) break;
+    if (p[0].revents && !relay_out(out_fd, 'O')) out_fd = -1;
+    if (p[1].revents && !relay_out(mon_err[0], 'E')) mon_err[0] = -1;
+  }
+  int st = 0;
+  while (waitpid(child_pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  char line[64];
+  int code, n;
+  if (WIFSIGNALED(st)) {
+    code = 128 + WTERMSIG(st);
+    const char *name = sigabbrev_np(WTERMSIG(st));
+    n = snprintf(line, sizeof line, "killed SIG%s", name ? name : "UNKNOWN");
+  } else {
+    code = WEXITSTATUS(st);
+    n = snprintf(line, sizeof line, "exited %d", code);
+  }
+  // No agent: a late agent accepted now still gets everything in order. A command as quick as
+  // /bin/true can exit before the agent that launched it has connected: wait for it (10 s at
+  // most; if it died meanwhile, the exit and spill files tell the next one).
+  struct pollfd lp = {.fd = mon_listen, .events = POLLIN};
+  if (mon_client < 0 && poll(&lp, 1, mon_ever_connected ? 0 : 10000) > 0) accept_client();
+  deliver_lost();
+  unlinkat(mon_dir, "monitor.sock", 0);
+  close(mon_listen);
+  write_exit_file(line, (size_t)n);
+  deliver('X', line, (size_t)n);
+  if (mon_spill >= 0) close(mon_spill);
+  drop_client();
+  return code;
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && !strcmp(argv[1], "--version")) {
     puts("berth-helper 1");
@@ -1335,8 +1952,13 @@ int main(int argc, char **argv) {
   if (fcntl(4, F_SETFD, FD_CLOEXEC) < 0) status_fd = 2;
   if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0) helper_fail(0, "plan", errno, "fcntl", NULL, "fd 3 (the plan) is not open");
   read_plan(3);
+  pid_t agent = getppid();
   parse_plan();
   validate_attrs();
+  if (hold_mode) {  // a holder outlives nothing: an agent that dies mid-copy takes it along
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != agent) helper_fail(0, "setup", ESRCH, "getppid", NULL, "the agent went away");
+  }
 
   sigset_t fwd;
   sigemptyset(&fwd);
@@ -1349,12 +1971,23 @@ int main(int argc, char **argv) {
 
   fcntl(5, F_SETFD, FD_CLOEXEC);  // the control fd (resize lines), when the agent gave one
   if (exec_mode) join_container();
+  if (monitor_dir) monitor_setup();
+  if (init_path) seal_init();
+  for (uint32_t i = first_op; i < nrecs; i++)
+    if (recs[i].def->op == OP_BIND && recs[i].nargs == 4) bind_userns[i] = idmap_userns(recs[i].args[3]);
+  if (ns_flags & CLONE_NEWUSER) idmap_lowers();
   int tty_p[2] = {-1, -1};
   if (tty_mode && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tty_p) < 0)
     helper_fail(0, "setup", errno, "socketpair", NULL, "the pty master's way back");
 
   int sync_p[2], err_p[2];
   if (pipe2(sync_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0) helper_fail(0, "setup", errno, "pipe2", NULL, "handshake pipes");
+  if (netns_path) {  // the container's prepared network namespace; the child inherits it
+    int nfd = open(netns_path, O_RDONLY | O_CLOEXEC);
+    if (nfd < 0) helper_fail(0, "netns", errno, "open", netns_path, "open the network namespace \"%s\"", netns_path);
+    if (setns(nfd, CLONE_NEWNET) < 0) helper_fail(0, "netns", errno, "setns", netns_path, "join the network namespace \"%s\"", netns_path);
+    close(nfd);
+  }
   struct b_clone_args ca;
   memset(&ca, 0, sizeof ca);
   ca.flags = (uint64_t)ns_flags | B_CLONE_PIDFD;  // none in exec mode: setns already took the helper in
@@ -1416,12 +2049,17 @@ int main(int argc, char **argv) {
   if (got > 0) {
     while (waitpid(child_pid, NULL, 0) < 0 && errno == EINTR) {
     }
+    if (monitor_dir) unlinkat(mon_dir, "monitor.sock", 0);
     if (buf[got - 1] != '\n') buf[got++] = '\n';
     status_line(buf, got);
     return 125;
   }
   int n = snprintf(buf, sizeof buf, "started %d\n", (int)child_pid);
   status_line(buf, (size_t)n);
+  if (monitor_dir) {
+    close(status_fd);  // "started" was the last line: the agent may come and go from here on
+    return monitor_persistent(sfd, master);
+  }
 
   monitor(sfd, master);
   int st = 0;

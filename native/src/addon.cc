@@ -16,7 +16,10 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -170,7 +173,34 @@ Napi::Value Syncfs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// openat2(2) with a `resolve` mask: RESOLVE_IN_ROOT makes `dirfd` the root for the whole lookup
+// (absolute symlinks and ".." stay inside it), which is how paths inside a container's root are
+// opened from the host. Returns the new fd (O_CLOEXEC is always added).
+Napi::Value Openat2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usage(info, 5, "openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number)")) return env.Undefined();
+  if (!info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber()) {
+    Napi::TypeError::New(env, "openat2: expected (number, string, number, number, number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = info[1].As<Napi::String>().Utf8Value();
+  if (path.find('\0') != std::string::npos) return Throw(env, EINVAL, "openat2", path);
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)(uint32_t)info[2].As<Napi::Number>().Int64Value() | O_CLOEXEC;
+  if (how.flags & (O_CREAT | O_TMPFILE)) how.mode = (uint64_t)(info[3].As<Napi::Number>().Int64Value() & 07777);
+  how.resolve = (uint64_t)info[4].As<Napi::Number>().Int64Value();
+  long fd = -1;
+  for (int tries = 0; tries < 16; tries++) {  // EAGAIN: a concurrent rename; the kernel asks to retry
+    fd = syscall(SYS_openat2, info[0].As<Napi::Number>().Int32Value(), path.c_str(), &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
+  if (fd < 0) return Throw(env, errno, "openat2", path);
+  return Napi::Number::New(env, (double)fd);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("openat2", Napi::Function::New(env, Openat2));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred));
   exports.Set("mknod", Napi::Function::New(env, Mknod));
   exports.Set("lsetxattr", Napi::Function::New(env, Lsetxattr));

@@ -8,7 +8,7 @@
  * test/e2e/screenshots/ (look at them: the assertions cannot judge the layout).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ConsoleMessage, Locator, Page } from 'playwright-core';
@@ -261,7 +261,8 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     const started = Date.now();
     await row('cli-job').waitFor({ timeout: 5000 });
     console.log(`# the container appeared in the tree ${Date.now() - started} ms after \`berth run -d\` returned`);
-    assert.match(await description('cli-job'), /^Up /);
+    // The row may first show the `create` event's state; the `start` event follows at once.
+    await row('cli-job').locator('.label-description', { hasText: /^Up / }).waitFor({ timeout: 5000 });
   });
 
   it('groups containers by image from the view title, and back by state', async () => {
@@ -336,6 +337,23 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await page.locator('.tab', { hasText: 'e2e-web.txt' }).waitFor({ state: 'detached', timeout: UI_TIMEOUT });
   });
 
+  it('browses the files of the running container without a shell and opens the file the shell wrote', async () => {
+    await contextMenu('e2e-web', 'Browse Files');
+    const picker = page.locator('.quick-input-widget', { hasText: 'Files of e2e-web: /' });
+    await picker.waitFor({ timeout: UI_TIMEOUT });
+    await shot('19b-browse-files');
+    await page.locator('.quick-input-widget input').fill('tmp');
+    await page.keyboard.press('Enter');
+    await page.locator('.quick-input-widget', { hasText: 'Files of e2e-web: /tmp' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.quick-input-widget input').fill('berth-e2e.txt');
+    await page.keyboard.press('Enter');
+    await page.locator('.tab', { hasText: 'berth-e2e.txt' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.locator('.editor-instance .view-lines').filter({ hasText: /^42$/ }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('19c-browse-files-opened');
+    await page.keyboard.press('Control+w');
+    await page.locator('.tab', { hasText: 'berth-e2e.txt' }).waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+  });
+
   it("opens the layer inspector of the container's writable layer, and reloads it on the container's events", async () => {
     await contextMenu('e2e-web', 'Open Container Layer Inspector');
     const tab = page.locator('.tab', { hasText: 'Changes: e2e-web' });
@@ -393,11 +411,54 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await shot('17-containers-removed');
   });
 
+  it('shows a volume made by `berth volume create` in the Volumes tree, live', async () => {
+    const r = await berth(['volume', 'create', 'e2e-data'], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
+    assert.equal(r.code, 0, r.stderr);
+    await row('e2e-data').waitFor({ timeout: 5000 });
+    assert.equal(await description('e2e-data'), 'unused');
+    await shot('24-volumes');
+  });
+
   it('offers the last answers for the same image next time', async () => {
     await contextMenu('v1', 'Run Image...');
     await page.locator('.quick-input-widget', { hasText: '(1/4)' }).waitFor({ timeout: UI_TIMEOUT });
     assert.equal(await page.locator('.quick-input-widget input').inputValue(), 'e2e-web');
     await page.keyboard.press('Escape');
     await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: UI_TIMEOUT });
+  });
+
+  it('opens the folder in a workspace container from the Command Palette, with a terminal inside it', async () => {
+    // The opened folder gets a devcontainer.json (comments allowed) using the test image.
+    mkdirSync(join(server.folder, '.devcontainer'), { recursive: true });
+    writeFileSync(
+      join(server.folder, '.devcontainer', 'devcontainer.json'),
+      `{\n  // e2e workspace\n  "image": "${ref}",\n  "postCreateCommand": "echo made-in-container > from-container.txt",\n}\n`,
+    );
+    await page.locator('.activitybar [aria-label^="Berth"]').first().click({ timeout: UI_TIMEOUT });
+    await page.locator('.sidebar .pane-header', { hasText: /Workspace/i }).first().waitFor({ timeout: UI_TIMEOUT });
+    await statusItem().waitFor({ timeout: UI_TIMEOUT });
+    await runCommand('Berth: Open Workspace in Container');
+    const done = page.locator('.notification-toast', { hasText: 'runs in container' });
+    await done.waitFor({ timeout: 60_000 });
+    assert.equal(readFileSync(join(server.folder, 'from-container.txt'), 'utf8'), 'made-in-container\n', 'postCreateCommand ran in the mounted folder');
+    // The Workspace view shows the folder's container running.
+    const wsRow = page.locator('.sidebar .monaco-list-row[role="treeitem"]', { hasText: 'berth-ws-workspace-' });
+    await wsRow.filter({ hasText: 'running' }).first().waitFor({ timeout: UI_TIMEOUT });
+    await shot('25-workspace-up');
+    await done.locator('.monaco-button', { hasText: 'Open Terminal' }).click();
+    await page.locator('.terminal-tab, .tabs-container .monaco-list-row, .single-terminal-tab', { hasText: 'Berth: workspace' }).first().waitFor({ timeout: UI_TIMEOUT });
+    const rows = page.locator('.terminal-wrapper.active .xterm-rows');
+    await rows.filter({ hasText: '#' }).waitFor({ timeout: UI_TIMEOUT });
+    await page.keyboard.type('pwd; cat from-container.txt');
+    await page.keyboard.press('Enter');
+    await rows.locator('> div', { hasText: /^\/workspaces\/workspace\s*$/ }).waitFor({ timeout: UI_TIMEOUT });
+    await rows.locator('> div', { hasText: /^made-in-container\s*$/ }).waitFor({ timeout: UI_TIMEOUT });
+    await shot('26-workspace-terminal');
+    await page.keyboard.type('exit');
+    await page.keyboard.press('Enter');
+    // Containers outlive the agent: remove this one (and prove it went).
+    const down = await berth(['down', '--rm', server.folder], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
+    assert.equal(down.code, 0, down.stderr);
+    await wsRow.first().waitFor({ state: 'detached', timeout: UI_TIMEOUT });
   });
 });

@@ -111,7 +111,7 @@ describe('containers', () => {
     const id = await runD(['--name', 'lifecycle', ref, 'sh', '-c', script]);
     const ps = ok(await cli(['ps']), 'ps');
     const rows = ps.stdout.trim().split('\n');
-    assert.match(rows[0], /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES$/);
+    assert.match(rows[0], /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
     const row = rows.find((l) => l.startsWith(id.slice(0, 12)));
     assert.ok(row, ps.stdout);
     assert.match(row, /\s+Up (Less than a second|\d+ seconds?)\s+lifecycle$/);
@@ -265,28 +265,70 @@ describe('containers', () => {
     assert.match(r.stderr, /the input device is not a TTY/);
   });
 
-  it('an agent restart marks a running container exited and kills it', async () => {
+  it('containers outlive an agent restart: taken over running, or their exit and output recorded', async () => {
     const a2 = await startAgent();
     const env2 = { ...a2.env, BERTH_NO_AUTOSTART: '1' };
     const c = await a2.connect();
     await c.sendRequest(PullRequest.type, { reference: ref });
-    const run = ok(await berth(['run', '-d', ref, 'sleep', '600'], env2), 'run -d');
-    const id = run.stdout.trim();
-    ids.add(id);
-    const pid = (await c.sendRequest(InspectContainerRequest.type, { container: id })).State.Pid;
-    pids.add(pid);
-    assert.ok(alive(pid));
+    const m = await makeTempDir('berth-restart-');
+    const wait = (f: string) => `while [ ! -e /m/${f} ]; do sleep 0.05; done`;
+    const start = async (script: string): Promise<{ id: string; pid: number }> => {
+      const id = ok(await berth(['run', '-d', '-v', `${m}:/m`, ref, 'sh', '-c', script], env2), 'run -d').stdout.trim();
+      ids.add(id);
+      const pid = (await c.sendRequest(InspectContainerRequest.type, { container: id })).State.Pid;
+      pids.add(pid);
+      return { id, pid };
+    };
+    // Keeps running; writes while no agent listens.
+    const keeps = await start(`echo before; ${wait('go')}; echo while-away; echo err-away >&2; touch /m/done; exec sleep 600`);
+    // Exits while no agent listens.
+    const exits = await start(`${wait('go')}; echo bye; exit 7`);
+    // Loses its monitor (killed): nothing can tell its exit.
+    const orphan = await start('exec sleep 600');
+    await until('the first line', async () => (await berth(['logs', keeps.id], env2)).stdout === 'before\n');
+    const monitorOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    const orphanMonitor = monitorOf(orphan.pid);
+    assert.notEqual(orphanMonitor, a2.child.pid, 'the monitor is the helper, not the agent');
+
     await a2.stop();
-    assert.ok(alive(pid), 'containers outlive the agent process until the next agent starts');
+    assert.ok(alive(keeps.pid) && alive(exits.pid), 'containers outlive the agent');
+    process.kill(orphanMonitor, 'SIGKILL');
+    writeFileSync(join(m, 'go'), '');
+    await until('the container wrote while the agent was away', () => existsSync(join(m, 'done')));
+    await until('the second container exited', () => !alive(exits.pid));
+
     const a3 = await startAgent({ root: a2.root });
+    const env3 = { ...a3.env, BERTH_NO_AUTOSTART: '1' };
     const c3 = await a3.connect();
-    const st = await c3.sendRequest(InspectContainerRequest.type, { container: id });
-    assert.equal(st.State.Status, 'exited');
-    assert.equal(st.State.Error, 'the agent restarted');
-    assert.equal(st.State.ExitCode, 255);
-    await until('the old container process is gone', () => !alive(pid));
-    assert.deepEqual(cgroupLeft(id), []);
-    await c3.sendRequest(RemoveContainerRequest.type, { container: id });
+    // Taken over: same process, its output while away in the log, exec and stop work.
+    const k = await c3.sendRequest(InspectContainerRequest.type, { container: keeps.id });
+    assert.equal(k.State.Status, 'running');
+    assert.equal(k.State.Pid, keeps.pid);
+    assert.ok(alive(keeps.pid));
+    await until('the kept output in the log', async () => (await berth(['logs', keeps.id], env3)).stdout === 'before\nwhile-away\n');
+    assert.equal((await berth(['logs', keeps.id], env3)).stderr, 'err-away\n');
+    assert.equal(ok(await berth(['exec', keeps.id, 'cat', '/etc/hostname'], env3), 'exec').stdout.trim(), keeps.id.slice(0, 12));
+    ok(await berth(['stop', '-t', '1', keeps.id], env3), 'stop');
+    const stopped = await c3.sendRequest(InspectContainerRequest.type, { container: keeps.id });
+    assert.equal(stopped.State.Status, 'exited');
+    assert.equal(stopped.State.ExitCode, 137, 'sleep is pid 1 and ignores SIGTERM: stop ends it with SIGKILL after 1 s');
+    assert.ok(!alive(keeps.pid));
+    // Exited while away: its code and output, as if the agent had watched.
+    const x = await c3.sendRequest(InspectContainerRequest.type, { container: exits.id });
+    assert.equal(x.State.Status, 'exited');
+    assert.equal(x.State.ExitCode, 7);
+    assert.equal(x.State.Error, '');
+    assert.equal((await berth(['logs', exits.id], env3)).stdout, 'bye\n');
+    // Its monitor gone: marked lost, what was left killed.
+    const o = await c3.sendRequest(InspectContainerRequest.type, { container: orphan.id });
+    assert.equal(o.State.Status, 'exited');
+    assert.equal(o.State.ExitCode, 255);
+    assert.match(o.State.Error, /monitor went away/);
+    await until('the orphaned container process is gone', () => !alive(orphan.pid));
+    for (const x of [keeps, exits, orphan]) {
+      assert.deepEqual(cgroupLeft(x.id), []);
+      await c3.sendRequest(RemoveContainerRequest.type, { container: x.id });
+    }
     await a3.stop();
   });
 });

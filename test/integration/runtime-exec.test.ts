@@ -87,7 +87,7 @@ async function exec(target: LaunchedContainer, args: string[], over: Partial<Exe
 
 before(async () => {
   requireTools(['tar']);
-  mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8');
+  mountsBefore = hostMounts();
   work = await makeTempDir('berth-exec-');
   chmodSync(work, 0o755);
   busybox = join(work, 'busybox');
@@ -103,8 +103,16 @@ after(async () => {
     await Promise.race([c.exited, sleep(2000)]);
   }
   await removeTempDir(work);
-  assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, mountsBefore.split('\n').length, 'the host mount table changed');
+  assert.equal(hostMounts().split('\n').length, mountsBefore.split('\n').length, 'the host mount table changed');
 });
+
+/** The host's mount table without /run/netns (concurrent test agents mount network namespaces there). */
+function hostMounts(): string {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => !l.split(' ')[4]?.startsWith('/run/netns'))
+    .join('\n');
+}
 
 describe('exec into a running container', () => {
   it('sees the container: hostname, pid namespace, mounts, env; exit codes propagate', async () => {

@@ -7,7 +7,7 @@
  * and after.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,8 +31,15 @@ const live = new Set<LaunchedContainer>();
 let mountsBefore: string;
 
 /** The mount table without the per-line ids that change when nothing else does. */
+/**
+ * The host's mount table, without /run/netns: agents of test files running at the same time
+ * mount their containers' network namespaces there (`ip netns add`), on purpose.
+ */
 function hostMounts(): string {
-  return readFileSync('/proc/self/mountinfo', 'utf8');
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => !l.split(' ')[4]?.startsWith('/run/netns'))
+    .join('\n');
 }
 
 interface Run {
@@ -411,18 +418,24 @@ describe('runtime launch: user namespace', () => {
       mkdirSync(join(upper, d), { recursive: true });
       chownSync(join(upper, d), 100000, 100000);
     }
-    const r = await sh('cat /proc/self/uid_map /proc/self/gid_map; id -u; echo hi > /w && echo wrote; grep CapEff /proc/self/status; ls -ln /dev/null', {
+    // The helper attaches the idmapped layers on lowers/N beside the mount point.
+    for (let i = 0; i < spec.rootfs.lowerDirs.length; i++) mkdirSync(join(spec.rootfs.mountPoint, '..', 'lowers', String(i)), { recursive: true });
+    const r = await sh('cat /proc/self/uid_map /proc/self/gid_map; id -u; echo hi > /w && echo wrote; grep CapEff /proc/self/status; ls -ln /dev/null; stat -c "image %u:%g" /bin /etc; echo x >> /etc/passwd && echo copied-up', {
       userNamespace: { uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }] },
       rootfs: { ...spec.rootfs, upperDir: join(upper, 'upper'), workDir: join(upper, 'work') },
     });
     assert.equal(r.status.code, 0, r.stderr);
     assert.match(r.stdout, /^\s+0\s+100000\s+65536\n\s+0\s+100000\s+65536\n0\n/);
     assert.match(r.stdout, /^CapEff:\s+00000000a80425fb$/m);
-    // The root dir is the upper dir's, owned by the mapped root: a new file there needs no copy-up
-    // (the image's files belong to host root, unmapped here, so they show as nobody).
+    // The upper dir belongs to the mapped root: what the container writes belongs to host uid
+    // 100000. /dev/null is the host's node, bound (mknod is refused in a user namespace): nobody.
     assert.match(r.stdout, /^wrote$/m);
     assert.equal(lstatSync(join(upper, 'upper', 'w')).uid, 100000);
     assert.match(r.stdout, /^crw-rw-rw-\s+1 65534\s+65534\s+1,\s+3 /m);
+    // The image's layers are idmapped with the container's maps: its files belong to its root,
+    // and root may change them (copy-up into the upper dir, owned by host uid 100000).
+    assert.match(r.stdout, /^image 0:0\nimage 0:0\ncopied-up$/m);
+    assert.equal(lstatSync(join(upper, 'upper', 'etc', 'passwd')).uid, 100000);
   });
 });
 
@@ -462,6 +475,59 @@ describe('runtime helper: plan validation', () => {
       assert.equal(r.code, 125);
       assert.match(r.status, /^failed 0 plan EINVAL - -: /);
       assert.match(r.status, re);
+    }
+  });
+
+  it('refuses a monitor in an exec plan, a second monitor and a bad stdin flag', async () => {
+    const plan = buildLaunchPlan(makeSpec(['true']).spec);
+    const withMonitor = (stdin: string, twice = false) => {
+      const g = encodePlan({ ...plan, monitor: { dir: '/tmp', stdin: false } });
+      // Rewrite the record's stdin argument ("0") in place, or append a second record after it.
+      const rec = Buffer.concat([Buffer.from([8, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0]), Buffer.from('/tmp'), Buffer.from([stdin.length, 0, 0, 0]), Buffer.from(stdin)]);
+      const at = g.indexOf(Buffer.from([8, 0, 0, 0, 2, 0, 0, 0]));
+      const end = at + 12 + 4 + 4 + 1;
+      return Buffer.concat([g.subarray(0, at), rec, ...(twice ? [rec] : []), g.subarray(end)]);
+    };
+    const cases: [Buffer, RegExp][] = [
+      [withMonitor('2'), /monitor: stdin flag 2 is neither 0 nor 1/],
+      [withMonitor('1', true), /monitor given twice/],
+      [encodePlan({ namespaces: [], cgroupProcs: [], join: { pid: process.pid, namespaces: [] }, monitor: { dir: '/tmp', stdin: false }, ops: [{ op: 'exec', path: 'true', args: ['true'], env: [] }] }), /monitor is for containers/],
+    ];
+    for (const [input, re] of cases) {
+      const r = await helper(input);
+      assert.equal(r.code, 125);
+      assert.match(r.status, re);
+    }
+  });
+
+  it('refuses netns with a new "net" namespace or in an exec plan, and a file that is no network namespace', async () => {
+    const plan = buildLaunchPlan(makeSpec(['true']).spec);
+    assert.ok(plan.namespaces.includes('net'));
+    const exec = { namespaces: [], cgroupProcs: [], join: { pid: process.pid, namespaces: [] }, netns: '/run/netns/x', ops: [{ op: 'exec' as const, path: 'true', args: ['true'], env: [] }] };
+    for (const input of [encodePlan({ ...plan, netns: '/run/netns/x' }), encodePlan(exec)]) {
+      const r = await helper(input);
+      assert.equal(r.code, 125);
+      assert.match(r.status, /^failed 0 plan EINVAL - -: netns \(join a network namespace\) excludes join and a new "net" namespace/);
+    }
+    const e = await launchFails(['true'], { netns: '/etc/hostname' });
+    assert.equal(e.code, ErrorCode.System);
+    assert.match(e.message, /join the network namespace "\/etc\/hostname": EINVAL/);
+    assert.equal(e.data.syscall, 'setns');
+  });
+});
+
+describe('runtime launch: a prepared network namespace (netns)', () => {
+  it('the process starts inside it, with its interfaces as they are (the helper sets nothing up)', async () => {
+    const ns = `bt-plan-${process.pid}`;
+    const ip = (...a: string[]) => execFileSync('ip', a, { stdio: 'ignore' });
+    ip('netns', 'add', ns);
+    try {
+      ip('-n', ns, 'link', 'add', 'name', 'probe0', 'type', 'veth', 'peer', 'name', 'probe1');
+      const r = await sh('ls /sys/class/net; cat /sys/class/net/lo/flags', { netns: `/run/netns/${ns}` });
+      assert.equal(r.status.code, 0, r.stderr);
+      assert.equal(r.stdout, 'lo\nprobe0\nprobe1\n0x8\n', 'its own interfaces, and lo left down');
+    } finally {
+      ip('netns', 'del', ns);
     }
   });
 });

@@ -119,6 +119,10 @@ describe('container config', () => {
     assert.deepEqual(parseBind('/h:/c'), { source: '/h', target: '/c', readOnly: false });
     invalid(() => parseBind('vol:/c'), /must be absolute/);
     invalid(() => parseBind('/h:/c/../x'), /contains "\.\."/);
-    invalid(() => parseBind('/h:/c:zz'), /ro or rw/);
+    invalid(() => parseBind('/h:/c:zz'), /unknown option "zz" \(ro, rw, idmap, idmap=UID:GID\)/);
+    assert.deepEqual(parseBind('/h:/c:ro,idmap'), { source: '/h', target: '/c', readOnly: true, idmap: {} });
+    assert.deepEqual(parseBind('/h:/c:idmap=1000:1001'), { source: '/h', target: '/c', readOnly: false, idmap: { uid: 1000, gid: 1001 } });
+    invalid(() => parseBind('/h:/c:idmap=9999999999:1'), /out of range/);
+    invalid(() => parseBind('/h:/c:idmap=1'), /unknown option "idmap=1"/);
   });
 });

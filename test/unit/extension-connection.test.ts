@@ -98,7 +98,9 @@ describe('AgentConnection', () => {
     cancel.cancel();
     const err = await pull;
     assert.equal(classify(err).kind, 'cancelled', String(err));
-    assert.deepEqual(agent.cancelledPulls, ['busybox'], 'the agent saw the cancellation');
+    // The request settles here at once; the agent learns of it from $/cancelRequest just after.
+    await until('the agent saw the cancellation', () => agent.cancelledPulls.length > 0);
+    assert.deepEqual(agent.cancelledPulls, ['busybox']);
     assert.equal(conn.state.kind, 'connected', 'cancelling leaves the connection alone');
   });
 

@@ -45,6 +45,12 @@ import {
   type ImageSummary,
   type LogLine,
 } from '../../protocol';
+import { FsReadDirectoryRequest, FsReadFileRequest, FsStatRequest, InspectContainerRequest, type ContainerInspect, type FsFileType, type FsPathParams } from '../../protocol';
+import { InspectVolumeRequest, ListVolumesRequest, PruneVolumesRequest, RemoveVolumeRequest, type Volume } from '../../protocol';
+import { WaitContainerRequest, type StartContainerParams } from '../../protocol';
+
+/** A file Browse Files serves (symlink targets are absolute paths in the same tree). */
+export type FakeFile = { type: 'file'; content: string } | { type: 'dir' } | { type: 'symlink'; target: string } | { type: 'other' };
 
 export interface FakeAgentOptions {
   /** Never answer `berth/version`. */
@@ -66,6 +72,12 @@ export class FakeAgent {
   calls: string[] = [];
   /** `container/create` params as received. */
   created: CreateContainerParams[] = [];
+  /** IDs of the containers `created` made, in the same order. */
+  createdIds: string[] = [];
+  /** Attached (`stream`) `container/start` params as received. */
+  starts: StartContainerParams[] = [];
+  /** `container/wait`s waiting for an exit, by container ID. */
+  private exitWaiters = new Map<string, Set<(code: number) => void>>();
   /** Lines each container wrote (by ID), for `container/logs`. */
   logs = new Map<string, LogLine[]>();
   /** Followed logs still open: container ID -> (line) => void. */
@@ -83,6 +95,12 @@ export class FakeAgent {
   cancelledExecs: string[] = [];
   /** What `container/diff` answers, by container ID. */
   changes = new Map<string, ContainerChange[]>();
+  /** Files of containers and images, by "container:<ID>" or "image:sha256:<hex>", then absolute path. */
+  files = new Map<string, Record<string, FakeFile>>();
+  /** Volumes (`volume/list`); a container uses one when its Mounts name it. */
+  volumes: Volume[] = [];
+  /** Every fs/* request: "stat container:<id> /etc". */
+  fsCalls: string[] = [];
   /** Bytes `container/prune` and `image/prune` say they freed. */
   reclaimed = 0;
   private server: Server | undefined;
@@ -147,16 +165,59 @@ export class FakeAgent {
     c.onRequest(CreateContainerRequest.type, (p) => {
       this.created.push(p);
       const id = (this.containers.length + 1).toString(16).padStart(2, '0').repeat(32);
+      this.createdIds.push(id);
       const name = p.name ?? `fake_${this.containers.length + 1}`;
       this.containers.push(fakeContainer(id, name, p.image, 'created'));
       this.calls.push(`create ${name}`);
       this.containerEvent('create', id);
       return { Id: id, Name: name };
     });
-    c.onRequest(StartContainerRequest.type, (p) => this.transition('start', p.container, (x) => {
-      x.State = 'running';
-      x.StartedAt = new Date().toISOString();
-    }));
+    c.onRequest(StartContainerRequest.type, (p) => {
+      this.transition('start', p.container, (x) => {
+        x.State = 'running';
+        x.StartedAt = new Date().toISOString();
+      });
+      // An attached byte stream (run -it): the container is a "shell" like the tty exec below.
+      if (p.stream && p.attachToken) {
+        const x = this.find(p.container);
+        this.starts.push(p);
+        const t = p.attachToken;
+        const out = (s: string) => void c.sendNotification(OutputNotification.type, { token: t, stream: 'tty', data: Buffer.from(s).toString('base64') });
+        out('# ');
+        let line = '';
+        sessions.set(t, (text) => {
+          for (const ch of text) {
+            if (ch !== '\r') {
+              line += ch;
+              out(ch);
+              continue;
+            }
+            out('\r\n');
+            const m = /^exit(?: (\d+))?$/.exec(line.trim());
+            line = '';
+            if (m) {
+              sessions.delete(t);
+              return this.exitContainer(x.Id, Number(m[1] ?? 0));
+            }
+            out('# ');
+          }
+        });
+      }
+    });
+    // Waits answer at the container's next exit.
+    c.onRequest(WaitContainerRequest.type, (p, token) => {
+      const x = this.find(p.container);
+      return new Promise((resolve, reject) => {
+        const set = this.exitWaiters.get(x.Id) ?? new Set();
+        this.exitWaiters.set(x.Id, set);
+        const waiter = (code: number) => resolve({ StatusCode: code, OOMKilled: false });
+        set.add(waiter);
+        token.onCancellationRequested(() => {
+          set.delete(waiter);
+          reject(new ResponseError(ErrorCode.Cancelled, 'wait container: cancelled', { operation: 'wait container' }));
+        });
+      });
+    });
     c.onRequest(StopContainerRequest.type, (p) => this.transition('stop', p.container, (x) => this.exit(x, 143, ['kill', 'die', 'stop'])));
     c.onRequest(KillContainerRequest.type, (p) => this.transition('kill', p.container, (x) => this.exit(x, 137, ['kill', 'die'])));
     c.onRequest(RemoveContainerRequest.type, (p) => {
@@ -267,6 +328,85 @@ export class FakeAgent {
         });
       });
     });
+    // Inspect: the fields the extension reads (Name, Image, State, Config.Tty).
+    c.onRequest(InspectContainerRequest.type, (p) => {
+      const x = this.find(p.container);
+      return { Id: x.Id, Name: x.Names[0], Image: x.ImageID, State: { Status: x.State, Running: x.State === 'running', ExitCode: x.ExitCode }, Config: { Image: x.Image } } as unknown as ContainerInspect;
+    });
+    // Volumes: remove refuses a volume a container uses, as the agent does.
+    const volume = (name: string) => {
+      const v = this.volumes.find((x) => x.Name === name);
+      if (!v) throw new ResponseError(ErrorCode.NotFound, `no such volume: ${name}`, { operation: 'volume' });
+      return v;
+    };
+    const usedBy = (name: string) => this.containers.filter((x) => x.Mounts?.some((m) => m.Type === 'volume' && m.Name === name)).map((x) => x.Names[0]!.slice(1));
+    c.onRequest(ListVolumesRequest.type, () => this.volumes);
+    c.onRequest(InspectVolumeRequest.type, (p) => volume(p.name));
+    c.onRequest(RemoveVolumeRequest.type, (p) => {
+      volume(p.name);
+      this.calls.push(`remove volume ${p.name}`);
+      const users = usedBy(p.name);
+      if (users.length) throw new ResponseError(ErrorCode.Conflict, `remove volume: volume ${p.name} is in use by ${users.join(', ')}`, { operation: 'remove volume' });
+      this.volumes = this.volumes.filter((v) => v.Name !== p.name);
+      this.emit({ Type: 'volume', Action: 'destroy', Actor: { ID: p.name, Attributes: { driver: 'local' } } });
+    });
+    c.onRequest(PruneVolumesRequest.type, (p) => {
+      this.calls.push(`prune volumes${p.all ? ' all' : ''}`);
+      const gone = this.volumes.filter((v) => usedBy(v.Name).length === 0 && (p.all || /^[0-9a-f]{64}$/.test(v.Name)));
+      this.volumes = this.volumes.filter((v) => !gone.includes(v));
+      for (const v of gone) this.emit({ Type: 'volume', Action: 'destroy', Actor: { ID: v.Name, Attributes: { driver: 'local' } } });
+      return { VolumesDeleted: gone.map((v) => v.Name), SpaceReclaimed: this.reclaimed };
+    });
+    // Browse Files, with the real agent's errors (errno in data).
+    const fsError = (op: string, path: string, errno: string) =>
+      new ResponseError(errno === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.InvalidArgument, `${op} "${path}": ${errno}`, { operation: op, path, errno });
+    const fsLookup = (op: string, p: FsPathParams, follow: boolean) => {
+      const key = p.target.container !== undefined ? `container:${p.target.container}` : `image:${p.target.image}`;
+      this.fsCalls.push(`${op} ${key} ${p.path}`);
+      const tree = this.files.get(key);
+      if (!tree) throw new ResponseError(ErrorCode.NotFound, `${op}: no such ${p.target.container !== undefined ? 'container' : 'image'}`, { operation: op });
+      // Symlinks on the way are followed; the last one only with `follow`.
+      let path = p.path;
+      for (let hops = 0; hops < 40; hops++) {
+        const parts = path.split('/').filter(Boolean);
+        let link: string | undefined;
+        for (let k = 1; k <= parts.length && link === undefined; k++) {
+          const f = tree[`/${parts.slice(0, k).join('/')}`];
+          if (!f) throw fsError(op, p.path, 'ENOENT');
+          if (k < parts.length && f.type !== 'dir' && f.type !== 'symlink') throw fsError(op, p.path, 'ENOTDIR');
+          if (f.type === 'symlink' && (k < parts.length || follow)) link = [f.target, ...parts.slice(k)].join('/');
+        }
+        if (link === undefined) return { tree, path, f: tree[path === '' ? '/' : path] ?? tree['/']! };
+        path = link;
+      }
+      throw fsError(op, p.path, 'ELOOP');
+    };
+    const typeOf = (f: FakeFile): FsFileType => (f.type === 'file' ? 'file' : f.type === 'dir' ? 'dir' : f.type === 'other' ? 'other' : 'symlink');
+    c.onRequest(FsStatRequest.type, (p) => {
+      const own = fsLookup('stat', p, false);
+      const to = own.f.type === 'symlink' ? fsLookup('stat', p, true).f : own.f;
+      return { type: typeOf(to), symlink: own.f.type === 'symlink', size: to.type === 'file' ? Buffer.byteLength(to.content) : 0, mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000_000 };
+    });
+    c.onRequest(FsReadDirectoryRequest.type, (p) => {
+      const { tree, path, f } = fsLookup('read directory', p, true);
+      if (f.type !== 'dir') throw fsError('read directory', p.path, 'ENOTDIR');
+      const prefix = path === '/' ? '/' : `${path}/`;
+      const names = Object.keys(tree).filter((k) => k.startsWith(prefix) && k.length > prefix.length && !k.slice(prefix.length).includes('/'));
+      return {
+        entries: names.sort().map((k) => {
+          const e = tree[k]!;
+          const to = e.type === 'symlink' ? tree[e.target] : e;
+          return { name: k.slice(prefix.length), type: to ? typeOf(to) : 'symlink', symlink: e.type === 'symlink' };
+        }),
+      };
+    });
+    c.onRequest(FsReadFileRequest.type, (p) => {
+      const { f } = fsLookup('read file', p, true);
+      if (f.type === 'dir') throw fsError('read file', p.path, 'EISDIR');
+      if (f.type !== 'file') throw fsError('read file', p.path, 'EINVAL');
+      const data = Buffer.from(f.content);
+      return { data: data.toString('base64'), size: data.length };
+    });
     c.onClose(() => this.subscribers.delete(c));
     c.listen();
   }
@@ -306,6 +446,15 @@ export class FakeAgent {
     if (x.State !== 'running') return;
     x.State = 'exited';
     x.ExitCode = code;
+    for (const w of this.exitWaiters.get(x.Id) ?? []) w(code);
+    this.exitWaiters.delete(x.Id);
+    // --rm: gone once it exits (after its exit events).
+    if (this.created.find((p, i) => p.autoRemove && this.createdIds[i] === x.Id)) {
+      setImmediate(() => {
+        this.containers = this.containers.filter((y) => y !== x);
+        this.containerEvent('destroy', x.Id);
+      });
+    }
     x.FinishedAt = new Date().toISOString();
     for (const f of this.followers.get(x.Id) ?? []) f(undefined);
     for (const a of actions) this.containerEvent(a, x.Id);
@@ -327,6 +476,10 @@ export class FakeAgent {
 
 export const NEVER = '0001-01-01T00:00:00Z';
 
+export function fakeVolume(name: string, labels: Record<string, string> = {}): Volume {
+  return { Name: name, Driver: 'local', Mountpoint: `/var/lib/berth/volumes/${name}/_data`, CreatedAt: '2024-01-01T00:00:00Z', Labels: labels, Scope: 'local', Options: null };
+}
+
 export function fakeContainer(id: string, name: string, image: string, state: ContainerSummary['State'], extra: Partial<ContainerSummary> = {}): ContainerSummary {
   return {
     Id: id,
@@ -341,6 +494,7 @@ export function fakeContainer(id: string, name: string, image: string, state: Co
     StartedAt: state === 'created' ? NEVER : new Date().toISOString(),
     FinishedAt: state === 'exited' ? new Date().toISOString() : NEVER,
     Labels: {},
+    Ports: [],
     ...extra,
   };
 }

@@ -97,8 +97,93 @@ export const window = {
     window.terminals.push(t);
     return { ...t, show: () => void (t.shown = true), dispose() {} };
   },
+  /**
+   * Quick picks answered by a function of the items offered (undefined: dismissed); each records
+   * its title and the labels it offered.
+   */
+  picks: [] as ((items: { label: string }[]) => { label: string } | undefined)[],
+  offered: [] as { title?: string; labels: string[] }[],
+  async showQuickPick<T extends { label: string }>(items: T[] | Promise<T[]>, options: { title?: string } = {}): Promise<T | undefined> {
+    const list = await items;
+    window.offered.push({ title: options.title, labels: list.map((i) => i.label) });
+    const answer = window.picks.shift();
+    return answer ? (answer(list) as T | undefined) : undefined;
+  },
   withProgress<T>(_options: unknown, work: (progress: { report(): void }) => Promise<T>): Promise<T> {
     return work({ report() {} });
+  },
+};
+
+/** A small vscode.Uri: scheme://authority/path, what Browse Files needs. */
+export class Uri {
+  private constructor(
+    readonly scheme: string,
+    readonly authority: string,
+    readonly path: string,
+  ) {}
+  static from(c: { scheme: string; authority?: string; path?: string }): Uri {
+    return new Uri(c.scheme, c.authority ?? '', c.path ?? '/');
+  }
+  static parse(s: string): Uri {
+    const m = /^([a-z][a-z0-9+.-]*):\/\/([^/]*)(\/.*)?$/i.exec(s);
+    if (!m) throw new Error(`not a URI: ${s}`);
+    return new Uri(m[1]!, m[2]!, m[3] ?? '/');
+  }
+  with(c: { scheme?: string; authority?: string; path?: string }): Uri {
+    return new Uri(c.scheme ?? this.scheme, c.authority ?? this.authority, c.path ?? this.path);
+  }
+  toString(): string {
+    return `${this.scheme}://${this.authority}${this.path}`;
+  }
+}
+
+export enum FileType {
+  Unknown = 0,
+  File = 1,
+  Directory = 2,
+  SymbolicLink = 64,
+}
+
+export enum FilePermission {
+  Readonly = 1,
+}
+
+/** vscode.FileSystemError: the factories set `code` as VS Code does ("FileNotFound" ...). */
+export class FileSystemError extends Error {
+  code = 'Unknown';
+  constructor(messageOrUri?: string | Uri) {
+    super(typeof messageOrUri === 'string' ? messageOrUri : messageOrUri ? messageOrUri.toString() : '');
+  }
+  private static make(code: string, m?: string | Uri): FileSystemError {
+    const e = new FileSystemError(m);
+    e.code = code;
+    return e;
+  }
+  static FileNotFound = (m?: string | Uri) => FileSystemError.make('FileNotFound', m);
+  static FileExists = (m?: string | Uri) => FileSystemError.make('FileExists', m);
+  static FileNotADirectory = (m?: string | Uri) => FileSystemError.make('FileNotADirectory', m);
+  static FileIsADirectory = (m?: string | Uri) => FileSystemError.make('FileIsADirectory', m);
+  static NoPermissions = (m?: string | Uri) => FileSystemError.make('NoPermissions', m);
+  static Unavailable = (m?: string | Uri) => FileSystemError.make('Unavailable', m);
+}
+
+/** Commands executed (by id, with their arguments), answered by `commands.handlers` when set. */
+export const commands = {
+  executed: [] as { id: string; args: unknown[] }[],
+  handlers: new Map<string, (...args: unknown[]) => unknown>(),
+  async executeCommand(id: string, ...args: unknown[]): Promise<unknown> {
+    commands.executed.push({ id, args });
+    return commands.handlers.get(id)?.(...args);
+  },
+};
+
+/** Workspace folders added by updateWorkspaceFolders, and registered providers. */
+export const workspace = {
+  workspaceFolders: undefined as { uri: Uri; name: string }[] | undefined,
+  added: [] as { uri: Uri; name?: string }[],
+  updateWorkspaceFolders(_start: number, _deleteCount: number, ...folders: { uri: Uri; name?: string }[]): boolean {
+    workspace.added.push(...folders);
+    return true;
   },
 };
 

@@ -348,3 +348,72 @@ describe('status lines', () => {
     assert.match(failureError(x).message, /^start container: exec "nosuch": ENOENT/);
   });
 });
+
+describe('launch plan: cgroupfs at /sys/fs/cgroup', () => {
+  it('v2: one read-only cgroup2 mount after /sys', () => {
+    const plan = buildLaunchPlan(spec({ cgroupfs: { version: 2 } }));
+    const m = mountAt(plan, '/sys/fs/cgroup');
+    assert.deepEqual([m.fstype, m.attrs.includes('ro')], ['cgroup2', true]);
+    assert.ok(index(plan, (o) => o === m) > index(plan, (o) => o.op === 'mount' && o.target === '/sys'));
+    assert.equal(mountAt(buildLaunchPlan(spec({ cgroupfs: { version: 2 }, privileged: true })), '/sys/fs/cgroup').attrs.includes('ro'), false);
+  });
+
+  it('v1: a tmpfs, one read-only mount per hierarchy with its co-mounted controllers, links, then made read-only', () => {
+    const plan = buildLaunchPlan(spec({ cgroupfs: { version: 1, hierarchies: [['memory'], ['cpu', 'cpuacct']] } }));
+    assert.equal(mountAt(plan, '/sys/fs/cgroup').fstype, 'tmpfs');
+    assert.deepEqual(mountAt(plan, '/sys/fs/cgroup/memory').options, ['memory']);
+    assert.deepEqual(mountAt(plan, '/sys/fs/cgroup/cpu,cpuacct').options, ['cpu', 'cpuacct']);
+    assert.ok(mountAt(plan, '/sys/fs/cgroup/memory').attrs.includes('ro'));
+    assert.deepEqual(find(plan, 'symlink', (o) => o.path.startsWith('/sys/fs/cgroup/')).map((o) => [o.path, o.linkTarget]), [
+      ['/sys/fs/cgroup/cpu', 'cpu,cpuacct'],
+      ['/sys/fs/cgroup/cpuacct', 'cpu,cpuacct'],
+    ]);
+    assert.ok(index(plan, (o) => o.op === 'readonly' && o.path === '/sys/fs/cgroup') > index(plan, (o) => o.op === 'pivot-root'));
+    throwsInvalid(() => buildLaunchPlan(spec({ cgroupfs: { version: 1, hierarchies: [['memory,name=x']] } })), /controller names/);
+  });
+
+  it('none with a user namespace', () => {
+    const userNamespace = { uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }] };
+    const plan = buildLaunchPlan(spec({ cgroupfs: { version: 2 }, userNamespace }));
+    assert.equal(mountAt(plan, '/sys/fs/cgroup'), undefined);
+  });
+});
+
+describe('launch plan: network namespaces', () => {
+  it('private: a fresh namespace with loopback-up; host: none of its own', () => {
+    const fresh = buildLaunchPlan(spec());
+    assert.ok(fresh.namespaces.includes('net'));
+    assert.equal(fresh.netns, undefined);
+    assert.equal(find(fresh, 'loopback-up').length, 1);
+    const host = buildLaunchPlan(spec({ network: 'host' }));
+    assert.ok(!host.namespaces.includes('net'));
+    assert.equal(find(host, 'loopback-up').length, 0);
+    assert.equal(host.netns, undefined);
+  });
+
+  it('netns: joins the prepared namespace instead (no "net", no loopback-up), encoded as record 7 before the operations', () => {
+    const plan = buildLaunchPlan(spec({ netns: '/run/netns/berth-0123456789ab' }));
+    assert.equal(plan.netns, '/run/netns/berth-0123456789ab');
+    assert.ok(!plan.namespaces.includes('net'));
+    assert.deepEqual(plan.namespaces, ['mount', 'pid', 'uts', 'ipc', 'cgroup']);
+    assert.equal(find(plan, 'loopback-up').length, 0);
+    assert.equal(mountAt(plan, '/sys').fstype, 'sysfs', 'sysfs of the joined namespace (the helper is in it)');
+    const recs = decode(encodePlan(plan));
+    const at = recs.findIndex((r) => r.op === 7);
+    assert.deepEqual(recs[at], { op: 7, args: ['/run/netns/berth-0123456789ab'] });
+    assert.ok(at < recs.findIndex((r) => r.op === 10), 'a config record, before the first operation');
+    assert.equal(recs.filter((r) => r.op === 7).length, 1);
+  });
+
+  it('netns is ignored with the host network, and must be an absolute host path', () => {
+    assert.equal(buildLaunchPlan(spec({ network: 'host', netns: '/run/netns/x' })).netns, undefined);
+    throwsInvalid(() => buildLaunchPlan(spec({ netns: 'run/netns/x' })), /network namespace "run\/netns\/x" is not an absolute host path/);
+  });
+
+  it('a user namespace with a joined network namespace binds the host\'s /sys (sysfs needs the namespace owner)', () => {
+    const userNamespace = { uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }] };
+    const plan = buildLaunchPlan(spec({ userNamespace, netns: '/run/netns/berth-x' }));
+    assert.equal(mountAt(plan, '/sys'), undefined);
+    assert.equal(find(plan, 'bind', (o) => o.target === '/sys').length, 1);
+  });
+});

@@ -29,7 +29,8 @@ import { MediaType, type Descriptor } from '../../image/oci';
 import { ensureLayers } from '../../image/pull';
 import { familiarName, formatReference, parseReference, withDefaultTag } from '../../image/reference';
 import { TarWriter, type TarWriteHeader } from '../../image/tarWriter';
-import { chainIds, type ImageRecord } from '../../store/store';
+import { chainIds, type ImageRecord, type Store } from '../../store/store';
+import type { ImageService } from '../../image/service';
 import { walkUpper } from './diff';
 import type { ContainerService } from './service';
 
@@ -219,6 +220,118 @@ export function applyChanges(cfg: RunConfig, changes: string[]): void {
   }
 }
 
+/** A layer as an image record lists it (what {@link storeLayer} returns). */
+export type StoredLayer = ImageRecord['layers'][number];
+
+/**
+ * Writes a layer tar to a new file at `path` (created 0600, never overwritten) with what `produce`
+ * hands to its `write`, and returns its diffID (the sha256 of the bytes). Used by commit (the
+ * container's upper dir) and by builds (COPY, ADD, WORKDIR, RUN). On failure the file may be left:
+ * the caller removes it.
+ */
+export async function writeLayerTar(path: string, produce: (write: (chunk: Buffer) => void) => void | Promise<void>): Promise<string> {
+  const hash = createHash('sha256');
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    await produce((chunk) => {
+      hash.update(chunk);
+      let off = 0;
+      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+    });
+  } finally {
+    closeSync(fd);
+  }
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * Steps 2 and 3 of the module comment for any layer tar the agent made: gzips `tarPath` (whose
+ * sha256 is `diffId`) into a blob, stores it, and registers the layer on top of `parents` (image
+ * layers, bottom first, all in the store) exactly as a pull registers one. The tar file is removed.
+ * The new layer's chain ID and blob are leased until the caller calls `release` (once an image
+ * record names them, or when it no longer needs them). `operation` names the work in errors.
+ */
+export async function storeLayer(store: Store, tarPath: string, diffId: string, parents: readonly StoredLayer[], operation: string): Promise<{ layer: StoredLayer; size: number; release: () => void }> {
+  const gzPath = store.tempPath('layer-blob');
+  const gzHash = createHash('sha256');
+  let gzSize = 0;
+  try {
+    await pipeline(
+      createReadStream(tarPath),
+      createGzip(),
+      async function* (src: AsyncIterable<Buffer>) {
+        for await (const c of src) {
+          gzHash.update(c);
+          gzSize += c.length;
+          yield c;
+        }
+      },
+      createWriteStream(gzPath, { mode: 0o644, flags: 'wx' }),
+    );
+  } catch (e) {
+    rmSync(gzPath, { force: true });
+    throw systemError(operation, e, { path: gzPath });
+  } finally {
+    rmSync(tarPath, { force: true });
+  }
+  const digest = `sha256:${gzHash.digest('hex')}`;
+  const diffIds = [...parents.map((l) => l.diffId), diffId];
+  const chains = chainIds(diffIds);
+  const chainId = chains[chains.length - 1];
+  const release = store.lease([digest, chainId]);
+  try {
+    if (store.hasBlob(digest)) rmSync(gzPath, { force: true });
+    else store.commitBlobFile(gzPath, digest);
+    const layers: Descriptor[] = [
+      ...parents.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+      { mediaType: MediaType.OciLayerGzip, digest, size: gzSize },
+    ];
+    await ensureLayers(store, undefined, undefined, layers, diffIds, chains, {});
+    const layer: StoredLayer = { digest, mediaType: MediaType.OciLayerGzip, size: gzSize, diffId, chainId };
+    return { layer, size: store.readLayer(chainId).size, release };
+  } catch (e) {
+    release();
+    throw e;
+  } finally {
+    rmSync(gzPath, { force: true });
+  }
+}
+
+/**
+ * Step 4 of the module comment for any config the agent made: stores `configBytes` (an image
+ * config whose rootfs.diff_ids are those of `layers`, all in the store) and an OCI manifest naming
+ * it and `layers`, writes the image record (kept as is when the image exists already), and points
+ * `tagName` (a normalised reference) at it. Returns the image ID. Emits nothing.
+ */
+export async function storeImage(store: Store, images: ImageService, configBytes: Buffer, layers: readonly StoredLayer[], tagNames: readonly string[] = []): Promise<string> {
+  const ociLayers = layers.map((l) => ({ ...l, mediaType: OCI_LAYER_TYPE[l.mediaType] ?? l.mediaType }));
+  const imageId = `sha256:${createHash('sha256').update(configBytes).digest('hex')}`;
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, digest: imageId, size: configBytes.length },
+    layers: ociLayers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  const manifestDigest = `sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`;
+  store.putBlob(imageId, configBytes);
+  store.putBlob(manifestDigest, manifestBytes);
+  await store.locked(() => {
+    const image: ImageRecord = store.readImage(imageId) ?? {
+      id: imageId,
+      manifestDigest,
+      manifestMediaType: MediaType.OciManifest,
+      repoDigests: [],
+      layers: ociLayers,
+      added: new Date().toISOString(),
+      lastTagTime: '',
+    };
+    store.writeImage(image);
+    for (const t of tagNames) images.setTag(t, image);
+  });
+  return imageId;
+}
+
 /** `container/commit` (see the module comment). */
 export async function commitContainer(svc: ContainerService, p: CommitParams): Promise<CommitResult> {
   const { store, images } = svc;
@@ -248,119 +361,50 @@ export async function commitContainer(svc: ContainerService, p: CommitParams): P
 
   const release = store.lease([...parent.layers.map((l) => l.chainId), ...parent.layers.map((l) => l.digest), parent.id]);
   const tarPath = store.tempPath('commit-tar');
-  const gzPath = store.tempPath('commit-blob');
   try {
     // 1. The tar, with the container frozen while its files are read.
     const { upper, cgroup, running } = svc.runtimeOf(rec);
-    const tarHash = createHash('sha256');
-    let fd = -1;
+    let diffId: string;
     try {
-      fd = openSync(tarPath, 'wx', 0o600);
-      const frozen = running && cgroup && p.pause !== false;
-      if (frozen) await cgroup.freeze();
-      try {
-        writeUpperTar(upper, (chunk) => {
-          tarHash.update(chunk);
-          let off = 0;
-          while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-        });
-      } finally {
-        if (frozen) await cgroup.thaw();
-      }
+      diffId = await writeLayerTar(tarPath, async (write) => {
+        const frozen = running && cgroup && p.pause !== false;
+        if (frozen) await cgroup.freeze();
+        try {
+          writeUpperTar(upper, write);
+        } finally {
+          if (frozen) await cgroup.thaw();
+        }
+      });
     } catch (e) {
       throw systemError(OP, e, { path: upper });
-    } finally {
-      if (fd >= 0) closeSync(fd);
     }
-    const diffId = `sha256:${tarHash.digest('hex')}`;
 
-    // 2. The gzipped blob.
-    const gzHash = createHash('sha256');
-    let gzSize = 0;
+    // 2 and 3. The gzipped blob, and the layer as a pull registers it.
+    const parents = parent.layers.map((l) => ({ ...l, mediaType: OCI_LAYER_TYPE[l.mediaType] ?? l.mediaType }));
+    const made = await storeLayer(store, tarPath, diffId, parents, OP);
     try {
-      await pipeline(
-        createReadStream(tarPath),
-        createGzip(),
-        async function* (src: AsyncIterable<Buffer>) {
-          for await (const c of src) {
-            gzHash.update(c);
-            gzSize += c.length;
-            yield c;
-          }
-        },
-        createWriteStream(gzPath, { mode: 0o644, flags: 'wx' }),
-      );
-    } catch (e) {
-      throw systemError(OP, e, { path: gzPath });
-    }
-    rmSync(tarPath, { force: true });
-    const digest = `sha256:${gzHash.digest('hex')}`;
-    const releaseNew = store.lease([digest]);
-    try {
-      if (store.hasBlob(digest)) rmSync(gzPath, { force: true });
-      else store.commitBlobFile(gzPath, digest);
-
-      // 3. The layer, as a pull registers it.
-      const layers: Descriptor[] = [
-        ...parent.layers.map((l) => ({ mediaType: OCI_LAYER_TYPE[l.mediaType] ?? l.mediaType, digest: l.digest, size: l.size })),
-        { mediaType: MediaType.OciLayerGzip, digest, size: gzSize },
-      ];
-      const diffIds = [...parent.layers.map((l) => l.diffId), diffId];
-      const chains = chainIds(diffIds);
-      const releaseChain = store.lease([chains[chains.length - 1]]);
-      try {
-        await ensureLayers(store, undefined, undefined, layers, diffIds, chains, {});
-
-        // 4. Config, manifest, record, tag.
-        const now = new Date();
-        const created = now.toISOString();
-        const parentHistory = Array.isArray(parentConfig.history) && parentConfig.history.length > 0 ? (parentConfig.history as Json[]) : parent.layers.map(() => ({ created: parentConfig.created }));
-        const config: Json = {
-          ...parentConfig,
-          created,
-          ...(p.author ? { author: p.author } : {}),
-          config: runConfig,
-          rootfs: { type: 'layers', diff_ids: diffIds },
-          history: [...parentHistory, { created, created_by: `berth commit ${rec.name}`, ...(p.author ? { author: p.author } : {}), ...(p.comment ? { comment: p.comment } : {}) }],
-        };
-        if (!p.author) delete config.author;
-        const configBytes = Buffer.from(JSON.stringify(config));
-        const imageId = `sha256:${createHash('sha256').update(configBytes).digest('hex')}`;
-        const manifest = {
-          schemaVersion: 2,
-          mediaType: MediaType.OciManifest,
-          config: { mediaType: MediaType.OciConfig, digest: imageId, size: configBytes.length },
-          layers,
-        };
-        const manifestBytes = Buffer.from(JSON.stringify(manifest));
-        const manifestDigest = `sha256:${createHash('sha256').update(manifestBytes).digest('hex')}`;
-        store.putBlob(imageId, configBytes);
-        store.putBlob(manifestDigest, manifestBytes);
-        await store.locked(() => {
-          const image: ImageRecord = store.readImage(imageId) ?? {
-            id: imageId,
-            manifestDigest,
-            manifestMediaType: MediaType.OciManifest,
-            repoDigests: [],
-            layers: layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i], chainId: chains[i] })),
-            added: created,
-            lastTagTime: '',
-          };
-          store.writeImage(image);
-          if (tagName) images.setTag(tagName, image);
-        });
-        svc.emitEvent('commit', rec, { imageID: imageId, ...(familiar ? { imageRef: familiar } : {}), ...(p.comment ? { comment: p.comment } : {}) });
-        if (familiar) images.emit('tag', imageId, { name: familiar });
-        return { Id: imageId, Layer: { Digest: digest, DiffID: diffId, Size: store.readLayer(chains[chains.length - 1]).size } };
-      } finally {
-        releaseChain();
-      }
+      // 4. Config, manifest, record, tag.
+      const layers = [...parents, made.layer];
+      const created = new Date().toISOString();
+      const parentHistory = Array.isArray(parentConfig.history) && parentConfig.history.length > 0 ? (parentConfig.history as Json[]) : parent.layers.map(() => ({ created: parentConfig.created }));
+      const config: Json = {
+        ...parentConfig,
+        created,
+        ...(p.author ? { author: p.author } : {}),
+        config: runConfig,
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+        history: [...parentHistory, { created, created_by: `berth commit ${rec.name}`, ...(p.author ? { author: p.author } : {}), ...(p.comment ? { comment: p.comment } : {}) }],
+      };
+      if (!p.author) delete config.author;
+      const imageId = await storeImage(store, images, Buffer.from(JSON.stringify(config)), layers, tagName ? [tagName] : []);
+      svc.emitEvent('commit', rec, { imageID: imageId, ...(familiar ? { imageRef: familiar } : {}), ...(p.comment ? { comment: p.comment } : {}) });
+      if (familiar) images.emit('tag', imageId, { name: familiar });
+      return { Id: imageId, Layer: { Digest: made.layer.digest, DiffID: diffId, Size: made.size } };
     } finally {
-      releaseNew();
+      made.release();
     }
   } finally {
     release();
     rmSync(tarPath, { force: true });
-    rmSync(gzPath, { force: true });
   }
 }

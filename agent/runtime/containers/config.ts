@@ -13,6 +13,7 @@
  */
 import { BerthError, ErrorCode } from '../../errors';
 import type { ImageConfigRun } from '../../image/oci';
+import type { IdMapping } from '../spec';
 import type { RootfsReader } from './rootfs';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -184,13 +185,40 @@ export function checkName(name: string): string {
 }
 
 /** "/host:/ctr[:ro|rw]" -> parts. The host path's existence is checked by the caller. */
-export function parseBind(bind: string): { source: string; target: string; readOnly: boolean } {
+/** `--userns auto`: container ids 0..65535 are these host ids (as Podman and /etc/subuid use). */
+export const USERNS_AUTO = { hostId: 100000, size: 65536 };
+
+/** The user namespace of a container's HostConfig.UsernsMode: maps for "auto", else none. */
+export function userNamespaceOf(mode: string | undefined): { uidMap: IdMapping[]; gidMap: IdMapping[] } | undefined {
+  if (mode !== 'auto') return undefined;
+  const m = [{ containerId: 0, hostId: USERNS_AUTO.hostId, size: USERNS_AUTO.size }];
+  return { uidMap: m, gidMap: m.map((x) => ({ ...x })) };
+}
+
+/**
+ * `/host:/ctr[:OPTIONS]`, OPTIONS a comma list of `ro`, `rw` and `idmap[=UID:GID]`: an idmapped
+ * mount that maps the container's user (or UID:GID) to the owner of the host path, so that what
+ * the container creates there belongs to that owner on the host (nothing is chowned).
+ */
+export function parseBind(bind: string): { source: string; target: string; readOnly: boolean; idmap?: { uid?: number; gid?: number } } {
   const parts = bind.split(':');
-  if (parts.length < 2 || parts.length > 3) throw invalid(`invalid bind "${bind}": want /host/path:/container/path[:ro|rw]`);
-  const [source, target, mode] = parts;
+  if (parts.length < 2 || parts.length > 4) throw invalid(`invalid bind "${bind}": want /host/path:/container/path[:ro|rw][,idmap[=UID:GID]]`);
+  const [source, target] = parts;
+  // "idmap=1000:1000" holds a ":" of its own.
+  const options = parts.slice(2).join(':');
   if (!source.startsWith('/')) throw invalid(`invalid bind "${bind}": the host path must be absolute (or give a volume name)`);
   if (!target.startsWith('/')) throw invalid(`invalid bind "${bind}": the container path must be absolute`);
   if (target.split('/').includes('..')) throw invalid(`invalid bind "${bind}": the container path contains ".."`);
-  if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw invalid(`invalid bind "${bind}": the mode must be ro or rw`);
-  return { source, target, readOnly: mode === 'ro' };
+  let readOnly = false;
+  let idmap: { uid?: number; gid?: number } | undefined;
+  for (const o of options ? options.split(',') : []) {
+    if (o === 'ro' || o === 'rw') readOnly = o === 'ro';
+    else if (o === 'idmap') idmap = {};
+    else if (/^idmap=\d{1,10}:\d{1,10}$/.test(o)) {
+      const [uid, gid] = o.slice(6).split(':').map(Number);
+      if (uid > 0xfffffffe || gid > 0xfffffffe) throw invalid(`invalid bind "${bind}": idmap ids are out of range`);
+      idmap = { uid, gid };
+    } else throw invalid(`invalid bind "${bind}": unknown option "${o}" (ro, rw, idmap, idmap=UID:GID)`);
+  }
+  return { source, target, readOnly, ...(idmap ? { idmap } : {}) };
 }

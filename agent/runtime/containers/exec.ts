@@ -8,7 +8,7 @@
 import { BerthError, ErrorCode } from '../../errors';
 import { launch, type ExitStatus } from '../helper';
 import { buildExecPlan } from '../plan';
-import { resolveUser } from './config';
+import { resolveUser, userNamespaceOf } from './config';
 import { RootfsReader } from './rootfs';
 import type { ContainerService } from './service';
 
@@ -79,6 +79,7 @@ export async function execInContainer(
     capAdd: rec.hostConfig.CapAdd,
     capDrop: rec.hostConfig.CapDrop,
     privileged: rec.hostConfig.Privileged,
+    userNamespace: userNamespaceOf(rec.hostConfig.UsernsMode),
     cgroupProcs: rt.cgroup.procsFiles(),
   });
   const p = await launch(plan, [opts.stdin || opts.terminal ? 'pipe' : 'ignore', 'pipe', 'pipe'], {

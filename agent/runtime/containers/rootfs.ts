@@ -84,6 +84,43 @@ export class RootfsReader {
     return undefined;
   }
 
+  /**
+   * {@link lookupEntry} for callers that resolve symlinks themselves (containers/files.ts):
+   * `components` must be free of symlinks except perhaps the last, which is not followed.
+   */
+  entry(components: string[]): { host: string; kind: 'file' | 'dir' | 'symlink' | 'other' } | undefined {
+    return this.lookupEntry(components);
+  }
+
+  /**
+   * The host directories whose contents make up the merged directory at `components` (which must
+   * be free of symlinks), top layer first: every layer that has it as a directory, down to and
+   * including the first where it, or a directory above it, is opaque. Names in them still need
+   * whiteout filtering by the caller (a whiteout in a higher one hides the name in lower ones).
+   */
+  directoryLayers(components: string[]): string[] {
+    const out: string[] = [];
+    for (const layer of this.layers) {
+      let dir = layer;
+      let cut = false;
+      let present = true;
+      for (const c of components) {
+        const p = `${dir}/${c}`;
+        const st = this.fs.lstat(p);
+        if (!st) {
+          present = false;
+          break;
+        }
+        if (st.kind !== 'dir') return out; // a whiteout or a file hides the name in every layer below
+        if (this.fs.isOpaque(p)) cut = true;
+        dir = p;
+      }
+      if (present) out.push(dir);
+      if (cut) return out;
+    }
+    return out;
+  }
+
   /** Resolves `path` to its final entry, following symlinks inside the rootfs. */
   resolve(path: string): { host: string; kind: 'file' | 'dir' | 'other'; path: string } | undefined {
     let pending = path.split('/').filter((c) => c !== '' && c !== '.');

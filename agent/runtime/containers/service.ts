@@ -9,21 +9,29 @@
  *   upper/ work/         overlayfs's writable layer and work dir (kept across stop/start)
  *   rootfs/              the empty host directory the helper mounts the overlay on, inside the
  *                        container's own mount namespace (it stays empty on the host)
- *   hostname hosts resolv.conf   bind-mounted over the image's /etc files
+ *   hostname hosts resolv.conf   bind-mounted over the image's /etc files (by network mode;
+ *                        a bridge container's hosts is rewritten in place as others start
+ *                        and stop: runtime/network)
  *   container.log[.1]    its output (see logs.ts)
  *
- * Running: start creates the cgroup `berth/<id>`, launches the plan through the C helper (which
- * stays as the container's monitor, a child of the agent) and pipes stdout/stderr into the log.
- * When the helper reports the exit, the OOM counter is read, the cgroup emptied and removed, the
- * state recorded, and `oom`/`die`/`stop` emitted; `--rm` containers are then removed.
+ * Running: start creates the cgroup `berth/<id>` and launches the plan through the C helper,
+ * which stays as the container's monitor in its own session (not tied to the agent) and serves
+ * the container's stdio, signals and exit on `<dir>/monitor.sock` (runtime/monitor.ts). The agent
+ * connects there and writes the output into the log. When the monitor reports the exit, the OOM
+ * counter is read, the cgroup emptied and removed, the state recorded, and `oom`/`die`/`stop`
+ * emitted; `--rm` containers are then removed.
  *
- * Agent restarts: the helper's status pipe and the container's output pipes lead to the agent
- * that started it, so a new agent cannot take a running container over. At start the agent marks
- * every container recorded as running as exited (Error "the agent restarted"), kills whatever is
- * left in its cgroup and removes the cgroup. Containers do not survive an agent restart yet.
+ * Agent restarts: containers keep running without an agent; their monitors keep (up to 64 MiB
+ * of) their output. A new agent, in {@link ContainerService.init}, connects to the monitor of
+ * every container recorded as running and takes it over as if it had started it (the kept output
+ * reaches the log first). A container that exited meanwhile left `exit` and `spill` files: its
+ * output and exit are recorded as they would have been. Only a container whose monitor is gone
+ * without a trace (killed, or a reboot) is marked exited with 255 ("its monitor went away"), and
+ * what is left in its cgroup is killed. The overlay mount lives in the container's own mount
+ * namespace, so a reboot leaves no mount to repair: the next start mounts afresh.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -32,12 +40,18 @@ import { BerthError, ErrorCode, systemError } from '../../errors';
 import type { EventHub } from '../../events';
 import type { ImageService } from '../../image/service';
 import { mkdirp, writeFileAtomic } from '../../store/fsutil';
-import type { Store } from '../../store/store';
-import { ContainerCgroup, detectCgroups, validateLimits, type CgroupLayout, type Limits } from '../cgroups';
+import type { ImageRecord, Store } from '../../store/store';
+import type { ImageConfigRun } from '../../image/oci';
+import { ContainerCgroup, detectCgroups, validateLimits, V1_JOINED, type CgroupLayout, type Limits } from '../cgroups';
+import { initPath } from '../../../native';
 import { launch, type ExitStatus, type LaunchedContainer } from '../helper';
+import { clearMonitorFiles, connectMonitor, readLeftovers } from '../monitor';
 import { buildLaunchPlan, resolveCapabilities } from '../plan';
-import type { ContainerSpec } from '../spec';
-import { checkName, parseBind, resolveProcess, resolveUser } from './config';
+import { NetworkManager, networkConfig, validateNetwork, type NetworkContainer, type NetworkMode } from '../network';
+import { initialHosts, resolvConfFor } from '../network/etc';
+import { bindingsFromDocker, dockerPortBindings, exposedPorts } from '../network/ports';
+import type { BindMountSpec, ContainerSpec } from '../spec';
+import { checkName, parseBind, resolveProcess, resolveUser, userNamespaceOf, USERNS_AUTO } from './config';
 import { LogWriter, readLogs } from './logs';
 import { generateName } from './names';
 import { RootfsReader, type LayerFs } from './rootfs';
@@ -46,6 +60,46 @@ import { parseVolumeBind, VolumeService, type VolumeMount } from '../volumes';
 /** The host binds of a record's Binds (the others are volumes). */
 function hostBinds(binds: string[]): ReturnType<typeof parseBind>[] {
   return binds.filter((b) => parseVolumeBind(b, 'start container') === undefined).map(parseBind);
+}
+
+/** The image of a build step's container (see {@link ContainerService.create}). */
+export interface BuildBase {
+  id: string;
+  layers: ImageRecord['layers'];
+  config: ImageConfigRun;
+}
+
+/**
+ * The user namespace of a container at start, with the empty `lowers/0..N-1` dirs beside its
+ * mount point that the helper attaches the idmapped layers on (berth-helper.c, op_overlay).
+ */
+function prepareUserns(dir: string, mode: string | undefined, layers: number): ReturnType<typeof userNamespaceOf> {
+  const userns = userNamespaceOf(mode);
+  if (!userns) return undefined;
+  const lowers = join(dir, 'lowers');
+  rmSync(lowers, { recursive: true, force: true });
+  mkdirSync(lowers, { mode: 0o711 });
+  for (let i = 0; i < layers; i++) mkdirSync(join(lowers, String(i)), { mode: 0o755 });
+  return userns;
+}
+
+/**
+ * A host bind as the helper mounts it: with `idmap`, the container's user (or the ids given) maps
+ * to the owner of the host path, read at each start.
+ */
+function idmapped(b: ReturnType<typeof parseBind>, user: { uid: number; gid: number }): BindMountSpec {
+  const { idmap, ...rest } = b;
+  if (!idmap) return rest;
+  let owner: { uid: number; gid: number };
+  try {
+    owner = statSync(b.source);
+  } catch (e) {
+    throw systemError('start container', e, { path: b.source });
+  }
+  return {
+    ...rest,
+    idmap: { uidMap: [{ containerId: idmap.uid ?? user.uid, hostId: owner.uid, size: 1 }], gidMap: [{ containerId: idmap.gid ?? user.gid, hostId: owner.gid, size: 1 }] },
+  };
 }
 
 /** Config's attach fields for records made before they were recorded. */
@@ -118,6 +172,8 @@ export interface ContainerServiceOptions {
   log?: (msg: string) => void;
   /** For tests of the rootfs reading. */
   layerFs?: LayerFs;
+  /** Container networking (runtime/network); default: the default network's defaults and env. */
+  network?: NetworkManager;
 }
 
 function notFound(operation: string, ref: string): BerthError {
@@ -150,6 +206,8 @@ export class ContainerService {
   private readonly log: (msg: string) => void;
   /** The volumes containers mount (volumes.ts). */
   readonly volumes: VolumeService;
+  /** Networks: addresses, namespaces, published ports, /etc/hosts (runtime/network). */
+  readonly network: NetworkManager;
 
   constructor(
     readonly store: Store,
@@ -162,6 +220,7 @@ export class ContainerService {
     this.log = opts.log ?? (() => {});
     images.imageUsers = (imageId) => [...this.records.values()].filter((r) => r.image === imageId).map((r) => r.name);
     this.volumes = new VolumeService(store.root, events, opts.layerFs);
+    this.network = opts.network ?? new NetworkManager(store.root, networkConfig(undefined, join(store.root, 'settings.json')), this.log);
     this.volumes.usedBy = (name) => [...this.records.values()].filter((r) => r.volumes?.some((v) => v.name === name)).map((r) => r.name);
   }
 
@@ -185,13 +244,90 @@ export class ContainerService {
       }
       this.records.set(rec.id, rec);
       this.leases.set(rec.id, this.store.lease(rec.layers));
-      if (rec.state.Status === 'running') {
-        this.log(`container ${rec.name} (${id.slice(0, 12)}) was running when the agent stopped: killing what is left of it`);
-        await this.killLeftovers(rec.id);
-        rec.state = { ...rec.state, Status: 'exited', Running: false, Pid: 0, ExitCode: LOST_EXIT_CODE, FinishedAt: new Date().toISOString(), Error: 'the agent restarted' };
-        this.save(rec);
-      } else {
-        await this.killLeftovers(rec.id);
+      if (rec.state.Status === 'running') await this.reattach(rec);
+      else await this.killLeftovers(rec.id);
+    }
+    // Networks: addresses of containers that are gone are released, the namespaces and veths of
+    // containers that stopped without this agent are deleted, running ones get their ports back.
+    const recs = [...this.records.values()];
+    await this.network.init((id) => this.records.has(id), recs.filter((r) => !this.live.has(r.id)).map((r) => r.id));
+    const running = recs.filter((r) => this.live.has(r.id)).flatMap((r) => {
+      try {
+        return [this.networkOf(r)];
+      } catch (e) {
+        this.log(`container ${r.id.slice(0, 12)}: ${(e as Error).message}; its ports are not published`);
+        return [];
+      }
+    });
+    await this.network.restore(running);
+  }
+
+  /** What the network hooks need of a record (records made before networking are "none"). */
+  private networkOf(rec: ContainerRecord): NetworkContainer {
+    return {
+      id: rec.id,
+      name: rec.name,
+      hostname: rec.config.Hostname,
+      mode: networkModeOf(rec),
+      ports: bindingsFromDocker(rec.hostConfig.PortBindings),
+      hostsPath: join(this.containerDir(rec.id), 'hosts'),
+    };
+  }
+
+  /**
+   * A container recorded as running when this agent started: taken over from its monitor, or
+   * its exit (and the output kept meanwhile) recorded from what the monitor left.
+   */
+  private async reattach(rec: ContainerRecord): Promise<void> {
+    const dir = this.containerDir(rec.id);
+    const short = `${rec.name} (${rec.id.slice(0, 12)})`;
+    let launched: LaunchedContainer | undefined;
+    try {
+      launched = await connectMonitor(dir, rec.state.Pid);
+    } catch {
+      /* no monitor listens: see below */
+    }
+    if (launched) {
+      try {
+        const cgroup = ContainerCgroup.open(this.cgroups(), `berth/${rec.id}`);
+        this.adopt(rec, launched, cgroup, new LogWriter(dir), false);
+        this.log(`container ${short} is still running: taken over from its monitor`);
+        return;
+      } catch (e) {
+        this.log(`taking over container ${short}: ${(e as Error).message}; killing it`);
+        launched.kill('SIGKILL');
+        await launched.exited;
+      }
+    }
+    const left = readLeftovers(dir);
+    let logs: LogWriter | undefined;
+    try {
+      logs = new LogWriter(dir);
+      for (const o of left.output) logs.write(o.stream, o.data.toString('utf8'));
+    } catch (e) {
+      this.log(`writing the kept output of container ${short}: ${(e as Error).message}`);
+    } finally {
+      logs?.close();
+    }
+    await this.killLeftovers(rec.id);
+    const exit = left.exit;
+    if (exit) this.log(`container ${short} exited (${exit.code}) while no agent was running`);
+    else this.log(`container ${short} was running, but its monitor is gone: marking it exited`);
+    rec.state = {
+      ...rec.state,
+      Status: 'exited',
+      Running: false,
+      Pid: 0,
+      ExitCode: exit ? exit.code : LOST_EXIT_CODE,
+      FinishedAt: new Date().toISOString(),
+      Error: exit ? '' : "the container's monitor went away (killed, or the machine restarted)",
+    };
+    this.save(rec);
+    if (rec.hostConfig.AutoRemove) {
+      try {
+        this.removeRecord(rec, true);
+      } catch (e) {
+        this.log(`auto-removing container ${short}: ${(e as Error).message}`);
       }
     }
   }
@@ -261,6 +397,32 @@ export class ContainerService {
    * For the verbs built on the service (diff.ts, commit.ts, top.ts, stats.ts, prune.ts): the
    * container's directory, its overlay upper dir and, while it runs, its cgroup.
    */
+  /**
+   * For `cp` (copy.ts): the container's filesystem as the helper assembles it (layers, upper,
+   * /etc files, binds and volumes), and its init's pid while it runs.
+   */
+  filesystemOf(rec: ContainerRecord): { spec: Pick<ContainerSpec, 'rootfs' | 'mounts' | 'etcFiles'>; pid?: number } {
+    const dir = this.containerDir(rec.id);
+    const live = this.live.get(rec.id);
+    return {
+      pid: live?.launched.pid,
+      spec: {
+        rootfs: { lowerDirs: rec.layers.map((c) => this.store.layerDiffDir(c)).reverse(), upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), mountPoint: join(dir, 'rootfs') },
+        mounts: [
+          ...hostBinds(rec.hostConfig.Binds).map(({ idmap: _idmap, ...b }) => b), // cp writes as root, unmapped
+          ...(rec.volumes ?? []).map((v) => ({ source: this.volumes.dataDir(v.name), target: v.destination, readOnly: v.readOnly })),
+        ],
+        etcFiles: { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') },
+      },
+    };
+  }
+
+  /**
+   * Containers whose stopped filesystem is assembled right now (copy.ts): they cannot start
+   * meanwhile (overlayfs takes one mount per upper dir), and start says so.
+   */
+  readonly held = new Set<string>();
+
   runtimeOf(rec: ContainerRecord): { dir: string; upper: string; cgroup?: ContainerCgroup; running: boolean } {
     const live = this.live.get(rec.id);
     const dir = this.containerDir(rec.id);
@@ -274,15 +436,21 @@ export class ContainerService {
 
   // --- create ----------------------------------------------------------------------------------
 
-  async create(p: CreateContainerParams): Promise<{ Id: string; Name: string }> {
+  /**
+   * `base`: for build steps (agent/build): the image to run is not an image record but a config
+   * and layers in the store (its `id` is the config's digest); `p.image` is then only recorded.
+   */
+  async create(p: CreateContainerParams, base?: BuildBase): Promise<{ Id: string; Name: string }> {
     const op = 'create container';
     const invalid = (m: string) => new BerthError(ErrorCode.InvalidArgument, `${op}: ${m}`, { operation: op });
-    const image = this.images.lookup(p.image, op);
-    const imageConfig = this.images.config(image).config ?? {};
+    const image = base ?? this.images.lookup(p.image, op);
+    const imageConfig = base ? base.config : (this.images.config(image as ImageRecord).config ?? {});
     const id = randomBytes(32).toString('hex');
 
+    if (p.userns !== undefined && p.userns !== 'host' && p.userns !== 'auto') throw invalid(`invalid userns "${String(p.userns)}": want host or auto`);
     const hostname = p.hostname ?? id.slice(0, 12);
     if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) throw invalid(`invalid hostname "${hostname}"`);
+    const net = validateNetwork(op, p.networkMode, p.ports);
     const volumeSpecs: { name?: string; destination: string; readOnly: boolean }[] = [];
     for (const b of p.binds ?? []) {
       const vol = parseVolumeBind(b, op);
@@ -357,6 +525,7 @@ export class ContainerService {
         AttachStdout: true,
         AttachStderr: true,
         StdinOnce: p.openStdin === true && p.stdinOnce === true,
+        ExposedPorts: exposedPorts(imageConfig.ExposedPorts, net.bindings),
       },
       hostConfig: {
         Binds: [...(p.binds ?? [])],
@@ -367,9 +536,16 @@ export class ContainerService {
         CapAdd: [...(p.capAdd ?? [])],
         CapDrop: [...(p.capDrop ?? [])],
         AutoRemove: p.autoRemove === true,
+        ...(p.init ? { Init: true } : {}),
+        ...(p.userns === 'auto' ? { UsernsMode: 'auto' } : {}),
+        NetworkMode: net.mode,
+        PortBindings: dockerPortBindings(net.bindings),
       },
       state: { Status: 'created', Running: false, Pid: 0, ExitCode: 0, OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, Error: '' },
     };
+    // The address first (a full subnet is a Conflict before anything is made); released again
+    // below if what follows fails.
+    if (net.mode === 'bridge') this.network.allocate(id, op);
     // Volumes: created when missing, and seeded from the image when new.
     const made: string[] = [];
     try {
@@ -389,6 +565,7 @@ export class ContainerService {
           /* best effort: a half-made volume is left for prune */
         }
       }
+      this.network.release(id);
       throw systemError(op, e);
     }
     this.records.set(id, rec);
@@ -397,9 +574,17 @@ export class ContainerService {
     try {
       mkdirp(dir, 0o700);
       for (const d of ['upper', 'work', 'rootfs']) mkdirSync(join(dir, d), { mode: 0o755 });
-      writeEtcFiles(dir, hostname, false);
+      // In a user namespace the writable layer belongs to the container's root, and the path to
+      // its mount point must be traversable by it (0711: no listing; the layers and everything
+      // else reach the helper as fds, see idmap_lowers in berth-helper.c).
+      if (p.userns === 'auto') {
+        for (const d of ['upper', 'work']) chownSync(join(dir, d), USERNS_AUTO.hostId, USERNS_AUTO.hostId);
+        for (const d of [this.store.root, this.dir, dir]) chmodSync(d, statSync(d).mode & 0o7777 | 0o111);
+      }
+      writeEtcFiles(dir, hostname, false, net.mode);
       this.save(rec);
     } catch (e) {
+      this.network.release(id);
       this.records.delete(id);
       this.leases.get(id)?.();
       this.leases.delete(id);
@@ -430,6 +615,7 @@ export class ContainerService {
     const running = this.live.get(rec.id);
     if (running) return stream ? this.streamHandle(rec, running, stream) : undefined;
     if (this.starting.has(rec.id)) throw new BerthError(ErrorCode.Conflict, `${op}: container ${rec.name} is being started`, { operation: op });
+    if (this.held.has(rec.id)) throw new BerthError(ErrorCode.Conflict, `${op}: files are being copied to or from container ${rec.name}; try again when the copy is done`, { operation: op });
     this.starting.add(rec.id);
     try {
       const live = await this.launch(rec, attach, stream);
@@ -467,11 +653,12 @@ export class ContainerService {
     }
     // Written without fsync at create (they cost a disk flush each): after a power loss, write
     // again whichever came back missing or empty.
-    writeEtcFiles(dir, rec.config.Hostname, true);
+    writeEtcFiles(dir, rec.config.Hostname, true, networkModeOf(rec));
     const lowerDirs = rec.layers.map((c) => this.store.layerDiffDir(c)).reverse();
     const upper = join(dir, 'upper');
     let cgroup: ContainerCgroup | undefined;
     let logs: LogWriter | undefined;
+    let netUp = false;
     try {
       // The user is looked up at each start, in the container's own files (its upper layer too).
       const user = resolveUser(rec.config.User, new RootfsReader([upper, ...lowerDirs], this.opts.layerFs));
@@ -483,6 +670,11 @@ export class ContainerService {
       });
       logs = new LogWriter(dir);
       if (attach) logs.subscribe(attach);
+      // The network before the launch: the process starts inside it (bridge), or in a fresh
+      // namespace with only lo (none), or in the host's (host). Undone in the catch below.
+      const netc = this.networkOf(rec);
+      netUp = true;
+      const { netnsPath } = await this.network.setUp(netc, op);
       const spec: ContainerSpec = {
         id: rec.id,
         rootfs: { lowerDirs, upperDir: upper, workDir: join(dir, 'work'), mountPoint: join(dir, 'rootfs') },
@@ -490,59 +682,79 @@ export class ContainerService {
         hostname: rec.config.Hostname,
         capAdd: rec.hostConfig.CapAdd,
         capDrop: rec.hostConfig.CapDrop,
+        userNamespace: prepareUserns(dir, rec.hostConfig.UsernsMode, lowerDirs.length),
         privileged: rec.hostConfig.Privileged,
+        network: netc.mode === 'host' ? 'host' : 'private',
+        netns: netnsPath,
         mounts: [
-          ...hostBinds(rec.hostConfig.Binds),
+          ...hostBinds(rec.hostConfig.Binds).map((b) => idmapped(b, user)),
           ...(rec.volumes ?? []).map((v) => ({ source: this.volumes.dataDir(v.name), target: v.destination, readOnly: v.readOnly })),
         ],
         etcFiles: { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') },
         cgroupProcs: cgroup.procsFiles(),
+        monitor: { dir, stdin: rec.config.OpenStdin === true },
+        ...(rec.hostConfig.Init ? { init: initPath() } : {}),
+        cgroupfs: cgroupFsOf(layout),
       };
       const tty = rec.config.Tty === true;
       if (tty) spec.process.terminal = { rows: stream?.rows || 24, cols: stream?.cols || 80 };
-      const launched = await launch(buildLaunchPlan(spec), [rec.config.OpenStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], { timeoutMs: START_TIMEOUT_MS, control: tty });
-      launched.stdin?.on('error', () => {
-        /* the container is gone; its exit tells */
-      });
-      const writer = logs;
-      const outputs = new Set<(s: 'stdout' | 'stderr' | 'tty', d: Buffer) => void>();
-      if (stream) outputs.add(stream.onOutput);
-      // The log gets text (a decoder per stream keeps characters split across chunks whole); attached
-      // clients get the bytes. A Tty's one stream is logged as stdout, as Docker does.
-      for (const [pipe, name] of [[launched.stdout!, 'stdout'], [launched.stderr!, 'stderr']] as const) {
-        const decoder = new StringDecoder('utf8');
-        const shown = tty && name === 'stdout' ? 'tty' : name;
-        pipe.on('data', (d: Buffer) => {
-          writer.write(name, decoder.write(d));
-          for (const fn of outputs) {
-            try {
-              fn(shown, d);
-            } catch (e) {
-              this.log(`attached output of container ${rec.id.slice(0, 12)}: ${(e as Error).message}`);
-            }
-          }
-        });
-        pipe.once('end', () => writer.write(name, decoder.end()));
-      }
-      let resolveDone!: () => void;
-      const live: Live = { launched, cgroup, logs, stopping: false, done: new Promise((r) => (resolveDone = r)), outputs };
-      this.live.set(rec.id, live);
-      rec.state = { Status: 'running', Running: true, Pid: launched.pid, ExitCode: 0, OOMKilled: false, StartedAt: new Date().toISOString(), FinishedAt: rec.state.FinishedAt, Error: '' };
-      this.save(rec);
-      for (const v of rec.volumes ?? []) this.volumes.emit('mount', v.name, { container: rec.id, destination: v.destination, 'read/write': String(!v.readOnly) });
-      this.emit('start', rec);
-      void launched.exited
-        .then((status) => this.onExit(rec, live, status))
-        .catch((e) => this.log(`handling the exit of container ${rec.id.slice(0, 12)}: ${(e as Error)?.stack ?? e}`))
-        .finally(resolveDone);
+      clearMonitorFiles(dir);
+      const launched = await launch(buildLaunchPlan(spec), undefined, { timeoutMs: START_TIMEOUT_MS });
+      const live = this.adopt(rec, launched, cgroup, logs, true, stream);
       return live;
     } catch (e) {
       logs?.close();
+      if (netUp) await this.network.tearDown(rec.id);
       if (cgroup) await cgroup.destroy().catch(() => undefined);
       rec.state = { ...rec.state, Error: (e as Error).message };
       this.save(rec);
       throw e;
     }
+  }
+
+  /**
+   * Makes `launched` (fresh from the helper, or a monitor taken over after an agent restart:
+   * `fresh` false) the container's live state: output into the log and to attached clients,
+   * the exit handled when it comes. A fresh start records the running state and emits `start`.
+   */
+  private adopt(rec: ContainerRecord, launched: LaunchedContainer, cgroup: ContainerCgroup, logs: LogWriter, fresh: boolean, stream?: StartStream): Live {
+    const tty = rec.config.Tty === true;
+    launched.stdin?.on('error', () => {
+      /* the container is gone; its exit tells */
+    });
+    const outputs = new Set<(s: 'stdout' | 'stderr' | 'tty', d: Buffer) => void>();
+    if (stream) outputs.add(stream.onOutput);
+    // The log gets text (a decoder per stream keeps characters split across chunks whole); attached
+    // clients get the bytes. A Tty's one stream is logged as stdout, as Docker does.
+    for (const [pipe, name] of [[launched.stdout!, 'stdout'], [launched.stderr!, 'stderr']] as const) {
+      const decoder = new StringDecoder('utf8');
+      const shown = tty && name === 'stdout' ? 'tty' : name;
+      pipe.on('data', (d: Buffer) => {
+        logs.write(name, decoder.write(d));
+        for (const fn of outputs) {
+          try {
+            fn(shown, d);
+          } catch (e) {
+            this.log(`attached output of container ${rec.id.slice(0, 12)}: ${(e as Error).message}`);
+          }
+        }
+      });
+      pipe.once('end', () => logs.write(name, decoder.end()));
+    }
+    let resolveDone!: () => void;
+    const live: Live = { launched, cgroup, logs, stopping: false, done: new Promise((r) => (resolveDone = r)), outputs };
+    this.live.set(rec.id, live);
+    if (fresh) {
+      rec.state = { Status: 'running', Running: true, Pid: launched.pid, ExitCode: 0, OOMKilled: false, StartedAt: new Date().toISOString(), FinishedAt: rec.state.FinishedAt, Error: '' };
+      this.save(rec);
+      for (const v of rec.volumes ?? []) this.volumes.emit('mount', v.name, { container: rec.id, destination: v.destination, 'read/write': String(!v.readOnly) });
+      this.emit('start', rec);
+    }
+    void launched.exited
+      .then((status) => this.onExit(rec, live, status))
+      .catch((e) => this.log(`handling the exit of container ${rec.id.slice(0, 12)}: ${(e as Error)?.stack ?? e}`))
+      .finally(resolveDone);
+    return live;
   }
 
   private async onExit(rec: ContainerRecord, live: Live, status: ExitStatus): Promise<void> {
@@ -570,9 +782,20 @@ export class ContainerService {
     } catch (e) {
       this.log(`removing the cgroup of container ${rec.id.slice(0, 12)}: ${(e as Error).message}`);
     }
+    // Its processes are gone: the proxies close, the veth and namespace go (the address stays).
+    await this.network.tearDown(rec.id);
     logs.close();
     this.live.delete(rec.id);
-    rec.state = { ...rec.state, Status: 'exited', Running: false, Pid: 0, ExitCode: status.code, OOMKilled: oom, FinishedAt: new Date().toISOString() };
+    rec.state = {
+      ...rec.state,
+      Status: 'exited',
+      Running: false,
+      Pid: 0,
+      ExitCode: status.code,
+      OOMKilled: oom,
+      FinishedAt: new Date().toISOString(),
+      ...(status.lost ? { Error: "the container's monitor went away without reporting its exit" } : {}),
+    };
     if (this.records.has(rec.id)) this.save(rec);
     for (const v of rec.volumes ?? []) this.volumes.emit('unmount', v.name, { container: rec.id });
     if (oom) this.emit('oom', rec);
@@ -651,6 +874,7 @@ export class ContainerService {
   async remove(ref: string, force = false, volumes = false): Promise<void> {
     const op = 'remove container';
     const rec = this.find(ref, op);
+    if (this.held.has(rec.id)) throw new BerthError(ErrorCode.Conflict, `${op}: files are being copied to or from container ${rec.name}; try again when the copy is done`, { operation: op });
     const live = this.live.get(rec.id);
     if (live || this.starting.has(rec.id)) {
       if (!force || !live) {
@@ -667,6 +891,7 @@ export class ContainerService {
   /** `volumes`: its anonymous volumes go too (`rm -v`, `--rm`); otherwise they stay, dangling. */
   private removeRecord(rec: ContainerRecord, volumes = false): void {
     this.records.delete(rec.id);
+    this.network.release(rec.id);
     this.store.discard(this.containerDir(rec.id));
     this.leases.get(rec.id)?.();
     this.leases.delete(rec.id);
@@ -700,7 +925,17 @@ export class ContainerService {
       StartedAt: r.state.StartedAt,
       FinishedAt: r.state.FinishedAt,
       Labels: r.config.Labels,
+      Ports: this.network.summaryPorts(r.id, this.live.has(r.id), r.config.ExposedPorts),
+      Mounts: this.mountsOf(r),
     }));
+  }
+
+  /** Host binds, then volumes, as `inspect` and `list` show them (Docker's MountPoint shape). */
+  private mountsOf(r: ContainerRecord): ContainerInspect['Mounts'] {
+    return [
+      ...hostBinds(r.hostConfig.Binds).map((m) => ({ Type: 'bind' as const, Source: m.source, Destination: m.target, RW: !m.readOnly })),
+      ...(r.volumes ?? []).map((v) => ({ Type: 'volume' as const, Name: v.name, Source: this.volumes.dataDir(v.name), Destination: v.destination, Driver: 'local' as const, RW: !v.readOnly })),
+    ];
   }
 
   inspect(ref: string): ContainerInspect {
@@ -716,11 +951,8 @@ export class ContainerService {
       Image: r.image,
       // Records written before these fields existed lack them.
       Config: { ...ATTACH_DEFAULTS, ...r.config },
-      HostConfig: { ...r.hostConfig },
-      Mounts: [
-        ...hostBinds(r.hostConfig.Binds).map((m) => ({ Type: 'bind' as const, Source: m.source, Destination: m.target, RW: !m.readOnly })),
-        ...(r.volumes ?? []).map((v) => ({ Type: 'volume' as const, Name: v.name, Source: this.volumes.dataDir(v.name), Destination: v.destination, Driver: 'local' as const, RW: !v.readOnly })),
-      ],
+      HostConfig: { ...r.hostConfig, NetworkMode: networkModeOf(r), PortBindings: r.hostConfig.PortBindings ?? {} },
+      Mounts: this.mountsOf(r),
       GraphDriver: {
         Name: 'overlay',
         Data: {
@@ -732,6 +964,7 @@ export class ContainerService {
           WorkDir: join(dir, 'work'),
         },
       },
+      NetworkSettings: this.network.settings(r.id, networkModeOf(r), this.live.has(r.id), r.config.ExposedPorts),
     };
   }
 
@@ -768,11 +1001,13 @@ export class ContainerService {
  * container. They can always be made again from the record, so they are written without fsync;
  * with `onlyMissing`, files that exist with content (perhaps edited by the container) are kept.
  */
-function writeEtcFiles(dir: string, hostname: string, onlyMissing: boolean): void {
+function writeEtcFiles(dir: string, hostname: string, onlyMissing: boolean, mode: NetworkMode): void {
+  // By network mode (network/etc.ts): a bridge container's hosts file is rewritten in place with
+  // its address and the other containers when it starts; host mode gets the host's files.
   const files: [string, () => string][] = [
     ['hostname', () => `${hostname}\n`],
-    ['hosts', () => `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t${hostname}\n`],
-    ['resolv.conf', hostResolvConf],
+    ['hosts', () => initialHosts(mode, hostname)],
+    ['resolv.conf', () => resolvConfFor(mode)],
   ];
   for (const [name, content] of files) {
     const path = join(dir, name);
@@ -781,11 +1016,17 @@ function writeEtcFiles(dir: string, hostname: string, onlyMissing: boolean): voi
   }
 }
 
-/** The host's resolv.conf for the container (a private network has only loopback for now). */
-function hostResolvConf(): string {
-  try {
-    return readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    return '';
-  }
+/** The record's network mode; records made before networking had a namespace with only lo. */
+function networkModeOf(rec: ContainerRecord): NetworkMode {
+  return rec.hostConfig.NetworkMode ?? 'none';
+}
+
+/**
+ * The cgroup filesystems a container sees at /sys/fs/cgroup: cgroup2, or the v1 hierarchies it
+ * joins (each with all its co-mounted controllers, as mounting one needs). See ContainerSpec.
+ */
+function cgroupFsOf(layout: CgroupLayout): ContainerSpec['cgroupfs'] {
+  if (layout.mode === 'v2') return { version: 2 };
+  const mounts = new Set(V1_JOINED.map((c) => layout.v1[c]).filter((m): m is string => !!m));
+  return { version: 1, hierarchies: [...mounts].map((m) => Object.keys(layout.v1).filter((c) => layout.v1[c] === m).sort()) };
 }

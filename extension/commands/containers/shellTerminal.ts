@@ -62,7 +62,8 @@ export class ShellPseudoterminal implements vscode.Pseudoterminal {
     private readonly agent: ShellAgent,
     /** ID or name, as the agent accepts it. */
     private readonly container: string,
-    private readonly opts: { shell?: string } = {},
+    /** `exec`: user, environment and working directory of the shell (the Berth workspace terminal's remoteUser, remoteEnv, workspaceFolder). */
+    private readonly opts: { shell?: string; exec?: { user?: string; env?: string[]; workingDir?: string } } = {},
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
   }
@@ -87,7 +88,7 @@ export class ShellPseudoterminal implements vscode.Pseudoterminal {
       const size = this.size ?? { rows: 24, cols: 80 };
       const answer = this.agent.request(
         ExecRequest.type,
-        { container: this.container, cmd: [shell], tty: true, stdin: true, rows: size.rows, cols: size.cols, attachToken: this.token },
+        { container: this.container, cmd: [shell], ...this.opts.exec, tty: true, stdin: true, rows: size.rows, cols: size.cols, attachToken: this.token },
         this.cancel.token,
       );
       // The agent queues input that arrives while the process starts.

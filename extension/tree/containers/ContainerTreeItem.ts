@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { shortId } from '../../../cli/format';
 import type { ContainerStatus, ContainerSummary } from '../../../protocol';
 import { imageLabel, status, type ContainersNode, type Duration } from './model';
+import { allPortsText, publishedPortsText } from './ports';
 
 export interface ItemOptions {
   /** The agent is gone: the tree shows the last containers it knew, greyed. */
@@ -32,6 +33,8 @@ export class ContainerTreeItem extends vscode.TreeItem {
       this.iconPath = stateIcon(c.State, c.ExitCode, opts.stale);
       // Status first: a narrow sidebar cuts the end of the description.
       this.description = opts.groupBy === 'image' ? statusText(c, opts.now) : `${statusText(c, opts.now)} · ${imageLabel(c)}`;
+      const ports = publishedPortsText(c.Ports);
+      if (ports) this.description = `${this.description} · ${ports}`;
       this.tooltip = tooltip(node.name, c, opts.now);
     }
     if (opts.stale) {
@@ -113,6 +116,8 @@ function tooltip(name: string, c: ContainerSummary, now: number): vscode.Markdow
   md.appendMarkdown(`${vscode.l10n.t('Image')}: \`${c.Image}\` (${shortId(c.ImageID)})  \n`);
   md.appendMarkdown(`${vscode.l10n.t('Command')}: \`${c.Command.replace(/`/g, "'")}\`  \n`);
   md.appendMarkdown(`${vscode.l10n.t('Created')}: ${new Date(c.Created * 1000).toISOString()}`);
+  const ports = allPortsText(c.Ports);
+  if (ports) md.appendMarkdown(`  \n${vscode.l10n.t('Ports')}: ${escape(ports)}`);
   return md;
 }
 

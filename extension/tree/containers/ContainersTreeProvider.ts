@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { ListContainersRequest, type ContainerEventAction, type ContainerSummary } from '../../../protocol';
-import type { AgentConnection } from '../../agent/connection';
+import { QUICK_REQUEST_TIMEOUT_MS, type AgentConnection } from '../../agent/connection';
 import { ListRefresher } from '../listRefresher';
 import { ContainerTreeItem } from './ContainerTreeItem';
 import { buildContainerTree, childrenOf, containerLeaves, type ContainerGroupNode, type ContainerNode, type ContainersNode, type GroupBy } from './model';
@@ -35,7 +35,8 @@ export class ContainersTreeProvider implements vscode.TreeDataProvider<Container
   private readonly lists = new ListRefresher<ContainerSummary[]>(
     {
       connected: () => this.agent.state.kind === 'connected',
-      fetch: () => this.agent.request(ListContainersRequest.type, { all: true }),
+      // A stuck agent must not hold the refresh loop forever: the list times out and is reported.
+      fetch: () => this.agent.request(ListContainersRequest.type, { all: true }, undefined, { timeoutMs: QUICK_REQUEST_TIMEOUT_MS }),
       apply: (list) => {
         this.list = list;
         this.roots = buildContainerTree(list, this.group);

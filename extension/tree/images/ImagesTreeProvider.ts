@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { ListImagesRequest, type ImageSummary } from '../../../protocol';
-import type { AgentConnection } from '../../agent/connection';
+import { QUICK_REQUEST_TIMEOUT_MS, type AgentConnection } from '../../agent/connection';
 import { ListRefresher } from '../listRefresher';
 import { ImageTreeItem } from './ImageTreeItem';
 import { buildImageTree, childrenOf, leaves, type ImageLeaf, type ImageNode } from './model';
@@ -27,7 +27,8 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<ImageNode>, v
   private readonly lists = new ListRefresher<ImageSummary[]>(
     {
       connected: () => this.agent.state.kind === 'connected',
-      fetch: () => this.agent.request(ListImagesRequest.type, { all: true }),
+      // A stuck agent must not hold the refresh loop forever: the list times out and is reported.
+      fetch: () => this.agent.request(ListImagesRequest.type, { all: true }, undefined, { timeoutMs: QUICK_REQUEST_TIMEOUT_MS }),
       apply: (list) => {
         this.roots = buildImageTree(list);
         this.loaded = true;
