@@ -20,6 +20,7 @@
 import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, statfsSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { native, RESOLVE } from '../../native';
+import type { ContainerPathStat } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import { readTar, type TarEntry } from '../image/tar';
 import { TarWriter } from '../image/tarWriter';
@@ -34,16 +35,8 @@ const KERNEL_FS = new Set([0x9fa0 /* proc */, 0x62656572 /* sysfs */, 0x27e0eb /
 
 const fdPath = (fd: number, name?: string) => (name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`);
 
-/** What `stat` reports of a path (Docker's container path stat, plus the kind). */
-export interface PathStat {
-  name: string;
-  size: number;
-  /** Permission bits and the kind: 'file' | 'dir' | 'symlink' | 'other'. */
-  mode: number;
-  kind: 'file' | 'dir' | 'symlink' | 'other';
-  mtime: string;
-  linkTarget: string;
-}
+/** What `stat` reports of a path: the protocol's shape, also on the host side (the CLI). */
+export type PathStat = ContainerPathStat;
 
 function kindOf(st: Stats): PathStat['kind'] {
   return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';

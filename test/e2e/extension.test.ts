@@ -434,8 +434,10 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
       join(server.folder, '.devcontainer', 'devcontainer.json'),
       `{\n  // e2e workspace\n  "image": "${ref}",\n  "postCreateCommand": "echo made-in-container > from-container.txt",\n}\n`,
     );
-    await page.locator('.activitybar [aria-label^="Berth"]').first().click({ timeout: UI_TIMEOUT });
-    await page.locator('.sidebar .pane-header', { hasText: /Workspace/i }).first().waitFor({ timeout: UI_TIMEOUT });
+    // The Berth view is open already after the earlier tests (a click on its icon would close it).
+    const wsHeader = page.locator('.sidebar .pane-header', { hasText: /Workspace/i }).first();
+    if (!(await wsHeader.isVisible())) await page.locator('.activitybar [aria-label^="Berth"]').first().click({ timeout: UI_TIMEOUT });
+    await wsHeader.waitFor({ timeout: UI_TIMEOUT });
     await statusItem().waitFor({ timeout: UI_TIMEOUT });
     await runCommand('Berth: Open Workspace in Container');
     const done = page.locator('.notification-toast', { hasText: 'runs in container' });

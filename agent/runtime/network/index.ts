@@ -39,6 +39,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ContainerInspect, ContainerSummary } from '../../../protocol';
 import { BerthError, ErrorCode } from '../../errors';
 import { formatIPv4, formatSubnet, inSubnet, macFor, overlaps, parseIPv4, type NetworkConfig, type Subnet } from './config';
 import { renderBridgeHosts, rewriteInPlace, type NetworkMode } from './etc';
@@ -68,25 +69,11 @@ export interface NetworkContainer {
   hostsPath: string;
 }
 
-/** Docker's NetworkSettings (the fields Berth has). */
-export interface NetworkSettings {
-  Bridge: string;
-  SandboxKey: string;
-  Ports: Record<string, { HostIp: string; HostPort: string }[] | null>;
-  Gateway: string;
-  IPAddress: string;
-  IPPrefixLen: number;
-  MacAddress: string;
-  Networks: Record<string, { NetworkID: string; Gateway: string; IPAddress: string; IPPrefixLen: number; MacAddress: string }>;
-}
+/** Docker's NetworkSettings (the fields Berth has), as the protocol declares it. */
+export type NetworkSettings = ContainerInspect['NetworkSettings'];
 
-/** One entry of Docker's ContainerSummary.Ports. */
-export interface SummaryPort {
-  IP?: string;
-  PrivatePort: number;
-  PublicPort?: number;
-  Type: 'tcp' | 'udp';
-}
+/** One entry of Docker's ContainerSummary.Ports, as the protocol declares it. */
+export type SummaryPort = ContainerSummary['Ports'][number];
 
 interface Endpoint {
   c: NetworkContainer;
