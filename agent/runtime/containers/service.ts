@@ -322,7 +322,7 @@ export class ContainerService {
       FinishedAt: new Date().toISOString(),
       Error: exit ? '' : "the container's monitor went away (killed, or the machine restarted)",
     };
-    this.save(rec);
+    this.save(rec, false);
     if (rec.hostConfig.AutoRemove) {
       try {
         this.removeRecord(rec, true);
@@ -359,8 +359,13 @@ export class ContainerService {
     return join(this.dir, id);
   }
 
-  private save(rec: ContainerRecord): void {
-    writeFileAtomic(join(this.containerDir(rec.id), 'config.json'), JSON.stringify(rec, null, 1), 0o600);
+  /**
+   * Writes the record. Durable (fsync) when it is created; state changes (running, exited) are
+   * not: after a power loss the runtime state is rebuilt anyway (init: monitors, exit files),
+   * and each fsync costs a disk flush on every start and exit.
+   */
+  private save(rec: ContainerRecord, durable = true): void {
+    writeFileAtomic(join(this.containerDir(rec.id), 'config.json'), JSON.stringify(rec, null, 1), 0o600, { durable });
   }
 
   private emit(action: ContainerEventAction, rec: ContainerRecord, extra: Record<string, string> = {}): void {
@@ -707,7 +712,7 @@ export class ContainerService {
       if (netUp) await this.network.tearDown(rec.id);
       if (cgroup) await cgroup.destroy().catch(() => undefined);
       rec.state = { ...rec.state, Error: (e as Error).message };
-      this.save(rec);
+      this.save(rec, false);
       throw e;
     }
   }
@@ -746,7 +751,7 @@ export class ContainerService {
     this.live.set(rec.id, live);
     if (fresh) {
       rec.state = { Status: 'running', Running: true, Pid: launched.pid, ExitCode: 0, OOMKilled: false, StartedAt: new Date().toISOString(), FinishedAt: rec.state.FinishedAt, Error: '' };
-      this.save(rec);
+      this.save(rec, false);
       for (const v of rec.volumes ?? []) this.volumes.emit('mount', v.name, { container: rec.id, destination: v.destination, 'read/write': String(!v.readOnly) });
       this.emit('start', rec);
     }
@@ -796,7 +801,7 @@ export class ContainerService {
       FinishedAt: new Date().toISOString(),
       ...(status.lost ? { Error: "the container's monitor went away without reporting its exit" } : {}),
     };
-    if (this.records.has(rec.id)) this.save(rec);
+    if (this.records.has(rec.id)) this.save(rec, false);
     for (const v of rec.volumes ?? []) this.volumes.emit('unmount', v.name, { container: rec.id });
     if (oom) this.emit('oom', rec);
     this.emit('die', rec, { exitCode: String(status.code) });
