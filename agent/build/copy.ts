@@ -32,7 +32,7 @@ import { BerthError } from '../errors';
 import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import { decompressingSource, detectCompression } from '../image/decompress';
 import { readTar } from '../image/tar';
-import { TarWriter, type TarWriteHeader } from '../image/tarWriter';
+import { fileContentChunks, TarWriter, type TarWriteHeader } from '../image/tarWriter';
 import { BuildContext, cleanRelative, hasWildcards, globComponent, type ContextEntry } from './context';
 import type { MergedTree } from './rootfs';
 
@@ -397,22 +397,10 @@ export async function writePlan(
       const { fd, size } = item.source.open();
       try {
         tar.beginEntry({ name: item.path, type: 'file', size, mode: item.mode, uid: item.uid, gid: item.gid, mtime: item.mtime });
-        const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1)));
-        let done = 0;
-        while (done < size) {
-          const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), done);
-          if (n === 0) {
-            // The file shrank while it was read: pad, so the entry keeps the size its header says.
-            const pad = Buffer.alloc(size - done);
-            fileHash.update(pad);
-            tar.writeContent(pad);
-            break;
-          }
-          const chunk = Buffer.from(buf.subarray(0, n));
+        for (const chunk of fileContentChunks(fd, size, CHUNK)) {
           fileHash.update(chunk);
           tar.writeContent(chunk);
-          done += n;
-          await pace(n);
+          await pace(chunk.length);
         }
         tar.endEntry();
       } finally {

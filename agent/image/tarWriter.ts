@@ -8,6 +8,7 @@
  * themselves (`image save`). {@link rawHeader} and {@link paxData} build headers with no checks at
  * all, for tests that need archives a well-behaved writer refuses to produce.
  */
+import { readSync } from 'node:fs';
 import { BerthError, ErrorCode } from '../errors';
 import type { TarEntryType } from './tar';
 
@@ -305,4 +306,24 @@ function formatMtime(t: number): string {
 
 function bad(message: string, entry: string): BerthError {
   return new BerthError(ErrorCode.InvalidArgument, message, { operation: 'write tar', entry });
+}
+
+/**
+ * The content of a file entry whose header already says `size`: the first `size` bytes of the
+ * open file `fd`, in fresh Buffers of at most `chunkSize`. A file that shrank while it was read
+ * (a build context or a container changing underneath) ends in one chunk of zeros, so the entry
+ * keeps the size its header says; bytes beyond `size` (it grew) are not read.
+ */
+export function* fileContentChunks(fd: number, size: number, chunkSize: number): Generator<Buffer> {
+  const buf = Buffer.allocUnsafe(Math.min(chunkSize, Math.max(size, 1)));
+  let done = 0;
+  while (done < size) {
+    const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), done);
+    if (n === 0) {
+      yield Buffer.alloc(size - done);
+      return;
+    }
+    yield Buffer.from(buf.subarray(0, n));
+    done += n;
+  }
 }

@@ -6,10 +6,10 @@
  * agent reads it (as the caller may). `-f -` reads the Dockerfile from stdin.
  */
 import { resolve } from 'node:path';
-import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import { BuildImageRequest, BuildProgressNotification, type BuildEvent, type BuildResult } from '../../protocol';
 import { flagBool, flagString, flagStrings, UsageError } from '../args';
 import type { CliIO, Command } from '../context';
+import { longRequest } from '../longRequest';
 
 /** How long to wait for the agent to confirm a cancelled build. */
 const CANCEL_WAIT_MS = 10_000;
@@ -125,56 +125,30 @@ export const build: Command = {
       dockerfile = resolve(io.cwd, file);
     }
     const client = await ctx.connect();
-    const token = `berth-cli-build-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const printer = new BuildPrinter(io);
-    const sub = client.connection.onNotification(BuildProgressNotification.type, (n) => {
-      if (n.token !== token) return;
-      if (!quiet || n.event.type === 'warning') printer.event(n.event);
+    const result = await longRequest(client, io, {
+      name: 'build',
+      request: BuildImageRequest.type,
+      params: (progressToken) => ({
+        contextDir,
+        ...(dockerfile !== undefined ? { dockerfile } : {}),
+        ...(dockerfileContent !== undefined ? { dockerfileContent } : {}),
+        tags: flagStrings(p, 'tag'),
+        buildArgs,
+        target: flagString(p, 'target'),
+        noCache: flagBool(p, 'no-cache'),
+        progressToken,
+      }),
+      progress: BuildProgressNotification.type,
+      onProgress: (n) => {
+        if (!quiet || n.event.type === 'warning') printer.event(n.event);
+      },
+      // Long enough for the agent to stop the step and remove its container.
+      cancelWaitMs: CANCEL_WAIT_MS,
     });
-    const cts = new CancellationTokenSource();
-    let wake = (): void => {};
-    const interrupted = () => new Promise<'interrupted'>((r) => (wake = () => r('interrupted')));
-    const off = io.onInterrupt(() => {
-      cts.cancel();
-      wake();
-    });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const req = client.request(
-        BuildImageRequest.type,
-        {
-          contextDir,
-          ...(dockerfile !== undefined ? { dockerfile } : {}),
-          ...(dockerfileContent !== undefined ? { dockerfileContent } : {}),
-          tags: flagStrings(p, 'tag'),
-          buildArgs,
-          target: flagString(p, 'target'),
-          noCache: flagBool(p, 'no-cache'),
-          progressToken: token,
-        },
-        cts.token,
-      );
-      const settled = req.then(
-        () => 'settled' as const,
-        () => 'settled' as const,
-      );
-      const first = await Promise.race([req, interrupted()]);
-      if (first === 'interrupted') {
-        // Wait (bounded) for the agent to stop the step and remove its container.
-        const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), CANCEL_WAIT_MS)));
-        const how = await Promise.race([settled, timeout, interrupted()]);
-        if (how === 'timeout') io.stderr(`berth: the agent did not confirm the cancellation within ${CANCEL_WAIT_MS / 1000} s\n`);
-        return 130;
-      }
-      const result = first as BuildResult;
-      if (quiet) io.stdout(`${result.Id}\n`);
-      else printer.done(result);
-      return 0;
-    } finally {
-      if (timer) clearTimeout(timer);
-      off();
-      sub.dispose();
-      cts.dispose();
-    }
+    if (result === 'interrupted') return 130;
+    if (quiet) io.stdout(`${result.Id}\n`);
+    else printer.done(result);
+    return 0;
   },
 };

@@ -1,8 +1,8 @@
-import { CancellationTokenSource } from 'vscode-jsonrpc/node';
-import { PullProgressNotification, PullRequest, type Platform, type PullResult } from '../../protocol';
+import { PullProgressNotification, PullRequest, type Platform } from '../../protocol';
 import { flagBool, flagString, UsageError } from '../args';
 import type { Command } from '../context';
 import { familiarRef, normalizeRef, parseRef } from '../format';
+import { longRequest } from '../longRequest';
 import { PullProgressRenderer } from '../progress';
 
 /** "linux/arm64/v8" -> { os, architecture, variant }. */
@@ -15,7 +15,7 @@ export function parsePlatform(s: string): Platform {
   return variant ? { os, architecture, variant } : { os, architecture };
 }
 
-/** How long to wait for the agent to confirm a cancelled pull. */
+/** How long to wait for the agent to confirm a cancelled pull (the store is left consistent). */
 const CANCEL_WAIT_MS = 5000;
 
 export const pull: Command = {
@@ -47,52 +47,27 @@ export const pull: Command = {
       if (!r.tag && !r.digest) io.stdout('Using default tag: latest\n');
       io.stdout(`${r.digest ?? r.tag ?? 'latest'}: Pulling from ${r.path}\n`);
     };
-    const token = `berth-cli-pull-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const renderer = new PullProgressRenderer({ write: io.stderr, isTTY: io.stderrIsTTY, columns: io.columns });
-    const sub = client.connection.onNotification(PullProgressNotification.type, (n) => {
-      if (n.token !== token || quiet) return;
-      header();
-      renderer.update(n.layer);
-    });
-
-    const cts = new CancellationTokenSource();
-    let wake = (): void => {};
-    const interrupted = () => new Promise<'interrupted'>((r) => (wake = () => r('interrupted')));
-    const off = io.onInterrupt(() => {
-      cts.cancel();
-      wake();
-    });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const req = client.request(PullRequest.type, { reference: ref, platform, progressToken: token }, cts.token);
-      const settled = req.then(
-        () => 'settled' as const,
-        () => 'settled' as const,
-      );
-      const first = await Promise.race([req, interrupted()]);
-      if (first === 'interrupted') {
-        renderer.finish();
-        // Wait (bounded) for the agent to stop and answer, so the store is left consistent.
-        const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), CANCEL_WAIT_MS)));
-        const how = await Promise.race([settled, timeout, interrupted()]);
-        if (how === 'timeout') io.stderr(`berth: the agent did not confirm the cancellation within ${CANCEL_WAIT_MS / 1000} s\n`);
-        return 130;
-      }
-      const result = first as PullResult;
-      renderer.finish();
-      if (!quiet) {
+    const result = await longRequest(client, io, {
+      name: 'pull',
+      request: PullRequest.type,
+      params: (progressToken) => ({ reference: ref, platform, progressToken }),
+      progress: PullProgressNotification.type,
+      onProgress: (n) => {
+        if (quiet) return;
         header();
-        io.stdout(`Digest: ${result.digest}\n`);
-        io.stdout(`Status: ${result.upToDate ? 'Image is up to date for' : 'Downloaded newer image for'} ${familiarRef(full)}\n`);
-      }
-      io.stdout(`${full}\n`);
-      return 0;
-    } finally {
-      renderer.finish();
-      if (timer) clearTimeout(timer);
-      off();
-      sub.dispose();
-      cts.dispose();
+        renderer.update(n.layer);
+      },
+      cancelWaitMs: CANCEL_WAIT_MS,
+      finish: () => renderer.finish(),
+    });
+    if (result === 'interrupted') return 130;
+    if (!quiet) {
+      header();
+      io.stdout(`Digest: ${result.digest}\n`);
+      io.stdout(`Status: ${result.upToDate ? 'Image is up to date for' : 'Downloaded newer image for'} ${familiarRef(full)}\n`);
     }
+    io.stdout(`${full}\n`);
+    return 0;
   },
 };

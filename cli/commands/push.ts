@@ -2,11 +2,11 @@
  * `berth push NAME[:TAG]`: uploads an image of the store to its registry, printing what Docker
  * prints ("The push refers to repository [...]", a line per layer, "TAG: digest: D size: N").
  */
-import { CancellationTokenSource } from 'vscode-jsonrpc/node';
-import { PushProgressNotification, PushRequest, type PushResult } from '../../protocol';
+import { PushProgressNotification, PushRequest } from '../../protocol';
 import { flagBool } from '../args';
 import type { Command } from '../context';
 import { parseRef } from '../format';
+import { longRequest } from '../longRequest';
 import { PullProgressRenderer, type PhaseLabels } from '../progress';
 
 /** How long to wait for the agent to confirm a cancelled push. */
@@ -48,47 +48,23 @@ export const push: Command = {
       const r = parseRef(ref);
       io.stdout(`The push refers to repository [${r.domain}/${r.path}]\n`);
     };
-    const token = `berth-cli-push-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const renderer = new PullProgressRenderer({ write: io.stdout, isTTY: io.stdoutIsTTY, columns: io.columns, labels: PUSH_LABELS });
-    const sub = client.connection.onNotification(PushProgressNotification.type, (n) => {
-      if (n.token !== token || quiet) return;
-      header();
-      renderer.update(n.blob);
+    const result = await longRequest(client, io, {
+      name: 'push',
+      request: PushRequest.type,
+      params: (progressToken) => ({ reference: ref, progressToken }),
+      progress: PushProgressNotification.type,
+      onProgress: (n) => {
+        if (quiet) return;
+        header();
+        renderer.update(n.blob);
+      },
+      cancelWaitMs: CANCEL_WAIT_MS,
+      finish: () => renderer.finish(),
     });
-
-    const cts = new CancellationTokenSource();
-    let wake = (): void => {};
-    const interrupted = () => new Promise<'interrupted'>((r) => (wake = () => r('interrupted')));
-    const off = io.onInterrupt(() => {
-      cts.cancel();
-      wake();
-    });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const req = client.request(PushRequest.type, { reference: ref, progressToken: token }, cts.token);
-      const settled = req.then(
-        () => 'settled' as const,
-        () => 'settled' as const,
-      );
-      const first = await Promise.race([req, interrupted()]);
-      if (first === 'interrupted') {
-        renderer.finish();
-        const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), CANCEL_WAIT_MS)));
-        const how = await Promise.race([settled, timeout, interrupted()]);
-        if (how === 'timeout') io.stderr(`berth: the agent did not confirm the cancellation within ${CANCEL_WAIT_MS / 1000} s\n`);
-        return 130;
-      }
-      const result = first as PushResult;
-      renderer.finish();
-      header();
-      io.stdout(`${result.tag}: digest: ${result.digest} size: ${result.size}\n`);
-      return 0;
-    } finally {
-      renderer.finish();
-      if (timer) clearTimeout(timer);
-      off();
-      sub.dispose();
-      cts.dispose();
-    }
+    if (result === 'interrupted') return 130;
+    header();
+    io.stdout(`${result.tag}: digest: ${result.digest} size: ${result.size}\n`);
+    return 0;
   },
 };

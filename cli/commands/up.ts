@@ -7,11 +7,11 @@
  * it as the caller may.
  */
 import { resolve } from 'node:path';
-import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import { WorkspaceProgressNotification, type WorkspaceEvent, type WorkspaceUpResult } from '../../protocol';
 import { WorkspaceUpRequest } from '../../protocol';
 import { flagBool, flagString, UsageError } from '../args';
 import type { CliIO, Command } from '../context';
+import { longRequest } from '../longRequest';
 import { PullProgressRenderer } from '../progress';
 import { BuildPrinter } from './build';
 
@@ -103,50 +103,22 @@ export const up: Command = {
     if (format !== undefined && format !== 'json') throw new UsageError(`--format takes only "json", got "${format}"`);
     const quiet = flagBool(p, 'quiet') || format === 'json';
     const client = await ctx.connect();
-    const token = `berth-cli-up-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const printer = new WorkspacePrinter(io, quiet);
-    const sub = client.connection.onNotification(WorkspaceProgressNotification.type, (n) => {
-      if (n.token === token) printer.event(n.event);
-    });
     const localEnv: Record<string, string> = {};
     for (const [k, v] of Object.entries(io.env)) if (typeof v === 'string') localEnv[k] = v;
-    const cts = new CancellationTokenSource();
-    let wake = (): void => {};
-    const interrupted = () => new Promise<'interrupted'>((r) => (wake = () => r('interrupted')));
-    const off = io.onInterrupt(() => {
-      cts.cancel();
-      wake();
+    const result = await longRequest(client, io, {
+      name: 'up',
+      request: WorkspaceUpRequest.type,
+      params: (progressToken) => ({ folder, rebuild: flagBool(p, 'rebuild'), noCache: flagBool(p, 'no-cache'), localEnv, progressToken }),
+      progress: WorkspaceProgressNotification.type,
+      onProgress: (n) => printer.event(n.event),
+      cancelWaitMs: CANCEL_WAIT_MS,
+      finish: () => printer.finishPull(),
     });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const req = client.request(
-        WorkspaceUpRequest.type,
-        { folder, rebuild: flagBool(p, 'rebuild'), noCache: flagBool(p, 'no-cache'), localEnv, progressToken: token },
-        cts.token,
-      );
-      const settled = req.then(
-        () => 'settled' as const,
-        () => 'settled' as const,
-      );
-      const first = await Promise.race([req, interrupted()]);
-      printer.finishPull();
-      if (first === 'interrupted') {
-        const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), CANCEL_WAIT_MS)));
-        const how = await Promise.race([settled, timeout, interrupted()]);
-        if (how === 'timeout') io.stderr(`berth: the agent did not confirm the cancellation within ${CANCEL_WAIT_MS / 1000} s\n`);
-        return 130;
-      }
-      const result = first as WorkspaceUpResult;
-      if (format === 'json') io.stdout(JSON.stringify(result, null, 2) + '\n');
-      else if (flagBool(p, 'quiet')) io.stdout(`${result.container.Id}\n`);
-      else io.stdout(upSummary(result));
-      return 0;
-    } finally {
-      printer.finishPull();
-      if (timer) clearTimeout(timer);
-      off();
-      sub.dispose();
-      cts.dispose();
-    }
+    if (result === 'interrupted') return 130;
+    if (format === 'json') io.stdout(JSON.stringify(result, null, 2) + '\n');
+    else if (flagBool(p, 'quiet')) io.stdout(`${result.container.Id}\n`);
+    else io.stdout(upSummary(result));
+    return 0;
   },
 };

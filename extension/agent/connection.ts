@@ -54,6 +54,7 @@ import {
   type VersionResult,
 } from '../../protocol';
 import { WorkspaceProgressNotification, type WorkspaceProgressParams } from '../../protocol';
+import { BuildProgressNotification, type BuildProgressParams } from '../../protocol';
 
 export type AgentState =
   | { kind: 'idle' }
@@ -167,6 +168,7 @@ export class AgentConnection {
   private readonly logLineEmitter = new Emitter<LogLineParams>();
   private readonly outputEmitter = new Emitter<OutputParams>();
   private readonly workspaceProgressEmitter = new Emitter<WorkspaceProgressParams>();
+  private readonly buildProgressEmitter = new Emitter<BuildProgressParams>();
   /** Fires on every state change. */
   readonly onDidChangeState: Event<AgentState> = this.stateEmitter.event;
   /** `berth/event` notifications from the agent. */
@@ -179,6 +181,8 @@ export class AgentConnection {
   readonly onOutput: Event<OutputParams> = this.outputEmitter.event;
   /** `workspace/progress` notifications of `workspace/up` requests (every token: listeners filter their own). */
   readonly onWorkspaceProgress: Event<WorkspaceProgressParams> = this.workspaceProgressEmitter.event;
+  /** `image/buildProgress` notifications of `image/build` requests (every token: listeners filter their own). */
+  readonly onBuildProgress: Event<BuildProgressParams> = this.buildProgressEmitter.event;
 
   constructor(private readonly opts: AgentConnectionOptions) {
     this.delayMs = this.backoff.initialMs;
@@ -235,6 +239,7 @@ export class AgentConnection {
     this.logLineEmitter.dispose();
     this.outputEmitter.dispose();
     this.workspaceProgressEmitter.dispose();
+    this.buildProgressEmitter.dispose();
   }
 
   /**
@@ -392,6 +397,7 @@ export class AgentConnection {
     connection.onNotification(LogLineNotification.type, (l) => this.logLineEmitter.fire(l));
     connection.onNotification(OutputNotification.type, (o) => this.outputEmitter.fire(o));
     connection.onNotification(WorkspaceProgressNotification.type, (w) => this.workspaceProgressEmitter.fire(w));
+    connection.onNotification(BuildProgressNotification.type, (b) => this.buildProgressEmitter.fire(b));
     const lost = () => this.lost(connection);
     connection.onClose(lost);
     handle.on('close', lost);

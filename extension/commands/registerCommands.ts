@@ -22,6 +22,8 @@ import { stopContainer } from './containers/stopContainer';
 import { copyImageId } from './images/copyImageId';
 import { inspectImage } from './images/inspectImage';
 import { loadImage } from './images/loadImage';
+import { buildImage } from './images/buildImage';
+import { runArchive } from './images/runArchive';
 import { pruneImages } from './images/pruneImages';
 import { pullImage } from './images/pullImage';
 import { refreshImages } from './images/refreshImages';
@@ -51,6 +53,8 @@ const COMMANDS: Record<string, Factory> = {
   'berth.image.remove': removeImage,
   'berth.image.save': saveImage,
   'berth.image.load': loadImage,
+  'berth.image.build': buildImage,
+  'berth.image.runArchive': runArchive,
   'berth.image.copyId': copyImageId,
   'berth.image.refresh': refreshImages,
   'berth.image.run': runImage,

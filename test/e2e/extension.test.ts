@@ -463,4 +463,24 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     assert.equal(down.code, 0, down.stderr);
     await wsRow.first().waitFor({ state: 'detached', timeout: UI_TIMEOUT });
   });
+
+  it('builds an image from a Dockerfile in the Explorer, with the steps in the Berth Build output', async () => {
+    writeFileSync(join(server.folder, 'Dockerfile'), `FROM ${ref}\nRUN echo built-by-berth > /built.txt\nCMD ["cat", "/built.txt"]\n`);
+    await page.keyboard.press('Control+Shift+E');
+    const file = page.locator('.explorer-folders-view .monaco-list-row', { hasText: /^Dockerfile$/ }).first();
+    await file.waitFor({ timeout: UI_TIMEOUT });
+    await file.click({ button: 'right' });
+    const item = page.locator('.monaco-menu .action-item', { hasText: 'Build Image...' });
+    await item.hover({ timeout: UI_TIMEOUT });
+    await page.waitForTimeout(300);
+    await item.click();
+    await answer('Build Dockerfile', 'e2e/built:1');
+    const done = page.locator('.notification-toast', { hasText: 'Built e2e/built:1.' });
+    await done.waitFor({ timeout: 60_000 });
+    await page.locator('.output-view, .monaco-editor', { hasText: 'Successfully tagged e2e/built:1' }).first().waitFor({ timeout: UI_TIMEOUT });
+    await shot('27-build-output');
+    const run = await berth(['run', '--rm', 'e2e/built:1'], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
+    assert.equal(run.stdout, 'built-by-berth\n', run.stderr);
+    await done.locator('.codicon-notifications-clear, .codicon-close').first().click().catch(() => undefined);
+  });
 });

@@ -5,7 +5,6 @@
  * typed error and leave the store as it was.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,14 +21,14 @@ import {
   type ImageSummary,
 } from '../../protocol';
 import { contentPadding, endOfArchive, rawHeader, TarWriter } from '../../agent/image/tarWriter';
-import { REPO, berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
+import { berth, startAgent, type CliResult, type TestAgent, berthAs } from '../support/agent';
 import { busyboxImage, featureImage, sha256Digest, type BuiltImage } from '../support/images';
 import { snapshotOverlay } from '../support/overlay';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { diffTrees } from '../support/tree';
-import { REQUIRED_TOOLS, makeTempDir, requireTools, run, runCleanups, trackChild } from '../support/tmp';
-import { expectAgentError } from '../support/expect';
+import { REQUIRED_TOOLS, makeTempDir, requireTools, run, runCleanups, podman } from '../support/tmp';
+import { expectAgentError, ok } from '../support/expect';
 
 const NOBODY = 65534;
 
@@ -41,17 +40,6 @@ function oneLineError(r: CliResult, what: string): string {
   assert.equal(lines.length, 1, `${what}: expected one stderr line, got:\n${r.stderr}`);
   assert.match(lines[0], /^Error: /);
   return lines[0];
-}
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-/** podman with a private store in `dir` (never the host's), no systemd, no event log. */
-function podman(dir: string, args: string[]): Promise<Buffer> {
-  const base = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-  return run('podman', [...base, ...args], { timeoutMs: 120_000, env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') } });
 }
 
 function storeIsEmpty(root: string, what: string): void {
@@ -94,24 +82,6 @@ function ociArchive(img: BuiltImage, tag: string, override: Record<string, Buffe
     blob(img.configDigest, img.config),
     ...img.layers.map((l) => blob(l.digest, l.bytes)),
   ]);
-}
-
-/** The `berth` CLI run as `uid` (not root), to see whose file `save` writes. */
-function berthAs(uid: number, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'berth'), ...args], { env, uid, gid: uid, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    trackChild(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr });
-    });
-  });
 }
 
 describe('berth save / load with real peers', () => {

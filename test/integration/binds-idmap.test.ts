@@ -6,44 +6,15 @@
 import assert from 'node:assert/strict';
 import { chownSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { MessageConnection } from 'vscode-jsonrpc';
-import { InspectContainerRequest, PullRequest } from '../../protocol';
-import { berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
-import { removeAllContainers } from '../support/containers';
-import { busyboxImage } from '../support/images';
-import { pushImage } from '../support/push';
-import { startRegistry, type TestRegistry } from '../support/registry';
-import { makeTempDir, requireTools, runCleanups } from '../support/tmp';
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
+import { describe, it } from 'node:test';
+import { InspectContainerRequest } from '../../protocol';
+import { ok } from '../support/expect';
+import { containerSuite } from '../support/suite';
+import { makeTempDir } from '../support/tmp';
 
 describe('idmapped binds', () => {
-  let registry: TestRegistry;
-  let agent: TestAgent;
-  let env: NodeJS.ProcessEnv;
-  let ref: string;
-  let conn: MessageConnection;
-  const cli = (args: string[]) => berth(args, env);
-
-  before(async () => {
-    requireTools(['docker-registry', 'tar', 'gzip']);
-    registry = await startRegistry();
-    await pushImage(registry, 'idmap/box', 'v1', await busyboxImage());
-    ref = `${registry.host}/idmap/box:v1`;
-    agent = await startAgent();
-    env = { ...agent.env, BERTH_NO_AUTOSTART: '1' };
-    conn = await agent.connect();
-    await conn.sendRequest(PullRequest.type, { reference: ref });
-  });
-
-  after(async () => {
-    await removeAllContainers(agent ? conn : undefined);
-    await runCleanups();
-  });
+  const s = containerSuite({ repo: 'idmap/box' });
+  const { cli } = s;
 
   async function ownedFolder(): Promise<string> {
     const dir = join(await makeTempDir('berth-idmap-'), 'work');
@@ -56,7 +27,7 @@ describe('idmapped binds', () => {
 
   it("maps the container's root to the folder's owner: its files show as root inside and belong to the owner outside", async () => {
     const dir = await ownedFolder();
-    const r = ok(await cli(['run', '--rm', '-v', `${dir}:/w:idmap`, ref, 'sh', '-c', 'stat -c %u:%g /w /w/existing; echo x > /w/made; mkdir /w/sub; stat -c %u:%g /w/made']), 'run');
+    const r = ok(await cli(['run', '--rm', '-v', `${dir}:/w:idmap`, s.ref, 'sh', '-c', 'stat -c %u:%g /w /w/existing; echo x > /w/made; mkdir /w/sub; stat -c %u:%g /w/made']), 'run');
     assert.equal(r.stdout, '0:0\n0:0\n0:0\n');
     assert.deepEqual([statSync(join(dir, 'made')).uid, statSync(join(dir, 'made')).gid], [1234, 4321]);
     assert.equal(statSync(join(dir, 'sub')).uid, 1234);
@@ -65,20 +36,20 @@ describe('idmapped binds', () => {
 
   it('maps a given container user (idmap=UID:GID with -u); ids outside the map cannot create files there', async () => {
     const dir = await ownedFolder();
-    const r = ok(await cli(['run', '--rm', '-u', '1000:1000', '-v', `${dir}:/w:rw,idmap=1000:1000`, ref, 'sh', '-c', 'id -u; stat -c %u:%g /w/existing; touch /w/by-user']), 'run as 1000');
+    const r = ok(await cli(['run', '--rm', '-u', '1000:1000', '-v', `${dir}:/w:rw,idmap=1000:1000`, s.ref, 'sh', '-c', 'id -u; stat -c %u:%g /w/existing; touch /w/by-user']), 'run as 1000');
     assert.equal(r.stdout, '1000\n1000:1000\n');
     assert.equal(statSync(join(dir, 'by-user')).uid, 1234);
-    const root = await cli(['run', '--rm', '-v', `${dir}:/w:idmap=1000:1000`, ref, 'sh', '-c', 'stat -c %u /w/existing; touch /w/by-root']);
+    const root = await cli(['run', '--rm', '-v', `${dir}:/w:idmap=1000:1000`, s.ref, 'sh', '-c', 'stat -c %u /w/existing; touch /w/by-root']);
     assert.notEqual(root.code, 0, 'root is not in the map');
     assert.match(root.stdout, /^1000\n/);
     assert.match(root.stderr, /Value too large|Invalid argument|Operation not permitted/);
   });
 
   it('--userns auto: root inside is host uid 100000, the image still belongs to it, exec joins the namespace', async () => {
-    const id = ok(await cli(['run', '-d', '--userns', 'auto', ref, 'sh', '-c', 'echo made > /etc/new; exec sleep 600']), 'run -d').stdout.trim();
+    const id = ok(await cli(['run', '-d', '--userns', 'auto', s.ref, 'sh', '-c', 'echo made > /etc/new; exec sleep 600']), 'run -d').stdout.trim();
     const r = ok(await cli(['exec', id, 'sh', '-c', 'cat /proc/self/uid_map; id -u; stat -c %u:%g /etc/passwd /bin/busybox; echo x >> /etc/passwd && echo appended']), 'exec');
     assert.match(r.stdout, /^\s+0\s+100000\s+65536\n0\n0:0\n0:0\nappended\n$/);
-    const info = await conn.sendRequest(InspectContainerRequest.type, { container: id });
+    const info = await s.conn.sendRequest(InspectContainerRequest.type, { container: id });
     assert.equal(info.HostConfig.UsernsMode, 'auto');
     // On the host, what it wrote belongs to the mapped root; the image's layers are untouched.
     const upper = info.GraphDriver.Data.UpperDir;
@@ -87,17 +58,17 @@ describe('idmapped binds', () => {
     const lowest = info.GraphDriver.Data.LowerDir.split(':').at(-1)!;
     assert.equal(statSync(join(lowest, 'bin', 'busybox')).uid, 0);
     ok(await cli(['rm', '-f', id]), 'rm');
-    const bad = await cli(['run', '--rm', '--userns', 'keep-id', ref, 'true']);
+    const bad = await cli(['run', '--rm', '--userns', 'keep-id', s.ref, 'true']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /invalid value "keep-id" for --userns: want host or auto/);
   });
 
   it('read-only idmapped binds stay read-only, and bad options are clear errors', async () => {
     const dir = await ownedFolder();
-    const r = await cli(['run', '--rm', '-v', `${dir}:/w:ro,idmap`, ref, 'touch', '/w/x']);
+    const r = await cli(['run', '--rm', '-v', `${dir}:/w:ro,idmap`, s.ref, 'touch', '/w/x']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /Read-only file system/);
-    const bad = await cli(['run', '--rm', '-v', `${dir}:/w:idmap=a:b`, ref, 'true']);
+    const bad = await cli(['run', '--rm', '-v', `${dir}:/w:idmap=a:b`, s.ref, 'true']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /unknown option "idmap=a:b"/);
   });

@@ -5,11 +5,9 @@
  * report (which steps ran), and by the absence of RUN containers, never by timing.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { MessageConnection } from 'vscode-jsonrpc';
+import { before, describe, it } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import {
   BuildImageRequest,
@@ -26,18 +24,11 @@ import {
   type ImageInspect,
   type LayerFilesResult,
 } from '../../protocol';
-import { berth, REPO, runWithInput, startAgent, type CliResult, type TestAgent } from '../support/agent';
-import { cgroupLeft, removeAllContainers } from '../support/containers';
-import { expectAgentError } from '../support/expect';
-import { busyboxImage } from '../support/images';
-import { pushImage } from '../support/push';
-import { startRegistry, type TestRegistry } from '../support/registry';
-import { makeTempDir, requireTools, run, runCleanups, trackChild } from '../support/tmp';
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
+import { berth, REPO, runWithInput, startAgent, berthAs } from '../support/agent';
+import { cgroupLeft } from '../support/containers';
+import { expectAgentError, ok } from '../support/expect';
+import { containerSuite } from '../support/suite';
+import { makeTempDir, run, podman } from '../support/tmp';
 
 /** Writes files (path -> content) under `dir`, making parents. */
 function writeTree(dir: string, files: Record<string, string>): void {
@@ -48,52 +39,23 @@ function writeTree(dir: string, files: Record<string, string>): void {
   }
 }
 
-/** podman with a private store in `dir` (never the host's), no systemd, no event log. */
-function podman(dir: string, args: string[]): Promise<Buffer> {
-  const base = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-  return run('podman', [...base, ...args], { timeoutMs: 120_000, env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') } });
-}
-
-/** The `berth` CLI run as `uid` (not root). */
-function runAs(uid: number, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'berth'), ...args], { env, uid, gid: uid, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    trackChild(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr });
-    });
-  });
-}
-
 describe('berth build', () => {
-  let registry: TestRegistry;
-  let agent: TestAgent;
-  let env: NodeJS.ProcessEnv;
-  let conn: MessageConnection;
-  let base: string;
+  // Not pulled up front: the first build pulls its base itself.
+  const s = containerSuite({ repo: 'b/box', tools: ['docker-registry', 'tar', 'gzip', 'podman'], pull: false });
+  const { cli } = s;
   let ctx: string;
-  const seenContainers = new Set<string>();
-
-  const cli = (args: string[], timeoutMs = 120_000) => berth(args, env, timeoutMs);
 
   /** Builds over the protocol, collecting the progress events. */
   const build = async (params: BuildParams, token?: CancellationTokenSource): Promise<{ result: BuildResult; events: BuildEvent[] }> => {
     const progressToken = `t-${Math.random().toString(36).slice(2)}`;
     const events: BuildEvent[] = [];
-    const sub = conn.onNotification(BuildProgressNotification.type, (n) => {
+    const sub = s.conn.onNotification(BuildProgressNotification.type, (n) => {
       if (n.token !== progressToken) return;
       events.push(n.event);
-      if (n.event.type === 'running') seenContainers.add(n.event.container);
+      if (n.event.type === 'running') s.track(n.event.container);
     });
     try {
-      const result = await conn.sendRequest(BuildImageRequest.type, { ...params, progressToken }, token?.token);
+      const result = await s.conn.sendRequest(BuildImageRequest.type, { ...params, progressToken }, token?.token);
       return { result, events };
     } finally {
       sub.dispose();
@@ -132,26 +94,13 @@ EXPOSE 8080
 `;
 
   before(async () => {
-    requireTools(['docker-registry', 'tar', 'gzip', 'podman']);
-    registry = await startRegistry();
-    await pushImage(registry, 'b/box', 'v1', await busyboxImage());
-    base = `${registry.host}/b/box:v1`;
-    agent = await startAgent();
-    env = { ...agent.env, BERTH_NO_AUTOSTART: '1' };
-    conn = await agent.connect();
-    ctx = await context(MULTI_STAGE(base), {
+    ctx = await context(MULTI_STAGE(s.ref), {
       'app/hello.txt': 'hello from the context\n',
       'app/sub/data.txt': 'data\n',
       '.dockerignore': '# not for the image\nsecret.txt\n*.log\n',
       'secret.txt': 'do not copy me\n',
       'debug.log': 'noise\n',
     });
-  });
-
-  after(async () => {
-    await removeAllContainers(agent ? conn : undefined);
-    await runCleanups();
-    for (const id of seenContainers) assert.deepEqual(cgroupLeft(id), [], `no cgroup left for step container ${id}`);
   });
 
   it('builds a multi-stage Dockerfile; the image runs with berth run and shows what the Dockerfile set up', async () => {
@@ -166,7 +115,7 @@ EXPOSE 8080
     const out = ok(await cli(['run', '--rm', 'demo:1']), 'run');
     assert.equal(out.stdout, 'built by uid 0\nhello from the context\nhi there\nrun as app in /opt/app\nDockerfile\napp\napp\n');
 
-    const ins = (await conn.sendRequest(InspectImageRequest.type, { reference: 'demo:1' })) as ImageInspect;
+    const ins = (await s.conn.sendRequest(InspectImageRequest.type, { reference: 'demo:1' })) as ImageInspect;
     assert.ok(ins.Config.Env.includes('GREETING=hi there'), ins.Config.Env.join(' '));
     assert.ok(ins.Config.Env.includes('TARGET=/opt/app'));
     assert.equal(ins.Config.WorkingDir, '/opt/app');
@@ -177,7 +126,7 @@ EXPOSE 8080
     assert.deepEqual(ins.RepoTags.sort(), ['docker.io/library/demo:1', 'docker.io/library/demo:latest']);
 
     // History: one row per step of the final stage on top of the base's, created_by per layer.
-    const hist = (await conn.sendRequest(ImageHistoryRequest.type, { reference: 'demo:1' })) as HistoryEntry[];
+    const hist = (await s.conn.sendRequest(ImageHistoryRequest.type, { reference: 'demo:1' })) as HistoryEntry[];
     const createdBy = hist.map((h) => h.CreatedBy).reverse();
     assert.deepEqual(createdBy.slice(-11), [
       'ENV GREETING=hi there TARGET=/opt/app',
@@ -197,7 +146,7 @@ EXPOSE 8080
     assert.equal(layerRows.length, ins.RootFS.Layers.length, 'one non-empty history row per layer');
     // Each filesystem step is one layer holding exactly what the step changed.
     const files = async (layer: number) =>
-      ((await conn.sendRequest(LayerFilesRequest.type, { reference: 'demo:1', layer })) as LayerFilesResult).entries.map((e) => `${e.path} ${e.type} ${e.uid}:${e.gid}`);
+      ((await s.conn.sendRequest(LayerFilesRequest.type, { reference: 'demo:1', layer })) as LayerFilesResult).entries.map((e) => `${e.path} ${e.type} ${e.uid}:${e.gid}`);
     const top = ins.RootFS.Layers.length - 1;
     assert.deepEqual(await files(top), ['tmp dir 0:0', 'tmp/whoami.txt file 1000:1000'], 'the RUN layer: the upper dir of its container');
     assert.deepEqual(await files(top - 2), ['opt dir 0:0', 'opt/app dir 0:0', 'opt/app/data dir 1000:1000', 'opt/app/data/data.txt file 1000:1000'], 'COPY --chown');
@@ -206,7 +155,7 @@ EXPOSE 8080
   });
 
   it('a second build is fully cached: no step runs, same image ID', async () => {
-    const first = (await conn.sendRequest(InspectImageRequest.type, { reference: 'demo:1' })) as ImageInspect;
+    const first = (await s.conn.sendRequest(InspectImageRequest.type, { reference: 'demo:1' })) as ImageInspect;
     const { result, events } = await build({ contextDir: ctx, tags: ['demo:1'] });
     assert.equal(result.Id, first.Id);
     assert.equal(result.steps.length, 16);
@@ -226,7 +175,7 @@ EXPOSE 8080
 
   it('changing one line re-runs only that step and the ones after it', async () => {
     // The same context (COPY . would see a changed Dockerfile in it), the Dockerfile from elsewhere.
-    const df = MULTI_STAGE(base).replace('USER app\n', 'USER app:app\n');
+    const df = MULTI_STAGE(s.ref).replace('USER app\n', 'USER app:app\n');
     const dockerfile = join(await makeTempDir('berth-build-df-'), 'Dockerfile.changed');
     writeFileSync(dockerfile, df);
     const { result, events } = await build({ contextDir: ctx, dockerfile, tags: ['demo:2'] });
@@ -245,25 +194,25 @@ EXPOSE 8080
     const { result, events } = await build({ contextDir: ctx, noCache: true });
     assert.deepEqual(result.steps.filter((s) => s.cached && !s.instruction.startsWith('FROM')), []);
     assert.equal(events.filter((e) => e.type === 'running').length, 2, 'both RUN steps ran');
-    const first = (await conn.sendRequest(InspectImageRequest.type, { reference: 'demo:1' })) as ImageInspect;
+    const first = (await s.conn.sendRequest(InspectImageRequest.type, { reference: 'demo:1' })) as ImageInspect;
     assert.notEqual(result.Id, first.Id, 'new timestamps make a new image');
   });
 
   it('-q prints only the ID, -f - reads the Dockerfile from stdin, --build-arg fills ARGs (unknown ones warned)', async () => {
     const df = `ARG BASE\nFROM --platform=$TARGETPLATFORM $BASE\nARG GREETING=hello\nARG UNSET\nENV FROM_ENV=\${GREETING:-none}-\${UNSET:-unset}\nRUN echo "$GREETING/$FROM_ENV" > /greeting\nCOPY --from=$BASE /etc/group /group-from-image\n`;
     const dir = await context('unused: the Dockerfile comes from stdin\n');
-    const r = await runWithInput(process.execPath, [join(REPO, 'bin', 'berth'), 'build', '-q', '-f', '-', '--build-arg', `BASE=${base}`, '--build-arg', 'GREETING=bonjour', '--build-arg', 'NOBODY_USES=1', '-t', 'args:1', dir], env, df);
+    const r = await runWithInput(process.execPath, [join(REPO, 'bin', 'berth'), 'build', '-q', '-f', '-', '--build-arg', `BASE=${s.ref}`, '--build-arg', 'GREETING=bonjour', '--build-arg', 'NOBODY_USES=1', '-t', 'args:1', dir], s.env, df);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^sha256:[0-9a-f]{64}\n$/);
     assert.equal(r.stderr, '[Warning] one or more build arguments were not consumed (no ARG declares them): NOBODY_USES\n');
     const out = ok(await cli(['run', '--rm', 'args:1', 'sh', '-c', 'cat /greeting; echo $FROM_ENV; head -1 /group-from-image']), 'run');
     assert.equal(out.stdout, 'bonjour/bonjour-unset\nbonjour-unset\nroot:x:0:\n');
-    const hist = (await conn.sendRequest(ImageHistoryRequest.type, { reference: 'args:1' })) as HistoryEntry[];
+    const hist = (await s.conn.sendRequest(ImageHistoryRequest.type, { reference: 'args:1' })) as HistoryEntry[];
     assert.ok(hist.some((h) => h.CreatedBy === 'RUN |1 GREETING=bonjour /bin/sh -c echo "$GREETING/$FROM_ENV" > /greeting'), hist.map((h) => h.CreatedBy).join('\n'));
     // The same arguments hit the cache; another value misses from the step that declares it on.
-    const again = await build({ contextDir: dir, dockerfileContent: df, buildArgs: { BASE: base, GREETING: 'bonjour', NOBODY_USES: '1' } });
+    const again = await build({ contextDir: dir, dockerfileContent: df, buildArgs: { BASE: s.ref, GREETING: 'bonjour', NOBODY_USES: '1' } });
     assert.ok(again.result.steps.every((s) => s.cached));
-    const { result } = await build({ contextDir: dir, dockerfileContent: df, buildArgs: { BASE: base, GREETING: 'salut' } });
+    const { result } = await build({ contextDir: dir, dockerfileContent: df, buildArgs: { BASE: s.ref, GREETING: 'salut' } });
     assert.deepEqual(
       result.steps.map((s) => [s.instruction.split(' ')[0], s.cached]),
       [['FROM', true], ['ARG', false], ['ARG', false], ['ENV', false], ['RUN', false], ['COPY', false]],
@@ -271,7 +220,7 @@ EXPOSE 8080
   });
 
   it('a failing RUN fails the build naming the step and the exit code; its container is removed', async () => {
-    const dir = await context(`FROM ${base}\nRUN echo made > /made\nRUN echo before; echo oops >&2; exit 3\nRUN echo never\n`);
+    const dir = await context(`FROM ${s.ref}\nRUN echo made > /made\nRUN echo before; echo oops >&2; exit 3\nRUN echo never\n`);
     const r = await cli(['build', '-t', 'broken:1', dir]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /^before$/m, 'the step output was streamed');
@@ -281,28 +230,28 @@ EXPOSE 8080
     const e = await expectAgentError(build({ contextDir: dir }), ErrorCode.BuildFailed, /^Dockerfile:3: RUN: .* returned a non-zero code: 3$/);
     assert.equal(e.data.line, 3);
     assert.equal(e.data.path, join(dir, 'Dockerfile'));
-    const list = await conn.sendRequest(ListContainersRequest.type, { all: true });
+    const list = await s.conn.sendRequest(ListContainersRequest.type, { all: true });
     assert.deepEqual(list, [], 'no step container is left');
     assert.equal((await cli(['inspect', 'broken:1'])).code, 1, 'nothing was tagged');
   });
 
   it('a Dockerfile error names the line and the instruction, before anything runs', async () => {
     const cases: [string, RegExp][] = [
-      [`FROM ${base}\nRUN echo ok\nCOPY onlyone\n`, /^Dockerfile:3: COPY: needs at least one source and a destination/],
-      [`FROM ${base}\n# comment\nFROOM x\n`, /^Dockerfile:3: unknown instruction: FROOM$/],
-      [`FROM ${base}\nRUN <<EOF\necho hi\nEOF\n`, /^Dockerfile:2: RUN: heredocs \(<<WORD\) are not supported/],
-      [`FROM ${base}\nRUN --mount=type=cache,target=/x true\n`, /^Dockerfile:2: RUN: RUN --mount is not supported/],
-      [`FROM ${base}\nHEALTHCHECK CMD true\n`, /^Dockerfile:2: HEALTHCHECK: HEALTHCHECK is not supported/],
-      [`FROM ${base}\nCMD ["sh", "-c"\n`, /^Dockerfile:2: CMD: CMD looks like a JSON array but is not valid JSON/],
-      [`FROM ${base}\nENV A="\${B:?B is required}"\n`, /^Dockerfile:2: ENV: B: B is required$/],
-      [`FROM ${base}\nCOPY secret.txt /\n`, /^Dockerfile:2: COPY: secret.txt: excluded by .dockerignore$/],
-      [`FROM ${base}\nCOPY missing.txt /\n`, /^Dockerfile:2: COPY: missing.txt: no such file or directory in the build context$/],
-      [`FROM ${base}\nCOPY ../outside /\n`, /^Dockerfile:2: COPY: \.\.\/outside is outside the build context$/],
-      [`FROM ${base}\nADD https://example.org/x.tar.gz /\n`, /^Dockerfile:2: ADD: https:\/\/example.org\/x.tar.gz: ADD from a URL is not supported/],
-      [`FROM ${base}\nCOPY a.txt b.txt /notadir\n`, /^Dockerfile:2: COPY: with more than one source file, the destination must be a directory and end with a \//],
-      [`FROM ${base}\nUSER nosuchuser\nRUN true\n`, /^Dockerfile:3: RUN: create container: unable to find user nosuchuser/],
-      [`FROM ${registry.host}/b/nosuch:v1\n`, /^Dockerfile:1: FROM: .*b\/nosuch:v1.*(not found|unknown)/i],
-      [`FROM --platform=linux/s390x ${base}\n`, /^Dockerfile:1: FROM: --platform=linux\/s390x is not this machine's platform/],
+      [`FROM ${s.ref}\nRUN echo ok\nCOPY onlyone\n`, /^Dockerfile:3: COPY: needs at least one source and a destination/],
+      [`FROM ${s.ref}\n# comment\nFROOM x\n`, /^Dockerfile:3: unknown instruction: FROOM$/],
+      [`FROM ${s.ref}\nRUN <<EOF\necho hi\nEOF\n`, /^Dockerfile:2: RUN: heredocs \(<<WORD\) are not supported/],
+      [`FROM ${s.ref}\nRUN --mount=type=cache,target=/x true\n`, /^Dockerfile:2: RUN: RUN --mount is not supported/],
+      [`FROM ${s.ref}\nHEALTHCHECK CMD true\n`, /^Dockerfile:2: HEALTHCHECK: HEALTHCHECK is not supported/],
+      [`FROM ${s.ref}\nCMD ["sh", "-c"\n`, /^Dockerfile:2: CMD: CMD looks like a JSON array but is not valid JSON/],
+      [`FROM ${s.ref}\nENV A="\${B:?B is required}"\n`, /^Dockerfile:2: ENV: B: B is required$/],
+      [`FROM ${s.ref}\nCOPY secret.txt /\n`, /^Dockerfile:2: COPY: secret.txt: excluded by .dockerignore$/],
+      [`FROM ${s.ref}\nCOPY missing.txt /\n`, /^Dockerfile:2: COPY: missing.txt: no such file or directory in the build context$/],
+      [`FROM ${s.ref}\nCOPY ../outside /\n`, /^Dockerfile:2: COPY: \.\.\/outside is outside the build context$/],
+      [`FROM ${s.ref}\nADD https://example.org/x.tar.gz /\n`, /^Dockerfile:2: ADD: https:\/\/example.org\/x.tar.gz: ADD from a URL is not supported/],
+      [`FROM ${s.ref}\nCOPY a.txt b.txt /notadir\n`, /^Dockerfile:2: COPY: with more than one source file, the destination must be a directory and end with a \//],
+      [`FROM ${s.ref}\nUSER nosuchuser\nRUN true\n`, /^Dockerfile:3: RUN: create container: unable to find user nosuchuser/],
+      [`FROM ${s.registry.host}/b/nosuch:v1\n`, /^Dockerfile:1: FROM: .*b\/nosuch:v1.*(not found|unknown)/i],
+      [`FROM --platform=linux/s390x ${s.ref}\n`, /^Dockerfile:1: FROM: --platform=linux\/s390x is not this machine's platform/],
     ];
     for (const [df, re] of cases) {
       const dir = await context(df, { 'secret.txt': 'x', '.dockerignore': 'secret.txt\n', 'a.txt': 'a', 'b.txt': 'b' });
@@ -314,15 +263,15 @@ EXPOSE 8080
     const fifo = join(await makeTempDir('berth-build-fifo-'), 'Dockerfile');
     await run('mkfifo', [fifo]);
     await expectAgentError(build({ contextDir: ctx, dockerfile: fifo }), ErrorCode.InvalidArgument, /the Dockerfile .* is not a regular file/);
-    const e = await expectAgentError(build({ contextDir: ctx, dockerfileContent: `FROM ${base}\nRUN echo ok\nCOPY onlyone\n` }), ErrorCode.InvalidArgument);
+    const e = await expectAgentError(build({ contextDir: ctx, dockerfileContent: `FROM ${s.ref}\nRUN echo ok\nCOPY onlyone\n` }), ErrorCode.InvalidArgument);
     assert.equal(e.data.line, 3);
     assert.equal(e.data.operation, 'build');
-    assert.deepEqual(await conn.sendRequest(ListContainersRequest.type, { all: true }), [], 'the syntax error stopped the build before its RUN');
+    assert.deepEqual(await s.conn.sendRequest(ListContainersRequest.type, { all: true }), [], 'the syntax error stopped the build before its RUN');
   });
 
   it('ADD extracts a local tar archive with the project\'s tar reader; --target stops at a stage', async () => {
     const dir = await context(
-      `FROM ${base} AS first
+      `FROM ${s.ref} AS first
 ADD bundle.tar.gz /opt/bundle/
 ADD plain.txt /opt/plain.txt
 RUN cat /opt/bundle/top.txt /opt/bundle/sub/inner.txt /opt/plain.txt
@@ -345,11 +294,11 @@ RUN echo second > /second
     assert.equal(output, 'top\ninner\nplain\nexec form\n');
     const out = ok(await cli(['run', '--rm', 'add:1', 'sh', '-c', 'ls /opt/bundle; cat /opt/shell.txt; test -e /second || echo no-second']), 'run');
     assert.equal(out.stdout, 'sub\ntop.txt\nshell /bin/sh\nno-second\n');
-    const ins = (await conn.sendRequest(InspectImageRequest.type, { reference: 'add:1' })) as ImageInspect;
+    const ins = (await s.conn.sendRequest(InspectImageRequest.type, { reference: 'add:1' })) as ImageInspect;
     assert.deepEqual(Object.keys(ins.Config.Volumes).sort(), ['/cache', '/data', '/json']);
     assert.equal(ins.Config.StopSignal, 'SIGQUIT');
     // An archive entry that leaves its destination is refused, naming the entry.
-    const hostile = await context(`FROM ${base}\nADD evil.tar /opt/\n`);
+    const hostile = await context(`FROM ${s.ref}\nADD evil.tar /opt/\n`);
     const staging = await makeTempDir('berth-build-evil-');
     writeTree(staging, { 'x/escape.txt': 'escaped\n' });
     await run('tar', ['-C', join(staging, 'x'), '-cf', join(hostile, 'evil.tar'), '--transform', 's|^|../../|', 'escape.txt']);
@@ -359,7 +308,7 @@ RUN echo second > /second
   it('berth save of a built image is accepted by podman load', async () => {
     const archive = join(await makeTempDir('berth-build-save-'), 'demo.tar');
     ok(await cli(['save', '-o', archive, 'demo:1']), 'save');
-    const ins = (await conn.sendRequest(InspectImageRequest.type, { reference: 'demo:1' })) as ImageInspect;
+    const ins = (await s.conn.sendRequest(InspectImageRequest.type, { reference: 'demo:1' })) as ImageInspect;
     const dir = await makeTempDir('berth-build-podman-');
     assert.match((await podman(dir, ['load', '-i', archive])).toString(), /Loaded image/);
     const inspected = JSON.parse((await podman(dir, ['image', 'inspect', ins.Id.slice(7)])).toString()) as {
@@ -377,24 +326,24 @@ RUN echo second > /second
   });
 
   it('cancelling a build stops its RUN and removes the step container', async () => {
-    const dir = await context(`FROM ${base}\nRUN echo started; sleep 600\n`);
+    const dir = await context(`FROM ${s.ref}\nRUN echo started; sleep 600\n`);
     const cts = new CancellationTokenSource();
     const progressToken = 'cancel-me';
     let container = '';
-    const sub = conn.onNotification(BuildProgressNotification.type, (n) => {
+    const sub = s.conn.onNotification(BuildProgressNotification.type, (n) => {
       if (n.token !== progressToken) return;
-      if (n.event.type === 'running') seenContainers.add((container = n.event.container));
+      if (n.event.type === 'running') s.track((container = n.event.container));
       if (n.event.type === 'output') cts.cancel();
     });
     try {
-      await expectAgentError(conn.sendRequest(BuildImageRequest.type, { contextDir: dir, progressToken }, cts.token), ErrorCode.Cancelled);
+      await expectAgentError(s.conn.sendRequest(BuildImageRequest.type, { contextDir: dir, progressToken }, cts.token), ErrorCode.Cancelled);
     } finally {
       sub.dispose();
     }
     assert.match(container, /^[0-9a-f]{64}$/);
-    assert.deepEqual(await conn.sendRequest(ListContainersRequest.type, { all: true }), [], 'the step container is gone');
+    assert.deepEqual(await s.conn.sendRequest(ListContainersRequest.type, { all: true }), [], 'the step container is gone');
     assert.deepEqual(cgroupLeft(container), []);
-    assert.deepEqual(readdirSync(join(agent.root, 'tmp')), [], 'no temp file of the build is left');
+    assert.deepEqual(readdirSync(join(s.agent.root, 'tmp')), [], 'no temp file of the build is left');
   });
 
   it('the context is read as the caller may: a user the agent serves cannot copy a file it cannot read', async () => {
@@ -408,7 +357,7 @@ RUN echo second > /second
     chmodSync(join(dir, 'Dockerfile'), 0o644);
     chmodSync(join(dir, 'readable.txt'), 0o644);
     chmodSync(join(dir, 'private.txt'), 0o600);
-    const asUser = (args: string[]) => runAs(NOBODY, args, userEnv);
+    const asUser = (args: string[]) => berthAs(NOBODY, args, userEnv);
     ok(await asUser(['build', '-q', dir]), 'build of readable files as uid 65534');
     writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY private.txt /p\n');
     const denied = await asUser(['build', dir]);
@@ -428,14 +377,14 @@ RUN echo second > /second
   it('COPY never follows a symlink out of the context', async () => {
     const outside = await makeTempDir('berth-build-outside-');
     writeFileSync(join(outside, 'secret'), 'outside secret\n');
-    const dir = await context(`FROM ${base}\nCOPY dir /d/\nCOPY inside-link /copied-inside\n`, { 'dir/file': 'in dir\n', 'real.txt': 'real\n' });
+    const dir = await context(`FROM ${s.ref}\nCOPY dir /d/\nCOPY inside-link /copied-inside\n`, { 'dir/file': 'in dir\n', 'real.txt': 'real\n' });
     symlinkSync(join(outside, 'secret'), join(dir, 'abs-link'));
     symlinkSync(`../${outside.split('/').pop()}/secret`, join(dir, 'rel-link'));
     symlinkSync('/', join(dir, 'dir', 'to-root'));
     symlinkSync('real.txt', join(dir, 'inside-link'));
     // A symlink named as a source is followed inside the context: outside targets are not there.
     for (const src of ['abs-link', 'rel-link', 'dir/to-root/etc/hostname', `dir/to-root${outside}/secret`]) {
-      const r = await build({ contextDir: dir, dockerfileContent: `FROM ${base}\nCOPY ${src} /leak\n` }).then(
+      const r = await build({ contextDir: dir, dockerfileContent: `FROM ${s.ref}\nCOPY ${src} /leak\n` }).then(
         () => 'built',
         (e: Error) => e.message,
       );

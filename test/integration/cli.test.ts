@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BerthEvent, ImageInspect, ImageSummary, HistoryEntry, VersionResult } from '../../protocol';
 import { REPO, berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
+import { ok } from '../support/expect';
 import { busyboxImage, featureImage, type BuiltImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { freePort, startRegistry, type TestRegistry } from '../support/registry';
@@ -17,11 +18,6 @@ import { makeTempDir, registerCleanup, requireTools, runCleanups, stopChild, tra
 
 const ANSI = /\x1b/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 /** A failure: exit `code`, and exactly one line on stderr (returned). */
 function oneLineError(r: CliResult, code: number, what: string): string {

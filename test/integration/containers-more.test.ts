@@ -29,25 +29,14 @@ import {
   type ImageInspect,
 } from '../../protocol';
 import { native } from '../../native';
-import { berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
-import { expectAgentError } from '../support/expect';
+import { berth, startAgent, type TestAgent } from '../support/agent';
+import { expectAgentError, ok } from '../support/expect';
 import { busyboxImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
-import { makeTempDir, requireTools, run, runCleanups } from '../support/tmp';
+import { makeTempDir, requireTools, runCleanups, podman } from '../support/tmp';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-/** podman with a private store in `dir`, as in archive.test.ts. */
-function podman(dir: string, args: string[]): Promise<Buffer> {
-  const base = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-  return run('podman', [...base, ...args], { timeoutMs: 120_000, env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') } });
-}
 
 /** What a container sees under /srv: every path with type+mode, size, owner; then file contents. */
 const VIEW = 'cd /srv && find . | sort | while read f; do stat -c "%n %A %s %u:%g" "$f"; done; for f in $(find . -type f | sort); do echo "== $f"; cat "$f"; done';

@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { MessageConnection } from 'vscode-jsonrpc';
+import { after, describe, it } from 'node:test';
 import {
   CreateContainerRequest,
   ErrorCode,
@@ -23,29 +22,13 @@ import {
   type ContainerInspect,
   type ContainerSummary,
 } from '../../protocol';
-import { berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
-import { expectAgentError } from '../support/expect';
-import { busyboxImage } from '../support/images';
-import { pushImage } from '../support/push';
-import { startRegistry, type TestRegistry } from '../support/registry';
-import { makeTempDir, requireTools, runCleanups } from '../support/tmp';
-import { cgroupLeft, removeAllContainers } from '../support/containers';
+import { berth, startAgent } from '../support/agent';
+import { expectAgentError, ok } from '../support/expect';
+import { containerSuite } from '../support/suite';
+import { makeTempDir, alive } from '../support/tmp';
+import { cgroupLeft } from '../support/containers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -57,58 +40,40 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
 
 
 describe('containers', () => {
-  let registry: TestRegistry;
-  let agent: TestAgent;
-  let env: NodeJS.ProcessEnv;
-  let ref: string;
-  let conn: MessageConnection;
-  const ids = new Set<string>();
+  const s = containerSuite({ repo: 'c/box', cliTimeoutMs: 60_000 });
+  const { cli, track } = s;
   const pids = new Set<number>();
 
-  const cli = async (args: string[], timeoutMs = 60_000) => berth(args, env, timeoutMs);
-  const inspect = (id: string) => conn.sendRequest(InspectContainerRequest.type, { container: id }) as Promise<ContainerInspect>;
+  const inspect = (id: string) => s.conn.sendRequest(InspectContainerRequest.type, { container: id }) as Promise<ContainerInspect>;
   const runD = async (args: string[]): Promise<string> => {
     const r = ok(await cli(['run', '-d', ...args]), `run -d ${args.join(' ')}`);
     const id = r.stdout.trim();
     assert.match(id, /^[0-9a-f]{64}$/);
-    ids.add(id);
+    track(id);
     pids.add((await inspect(id)).State.Pid);
     return id;
   };
 
-  before(async () => {
-    requireTools(['docker-registry', 'tar', 'gzip']);
-    registry = await startRegistry();
-    await pushImage(registry, 'c/box', 'v1', await busyboxImage());
-    ref = `${registry.host}/c/box:v1`;
-    agent = await startAgent();
-    env = { ...agent.env, BERTH_NO_AUTOSTART: '1' };
-    conn = await agent.connect();
-    await conn.sendRequest(PullRequest.type, { reference: ref });
-  });
-
-  after(async () => {
-    await removeAllContainers(agent ? conn : undefined);
-    await runCleanups();
-    for (const id of ids) assert.deepEqual(cgroupLeft(id), [], `no cgroup left for ${id}`);
+  // After the suite's own teardown (agent stopped, cgroups checked).
+  after(() => {
     for (const pid of pids) assert.ok(!alive(pid) || !readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes('/berth/'), `container process ${pid} is gone`);
   });
 
   it('run propagates the exit code, prints stdout and stderr apart, --rm removes it', async () => {
-    const r = await cli(['run', '--rm', ref, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    const r = await cli(['run', '--rm', s.ref, 'sh', '-c', 'echo out; echo err >&2; exit 3']);
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.stdout, 'out\n');
     assert.equal(r.stderr, 'err\n');
     const all = ok(await cli(['ps', '-a', '-q']), 'ps -a -q');
     assert.equal(all.stdout, '', 'the --rm container is gone');
-    const hello = await cli(['run', '--rm', ref, 'echo', 'hello', 'world']);
+    const hello = await cli(['run', '--rm', s.ref, 'echo', 'hello', 'world']);
     assert.equal(hello.code, 0);
     assert.equal(hello.stdout, 'hello world\n');
   });
 
   it('-d, ps, logs, stop with the stop signal first, start with the upper layer kept, rm', async () => {
     const script = 'test -f /keep && echo found-keep; echo kept > /keep; trap "echo got-term; exit 0" TERM; echo ready; while :; do sleep 1; done';
-    const id = await runD(['--name', 'lifecycle', ref, 'sh', '-c', script]);
+    const id = await runD(['--name', 'lifecycle', s.ref, 'sh', '-c', script]);
     const ps = ok(await cli(['ps']), 'ps');
     const rows = ps.stdout.trim().split('\n');
     assert.match(rows[0], /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
@@ -136,28 +101,28 @@ describe('containers', () => {
     const running = await cli(['rm', 'lifecycle']);
     assert.equal(running.code, 1);
     assert.match(running.stderr, /^Error: remove container: container lifecycle is running; stop it first or use --force\n$/);
-    await expectAgentError(conn.sendRequest(RemoveContainerRequest.type, { container: id }), ErrorCode.Conflict);
+    await expectAgentError(s.conn.sendRequest(RemoveContainerRequest.type, { container: id }), ErrorCode.Conflict);
 
     const pid = (await inspect(id)).State.Pid;
     ok(await cli(['rm', '-f', 'lifecycle']), 'rm -f');
-    assert.ok(!existsSync(join(agent.root, 'containers', id)), 'the container directory is gone');
+    assert.ok(!existsSync(join(s.agent.root, 'containers', id)), 'the container directory is gone');
     assert.deepEqual(cgroupLeft(id), []);
     await until('the process is gone', () => !alive(pid));
     await expectAgentError(inspect(id), ErrorCode.NotFound, /no such container/);
   });
 
   it('env, workdir, user by name and number, hostname, entrypoint', async () => {
-    const r = await cli(['run', '--rm', '-e', 'FOO=bar', '-e', 'PATH=/bin', '-w', '/tmp', '-u', 'app', '--hostname', 'box1', ref, 'sh', '-c', 'echo $FOO $PATH $HOME; pwd; id -u; id -g; hostname; cat /etc/hostname']);
+    const r = await cli(['run', '--rm', '-e', 'FOO=bar', '-e', 'PATH=/bin', '-w', '/tmp', '-u', 'app', '--hostname', 'box1', s.ref, 'sh', '-c', 'echo $FOO $PATH $HOME; pwd; id -u; id -g; hostname; cat /etc/hostname']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'bar /bin /home/app\n/tmp\n1000\n1000\nbox1\nbox1\n');
-    const n = await cli(['run', '--rm', '-u', '1234:55', ref, 'id']);
+    const n = await cli(['run', '--rm', '-u', '1234:55', s.ref, 'id']);
     assert.equal(n.stdout, 'uid=1234 gid=55\n', n.stderr);
-    const e = await cli(['run', '--rm', '--entrypoint', 'echo', ref, 'via', 'entrypoint']);
+    const e = await cli(['run', '--rm', '--entrypoint', 'echo', s.ref, 'via', 'entrypoint']);
     assert.equal(e.stdout, 'via entrypoint\n');
-    const nouser = await cli(['run', '--rm', '-u', 'nosuch', ref, 'true']);
+    const nouser = await cli(['run', '--rm', '-u', 'nosuch', s.ref, 'true']);
     assert.equal(nouser.code, 1);
     assert.match(nouser.stderr, /unable to find user nosuch/);
-    const nodir = await cli(['run', '--rm', '-w', '/nope', ref, 'true']);
+    const nodir = await cli(['run', '--rm', '-w', '/nope', s.ref, 'true']);
     assert.match(nodir.stderr, /the working directory "\/nope" does not exist/);
     assert.equal(ok(await cli(['ps', '-a', '-q']), 'ps').stdout, '', 'refused creates leave nothing');
   });
@@ -168,30 +133,30 @@ describe('containers', () => {
     mkdirSync(join(host, 'ro'));
     writeFileSync(join(host, 'ro', 'f'), 'from-host\n');
     const r = await cli([
-      'run', '--rm', '-v', `${join(host, 'rw')}:/rw`, '-v', `${join(host, 'ro')}:/ro:ro`, ref,
+      'run', '--rm', '-v', `${join(host, 'rw')}:/rw`, '-v', `${join(host, 'ro')}:/ro:ro`, s.ref,
       'sh', '-c', 'cat /ro/f; echo written > /rw/out; touch /ro/x 2>/dev/null && echo ro-writable; exit 0',
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'from-host\n');
     assert.equal(readFileSync(join(host, 'rw', 'out'), 'utf8'), 'written\n');
-    const missing = await cli(['run', '--rm', '-v', '/nonexistent-berth:/x', ref, 'true']);
+    const missing = await cli(['run', '--rm', '-v', '/nonexistent-berth:/x', s.ref, 'true']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /bind source path does not exist: \/nonexistent-berth/);
   });
 
   it('a memory limit: the OOM kill is reported (137, OOMKilled, oom then die)', async () => {
     const events: BerthEvent[] = [];
-    const c2 = await agent.connect();
+    const c2 = await s.agent.connect();
     c2.onNotification(EventNotification.type, (e) => events.push(e));
     await c2.sendRequest(SubscribeRequest.type, { types: ['container'] });
-    const { Id } = await conn.sendRequest(CreateContainerRequest.type, {
-      image: ref,
+    const { Id } = await s.conn.sendRequest(CreateContainerRequest.type, {
+      image: s.ref,
       memory: 16 * 1024 * 1024,
       cmd: ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'],
     });
-    ids.add(Id);
-    const waited = conn.sendRequest(WaitContainerRequest.type, { container: Id, condition: 'next-exit' });
-    await conn.sendRequest(StartContainerRequest.type, { container: Id });
+    track(Id);
+    const waited = s.conn.sendRequest(WaitContainerRequest.type, { container: Id, condition: 'next-exit' });
+    await s.conn.sendRequest(StartContainerRequest.type, { container: Id });
     const w = await waited;
     assert.equal(w.OOMKilled, true);
     const st = await inspect(Id);
@@ -202,11 +167,11 @@ describe('containers', () => {
     await until('oom and die events', () => events.some((e) => e.Actor.ID === Id && e.Action === 'die'));
     const mine = events.filter((e) => e.Actor.ID === Id).map((e) => e.Action);
     assert.deepEqual(mine, ['create', 'start', 'oom', 'die']);
-    await conn.sendRequest(RemoveContainerRequest.type, { container: Id });
+    await s.conn.sendRequest(RemoveContainerRequest.type, { container: Id });
   });
 
   it('a memory hog as pid 1 exits 137 with OOMKilled', async () => {
-    const r = await cli(['run', '--name', 'oom1', '--memory', '16m', ref, 'tail', '/dev/zero']);
+    const r = await cli(['run', '--name', 'oom1', '--memory', '16m', s.ref, 'tail', '/dev/zero']);
     assert.equal(r.code, 137, r.stderr);
     const st = JSON.parse(ok(await cli(['inspect', 'oom1']), 'inspect').stdout) as ContainerInspect[];
     assert.equal(st[0].State.OOMKilled, true);
@@ -215,18 +180,18 @@ describe('containers', () => {
   });
 
   it('a pids limit stops a fork bomb', async () => {
-    const r = await cli(['run', '--rm', '--pids-limit', '8', ref, 'sh', '-c', 'i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; echo started']);
+    const r = await cli(['run', '--rm', '--pids-limit', '8', s.ref, 'sh', '-c', 'i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; echo started']);
     assert.match(r.stderr, /can't fork|Resource temporarily unavailable|fork/i, r.stderr);
   });
 
   it('name conflicts, bad names, unknown containers', async () => {
-    const id = await runD(['--name', 'dup', ref, 'sleep', '60']);
-    const again = await cli(['run', '-d', '--name', 'dup', ref, 'true']);
+    const id = await runD(['--name', 'dup', s.ref, 'sleep', '60']);
+    const again = await cli(['run', '-d', '--name', 'dup', s.ref, 'true']);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /the container name "\/dup" is already in use by container [0-9a-f]{12}/);
-    await expectAgentError(conn.sendRequest(CreateContainerRequest.type, { image: ref, name: 'dup' }), ErrorCode.Conflict);
-    await expectAgentError(conn.sendRequest(CreateContainerRequest.type, { image: ref, name: 'a b' }), ErrorCode.InvalidArgument, /invalid container name/);
-    await expectAgentError(conn.sendRequest(CreateContainerRequest.type, { image: 'nosuch:v1' }), ErrorCode.NotFound, /no such image/);
+    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: 'dup' }), ErrorCode.Conflict);
+    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: 'a b' }), ErrorCode.InvalidArgument, /invalid container name/);
+    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: 'nosuch:v1' }), ErrorCode.NotFound, /no such image/);
     await expectAgentError(inspect('nosuch'), ErrorCode.NotFound);
     // sleep as pid 1 has no SIGTERM handler, so the kernel drops TERM: KILL (the default) it is.
     const k = ok(await cli(['kill', 'dup']), 'kill');
@@ -241,10 +206,10 @@ describe('containers', () => {
 
   it('events of a container: create, start, die (exitCode), destroy', async () => {
     const events: BerthEvent[] = [];
-    const c2 = await agent.connect();
+    const c2 = await s.agent.connect();
     c2.onNotification(EventNotification.type, (e) => events.push(e));
     await c2.sendRequest(SubscribeRequest.type, {});
-    const r = await cli(['run', '--name', 'evented', ref, 'sh', '-c', 'exit 7']);
+    const r = await cli(['run', '--name', 'evented', s.ref, 'sh', '-c', 'exit 7']);
     assert.equal(r.code, 7);
     const [row] = JSON.parse(ok(await cli(['ps', '-a', '--format', 'json']), 'ps json').stdout) as ContainerSummary[];
     assert.equal(row.Names[0], '/evented');
@@ -256,11 +221,11 @@ describe('containers', () => {
     assert.deepEqual(mine.map((e) => e.Action), ['create', 'start', 'die', 'destroy']);
     assert.equal(mine[2].Actor.Attributes.exitCode, '7');
     assert.equal(mine[0].Actor.Attributes.name, 'evented');
-    assert.equal(mine[0].Actor.Attributes.image, ref);
+    assert.equal(mine[0].Actor.Attributes.image, s.ref);
   });
 
   it('-it without a terminal on stdin is refused as Docker does (run -it itself: run-attach.test.ts)', async () => {
-    const r = await cli(['run', '-it', ref, 'sh']);
+    const r = await cli(['run', '-it', s.ref, 'sh']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /the input device is not a TTY/);
   });
@@ -269,12 +234,12 @@ describe('containers', () => {
     const a2 = await startAgent();
     const env2 = { ...a2.env, BERTH_NO_AUTOSTART: '1' };
     const c = await a2.connect();
-    await c.sendRequest(PullRequest.type, { reference: ref });
+    await c.sendRequest(PullRequest.type, { reference: s.ref });
     const m = await makeTempDir('berth-restart-');
     const wait = (f: string) => `while [ ! -e /m/${f} ]; do sleep 0.05; done`;
     const start = async (script: string): Promise<{ id: string; pid: number }> => {
-      const id = ok(await berth(['run', '-d', '-v', `${m}:/m`, ref, 'sh', '-c', script], env2), 'run -d').stdout.trim();
-      ids.add(id);
+      const id = ok(await berth(['run', '-d', '-v', `${m}:/m`, s.ref, 'sh', '-c', script], env2), 'run -d').stdout.trim();
+      track(id);
       const pid = (await c.sendRequest(InspectContainerRequest.type, { container: id })).State.Pid;
       pids.add(pid);
       return { id, pid };

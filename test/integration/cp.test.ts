@@ -8,15 +8,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, chownSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { MessageConnection } from 'vscode-jsonrpc';
-import { PullRequest, StartContainerRequest } from '../../protocol';
-import { BUNDLE, berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
-import { cgroupLeft, removeAllContainers } from '../support/containers';
-import { busyboxImage } from '../support/images';
-import { pushImage } from '../support/push';
-import { startRegistry, type TestRegistry } from '../support/registry';
-import { makeTempDir, requireTools, runCleanups } from '../support/tmp';
+import { describe, it } from 'node:test';
+import { StartContainerRequest } from '../../protocol';
+import { BUNDLE, type CliResult } from '../support/agent';
+import { ok } from '../support/expect';
+import { containerSuite } from '../support/suite';
+import { makeTempDir } from '../support/tmp';
 import { rawHeader, endOfArchive, contentPadding } from '../../agent/image/tarWriter';
 
 /** `berth ARGS` with `input` on its stdin (bounded). */
@@ -31,41 +28,10 @@ function berthPipe(args: string[], env: NodeJS.ProcessEnv, pipe: string): string
   return spawnSync('sh', ['-c', cmd], { env, encoding: 'utf8', timeout: 60_000 }).stdout;
 }
 
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
 describe('cp', () => {
-  let registry: TestRegistry;
-  let agent: TestAgent;
-  let env: NodeJS.ProcessEnv;
-  let ref: string;
-  let conn: MessageConnection;
-  const ids: string[] = [];
-  const cli = (args: string[]) => berth(args, env);
-  const create = async (...cmd: string[]): Promise<string> => {
-    const id = ok(await cli(['create', ref, ...cmd]), 'create').stdout.trim();
-    ids.push(id);
-    return id;
-  };
-
-  before(async () => {
-    requireTools(['docker-registry', 'tar', 'gzip']);
-    registry = await startRegistry();
-    await pushImage(registry, 'cp/box', 'v1', await busyboxImage());
-    ref = `${registry.host}/cp/box:v1`;
-    agent = await startAgent();
-    env = { ...agent.env, BERTH_NO_AUTOSTART: '1' };
-    conn = await agent.connect();
-    await conn.sendRequest(PullRequest.type, { reference: ref });
-  });
-
-  after(async () => {
-    await removeAllContainers(agent ? conn : undefined);
-    await runCleanups();
-    for (const id of ids) assert.deepEqual(cgroupLeft(id), [], `no cgroup left for ${id}`);
-  });
+  const s = containerSuite({ repo: 'cp/box' });
+  const { cli } = s;
+  const create = async (...cmd: string[]): Promise<string> => s.track(ok(await cli(['create', s.ref, ...cmd]), 'create').stdout.trim());
 
   it('copies a host file into a stopped container and back, with Docker naming rules', async () => {
     const host = await makeTempDir('berth-cp-');
@@ -113,7 +79,7 @@ describe('cp', () => {
     ok(await cli(['exec', id, 'sh', '-c', 'mkdir -p /data/x && echo made > /data/x/y']), 'exec write');
     ok(await cli(['cp', `${id}:/data`, join(host, 'data')]), 'cp dir out');
     assert.equal(readFileSync(join(host, 'data', 'x', 'y'), 'utf8'), 'made\n');
-    const names = berthPipe(['cp', `${id}:/`, '-'], env, 'tar -t');
+    const names = berthPipe(['cp', `${id}:/`, '-'], s.env, 'tar -t');
     assert.match(names, /^etc\/passwd$/m, 'the copy of / has the image files');
     assert.match(names, /^proc\/$/m, 'the mount point itself is there');
     assert.doesNotMatch(names, /^proc\/./m, 'no entries under proc/ in a copy of /');
@@ -127,11 +93,11 @@ describe('cp', () => {
     ok(await cli(['cp', '-a', join(host, 'owned'), `${id}:/tmp/kept`]), 'cp -a');
     ok(await cli(['cp', join(host, 'owned'), `${id}:/tmp/root`]), 'cp');
     const tar = spawnSync('tar', ['-cf', '-', '-C', host, 'owned'], { encoding: 'buffer' }).stdout;
-    ok(berthIn(['cp', '-', `${id}:/root`], env, tar), 'cp - from stdin');
-    const list = berthPipe(['cp', `${id}:/tmp`, '-'], env, 'tar -tv --numeric-owner');
+    ok(berthIn(['cp', '-', `${id}:/root`], s.env, tar), 'cp - from stdin');
+    const list = berthPipe(['cp', `${id}:/tmp`, '-'], s.env, 'tar -tv --numeric-owner');
     assert.match(list, /1234\/4321 .* tmp\/kept/);
     assert.match(list, /0\/0 .* tmp\/root/);
-    assert.equal(berthPipe(['cp', `${id}:/root/owned`, '-'], env, 'tar -xO'), 'o');
+    assert.equal(berthPipe(['cp', `${id}:/root/owned`, '-'], s.env, 'tar -xO'), 'o');
   });
 
   it("a container's links cannot lead a copy out: not into the host, not out of the destination", async () => {
@@ -170,7 +136,7 @@ describe('cp', () => {
       ['garbage', Buffer.from('not a tar archive at all'.repeat(40)), /tar|archive/i],
     ];
     for (const [what, tar, re] of cases) {
-      const r = berthIn(['cp', '-', `${id}:/tmp`], env, tar);
+      const r = berthIn(['cp', '-', `${id}:/tmp`], s.env, tar);
       assert.equal(r.code, 1, `${what}: ${r.stdout} ${r.stderr}`);
       assert.match(r.stderr, re, what);
     }
@@ -178,13 +144,13 @@ describe('cp', () => {
     // A link in the archive, then a file "through" it: resolved inside the container only. To a
     // host path (absent in the container): refused; to the container's /etc: lands there.
     const toHost = Buffer.concat([rawHeader({ name: 'l', typeflag: '2', linkname: host }), file('l/planted', 'p'), endOfArchive()]);
-    const r = berthIn(['cp', '-', `${id}:/tmp`], env, toHost);
+    const r = berthIn(['cp', '-', `${id}:/tmp`], s.env, toHost);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no such file or directory: \/tmp\/l/);
     assert.ok(!existsSync(join(host, 'planted')), 'nothing written to the host through the link');
     const toEtc = Buffer.concat([rawHeader({ name: 'e', typeflag: '2', linkname: '/etc' }), file('e/planted', 'p'), endOfArchive()]);
-    ok(berthIn(['cp', '-', `${id}:/tmp`], env, toEtc), 'cp a link then a file through it');
-    assert.equal(berthPipe(['cp', `${id}:/etc/planted`, '-'], env, 'tar -xO'), 'p');
+    ok(berthIn(['cp', '-', `${id}:/tmp`], s.env, toEtc), 'cp a link then a file through it');
+    assert.equal(berthPipe(['cp', `${id}:/etc/planted`, '-'], s.env, 'tar -xO'), 'p');
     assert.ok(!existsSync('/etc/planted'));
   });
 
@@ -197,7 +163,7 @@ describe('cp', () => {
     // refused while the copy holds the filesystem; never both at once.
     let refused = false;
     try {
-      await conn.sendRequest(StartContainerRequest.type, { container: id });
+      await s.conn.sendRequest(StartContainerRequest.type, { container: id });
     } catch (e) {
       refused = /being copied/.test((e as Error).message);
       assert.ok(refused, String(e));

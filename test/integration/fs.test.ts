@@ -20,18 +20,13 @@ import {
   PullRequest,
   type FsTarget,
 } from '../../protocol';
-import { berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
+import { berth, startAgent, type TestAgent } from '../support/agent';
 import { removeAllContainers } from '../support/containers';
-import { expectAgentError } from '../support/expect';
+import { expectAgentError, ok } from '../support/expect';
 import { busyboxImage, PASSWD } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { requireTools, runCleanups } from '../support/tmp';
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 /** What container `fs-one` does to its files before it exits. */
 const CHANGES = [

@@ -10,8 +10,7 @@
  *     They use --network none: this measures the runtime, not the bridge network.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { MessageConnection } from 'vscode-jsonrpc';
+import { before, describe, it } from 'node:test';
 import {
   ContainerLogsRequest,
   CreateContainerRequest,
@@ -23,53 +22,33 @@ import {
   StartContainerRequest,
   WaitContainerRequest,
 } from '../../protocol';
-import { berth, startAgent, type TestAgent } from '../support/agent';
-import { cgroupLeft, removeAllContainers } from '../support/containers';
+import { berth } from '../support/agent';
+import { containerSuite } from '../support/suite';
+import { cgroupLeft } from '../support/containers';
 import { startFaultProxy, type FaultProxy } from '../support/faultProxy';
-import { busyboxImage, featureImage, type BuiltImage } from '../support/images';
+import { featureImage, type BuiltImage } from '../support/images';
 import { pushImage } from '../support/push';
-import { startRegistry, type TestRegistry } from '../support/registry';
-import { requireTools, runCleanups } from '../support/tmp';
+import { alive } from '../support/tmp';
 
 const CONTAINERS = Math.min(Math.max(Number(process.env.BERTH_LOAD_CONTAINERS ?? 100) || 100, 1), 500);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('load', () => {
-  let registry: TestRegistry;
+  // Not pulled up front: the first test counts the downloads of a layer this image shares.
+  const s = containerSuite({ repo: 'load/box', pull: false });
   let proxy: FaultProxy;
   let feature: BuiltImage;
-  let agent: TestAgent;
-  let conn: MessageConnection;
-  const boxRef = () => `${registry.host}/load/box:v1`;
 
   before(async () => {
-    requireTools(['docker-registry', 'tar', 'gzip']);
-    registry = await startRegistry();
     feature = await featureImage();
-    await pushImage(registry, 'load/feature', 'v1', feature);
-    await pushImage(registry, 'load/box', 'v1', await busyboxImage());
-    proxy = await startFaultProxy(registry.host);
-    agent = await startAgent();
-    conn = await agent.connect();
-  });
-  after(async () => {
-    await removeAllContainers(agent ? conn : undefined);
-    await runCleanups();
+    await pushImage(s.registry, 'load/feature', 'v1', feature);
+    proxy = await startFaultProxy(s.registry.host);
   });
 
   it('20 clients pulling one image at once download each blob once', async () => {
     // Throttled a little, so the 20 pulls really overlap.
     proxy.fault = (req) => (req.path.includes('/blobs/') ? { kind: 'throttle', bytesPerSecond: 4 * 1024 * 1024 } : undefined);
     const ref = `${proxy.host}/load/feature:v1`;
-    const conns = await Promise.all(Array.from({ length: 20 }, () => agent.connect()));
+    const conns = await Promise.all(Array.from({ length: 20 }, () => s.agent.connect()));
     const results = await Promise.all(conns.map((c) => c.sendRequest(PullRequest.type, { reference: ref })));
     for (const r of results) assert.equal(r.image.Id, feature.configDigest);
     for (const l of feature.layers) {
@@ -78,61 +57,61 @@ describe('load', () => {
     assert.ok(proxy.count(new RegExp(`/blobs/${feature.configDigest}$`), 'GET') <= 1, `the config blob downloaded at most once: ${proxy.requests.map((r) => r.method + ' ' + r.path.slice(0, 60)).join('\n')}`);
     for (const c of conns) c.dispose();
     proxy.fault = () => undefined;
-    const check = await berth(['check'], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
+    const check = await berth(['check'], { ...s.agent.env, BERTH_NO_AUTOSTART: '1' });
     assert.equal(check.code, 0, check.stdout);
   });
 
   it('10,000 log lines a second for 3 s: a live follower and `logs` get every line, in order', async () => {
-    await conn.sendRequest(PullRequest.type, { reference: boxRef() });
+    await s.conn.sendRequest(PullRequest.type, { reference: s.ref });
     // 30 bursts of 1,000 numbered lines, 0.1 s apart: 30,000 lines in about 3 s.
     const script = 'i=0; while [ $i -lt 30 ]; do seq $((i*1000+1)) $((i*1000+1000)); i=$((i+1)); sleep 0.1; done';
-    const { Id: id } = await conn.sendRequest(CreateContainerRequest.type, { image: boxRef(), name: 'chatty', cmd: ['sh', '-c', script], networkMode: 'none' });
-    const follower = await agent.connect();
+    const { Id: id } = await s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: 'chatty', cmd: ['sh', '-c', script], networkMode: 'none' });
+    const follower = await s.agent.connect();
     const seen: string[] = [];
     follower.onNotification(LogLineNotification.type, (n) => {
       if (n.token === 'follow-chatty') seen.push(n.line.line);
     });
-    await conn.sendRequest(StartContainerRequest.type, { container: id });
+    await s.conn.sendRequest(StartContainerRequest.type, { container: id });
     const following = follower.sendRequest(ContainerLogsRequest.type, { container: id, follow: true, token: 'follow-chatty' });
     const t0 = Date.now();
-    const exit = await conn.sendRequest(WaitContainerRequest.type, { container: id });
+    const exit = await s.conn.sendRequest(WaitContainerRequest.type, { container: id });
     const took = Date.now() - t0;
     assert.equal(exit.StatusCode, 0);
     await following; // answered after the last line
     const want = Array.from({ length: 30_000 }, (_, i) => String(i + 1));
     assert.equal(seen.length, 30_000, `the follower got every line (${seen.length})`);
     assert.deepEqual(seen, want, 'in order');
-    const all = await conn.sendRequest(ContainerLogsRequest.type, { container: id });
+    const all = await s.conn.sendRequest(ContainerLogsRequest.type, { container: id });
     assert.equal(all.lines.length, 30_000);
     assert.deepEqual(all.lines.map((l) => l.line), want);
     assert.ok(all.lines.every((l) => l.stream === 'stdout'));
     console.log(`logs: 30,000 lines in ${took} ms from start to the exit`);
-    await conn.sendRequest(RemoveContainerRequest.type, { container: id, force: true });
+    await s.conn.sendRequest(RemoveContainerRequest.type, { container: id, force: true });
     follower.dispose();
   });
 
   it(`${CONTAINERS} containers created, started and removed concurrently`, async () => {
-    await conn.sendRequest(PullRequest.type, { reference: boxRef() });
+    await s.conn.sendRequest(PullRequest.type, { reference: s.ref });
     const t0 = Date.now();
     const created = await Promise.all(
       Array.from({ length: CONTAINERS }, (_, i) =>
-        conn.sendRequest(CreateContainerRequest.type, { image: boxRef(), name: `load-${i}`, cmd: ['sh', '-c', `echo hello-${i}; exec sleep 60`], networkMode: 'none' }),
+        s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: `load-${i}`, cmd: ['sh', '-c', `echo hello-${i}; exec sleep 60`], networkMode: 'none' }),
       ),
     );
     const ids = created.map((c) => c.Id);
     assert.equal(new Set(ids).size, CONTAINERS, 'every container has its own ID');
-    await Promise.all(ids.map((id) => conn.sendRequest(StartContainerRequest.type, { container: id })));
+    await Promise.all(ids.map((id) => s.conn.sendRequest(StartContainerRequest.type, { container: id })));
     const tStarted = Date.now();
-    const inspected = await Promise.all(ids.map((id) => conn.sendRequest(InspectContainerRequest.type, { container: id })));
+    const inspected = await Promise.all(ids.map((id) => s.conn.sendRequest(InspectContainerRequest.type, { container: id })));
     assert.ok(inspected.every((c) => c.State.Running), 'all running');
     const pids = inspected.map((c) => c.State.Pid);
     assert.equal(new Set(pids).size, CONTAINERS, 'each its own process');
-    const running = await conn.sendRequest(ListContainersRequest.type, {});
+    const running = await s.conn.sendRequest(ListContainersRequest.type, {});
     assert.equal(running.filter((c) => c.Names.some((n) => n.startsWith('/load-'))).length, CONTAINERS);
-    await Promise.all(ids.map((id) => conn.sendRequest(RemoveContainerRequest.type, { container: id, force: true })));
+    await Promise.all(ids.map((id) => s.conn.sendRequest(RemoveContainerRequest.type, { container: id, force: true })));
     const tRemoved = Date.now();
     console.log(`${CONTAINERS} containers: created and started in ${tStarted - t0} ms, removed in ${tRemoved - tStarted} ms`);
-    assert.deepEqual((await conn.sendRequest(ListContainersRequest.type, { all: true })).filter((c) => c.Names.some((n) => n.startsWith('/load-'))), []);
+    assert.deepEqual((await s.conn.sendRequest(ListContainersRequest.type, { all: true })).filter((c) => c.Names.some((n) => n.startsWith('/load-'))), []);
     for (const id of ids) assert.deepEqual(cgroupLeft(id), [], `no cgroup left for ${id}`);
     for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(pids.filter(alive), [], 'every container process is gone');

@@ -13,7 +13,6 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { MessageConnection } from 'vscode-jsonrpc';
 import {
   CreateContainerRequest,
   ErrorCode,
@@ -27,20 +26,14 @@ import {
 } from '../../protocol';
 import { netnsName, vethName } from '../../agent/runtime/network';
 import { rulesInSave } from '../../agent/runtime/network/iptables';
-import { berth, startAgent, testNetwork, type CliResult, type TestAgent } from '../support/agent';
-import { expectAgentError } from '../support/expect';
+import { startAgent, testNetwork } from '../support/agent';
+import { expectAgentError, ok } from '../support/expect';
+import { containerSuite } from '../support/suite';
 import { busyboxLayer, buildImage } from '../support/images';
-import { pushImage } from '../support/push';
-import { startRegistry, type TestRegistry } from '../support/registry';
-import { makeTempDir, registerCleanup, requireTools, runCleanups, stopChild, trackChild } from '../support/tmp';
-import { cgroupLeft, removeAllContainers } from '../support/containers';
+import { makeTempDir, registerCleanup, stopChild, trackChild } from '../support/tmp';
+import { cgroupLeft } from '../support/containers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 /** Polls `f` (bounded: `tries` x 100 ms) until it returns a value; the last error otherwise. */
 async function eventually<T>(what: string, f: () => Promise<T | undefined>, tries = 80): Promise<T> {
@@ -111,24 +104,32 @@ int main(int argc, char **argv) {
 `;
 
 describe('container networking', () => {
-  let registry: TestRegistry;
-  let agent: TestAgent;
-  let env: NodeJS.ProcessEnv;
-  let ref: string;
-  let conn: MessageConnection;
   let bridge: string;
   let subnet: string;
   let root: string;
   let udpDir: string;
   const ids = new Set<string>();
+  const s = containerSuite({
+    repo: 'net/box',
+    tools: ['docker-registry', 'tar', 'gzip', 'ip', 'iptables', 'iptables-save', 'gcc'],
+    image: async () => buildImage({ layers: [await busyboxLayer()], config: { Env: ['PATH=/bin'], Cmd: ['sh'], ExposedPorts: { '443/tcp': {} } } }),
+    agentOptions: async () => {
+      root = await makeTempDir('berth-root-');
+      const net = testNetwork(root);
+      bridge = net.bridge;
+      subnet = net.subnet.replace(/\/24$/, '/28'); // 13 addresses
+      return { root, env: { BERTH_SUBNET: subnet } };
+    },
+    cliTimeoutMs: 60_000,
+  });
+  const { cli } = s;
 
-  const cli = (args: string[], timeoutMs = 60_000) => berth(args, env, timeoutMs);
-  const inspect = (id: string) => conn.sendRequest(InspectContainerRequest.type, { container: id }) as Promise<ContainerInspect>;
+  const inspect = (id: string) => s.conn.sendRequest(InspectContainerRequest.type, { container: id }) as Promise<ContainerInspect>;
   const runD = async (args: string[]): Promise<string> => {
     const r = ok(await cli(['run', '-d', ...args]), `run -d ${args.join(' ')}`);
     const id = r.stdout.trim();
     assert.match(id, /^[0-9a-f]{64}$/);
-    ids.add(id);
+    ids.add(s.track(id));
     return id;
   };
   const exec = async (c: string, args: string[]) => ok(await cli(['exec', c, ...args]), `exec ${c} ${args.join(' ')}`).stdout;
@@ -146,34 +147,15 @@ describe('container networking', () => {
   const httpd = (body: string) => ['sh', '-c', `mkdir -p /www && echo ${body} > /www/index.html && exec busybox httpd -f -p 80 -h /www`];
 
   before(async () => {
-    requireTools(['docker-registry', 'tar', 'gzip', 'ip', 'iptables', 'iptables-save', 'gcc']);
-    registry = await startRegistry();
-    const img = buildImage({
-      layers: [await busyboxLayer()],
-      config: { Env: ['PATH=/bin'], Cmd: ['sh'], ExposedPorts: { '443/tcp': {} } },
-    });
-    await pushImage(registry, 'net/box', 'v1', img);
-    ref = `${registry.host}/net/box:v1`;
-    root = await makeTempDir('berth-root-');
-    const net = testNetwork(root);
-    bridge = net.bridge;
-    subnet = net.subnet.replace(/\/24$/, '/28'); // 13 addresses
-    agent = await startAgent({ root, env: { BERTH_SUBNET: subnet } });
-    env = { ...agent.env, BERTH_NO_AUTOSTART: '1' };
-    conn = await agent.connect();
-    await conn.sendRequest(PullRequest.type, { reference: ref });
     udpDir = await makeTempDir('berth-udpecho-');
     writeFileSync(join(udpDir, 'udpecho.c'), UDP_ECHO_C);
     execFileSync('gcc', ['-static', '-O2', '-o', join(udpDir, 'udpecho'), join(udpDir, 'udpecho.c')]);
   });
 
-  after(async () => {
-    await removeAllContainers(agent ? conn : undefined);
-    await runCleanups(); // stops the agent, which removes its bridge and rules
-    for (const id of ids) {
-      assert.deepEqual(cgroupLeft(id), [], `no cgroup left for ${id}`);
-      noNetworkLeft(id);
-    }
+  // After the suite's teardown, which stopped the agent (removing its bridge and rules) and
+  // checked the containers' cgroups.
+  after(() => {
+    for (const id of ids) noNetworkLeft(id);
     if (bridge) {
       assert.ok(!existsSync(`/sys/class/net/${bridge}`), `the bridge ${bridge} is gone`);
       assert.deepEqual(rulesInSave(iptablesSave(), bridge), [], `no iptables rule of ${bridge} is left`);
@@ -181,7 +163,7 @@ describe('container networking', () => {
   });
 
   it('a container gets eth0 with an address of the subnet and a default route via the gateway; inspect tells them', async () => {
-    const id = await runD(['--name', 'alpha', ref, 'sleep', '600']);
+    const id = await runD(['--name', 'alpha', s.ref, 'sleep', '600']);
     const c = await inspect(id);
     const ns = c.NetworkSettings;
     const base = subnet.split('/')[0].split('.').map(Number);
@@ -219,7 +201,7 @@ describe('container networking', () => {
   });
 
   it('containers reach each other by name and short id; /etc/hosts follows starts and stops', async () => {
-    const beta = await runD(['--name', 'beta', ref, ...httpd('hello-from-beta')]);
+    const beta = await runD(['--name', 'beta', s.ref, ...httpd('hello-from-beta')]);
     const betaIp = (await inspect(beta)).NetworkSettings.IPAddress;
     const hosts = await exec('alpha', ['cat', '/etc/hosts']);
     assert.match(hosts, new RegExp(`^${betaIp.replace(/\./g, '\\.')}\\tbeta ${beta.slice(0, 12)}$`, 'm'), hosts);
@@ -288,7 +270,7 @@ describe('container networking', () => {
   });
 
   it('a published TCP port answers the host on 127.0.0.1; ps, port and inspect show it', async () => {
-    const id = await runD(['--name', 'web', '-p', '80', ref, ...httpd('hello-host')]);
+    const id = await runD(['--name', 'web', '-p', '80', s.ref, ...httpd('hello-host')]);
     const c = await inspect(id);
     const bound = c.NetworkSettings.Ports['80/tcp'];
     assert.ok(bound && bound.length === 1, JSON.stringify(c.NetworkSettings.Ports));
@@ -302,7 +284,7 @@ describe('container networking', () => {
       return a.includes('hello-host') ? a : undefined;
     });
     assert.match(answer, /^HTTP\/1\.[01] 200 /);
-    const list = (await conn.sendRequest(ListContainersRequest.type, {})) as ContainerSummary[];
+    const list = (await s.conn.sendRequest(ListContainersRequest.type, {})) as ContainerSummary[];
     assert.deepEqual(list.find((x) => x.Id === id)?.Ports, [
       { IP: '127.0.0.1', PrivatePort: 80, PublicPort: port, Type: 'tcp' },
       { PrivatePort: 443, Type: 'tcp' },
@@ -324,7 +306,7 @@ describe('container networking', () => {
   });
 
   it('a published UDP port answers the host', async () => {
-    const id = await runD(['--name', 'udp', '-p', '127.0.0.1::5353/udp', '-v', `${udpDir}:/opt/udp:ro`, ref, '/opt/udp/udpecho', '5353']);
+    const id = await runD(['--name', 'udp', '-p', '127.0.0.1::5353/udp', '-v', `${udpDir}:/opt/udp:ro`, s.ref, '/opt/udp/udpecho', '5353']);
     const bound = (await inspect(id)).NetworkSettings.Ports['5353/udp'];
     assert.ok(bound?.[0], 'published');
     const port = Number(bound[0].HostPort);
@@ -338,9 +320,9 @@ describe('container networking', () => {
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
     const port = (taken.address() as { port: number }).port;
     try {
-      const { Id } = await conn.sendRequest(CreateContainerRequest.type, { image: ref, name: 'clash', ports: [`${port}:80`], cmd: ['sleep', '600'] });
+      const { Id } = await s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: 'clash', ports: [`${port}:80`], cmd: ['sleep', '600'] });
       ids.add(Id);
-      await expectAgentError(conn.sendRequest(StartContainerRequest.type, { container: Id }), ErrorCode.Conflict, new RegExp(`^start container: port 127\\.0\\.0\\.1:${port}/tcp is already in use$`));
+      await expectAgentError(s.conn.sendRequest(StartContainerRequest.type, { container: Id }), ErrorCode.Conflict, new RegExp(`^start container: port 127\\.0\\.0\\.1:${port}/tcp is already in use$`));
       const c = await inspect(Id);
       assert.equal(c.State.Status, 'created');
       assert.match(c.State.Error, /already in use/);
@@ -360,9 +342,9 @@ describe('container networking', () => {
   });
 
   it('--network none has only lo; --network host sees the host\'s interfaces and files', async () => {
-    const none = ok(await cli(['run', '--rm', '--network', 'none', ref, 'sh', '-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate /etc/hosts']), 'run none');
+    const none = ok(await cli(['run', '--rm', '--network', 'none', s.ref, 'sh', '-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate /etc/hosts']), 'run none');
     assert.match(none.stdout, /^lo\n(unknown|up)\n127\.0\.0\.1\tlocalhost\n/);
-    const id = await runD(['--network', 'none', ref, 'sleep', '600']);
+    const id = await runD(['--network', 'none', s.ref, 'sleep', '600']);
     const c = await inspect(id);
     assert.equal(c.HostConfig.NetworkMode, 'none');
     assert.equal(c.NetworkSettings.IPAddress, '');
@@ -371,7 +353,7 @@ describe('container networking', () => {
     assert.ok(!netnsList().includes(netnsName(id)), 'no persistent namespace');
 
     const before = new Set(readdirSync('/sys/class/net'));
-    const host = ok(await cli(['run', '--rm', '--network', 'host', ref, 'sh', '-c', 'ls /sys/class/net; echo ---; cat /etc/hosts']), 'run host');
+    const host = ok(await cli(['run', '--rm', '--network', 'host', s.ref, 'sh', '-c', 'ls /sys/class/net; echo ---; cat /etc/hosts']), 'run host');
     const after = new Set(readdirSync('/sys/class/net'));
     const [ifaces, hostsFile] = host.stdout.split('---\n');
     const seen = new Set(readdirOf(ifaces));
@@ -381,7 +363,7 @@ describe('container networking', () => {
   });
 
   it('bad -p and --network values are clear errors and create nothing', async () => {
-    const count = async () => ((await conn.sendRequest(ListContainersRequest.type, { all: true })) as ContainerSummary[]).length;
+    const count = async () => ((await s.conn.sendRequest(ListContainersRequest.type, { all: true })) as ContainerSummary[]).length;
     const n0 = await count();
     const cases: [string[], RegExp][] = [
       [['-p', '80/sctp'], /invalid port spec "80\/sctp": protocol "sctp" is not tcp or udp/],
@@ -394,14 +376,14 @@ describe('container networking', () => {
       [['--network', 'host', '-p', '80'], /published ports \(-p\) need the bridge network/],
     ];
     for (const [flags, re] of cases) {
-      const r = await cli(['run', '-d', ...flags, ref, 'true']);
+      const r = await cli(['run', '-d', ...flags, s.ref, 'true']);
       assert.equal(r.code, 1, `${flags.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, re, flags.join(' '));
       assert.match(r.stderr, /create container: /);
     }
-    await expectAgentError(conn.sendRequest(CreateContainerRequest.type, { image: ref, ports: ['80:80:80:80'] }), ErrorCode.InvalidArgument, /too many ":"/);
-    await expectAgentError(conn.sendRequest(CreateContainerRequest.type, { image: ref, ports: 'x' as never }), ErrorCode.InvalidArgument, /"ports" must be an array of strings/);
-    await expectAgentError(conn.sendRequest(CreateContainerRequest.type, { image: ref, networkMode: 7 as never }), ErrorCode.InvalidArgument, /"networkMode" must be a string/);
+    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, ports: ['80:80:80:80'] }), ErrorCode.InvalidArgument, /too many ":"/);
+    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, ports: 'x' as never }), ErrorCode.InvalidArgument, /"ports" must be an array of strings/);
+    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, networkMode: 7 as never }), ErrorCode.InvalidArgument, /"networkMode" must be a string/);
     assert.equal(await count(), n0, 'no container was created');
   });
 
@@ -410,7 +392,7 @@ describe('container networking', () => {
     let err: Error | undefined;
     for (let i = 0; i < 14 && !err; i++) {
       try {
-        made.push((await conn.sendRequest(CreateContainerRequest.type, { image: ref, cmd: ['true'] })).Id);
+        made.push((await s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, cmd: ['true'] })).Id);
       } catch (e) {
         err = e as Error;
       }
@@ -419,23 +401,23 @@ describe('container networking', () => {
     assert.ok(err, 'the 13-address subnet ran out');
     assert.equal((err as unknown as { code: number }).code, ErrorCode.Conflict);
     assert.match(err.message, new RegExp(`^create container: no free address in the default network's subnet ${subnet.replace(/\./g, '\\.')} \\(13 containers hold its 13 addresses\\)`));
-    for (const m of made) await conn.sendRequest(RemoveContainerRequest.type, { container: m });
+    for (const m of made) await s.conn.sendRequest(RemoveContainerRequest.type, { container: m });
     assert.ok(made.every((m) => addressOf(m) === undefined));
-    const { Id } = await conn.sendRequest(CreateContainerRequest.type, { image: ref, cmd: ['true'] });
+    const { Id } = await s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, cmd: ['true'] });
     ids.add(Id);
     assert.ok(addressOf(Id), 'there is room again');
-    await conn.sendRequest(RemoveContainerRequest.type, { container: Id });
+    await s.conn.sendRequest(RemoveContainerRequest.type, { container: Id });
   });
 
   it('across an agent restart: a running container keeps its address and published port; one that exited meanwhile leaves no namespace', async () => {
-    const id = await runD(['--name', 'survivor', '-p', '80', ref, ...httpd('still-here')]);
+    const id = await runD(['--name', 'survivor', '-p', '80', s.ref, ...httpd('still-here')]);
     const before = await inspect(id);
     const port = Number(before.NetworkSettings.Ports['80/tcp']![0].HostPort);
     await eventually('the published port answering', async () => ((await httpGet(port)).includes('still-here') ? true : undefined));
-    const brief = await runD(['--name', 'brief', ref, 'sleep', '600']);
+    const brief = await runD(['--name', 'brief', s.ref, 'sleep', '600']);
     const briefPid = (await inspect(brief)).State.Pid;
     assert.ok(briefPid > 1);
-    await agent.stop({ keepNetwork: true });
+    await s.agent.stop({ keepNetwork: true });
     try {
       await assert.rejects(httpGet(port), /ECONNREFUSED/, 'the proxy went with the agent');
       process.kill(briefPid, 'SIGKILL'); // the container's init, by its pid
@@ -443,14 +425,14 @@ describe('container networking', () => {
       assert.ok(existsSync(`/run/netns/${netnsName(brief)}`), 'its namespace outlived it: no agent was there to delete it');
     } finally {
       // Always an agent again, so cleanup can remove the containers.
-      agent = await startAgent({ root, env: { BERTH_SUBNET: subnet } });
-      conn = await agent.connect();
+      s.agent = await startAgent({ root, env: { BERTH_SUBNET: subnet } });
+      s.conn = await s.agent.connect();
     }
     assert.equal((await inspect(brief)).State.Status, 'exited');
     noNetworkLeft(brief);
     assert.ok(addressOf(brief), 'it keeps its address until rm');
     const after = await inspect(id);
-    assert.equal(after.State.Status, 'running', agent.log());
+    assert.equal(after.State.Status, 'running', s.agent.log());
     assert.equal(after.NetworkSettings.IPAddress, before.NetworkSettings.IPAddress);
     assert.deepEqual(after.NetworkSettings.Ports, before.NetworkSettings.Ports, 'the same host port');
     assert.match(await httpGet(port), /still-here/);
@@ -464,8 +446,8 @@ describe('container networking', () => {
     const other = await startAgent({ env: { BERTH_BRIDGE: bridge, BERTH_SUBNET: `${a}.${b}.${c}.16/28` } });
     try {
       const oc = await other.connect();
-      await oc.sendRequest(PullRequest.type, { reference: ref });
-      const { Id } = await oc.sendRequest(CreateContainerRequest.type, { image: ref, cmd: ['sleep', '60'] });
+      await oc.sendRequest(PullRequest.type, { reference: s.ref });
+      const { Id } = await oc.sendRequest(CreateContainerRequest.type, { image: s.ref, cmd: ['sleep', '60'] });
       await expectAgentError(
         oc.sendRequest(StartContainerRequest.type, { container: Id }),
         ErrorCode.Conflict,
@@ -479,7 +461,7 @@ describe('container networking', () => {
   });
 
   it('rm leaves no veth, namespace or address; the running containers\' rules stay until the agent stops', async () => {
-    const id = await runD(['--name', 'gone', '-p', '80', ref, 'sleep', '600']);
+    const id = await runD(['--name', 'gone', '-p', '80', s.ref, 'sleep', '600']);
     assert.ok(netnsList().includes(netnsName(id)));
     assert.ok(addressOf(id));
     ok(await cli(['rm', '-f', 'gone']), 'rm -f');

@@ -28,19 +28,14 @@ import {
   type ImageInspect,
   type PushProgressParams,
 } from '../../protocol';
-import { berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
+import { berth, startAgent, type TestAgent } from '../support/agent';
 import { removeAllContainers } from '../support/containers';
-import { expectAgentError } from '../support/expect';
+import { expectAgentError, ok } from '../support/expect';
 import { startFaultProxy, type FaultProxy } from '../support/faultProxy';
 import { busyboxImage } from '../support/images';
 import { pushImage as seedImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { makeTempDir, registerCleanup, requireTools, run, runCleanups } from '../support/tmp';
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 function sha256(b: Buffer): string {
   return 'sha256:' + createHash('sha256').update(b).digest('hex');

@@ -24,17 +24,12 @@ import {
   type ContainerSummary,
   type Volume,
 } from '../../protocol';
-import { berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
-import { expectAgentError } from '../support/expect';
+import { berth, startAgent, type TestAgent } from '../support/agent';
+import { expectAgentError, ok } from '../support/expect';
 import { busyboxImage, featureImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { requireTools, runCleanups } from '../support/tmp';
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 describe('volumes', () => {
   let registry: TestRegistry;

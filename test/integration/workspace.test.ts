@@ -26,8 +26,8 @@ import {
   type ContainerSummary,
   type WorkspaceUpResult,
 } from '../../protocol';
-import { berth, startAgent, type CliResult, type TestAgent } from '../support/agent';
-import { expectAgentError } from '../support/expect';
+import { berth, startAgent, type TestAgent } from '../support/agent';
+import { expectAgentError, ok } from '../support/expect';
 import { busyboxImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
@@ -35,11 +35,6 @@ import { makeTempDir, requireTools, runCleanups } from '../support/tmp';
 import { cgroupLeft, removeAllContainers } from '../support/containers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
 
 /** An HTTP/1.0 GET from this process over loopback; the whole answer, bounded. */
 function httpGet(port: number): Promise<string> {

@@ -3,7 +3,7 @@
  * socket in a fresh BERTH_ROOT, and connects to it over the real socket with the protocol.
  * Also runs the real `berth` CLI against it. Everything is stopped by PID in cleanup.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -227,8 +227,22 @@ export function runWithInput(
   input: string | ((write: (s: string) => void, out: () => string) => Promise<void>),
   timeoutMs = 30_000,
 ): Promise<CliResult> {
+  return runChild(cmd, args, { env }, input, timeoutMs);
+}
+
+/**
+ * The runner behind {@link runWithInput} and {@link berthAs}: `input` undefined leaves stdin
+ * closed (/dev/null) instead of a pipe.
+ */
+function runChild(
+  cmd: string,
+  args: string[],
+  opts: Pick<SpawnOptions, 'env' | 'uid' | 'gid' | 'cwd'>,
+  input: string | ((write: (s: string) => void, out: () => string) => Promise<void>) | undefined,
+  timeoutMs: number,
+): Promise<CliResult> {
   return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { ...opts, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     trackChild(child);
     let stdout = '';
     let stderr = '';
@@ -240,6 +254,7 @@ export function runWithInput(
       clearTimeout(timer);
       res({ code: code ?? (signal ? 128 : -1), stdout, stderr });
     });
+    if (input === undefined) return;
     child.stdin!.on('error', () => undefined);
     if (typeof input === 'string') child.stdin!.end(input);
     else void input((s) => child.stdin!.write(s), () => stdout).then(() => child.stdin!.end());
@@ -250,4 +265,13 @@ export function runWithInput(
 export function berth(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<CliResult> {
   requireBundle();
   return runWithInput(process.execPath, [join(REPO, 'bin', 'berth'), ...args], env, '', timeoutMs);
+}
+
+/**
+ * Runs `berth ARGS...` as `uid` (group `uid` too, cwd /, stdin closed), bounded by `timeoutMs`:
+ * for what the agent does for a caller that is not root.
+ */
+export function berthAs(uid: number, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<CliResult> {
+  requireBundle();
+  return runChild(process.execPath, [join(REPO, 'bin', 'berth'), ...args], { env, uid, gid: uid, cwd: '/' }, undefined, timeoutMs);
 }

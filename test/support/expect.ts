@@ -1,5 +1,6 @@
-/** Assertions about the agent's typed errors, shared by the integration tests. */
+/** Assertions about the agent's typed errors and the CLI's results, shared by the integration tests. */
 import assert from 'node:assert/strict';
+import type { CliResult } from './agent';
 
 export type AgentError = Error & { code: number; data: Record<string, unknown> };
 
@@ -17,4 +18,10 @@ export async function expectAgentError(p: Promise<unknown>, code: number, re?: R
     return e;
   }
   assert.fail(`expected an error with code ${code}`);
+}
+
+/** `r` must be a success (exit 0); otherwise fails naming `what` with the CLI's output. Returns `r`. */
+export function ok(r: CliResult, what: string): CliResult {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
 }

@@ -88,6 +88,16 @@ export function trackChild(child: ChildProcess): void {
   });
 }
 
+/** Whether a process `pid` exists (signal 0; a zombie still counts). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Forgets a child process registered with {@link trackChild}. */
 export function untrackChild(child: ChildProcess): void {
   if (child.pid !== undefined) livePids.delete(child.pid);
@@ -209,6 +219,12 @@ function missingTool(cmd: string): Error {
   return new Error(
     `berth tests: "${cmd}" is not installed; run "bash scripts/setup-debian.sh" as root (the integration tests need root and the Debian packages it installs)`,
   );
+}
+
+/** podman with a private store in `dir` (never the host's), no systemd, no event log. */
+export function podman(dir: string, args: string[]): Promise<Buffer> {
+  const base = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+  return run('podman', [...base, ...args], { timeoutMs: 120_000, env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') } });
 }
 
 /** The Debian-packaged programs the integration tests stand on. */

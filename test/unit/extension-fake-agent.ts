@@ -181,27 +181,7 @@ export class FakeAgent {
       if (p.stream && p.attachToken) {
         const x = this.find(p.container);
         this.starts.push(p);
-        const t = p.attachToken;
-        const out = (s: string) => void c.sendNotification(OutputNotification.type, { token: t, stream: 'tty', data: Buffer.from(s).toString('base64') });
-        out('# ');
-        let line = '';
-        sessions.set(t, (text) => {
-          for (const ch of text) {
-            if (ch !== '\r') {
-              line += ch;
-              out(ch);
-              continue;
-            }
-            out('\r\n');
-            const m = /^exit(?: (\d+))?$/.exec(line.trim());
-            line = '';
-            if (m) {
-              sessions.delete(t);
-              return this.exitContainer(x.Id, Number(m[1] ?? 0));
-            }
-            out('# ');
-          }
-        });
+        shellSession(p.attachToken, '# ', (code) => this.exitContainer(x.Id, code));
       }
     });
     // Waits answer at the container's next exit.
@@ -287,6 +267,29 @@ export class FakeAgent {
     // Exec: `test -x /bin/bash` answers by hasBash; a tty exec is a "shell" that echoes its input
     // (CR as CRLF, as a pty would) and exits with N when a line reads `exit N`.
     const sessions = new Map<string, (data: string) => void>();
+    /** A "shell" on stream `t` (exec's or an attached start's): prompts, echoes, ends at `exit N` with `exit(N)`. */
+    const shellSession = (t: string, prompt: string, exit: (code: number) => void): void => {
+      const out = (s: string) => void c.sendNotification(OutputNotification.type, { token: t, stream: 'tty', data: Buffer.from(s).toString('base64') });
+      out(prompt);
+      let line = '';
+      sessions.set(t, (text) => {
+        for (const ch of text) {
+          if (ch !== '\r') {
+            line += ch;
+            out(ch);
+            continue;
+          }
+          out('\r\n');
+          const m = /^exit(?: (\d+))?$/.exec(line.trim());
+          line = '';
+          if (m) {
+            sessions.delete(t);
+            return exit(Number(m[1] ?? 0));
+          }
+          out(prompt);
+        }
+      });
+    };
     c.onNotification(InputNotification.type, (n) => {
       if (!n.data) return;
       const text = Buffer.from(n.data, 'base64').toString('utf8');
@@ -300,27 +303,8 @@ export class FakeAgent {
       if (x.State !== 'running') throw new ResponseError(ErrorCode.Conflict, `exec in container ${p.container}: the container is not running`, { operation: 'exec in container' });
       if (p.cmd[0] === 'test') return { ExitCode: this.hasBash ? 0 : 1 };
       const t = p.attachToken!;
-      const out = (s: string) => void c.sendNotification(OutputNotification.type, { token: t, stream: 'tty', data: Buffer.from(s).toString('base64') });
-      out('$ ');
       return new Promise((resolve, reject) => {
-        let line = '';
-        sessions.set(t, (text) => {
-          for (const ch of text) {
-            if (ch !== '\r') {
-              line += ch;
-              out(ch);
-              continue;
-            }
-            out('\r\n');
-            const m = /^exit(?: (\d+))?$/.exec(line.trim());
-            line = '';
-            if (m) {
-              sessions.delete(t);
-              return resolve({ ExitCode: Number(m[1] ?? 0) });
-            }
-            out('$ ');
-          }
-        });
+        shellSession(t, '$ ', (code) => resolve({ ExitCode: code }));
         token.onCancellationRequested(() => {
           sessions.delete(t);
           this.cancelledExecs.push(t);

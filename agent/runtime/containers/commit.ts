@@ -18,7 +18,7 @@
  *    OCI manifest names the config and every layer; the image record is written, then the tag.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readlinkSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readlinkSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -28,7 +28,7 @@ import { BerthError, ErrorCode, systemError } from '../../errors';
 import { MediaType, type Descriptor } from '../../image/oci';
 import { ensureLayers } from '../../image/pull';
 import { familiarName, formatReference, parseReference, withDefaultTag } from '../../image/reference';
-import { TarWriter, type TarWriteHeader } from '../../image/tarWriter';
+import { fileContentChunks, TarWriter, type TarWriteHeader } from '../../image/tarWriter';
 import { chainIds, type ImageRecord, type Store } from '../../store/store';
 import type { ImageService } from '../../image/service';
 import { walkUpper } from './diff';
@@ -99,20 +99,8 @@ function writeFile(tar: TarWriter, h: TarWriteHeader, abs: string): void {
   try {
     const size = fstatSync(fd).size;
     tar.beginEntry({ ...h, type: 'file', size });
-    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1)));
-    let done = 0;
-    while (done < size) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), done);
-      if (n === 0) {
-        // The file shrank while read (a container committed without pausing): pad with zeros.
-        const pad = Buffer.alloc(size - done);
-        tar.writeContent(pad);
-        done = size;
-        break;
-      }
-      tar.writeContent(Buffer.from(buf.subarray(0, n)));
-      done += n;
-    }
+    // A file that shrinks meanwhile (a container committed without pausing) is padded with zeros.
+    for (const chunk of fileContentChunks(fd, size, CHUNK)) tar.writeContent(chunk);
     tar.endEntry();
   } finally {
     closeSync(fd);

@@ -3,30 +3,25 @@
  * VS Code terminal attached to it. Asks only the command (Enter: the image's) and whether to
  * remove the container when it exits (--rm, the default here), remembering both per image.
  *
- * The terminal is a Pseudoterminal over the protocol's attached byte stream (as Attach Shell's is
- * over an exec's): `container/wait` (next-exit) is sent first so a fast exit is not missed, then
- * `container/start` with `stream` and a token; `container/output` carrying the token is written
- * as it comes, keystrokes go out as `container/input`, size changes as `container/resize`. The
- * wait's answer is the exit: the terminal closes with its code. Closing the terminal first stops
+ * The terminal is ../streamTerminal.ts's Pseudoterminal over the protocol's attached byte stream
+ * (as Attach Shell's is over an exec's): `container/wait` (next-exit) is sent first so a fast exit
+ * is not missed, then `container/start` with `stream` and a token; `container/output` carrying
+ * the token is written as it comes, keystrokes go out as `container/input`, size changes as
+ * `container/resize`. The wait's answer is the exit: the terminal closes with its code. Closing the terminal first stops
  * the container (`container/stop`, 3 s), so nothing runs on unseen; with --rm the agent then
  * removes it.
  */
-import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { CancellationTokenSource } from 'vscode-jsonrpc';
 import {
   CreateContainerRequest,
-  InputNotification,
-  MAX_INPUT_CHUNK,
-  ResizeNotification,
   StartContainerRequest,
   StopContainerRequest,
   WaitContainerRequest,
   type CreateContainerParams,
 } from '../../../protocol';
 import type { AgentConnection } from '../../agent/connection';
-import { classify } from '../../agent/errors';
 import type { Context } from '../../context';
+import { StreamPseudoterminal } from '../streamTerminal';
 import { imageName, targetImages } from './pickImage';
 import { splitCommand } from './runOptions';
 
@@ -42,10 +37,6 @@ export interface InteractiveAnswers {
 /** Seconds a container gets to stop when its terminal is closed. */
 const STOP_ON_CLOSE_S = 3;
 
-const RED = '\x1b[31m';
-const DIM = '\x1b[2m';
-const RESET = '\x1b[0m';
-
 /** `container/create` params of an interactive run: a tty, stdin kept open, closed with the client. */
 export function interactiveParams(image: string, a: InteractiveAnswers): CreateContainerParams {
   const cmd = splitCommand(a.command);
@@ -56,115 +47,35 @@ export function interactiveParams(image: string, a: InteractiveAnswers): CreateC
 export type RunAgent = Pick<AgentConnection, 'request' | 'onOutput' | 'notify'>;
 
 /** The terminal of a created interactive container: starts it attached, and ends with its exit. */
-export class RunPseudoterminal implements vscode.Pseudoterminal {
-  private readonly writeEmitter = new vscode.EventEmitter<string>();
-  private readonly closeEmitter = new vscode.EventEmitter<number | void>();
-  readonly onDidWrite = this.writeEmitter.event;
-  readonly onDidClose = this.closeEmitter.event;
-  private readonly cancel = new CancellationTokenSource();
-  readonly token = `berth-ext-run-${randomUUID()}`;
-  private subscription: { dispose(): unknown } | undefined;
-  private pending: string[] = [];
-  private started = false;
-  private closed = false;
+export class RunPseudoterminal extends StreamPseudoterminal {
   private exited = false;
-  private failed = false;
-  private size: { rows: number; cols: number } | undefined;
-  /** The container's exit code, or undefined when the terminal ended otherwise. */
-  readonly done: Promise<number | undefined>;
-  private resolveDone!: (code: number | undefined) => void;
 
   constructor(
-    private readonly agent: RunAgent,
+    agent: RunAgent,
     /** The container's ID. */
     private readonly container: string,
   ) {
-    this.done = new Promise((r) => (this.resolveDone = r));
+    super(agent, 'run');
   }
 
-  open(initialDimensions: vscode.TerminalDimensions | undefined): void {
-    if (initialDimensions) this.size = { rows: initialDimensions.rows, cols: initialDimensions.columns };
-    const decoder = new TextDecoder('utf-8');
-    this.subscription = this.agent.onOutput((n) => {
-      if (n.token !== this.token || this.closed) return;
-      const text = decoder.decode(Buffer.from(n.data, 'base64'), { stream: true });
-      if (text) this.writeEmitter.fire(text);
-    });
-    void this.run();
+  protected async attach(): Promise<void> {
+    // Sent before the start, so even an instant exit is seen.
+    const exit = this.agent.request(WaitContainerRequest.type, { container: this.container, condition: 'next-exit' }, this.cancel.token);
+    exit.catch(() => undefined);
+    const size = this.size ?? { rows: 24, cols: 80 };
+    await this.agent.request(StartContainerRequest.type, { container: this.container, attachToken: this.token, stream: true, rows: size.rows, cols: size.cols });
+    this.attached();
+    if (this.size && (this.size.rows !== size.rows || this.size.cols !== size.cols)) this.resize();
+    const r = await exit;
+    this.exited = true;
+    this.finish(r.StatusCode);
   }
 
-  private async run(): Promise<void> {
-    try {
-      // Sent before the start, so even an instant exit is seen.
-      const exit = this.agent.request(WaitContainerRequest.type, { container: this.container, condition: 'next-exit' }, this.cancel.token);
-      exit.catch(() => undefined);
-      const size = this.size ?? { rows: 24, cols: 80 };
-      await this.agent.request(StartContainerRequest.type, { container: this.container, attachToken: this.token, stream: true, rows: size.rows, cols: size.cols });
-      this.started = true;
-      for (const d of this.pending.splice(0)) this.send(d);
-      if (this.size && (this.size.rows !== size.rows || this.size.cols !== size.cols)) this.resize();
-      const r = await exit;
-      this.exited = true;
-      this.finish(r.StatusCode);
-    } catch (err) {
-      const f = classify(err);
-      if (f.kind === 'cancelled' || this.closed) return this.finish(undefined);
-      this.failed = true;
-      this.writeEmitter.fire(`${RED}${f.message}${RESET}\r\n${DIM}${vscode.l10n.t('Press any key to close this terminal.')}${RESET}\r\n`);
-      this.resolveDone(undefined);
-    }
-  }
-
-  private finish(code: number | undefined): void {
-    this.subscription?.dispose();
-    this.resolveDone(code);
-    if (this.closed) return;
-    this.closed = true;
-    this.closeEmitter.fire(code);
-  }
-
-  private send(data: string): void {
-    const bytes = Buffer.from(data, 'utf8');
-    for (let i = 0; i < bytes.length; i += MAX_INPUT_CHUNK) {
-      this.agent.notify(InputNotification.type, { token: this.token, data: bytes.subarray(i, i + MAX_INPUT_CHUNK).toString('base64') });
-    }
-  }
-
-  private resize(): void {
-    if (this.size) this.agent.notify(ResizeNotification.type, { token: this.token, rows: this.size.rows, cols: this.size.cols });
-  }
-
-  handleInput(data: string): void {
-    if (this.failed) {
-      this.failed = false;
-      return this.finish(undefined);
-    }
-    if (this.closed) return;
-    if (this.started) this.send(data);
-    else this.pending.push(data);
-  }
-
-  setDimensions(d: vscode.TerminalDimensions): void {
-    this.size = { rows: d.rows, cols: d.columns };
-    if (this.started && !this.closed) this.resize();
-  }
-
-  /** The user closed the terminal while the container ran: stop it (with --rm, the agent removes it). */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.subscription?.dispose();
+  /** Closed while the container ran: stop it (with --rm, the agent removes it). */
+  protected override onUserClose(): void {
     if (this.started && !this.exited) {
       void this.agent.request(StopContainerRequest.type, { container: this.container, timeout: STOP_ON_CLOSE_S }).catch(() => undefined);
     }
-    this.cancel.cancel();
-  }
-
-  dispose(): void {
-    this.close();
-    this.writeEmitter.dispose();
-    this.closeEmitter.dispose();
-    this.cancel.dispose();
   }
 }
 

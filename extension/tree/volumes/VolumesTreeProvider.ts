@@ -6,9 +6,9 @@
  * last state, greyed.
  */
 import * as vscode from 'vscode';
-import { ListContainersRequest, ListVolumesRequest, type ContainerEventAction, type ContainerSummary, type Volume } from '../../../protocol';
-import { QUICK_REQUEST_TIMEOUT_MS, type AgentConnection } from '../../agent/connection';
-import { ListRefresher } from '../listRefresher';
+import { ListContainersRequest, ListVolumesRequest, type BerthEvent, type ContainerEventAction, type ContainerSummary, type Volume } from '../../../protocol';
+import { QUICK_REQUEST_TIMEOUT_MS } from '../../agent/connection';
+import { AgentTreeProvider, type TreeAgent } from '../agentTree';
 import { VolumeTreeItem } from './VolumeTreeItem';
 import { buildVolumeTree, type VolumeNode } from './model';
 
@@ -17,55 +17,29 @@ export const EVENT_DEBOUNCE_MS = 100;
 /** Container actions that change which container uses a volume, or whether it runs. */
 const REFRESHING: ReadonlySet<ContainerEventAction> = new Set(['create', 'destroy', 'start', 'die']);
 
-export type VolumesAgent = Pick<AgentConnection, 'state' | 'onDidChangeState' | 'onEvent' | 'request'>;
+export type VolumesAgent = TreeAgent;
 
-export class VolumesTreeProvider implements vscode.TreeDataProvider<VolumeNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<VolumeNode | undefined>();
-  readonly onDidChangeTreeData = this.changed.event;
+export class VolumesTreeProvider extends AgentTreeProvider<VolumeNode, [Volume[], ContainerSummary[]]> {
   private roots: VolumeNode[] = [];
-  private loaded = false;
-  private readonly subscriptions: vscode.Disposable[] = [];
-  private readonly errorEmitter = new vscode.EventEmitter<unknown>();
-  /** A refresh failed (the Context reports it). */
-  readonly onDidFail = this.errorEmitter.event;
-  private readonly lists = new ListRefresher<[Volume[], ContainerSummary[]]>(
-    {
-      connected: () => this.agent.state.kind === 'connected',
-      fetch: () =>
-        Promise.all([
-          this.agent.request(ListVolumesRequest.type, {}, undefined, { timeoutMs: QUICK_REQUEST_TIMEOUT_MS }),
-          this.agent.request(ListContainersRequest.type, { all: true }, undefined, { timeoutMs: QUICK_REQUEST_TIMEOUT_MS }),
-        ]),
-      apply: ([volumes, containers]) => {
-        this.roots = buildVolumeTree(volumes, containers);
-        this.loaded = true;
-      },
-      changed: () => this.changed.fire(undefined),
-      failed: (err) => this.errorEmitter.fire(err),
-    },
-    EVENT_DEBOUNCE_MS,
-  );
 
-  constructor(private readonly agent: VolumesAgent) {
-    this.subscriptions.push(
-      agent.onDidChangeState((s) => {
-        if (s.kind === 'connected') void this.refresh();
-        else this.changed.fire(undefined); // re-render greyed
-      }),
-      agent.onEvent((e) => {
-        if (e.Type === 'volume' || (e.Type === 'container' && REFRESHING.has(e.Action))) this.lists.schedule();
-      }),
-    );
-    if (agent.state.kind === 'connected') void this.refresh();
+  constructor(agent: VolumesAgent) {
+    super(agent, EVENT_DEBOUNCE_MS);
+    this.start();
   }
 
-  /** True while the tree shows what it knew before the agent went away. */
-  get stale(): boolean {
-    return this.agent.state.kind !== 'connected';
+  protected fetch(): Promise<[Volume[], ContainerSummary[]]> {
+    return Promise.all([
+      this.agent.request(ListVolumesRequest.type, {}, undefined, { timeoutMs: QUICK_REQUEST_TIMEOUT_MS }),
+      this.agent.request(ListContainersRequest.type, { all: true }, undefined, { timeoutMs: QUICK_REQUEST_TIMEOUT_MS }),
+    ]);
   }
 
-  get isLoaded(): boolean {
-    return this.loaded;
+  protected apply([volumes, containers]: [Volume[], ContainerSummary[]]): void {
+    this.roots = buildVolumeTree(volumes, containers);
+  }
+
+  protected refreshesOn(e: BerthEvent): boolean {
+    return e.Type === 'volume' || (e.Type === 'container' && REFRESHING.has(e.Action));
   }
 
   /** The volumes last listed, in tree order. */
@@ -75,10 +49,6 @@ export class VolumesTreeProvider implements vscode.TreeDataProvider<VolumeNode>,
 
   find(name: string): VolumeNode | undefined {
     return this.roots.find((n) => n.name === name);
-  }
-
-  refresh(): Promise<void> {
-    return this.lists.refresh();
   }
 
   getTreeItem(node: VolumeNode): vscode.TreeItem {
@@ -91,12 +61,5 @@ export class VolumesTreeProvider implements vscode.TreeDataProvider<VolumeNode>,
 
   getParent(): undefined {
     return undefined;
-  }
-
-  dispose(): void {
-    this.lists.dispose();
-    for (const s of this.subscriptions) s.dispose();
-    this.changed.dispose();
-    this.errorEmitter.dispose();
   }
 }
