@@ -10,7 +10,7 @@
 #   attr             getfattr/setfattr, to inspect xattrs by hand
 #   iproute2         `ip`: the default network's bridge, veths and network namespaces
 #   iptables         NAT and forwarding rules of the default network (iptables-nft on Debian 12)
-#   gcc, libc6-dev   the network test builds a static UDP echo server for its busybox containers
+#   gcc, libc6-dev   static programs the tests build: the probe (test/probe), a UDP echo server
 set -euo pipefail
 pkgs=(docker-registry busybox-static skopeo umoci podman apache2-utils openssl zstd attr iproute2 iptables gcc libc6-dev)
 missing=()
