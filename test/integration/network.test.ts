@@ -7,6 +7,7 @@
  * its rules; the last checks prove no namespace, veth, bridge or rule of this test is left.
  */
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { execFileSync, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -353,9 +354,10 @@ describe('container networking', () => {
     assert.ok(!netnsList().includes(netnsName(id)), 'no persistent namespace');
 
     const before = new Set(readdirSync('/sys/class/net'));
-    const host = ok(await cli(['run', '--rm', '--network', 'host', s.ref, 'sh', '-c', 'ls /sys/class/net; echo ---; cat /etc/hosts']), 'run host');
+    const host = ok(await cli(['run', '--rm', '--network', 'host', s.ref, 'sh', '-c', 'ls /sys/class/net; echo ---; cat /etc/hosts; echo ---; hostname']), 'run host');
     const after = new Set(readdirSync('/sys/class/net'));
-    const [ifaces, hostsFile] = host.stdout.split('---\n');
+    const [ifaces, hostsFile, name] = host.stdout.split('---\n');
+    assert.equal(name.trim(), hostname(), "it is named like the host, as Docker names it");
     const seen = new Set(readdirOf(ifaces));
     for (const i of before) if (after.has(i)) assert.ok(seen.has(i), `the container sees the host's ${i}`);
     assert.ok(seen.has(bridge), "including this test's bridge");

@@ -32,7 +32,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { availableParallelism, constants as osConstants } from 'node:os';
+import { availableParallelism, hostname as osHostname, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { ContainerEventAction, ContainerInspect, ContainerState, ContainerSummary, CreateContainerParams, LogLine, WaitContainerResult } from '../../../protocol';
@@ -453,9 +453,10 @@ export class ContainerService {
     const id = randomBytes(32).toString('hex');
 
     if (p.userns !== undefined && p.userns !== 'host' && p.userns !== 'auto') throw invalid(`invalid userns "${String(p.userns)}": want host or auto`);
-    const hostname = p.hostname ?? id.slice(0, 12);
-    if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) throw invalid(`invalid hostname "${hostname}"`);
     const net = validateNetwork(op, p.networkMode, p.ports);
+    // With the host's network a container is named like the host, as Docker does.
+    const hostname = p.hostname ?? (net.mode === 'host' && /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(osHostname()) ? osHostname() : id.slice(0, 12));
+    if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) throw invalid(`invalid hostname "${hostname}"`);
     const volumeSpecs: { name?: string; destination: string; readOnly: boolean }[] = [];
     for (const b of p.binds ?? []) {
       const vol = parseVolumeBind(b, op);
