@@ -332,6 +332,17 @@ export class ContainerService {
     }
   }
 
+  /** Network teardowns still deleting links, by container (see onExit). */
+  private readonly netTeardowns = new Map<string, Promise<void>>();
+
+  private trackTeardown(id: string, links: Promise<void>): void {
+    const p = links.catch((e: Error) => this.log(`removing the network links of container ${id.slice(0, 12)}: ${e.message}`));
+    this.netTeardowns.set(id, p);
+    void p.finally(() => {
+      if (this.netTeardowns.get(id) === p) this.netTeardowns.delete(id);
+    });
+  }
+
   /** Kills every process in the container's cgroup and removes it, if there is one. */
   private async killLeftovers(id: string): Promise<void> {
     let layout: CgroupLayout;
@@ -679,6 +690,7 @@ export class ContainerService {
       // The network before the launch: the process starts inside it (bridge), or in a fresh
       // namespace with only lo (none), or in the host's (host). Undone in the catch below.
       const netc = this.networkOf(rec);
+      await this.netTeardowns.get(rec.id); // the last run's veth and namespace are gone first
       netUp = true;
       const { netnsPath } = await this.network.setUp(netc, op);
       const spec: ContainerSpec = {
@@ -788,8 +800,10 @@ export class ContainerService {
     } catch (e) {
       this.log(`removing the cgroup of container ${rec.id.slice(0, 12)}: ${(e as Error).message}`);
     }
-    // Its processes are gone: the proxies close, the veth and namespace go (the address stays).
-    await this.network.tearDown(rec.id);
+    // Its processes are gone: the proxies close and the hosts files are rewritten now; the veth
+    // and namespace go after the exit is reported (the next start and rm wait for it), unless the
+    // container is removed right away (--rm).
+    await this.network.tearDown(rec.id, false, rec.hostConfig.AutoRemove ? {} : { deferLinks: (links) => this.trackTeardown(rec.id, links) });
     logs.close();
     this.live.delete(rec.id);
     rec.state = {
@@ -891,6 +905,7 @@ export class ContainerService {
       await live.cgroup.killAll('SIGKILL').catch(() => undefined);
       await live.done;
     }
+    await this.netTeardowns.get(rec.id);
     if (this.records.has(rec.id)) this.removeRecord(rec, volumes);
   }
 

@@ -291,11 +291,10 @@ export class NetworkManager {
    * namespace. `quiet`: only what exists, and no hosts refresh (a start cleaning up after a
    * crash). Never throws; failures are logged.
    */
-  async tearDown(id: string, quiet = false): Promise<void> {
+  async tearDown(id: string, quiet = false, opts: { deferLinks?: (links: Promise<void>) => void } = {}): Promise<void> {
     const ep = this.endpoints.get(id);
     this.endpoints.delete(id);
     if (ep) await Promise.all(ep.proxies.map((p) => p.close()));
-    if (ep || existsSync(`${NETNS_DIR}/${netnsName(id)}`)) await this.deleteLinks(id, 'stop container');
     if (ep || !quiet) {
       try {
         this.ipam.setPorts(id, undefined);
@@ -304,6 +303,13 @@ export class NetworkManager {
       }
     }
     if (ep) this.refreshHosts();
+    // Deleting the veth and the namespace is the slow part (~20 ms): with `deferLinks` the caller
+    // gets it as a promise (and must not set the container up again before it settles).
+    if (ep || existsSync(`${NETNS_DIR}/${netnsName(id)}`)) {
+      const links = this.deleteLinks(id, 'stop container');
+      if (opts.deferLinks) opts.deferLinks(links);
+      else await links;
+    }
   }
 
   private async deleteLinks(id: string, op: string): Promise<void> {
