@@ -22,6 +22,7 @@ import { RegistryClient } from './registry/client';
 import { registerHandlers } from './server/handlers';
 import { Store } from './store/store';
 import { readAgentSettings } from './settings';
+import { WorkspacePortWatcher } from './workspace/ports';
 
 export interface AgentOptions {
   root: string;
@@ -44,6 +45,9 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   const network = new NetworkManager(opts.root, networkConfig(settings.network, join(opts.root, 'settings.json')), log);
   const containers = new ContainerService(store, svc, svc.events, { log, network });
   await containers.init();
+  // Ports that processes of workspace containers listen on are forwarded while they listen.
+  const workspacePorts = new WorkspacePortWatcher(containers, { log });
+  workspacePorts.start();
   const connections = new Set<MessageConnection>();
 
   let server: Server | undefined;
@@ -52,6 +56,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   const stop = (why: string) => {
     log(`stopping (${why})`);
     for (const c of connections) c.dispose();
+    void workspacePorts.close();
     if (server) {
       server.close();
       if (opts.socket) rmSocket(opts.socket);
@@ -63,7 +68,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   const serve = (conn: MessageConnection, peer: PeerCred | undefined, onClose: () => void) => {
     connections.add(conn);
-    const dispose = registerHandlers(conn, { images: svc, containers }, { peer, root: opts.root, socket: opts.socket ?? '', log });
+    const dispose = registerHandlers(conn, { images: svc, containers, workspacePorts }, { peer, root: opts.root, socket: opts.socket ?? '', log });
     conn.onClose(() => {
       dispose();
       connections.delete(conn);

@@ -145,9 +145,22 @@ export type ContainerEventAction = 'create' | 'start' | 'kill' | 'oom' | 'die' |
 
 /**
  * More container events: commit (an image was made from it; attributes `imageID` and, when
- * tagged, `imageRef`), restart (after the `start` of a `container/restart`).
+ * tagged, `imageRef`), restart (after the `start` of a `container/restart`), listen and unlisten
+ * (see {@link ContainerListenEventAction}).
  */
-export type ContainerEventActionMore = 'commit' | 'restart';
+export type ContainerEventActionMore = 'commit' | 'restart' | ContainerListenEventAction;
+
+/**
+ * Detected ports of a running workspace container (label `berth.workspace`, bridge network), sent
+ * by the agent's port watcher (agent/workspace/ports.ts), which looks at the container's listening
+ * TCP sockets about once a second. listen: a process in the container listens on a port that is
+ * not published; attributes `workspace` (the folder), `port`, and either `hostIp` and `hostPort`
+ * (forwarded there on the host) or `loopbackOnly` "true" (bound to the container's loopback: not
+ * reachable from the host, not forwarded). unlisten: nothing listens on `port` any more (its
+ * forward is closed); attributes `workspace`, `port`. None are sent when the container exits (its
+ * `die` means every port is gone). Clients showing forwarded ports refresh `workspace/status`.
+ */
+export type ContainerListenEventAction = 'listen' | 'unlisten';
 
 interface EventBase {
   /** The image ID, or the container's 64-hex ID. */
@@ -960,6 +973,126 @@ export interface ContainerChange {
 export namespace ContainerDiffRequest {
   export const method = 'container/diff';
   export const type = new RequestType<ContainerRefParams, ContainerChange[], ErrorData>(method);
+}
+
+/** The image layer holding the version of a path that a container's change shadows (or deletes). */
+export interface ShadowedVersion {
+  /** The layer's index in the image (0 = base); see {@link ContainerChangesResult.ImageLayers}. */
+  Layer: number;
+  /** What that layer has at the path (a layer index record type: 'file', 'dir', 'symlink' ...). */
+  Type: LayerFileEntry['type'];
+  /** Content bytes there (regular files; 0 otherwise). */
+  Size: number;
+  /** "sha256:<hex>" of that content, for regular files. */
+  Digest?: string;
+}
+
+/** One change of {@link ContainerChangesRequest}: `container/diff`'s row with what it is and what it hides. */
+export interface ContainerFileChange extends ContainerChange {
+  /**
+   * What the writable layer has at the path: 'file', 'dir', 'symlink', 'other' (a device, fifo
+   * or socket), or 'deleted' for Kind 2 (a whiteout, or a path an opaque directory hides).
+   */
+  Type: 'file' | 'dir' | 'symlink' | 'other' | 'deleted';
+  /** Bytes of the container's file (regular files; 0 otherwise, and for deletions). */
+  Size: number;
+  /** Permission bits of the container's entry (0 for deletions). */
+  Mode: number;
+  /** Modification time of the container's entry, ms since the epoch (0 for deletions). */
+  Mtime: number;
+  /** For Kind 0 and 2: the top-most image layer that has the path (what the change hides). */
+  Shadows?: ShadowedVersion;
+}
+
+/** An image layer as {@link ContainerChangesResult} names it, so changes can refer to it by index. */
+export interface ChangesImageLayer {
+  index: number;
+  /** The layer blob's digest ("" when the image record is gone; the chain ID still names it). */
+  digest: string;
+  chainId: string;
+  /** The history step that made it ("" when unknown). */
+  createdBy: string;
+}
+
+export interface ContainerChangesParams extends ContainerRefParams {
+  /**
+   * When set (1 to 256 characters, unique among this connection's watches), the agent also keeps
+   * the list current: it sends {@link ContainerChangedNotification}s carrying this token on this
+   * connection whenever the list changes, until {@link UnwatchContainerChangesRequest}, the
+   * container's removal, or the connection's end.
+   */
+  watchToken?: string;
+}
+
+export interface ContainerChangesResult {
+  /** The container's full ID. */
+  Id: string;
+  Running: boolean;
+  /** The image's layers, bottom first. */
+  ImageLayers: ChangesImageLayer[];
+  /** Sorted by path, as `container/diff`. */
+  Changes: ContainerFileChange[];
+  /**
+   * With `watchToken`: the number of this state; each notification carries the next one. Starts
+   * at 0 for every watch.
+   */
+  Seq: number;
+  /**
+   * With `watchToken`, how changes are noticed while the container runs: 'inotify' (every
+   * directory of the writable layer is watched, so a write shows within ~0.2 s) or 'poll' (the
+   * layer has more directories than the agent watches: the list is recomputed every 2 s).
+   * Stopped containers cannot change; their list is recomputed at start and exit.
+   */
+  Watch?: 'inotify' | 'poll';
+}
+
+/**
+ * `container/changes`. Sent by the extension's layer inspector and Browse Files: what the container
+ * changed in its writable layer (running or not), as `container/diff` lists it, with each entry's
+ * type, size, mode and mtime, and for changed and deleted paths the image layer holding the
+ * version the change hides; optionally kept current (see `watchToken`). The upper directory is
+ * read with lstat only (a running container cannot make the agent follow its symlinks).
+ * Errors: NotFound (container, or a layer of its image missing), Conflict (ambiguous ID prefix,
+ * or a `watchToken` already in use on this connection), InvalidArgument (`watchToken`), System
+ * (the upper dir or a layer index cannot be read).
+ */
+export namespace ContainerChangesRequest {
+  export const method = 'container/changes';
+  export const type = new RequestType<ContainerChangesParams, ContainerChangesResult, ErrorData>(method);
+}
+
+/**
+ * `container/unwatchChanges`. Sent by a client that no longer shows a watched container's changes;
+ * an unknown token (already ended: the container was removed) is not an error. Errors: InvalidArgument.
+ */
+export namespace UnwatchContainerChangesRequest {
+  export const method = 'container/unwatchChanges';
+  export const type = new RequestType<{ watchToken: string }, void, ErrorData>(method);
+}
+
+export interface ContainerChangedParams {
+  /** The `watchToken` of the `container/changes` request. */
+  token: string;
+  /** The container's full ID. */
+  container: string;
+  /** The previous state's Seq + 1 (notifications of one token arrive in order, none skipped). */
+  seq: number;
+  /** Entries new to the list or whose fields changed (a file written again: new Size, Mtime). */
+  changed: ContainerFileChange[];
+  /** Paths no longer in the list (a file the container added, then deleted). */
+  removed: string[];
+  /** The container was removed: the watch has ended (no more notifications for this token). */
+  gone?: boolean;
+}
+
+/**
+ * `container/changed`. Sent by the agent to the connection that watches a container's changes
+ * (see {@link ContainerChangesRequest}), at most every ~0.2 s while the container writes, and at
+ * its start, exit and removal.
+ */
+export namespace ContainerChangedNotification {
+  export const method = 'container/changed';
+  export const type = new NotificationType<ContainerChangedParams>(method);
 }
 
 export interface CommitParams extends ContainerRefParams {
@@ -1803,6 +1936,13 @@ export interface WorkspacePort {
   hostIp: string;
   /** The host port: the same number when it was free when the container was created, another otherwise. */
   hostPort: number;
+  /**
+   * True for a port not in `forwardPorts` that a process in the container started listening on,
+   * found and forwarded by the agent (on 127.0.0.1, the same number when it was free when found,
+   * another otherwise, and always another for ports below 1024); forwarded only while something
+   * listens on it.
+   */
+  detected?: boolean;
 }
 
 /** What happens during `workspace/up`, in order (see {@link WorkspaceProgressNotification}). */
@@ -1840,8 +1980,18 @@ export interface WorkspaceInfo {
   remoteUser: string;
   /** remoteEnv resolved ("NAME=value"), for commands and terminals. */
   remoteEnv: string[];
-  /** The forwarded ports as bound the last time the container started (empty while it is stopped). */
+  /**
+   * The forwarded ports while the container runs (empty while it is stopped): each of
+   * `forwardPorts` as bound the last time the container started, then the detected ones
+   * (`detected`, see {@link ContainerListenEventAction}) as forwarded now.
+   */
   ports: WorkspacePort[];
+  /**
+   * Ports a process in the running container listens on at its loopback address only (127.0.0.1,
+   * ::1): the host cannot reach them, so they are not forwarded (listen on 0.0.0.0 instead).
+   * Absent from agents that do not detect ports.
+   */
+  loopbackPorts?: number[];
 }
 
 export interface WorkspaceUpResult extends WorkspaceInfo {
@@ -1933,8 +2083,10 @@ export interface WorkspaceStatusParams {
 /**
  * `workspace/status`. Sent by the extension (the Workspace view, the "Berth workspace" terminal
  * profile) to learn the folder's workspace container and how to work in it, as the last
- * `workspace/up` set it up; `null` when there is none. Reads nothing of the folder and starts
- * nothing. Errors: InvalidArgument (folder).
+ * `workspace/up` set it up; `null` when there is none. Its `ports` include those detected while
+ * the container runs, and `loopbackPorts` those it cannot forward (see
+ * {@link ContainerListenEventAction}). Reads nothing of the folder and starts nothing.
+ * Errors: InvalidArgument (folder).
  */
 export namespace WorkspaceStatusRequest {
   export const method = 'workspace/status';

@@ -4,23 +4,25 @@
  * layer's changes. Data comes from the extension through api.ts; the tree logic lives in model.ts.
  */
 import './style.css';
-import type { ContainerChange, ImageLayersResult, InspectedLayer, LayerFileEntry, LayerFilesResult } from '../protocol';
+import type { ImageLayersResult, InspectedLayer, LayerFileEntry, LayerFilesResult } from '../protocol';
 import { createApi } from './api';
 import { button, checkbox, dropdown, el, textField, toggle } from './components';
-import type { HostMessage, PageRequest } from './messages';
+import type { ContainerChangesView, HostMessage, PageRequest } from './messages';
 import {
   ALL_CHANGES,
   buildTree,
   changeOf,
-  changesToEntries,
+  ContainerChanges,
   flatten,
   formatBytes,
   isDir,
   navigate,
   scrollToReveal,
+  shadowLabel,
   shortDigest,
   visibleRange,
   type Change,
+  type ContainerEntry,
   type Row,
   type SortKey,
   type TreeNode,
@@ -30,6 +32,8 @@ const ROW_HEIGHT = 22;
 const PAGE = 5000;
 
 const api = createApi();
+/** A container's changes as last pushed (container view). */
+const live = new ContainerChanges();
 
 interface State {
   reference?: string;
@@ -100,6 +104,16 @@ api.onMessage((m: HostMessage) => {
     void (source === 'container' ? loadChanges(m.reference, reload) : open(m.reference, reload));
   } else if (m.kind === 'gone') {
     showStatus(m.message, true);
+  } else if (m.kind === 'containerChanges' && state.source === 'container') {
+    // Pushed while the container runs: applied in place, keeping selection, expansion and scroll.
+    if (m.reset) {
+      live.reset(m);
+      showChanges(true);
+    } else {
+      const r = live.apply(m);
+      if (r === 'applied') showChanges(true);
+      else if (r === 'missed') void loadChanges(state.reference ?? '', true);
+    }
   }
 });
 
@@ -165,7 +179,7 @@ refresh.classList.add('container-only');
 toolbar.append(filterInput, ...changeBoxes, sortSelect, mergedToggle, collapseAll, refresh);
 
 const listHeader = el('div', 'row list-header');
-listHeader.append(el('span', 'name', 'Path'), el('span', 'size', 'Size'), el('span', 'meta', 'Mode'), el('span', 'meta layer-col', 'Layer'));
+listHeader.append(el('span', 'name', 'Path'), el('span', 'size', 'Size'), el('span', 'meta mode-col', 'Mode'), el('span', 'meta layer-col', 'Layer'), el('span', 'meta shadow-col', 'Shadows'));
 const viewport = el('div', 'viewport');
 viewport.tabIndex = 0;
 viewport.setAttribute('role', 'tree');
@@ -174,7 +188,10 @@ const spacer = el('div', 'spacer');
 const rowsBox = el('div', 'rows');
 viewport.append(spacer, rowsBox);
 const footer = el('div', 'footer');
-main.append(toolbar, listHeader, viewport, footer);
+/** A container's selected change, in a sentence (what it is, what it shadows). */
+const detail = el('div', 'detail');
+detail.setAttribute('aria-live', 'polite');
+main.append(toolbar, listHeader, viewport, detail, footer);
 
 app.append(header, side, main);
 document.body.append(app);
@@ -206,23 +223,32 @@ async function loadChanges(reference: string, reload: boolean): Promise<void> {
   app.classList.remove('merged');
   if (!reload) state.expanded.clear();
   showStatus('Loading…');
-  let changes: ContainerChange[];
+  let view: ContainerChangesView;
   try {
-    changes = await request<ContainerChange[]>({ kind: 'request', method: 'changes' });
+    view = await request<ContainerChangesView>({ kind: 'request', method: 'changes' });
   } catch (err) {
     if (gen === state.generation) showStatus((err as Error).message, true);
     return;
   }
   if (gen !== state.generation) return;
-  const entries = changesToEntries(changes);
+  live.reset(view);
+  showChanges(reload);
+  showStatus('');
+}
+
+/** Shows `live` (the container's changes): the writable layer's summary, the image's layers, the tree. */
+function showChanges(keep: boolean): void {
+  const entries = live.entries();
   const count = (c: Change) => entries.filter((e) => e.change === c).length;
+  let bytes = 0;
+  for (const e of entries) if (e.type === 'file') bytes += e.size;
   state.writable = {
     index: 0,
     digest: '',
     diffId: '',
     chainId: '',
-    size: 0,
-    createdBy: `Writable layer of ${state.title}`,
+    size: bytes,
+    createdBy: `Writable layer of ${state.title}${live.running ? ' (live)' : ''}`,
     entries: entries.length,
     added: count('added'),
     changed: count('changed'),
@@ -232,8 +258,7 @@ async function loadChanges(reference: string, reload: boolean): Promise<void> {
   state.tree = buildTree(entries);
   renderLayers();
   renderEfficiency();
-  refreshRows(!reload);
-  showStatus('');
+  refreshRows(!keep);
 }
 
 async function loadFiles(): Promise<void> {
@@ -289,7 +314,7 @@ function renderLayers(): void {
     li.dataset.index = String(l.index);
     const top = el('div', 'layer-top');
     // The diff gives no digest or size for a writable layer: the container's ID instead.
-    if (container) top.append(el('span', 'layer-index', 'rw'), el('span', 'digest', shortDigest(state.reference ?? '')));
+    if (container) top.append(el('span', 'layer-index', 'rw'), el('span', 'digest', shortDigest(state.reference ?? '')), el('span', 'size', formatBytes(l.size)));
     else top.append(el('span', 'layer-index', String(l.index)), el('span', 'digest', shortDigest(l.digest)), el('span', 'size', formatBytes(l.size)));
     const cmd = el('div', 'created-by', l.createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, '') || '(no history)');
     cmd.title = l.createdBy;
@@ -298,6 +323,23 @@ function renderLayers(): void {
     li.append(top, cmd, counts);
     li.addEventListener('click', () => selectLayer(l.index));
     layerList.append(li);
+  }
+  // A container: below its writable layer, the image's layers (top first) that its changes shadow.
+  if (container && live.layers.length > 0) {
+    const counts = live.shadowCounts();
+    for (const l of [...live.layers].reverse()) {
+      const li = el('li', 'layer image-layer');
+      li.setAttribute('role', 'option');
+      li.setAttribute('aria-disabled', 'true');
+      li.dataset.image = String(l.index);
+      const top = el('div', 'layer-top');
+      top.append(el('span', 'layer-index', String(l.index)), el('span', 'digest', shortDigest(l.digest || l.chainId)));
+      const cmd = el('div', 'created-by', l.createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, '') || '(no history)');
+      cmd.title = l.createdBy;
+      const n = counts.get(l.index) ?? 0;
+      li.append(top, cmd, el('div', 'counts muted', n === 1 ? 'shadowed by 1 change' : `shadowed by ${n} changes`));
+      layerList.append(li);
+    }
   }
 }
 
@@ -369,6 +411,19 @@ function renderRows(): void {
   for (let i = start; i < end; i++) frag.append(rowElement(state.rows[i], i));
   rowsBox.replaceChildren(frag);
   rowsBox.style.transform = `translateY(${start * ROW_HEIGHT}px)`;
+  renderDetail();
+}
+
+function renderDetail(): void {
+  const n = state.source === 'container' ? state.rows[state.selected]?.node : undefined;
+  const e = n?.entry as ContainerEntry | undefined;
+  if (!n || !e) {
+    detail.textContent = state.source === 'container' ? 'Select a change to see what it shadows.' : '';
+    return;
+  }
+  const size = e.type === 'file' ? `, ${formatBytes(e.size)}` : '';
+  const sh = shadowLabel(e.shadows, live.layers).long;
+  detail.textContent = `/${n.path}: ${e.change}${size}${sh ? `; ${sh}` : e.change === 'added' ? '; new in the container' : ''}`;
 }
 
 function rowElement(r: Row, i: number): HTMLElement {
@@ -392,9 +447,12 @@ function rowElement(r: Row, i: number): HTMLElement {
   name.append(twisty, document.createTextNode(label));
   name.title = `/${n.path}${change ? ` (${change})` : ''}`;
   const size = el('span', 'size', n.size > 0 || e?.type === 'file' ? formatBytes(n.size) : '');
-  const mode = el('span', 'meta', e ? modeString(e) : '');
+  const mode = el('span', 'meta mode-col', e ? modeString(e) : '');
   const layer = el('span', 'meta layer-col', e ? String(e.layer) : '');
-  d.append(name, size, mode, layer);
+  const sh = shadowLabel((e as ContainerEntry | undefined)?.shadows, live.layers);
+  const shadow = el('span', 'meta shadow-col', sh.short);
+  if (sh.long) shadow.title = sh.long;
+  d.append(name, size, mode, layer, shadow);
   return d;
 }
 

@@ -1,10 +1,24 @@
 /**
  * Messages between the inspector page and the extension (LayerInspectorPanel). The page asks, the
- * extension forwards to the agent (`image/layers`, `image/layerFiles` for an image, `container/diff`
- * for a container) and answers by id; the extension also tells the page what to show, and again
- * whenever it changes.
+ * extension forwards to the agent (`image/layers`, `image/layerFiles` for an image) and answers by
+ * id; the extension also tells the page what to show, and again whenever it changes.
+ *
+ * A container's view is pushed: the panel subscribes to the container's change feed
+ * (extension/inspector/changeFeed.ts) and posts every update as `containerChanges` (a whole list
+ * with `reset`, else a delta); `changes` (the Refresh button, and after a reload) answers with
+ * the whole list. Each list and delta carries the feed's `version` (one more per update), so the
+ * page applies a delta only on top of the version before it and asks again when it missed one.
  */
-import type { ContainerChange, ImageLayersResult, LayerFilesParams, LayerFilesResult } from '../protocol';
+import type { ChangesImageLayer, ContainerFileChange, ImageLayersResult, LayerFilesParams, LayerFilesResult } from '../protocol';
+
+/** A container's whole list of changes, as the page shows it. */
+export interface ContainerChangesView {
+  /** The feed's version; undefined for a one-off answer (the page then waits for a pushed list). */
+  version?: number;
+  running: boolean;
+  layers: ChangesImageLayer[];
+  changes: ContainerFileChange[];
+}
 
 export type PageRequest =
   | { kind: 'request'; id: number; method: 'layers' }
@@ -23,4 +37,7 @@ export type HostMessage =
   | { kind: 'open'; reference: string; title: string; source?: 'image' | 'container' }
   /** The image or container is gone (removed or untagged away); `message` says so. */
   | { kind: 'gone'; message: string }
-  | { kind: 'response'; id: number; result?: ImageLayersResult | LayerFilesResult | ContainerChange[]; error?: string };
+  | { kind: 'response'; id: number; result?: ImageLayersResult | LayerFilesResult | ContainerChangesView; error?: string }
+  /** A container's changes, pushed: the whole list (`reset`), or what changed since `version - 1`. */
+  | ({ kind: 'containerChanges'; reset: true } & ContainerChangesView & { version: number })
+  | { kind: 'containerChanges'; reset: false; version: number; running: boolean; changed: ContainerFileChange[]; removed: string[] };

@@ -3,7 +3,7 @@
  * from a layer's records, flattened into the rows currently shown (expansion, filter, sort), the
  * window of rows a virtualised list renders, and keyboard navigation over the rows.
  */
-import type { ContainerChange, LayerFileEntry } from '../protocol';
+import type { ChangesImageLayer, ContainerChange, ContainerFileChange, LayerFileEntry, ShadowedVersion } from '../protocol';
 
 export type Change = LayerFileEntry['change'];
 
@@ -218,6 +218,88 @@ export function changesToEntries(changes: readonly ContainerChange[]): LayerFile
     change: kinds[c.Kind],
     layer: 0,
   }));
+}
+
+/** A record of a container's writable layer: a layer record plus the image version it shadows. */
+export type ContainerEntry = LayerFileEntry & { shadows?: ShadowedVersion };
+
+/**
+ * A container's detailed changes (`container/changes`) as records the tree shows: sizes and modes
+ * of the container's entries, deletions as whiteouts, and for changed and deleted paths the image
+ * version they shadow (`shadows`).
+ */
+export function fileChangesToEntries(changes: Iterable<ContainerFileChange>): ContainerEntry[] {
+  const kinds = { 0: 'changed', 1: 'added', 2: 'deleted' } as const;
+  const types = { file: 'file', dir: 'dir', symlink: 'symlink', other: 'char', deleted: 'whiteout' } as const;
+  const out: ContainerEntry[] = [];
+  for (const c of changes) {
+    const e: ContainerEntry = {
+      path: c.Path.replace(/^\/+/, '') || '.',
+      type: types[c.Type] ?? 'file',
+      size: c.Size,
+      mode: c.Mode,
+      uid: 0,
+      gid: 0,
+      mtime: c.Mtime / 1000,
+      change: kinds[c.Kind],
+      layer: -1,
+    };
+    if (c.Shadows) e.shadows = c.Shadows;
+    out.push(e);
+  }
+  return out;
+}
+
+/**
+ * The page's copy of a container's changes, kept current by the panel's pushes: a whole list
+ * replaces it; a delta applies only on top of the version just before it. `apply` answers
+ * 'applied', 'stale' (already included: ignored) or 'missed' (a version is missing: ask again).
+ */
+export class ContainerChanges {
+  version: number | undefined;
+  running = false;
+  layers: ChangesImageLayer[] = [];
+  readonly byPath = new Map<string, ContainerFileChange>();
+
+  reset(view: { version?: number; running: boolean; layers: ChangesImageLayer[]; changes: ContainerFileChange[] }): void {
+    this.version = view.version;
+    this.running = view.running;
+    this.layers = view.layers;
+    this.byPath.clear();
+    for (const c of view.changes) this.byPath.set(c.Path, c);
+  }
+
+  apply(d: { version: number; running?: boolean; changed: ContainerFileChange[]; removed: string[] }): 'applied' | 'stale' | 'missed' {
+    if (this.version === undefined) return 'stale'; // a one-off list: the pushed whole list will come
+    if (d.version <= this.version) return 'stale';
+    if (d.version !== this.version + 1) return 'missed';
+    for (const p of d.removed) this.byPath.delete(p);
+    for (const c of d.changed) this.byPath.set(c.Path, c);
+    if (d.running !== undefined) this.running = d.running;
+    this.version = d.version;
+    return 'applied';
+  }
+
+  entries(): ContainerEntry[] {
+    return fileChangesToEntries(this.byPath.values());
+  }
+
+  /** Changes per image layer they shadow (index -> count). */
+  shadowCounts(): Map<number, number> {
+    const m = new Map<number, number>();
+    for (const c of this.byPath.values()) if (c.Shadows) m.set(c.Shadows.Layer, (m.get(c.Shadows.Layer) ?? 0) + 1);
+    return m;
+  }
+}
+
+/** "layer 1 · 3f4a5b6c7d8e" for the column, and the sentence for its tooltip and the detail line. */
+export function shadowLabel(s: ShadowedVersion | undefined, layers: readonly ChangesImageLayer[]): { short: string; long: string } {
+  if (!s) return { short: '', long: '' };
+  const l = layers[s.Layer];
+  const digest = l?.digest ? shortDigest(l.digest) : l ? shortDigest(l.chainId) : '';
+  const what = s.Type === 'file' || s.Type === 'hardlink' ? `${formatBytes(s.Size)} ${s.Type}` : s.Type === 'dir' ? 'directory' : s.Type;
+  const by = l?.createdBy ? ` (${l.createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, '')})` : '';
+  return { short: `${s.Layer}${digest ? ` · ${digest}` : ''}`, long: `shadows the ${what} of image layer ${s.Layer}${digest ? ` ${digest}` : ''}${by}` };
 }
 
 /** "1.2 MB" (decimal units, as the CLI prints). */

@@ -86,6 +86,14 @@ import {
   type TopResult,
 } from '../../protocol';
 import { containerDiff } from '../runtime/containers/diff';
+import { changeFeedOf, containerChanges } from '../runtime/containers/changes';
+import {
+  ContainerChangedNotification,
+  ContainerChangesRequest,
+  UnwatchContainerChangesRequest,
+  type ContainerChangesParams,
+  type ContainerChangesResult,
+} from '../../protocol';
 import { commitContainer } from '../runtime/containers/commit';
 import { containerTop } from '../runtime/containers/top';
 import { containerStats } from '../runtime/containers/stats';
@@ -136,6 +144,7 @@ import {
   type WorkspaceUpResult,
 } from '../../protocol';
 import { workspaceDown, workspaceStatus, workspaceUp } from '../workspace/service';
+import type { WorkspacePortWatcher } from '../workspace/ports';
 
 /** The input an attached process may have waiting in the agent before more is dropped. */
 const MAX_PENDING_INPUT = 1 << 20;
@@ -162,6 +171,8 @@ export interface ConnectionContext {
 export interface Services {
   images: ImageService;
   containers: ContainerService;
+  /** The agent's watcher of workspace containers' detected ports (agent/workspace/ports.ts). */
+  workspacePorts?: WorkspacePortWatcher;
 }
 
 export function registerHandlers(conn: MessageConnection, services: Services, ctx: ConnectionContext): () => void {
@@ -395,6 +406,31 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   on<ContainerRefParams, ContainerChange[]>(ContainerDiffRequest, 'diff container', (params) =>
     containerDiff(containers, requireString(params, 'container', 'diff container')),
   );
+  // --- a container's changes in detail, optionally watched (runtime/containers/changes.ts) --------
+  const changeWatches = new Map<string, () => void>();
+  disposers.push(() => {
+    for (const stop of changeWatches.values()) stop();
+    changeWatches.clear();
+  });
+  on<ContainerChangesParams, ContainerChangesResult>(ContainerChangesRequest, 'container changes', (params) => {
+    const op = 'container changes';
+    const container = requireString(params, 'container', op);
+    const token = optionalString(params, 'watchToken', op);
+    if (token === undefined) return containerChanges(containers, container);
+    if (token.length === 0 || token.length > 256) throw invalid(op, '"watchToken" must be 1 to 256 characters');
+    if (changeWatches.has(token)) throw new BerthError(ErrorCode.Conflict, `${op}: watch token "${token}" is in use on this connection`, { operation: op });
+    const w = changeFeedOf(containers).watch(container, (p) => {
+      if (p.gone) changeWatches.delete(token);
+      notify(ContainerChangedNotification.type, { token, ...p });
+    });
+    changeWatches.set(token, w.stop);
+    return w.result;
+  });
+  on<{ watchToken: string }, void>(UnwatchContainerChangesRequest, 'unwatch container changes', (params) => {
+    const token = requireString(params, 'watchToken', 'unwatch container changes');
+    changeWatches.get(token)?.();
+    changeWatches.delete(token);
+  });
   on<CommitParams, CommitResult>(CommitContainerRequest, 'commit container', (params) => {
     const op = 'commit container';
     if (params.pause !== undefined && params.pause !== null && typeof params.pause !== 'boolean') throw invalid(op, '"pause" must be a boolean');
@@ -571,7 +607,7 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   });
 
   // --- workspaces (agent/workspace/: devcontainer.json read as the peer may) -----------------------
-  const workspaceServices = { images: svc, containers, buildCache: () => new BuildCache(svc.store, ctx.log), log: ctx.log };
+  const workspaceServices = { images: svc, containers, buildCache: () => new BuildCache(svc.store, ctx.log), log: ctx.log, ports: services.workspacePorts };
   on<WorkspaceUpParams, WorkspaceUpResult>(WorkspaceUpRequest, 'workspace up', async (params, token) => {
     const op = 'workspace up';
     const folder = requireString(params, 'folder', op);

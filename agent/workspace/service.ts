@@ -18,7 +18,8 @@
  *
  * Ports. Each forwardPorts entry is published on 127.0.0.1, with the same host port when nothing
  * listens there at create time (checked by binding it), else one the kernel chooses. The mapping
- * is read back from the running container.
+ * is read back from the running container. Ports its processes listen on later are found and
+ * forwarded by the agent's WorkspacePortWatcher (ports.ts); `status` and `up` add them.
  *
  * Files of the folder are read on the caller's behalf (checkCallerAccess, as builds do): the
  * configuration, the Dockerfile and the build context; the folder itself must be readable to it.
@@ -49,6 +50,7 @@ import {
   type DevcontainerConfig,
   type LifecycleName,
 } from './devcontainer';
+import type { WorkspacePortWatcher } from './ports';
 
 export const LABEL_WORKSPACE = 'berth.workspace';
 export const LABEL_HASH = 'berth.config.hash';
@@ -68,6 +70,8 @@ export interface WorkspaceServices {
   /** A build cache for `build` configurations. */
   buildCache: () => BuildCache;
   log?: (msg: string) => void;
+  /** The agent's watcher of detected ports (ports.ts), for `ports` and `loopbackPorts`; none: forwardPorts only. */
+  ports?: Pick<WorkspacePortWatcher, 'ports'>;
 }
 
 export interface UpParams {
@@ -186,8 +190,9 @@ function boundPorts(svc: ContainerService, id: string, forward: readonly number[
   return out;
 }
 
-function info(svc: ContainerService, id: string, st: WorkspaceState, folder: string): WorkspaceInfo {
+function info(svc: ContainerService, id: string, st: WorkspaceState, folder: string, watcher?: WorkspaceServices['ports']): WorkspaceInfo {
   const c = svc.find(id, OP_STATUS);
+  const detected = watcher?.ports(c.id);
   return {
     folder,
     configFile: st.configFile,
@@ -197,7 +202,8 @@ function info(svc: ContainerService, id: string, st: WorkspaceState, folder: str
     workspaceFolder: st.workspaceFolder,
     remoteUser: st.remoteUser,
     remoteEnv: st.remoteEnv,
-    ports: boundPorts(svc, c.id, st.forwardPorts),
+    ports: [...boundPorts(svc, c.id, st.forwardPorts), ...(detected?.forwarded ?? [])],
+    ...(detected ? { loopbackPorts: detected.loopback } : {}),
   };
 }
 
@@ -256,7 +262,7 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
     }
     st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.inspect(current.Id).Config.Env);
     await runLifecycle(svc, current.Id, config, st, action === 'started', ran, opts);
-    return { ...info(containers, current.Id, st, folder), action, ran, ignored: config.ignored };
+    return { ...info(containers, current.Id, st, folder, svc.ports), action, ran, ignored: config.ignored };
   }
 
   // A new container: the image first, so a failed pull or build leaves the old container as it was.
@@ -316,7 +322,7 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
   writeState(containers, Id, st);
   const ran: WorkspaceLifecycleCommand[] = [];
   await runLifecycle(svc, Id, config, st, true, ran, opts);
-  return { ...info(containers, Id, st, folder), action: existing.length ? 'recreated' : 'created', ran, ignored: config.ignored };
+  return { ...info(containers, Id, st, folder, svc.ports), action: existing.length ? 'recreated' : 'created', ran, ignored: config.ignored };
 }
 
 /**
@@ -481,7 +487,7 @@ export function workspaceStatus(svc: WorkspaceServices, params: { folder: string
   const folder = workspaceFolderPath(params.folder, OP_STATUS);
   for (const c of containersOf(svc.containers, folder)) {
     const st = readState(svc.containers, c.Id);
-    if (st) return info(svc.containers, c.Id, st, folder);
+    if (st) return info(svc.containers, c.Id, st, folder, svc.ports);
   }
   return null;
 }

@@ -55,6 +55,7 @@ import {
 } from '../../protocol';
 import { WorkspaceProgressNotification, type WorkspaceProgressParams } from '../../protocol';
 import { BuildProgressNotification, type BuildProgressParams } from '../../protocol';
+import { ContainerChangedNotification, type ContainerChangedParams } from '../../protocol';
 
 export type AgentState =
   | { kind: 'idle' }
@@ -168,6 +169,7 @@ export class AgentConnection {
   private readonly logLineEmitter = new Emitter<LogLineParams>();
   private readonly outputEmitter = new Emitter<OutputParams>();
   private readonly workspaceProgressEmitter = new Emitter<WorkspaceProgressParams>();
+  private readonly containerChangedEmitter = new Emitter<ContainerChangedParams>();
   private readonly buildProgressEmitter = new Emitter<BuildProgressParams>();
   /** Fires on every state change. */
   readonly onDidChangeState: Event<AgentState> = this.stateEmitter.event;
@@ -181,6 +183,8 @@ export class AgentConnection {
   readonly onOutput: Event<OutputParams> = this.outputEmitter.event;
   /** `workspace/progress` notifications of `workspace/up` requests (every token: listeners filter their own). */
   readonly onWorkspaceProgress: Event<WorkspaceProgressParams> = this.workspaceProgressEmitter.event;
+  /** `container/changed` notifications of watches made on this connection (listeners filter their token). */
+  readonly onContainerChanged: Event<ContainerChangedParams> = this.containerChangedEmitter.event;
   /** `image/buildProgress` notifications of `image/build` requests (every token: listeners filter their own). */
   readonly onBuildProgress: Event<BuildProgressParams> = this.buildProgressEmitter.event;
 
@@ -239,6 +243,7 @@ export class AgentConnection {
     this.logLineEmitter.dispose();
     this.outputEmitter.dispose();
     this.workspaceProgressEmitter.dispose();
+    this.containerChangedEmitter.dispose();
     this.buildProgressEmitter.dispose();
   }
 
@@ -397,6 +402,7 @@ export class AgentConnection {
     connection.onNotification(LogLineNotification.type, (l) => this.logLineEmitter.fire(l));
     connection.onNotification(OutputNotification.type, (o) => this.outputEmitter.fire(o));
     connection.onNotification(WorkspaceProgressNotification.type, (w) => this.workspaceProgressEmitter.fire(w));
+    connection.onNotification(ContainerChangedNotification.type, (c) => this.containerChangedEmitter.fire(c));
     connection.onNotification(BuildProgressNotification.type, (b) => this.buildProgressEmitter.fire(b));
     const lost = () => this.lost(connection);
     connection.onClose(lost);

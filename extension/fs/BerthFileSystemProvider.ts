@@ -5,12 +5,23 @@
  * vscode.FileSystemErrors by their errno (ENOENT FileNotFound, EISDIR FileIsADirectory, ENOTDIR
  * FileNotADirectory); a lost or absent agent is Unavailable; other failures keep the agent's
  * sentence. Nothing is cached: VS Code asks again when it re-reads.
+ *
+ * Change events: `watch` on a berth-container: URI subscribes to the container's change feed
+ * (inspector/changeFeed.ts, the agent's `container/changed` pushes, shared with the layer
+ * inspector), and `onDidChangeFile` fires for the watched path (a file, a directory's direct
+ * entries, or everything below with `recursive`) when the container writes, adds or deletes there,
+ * so an open editor shows the new content. Images never change: their watches do nothing.
+ * Mapping: a path the container deletes (Kind 2, or below a deleted directory) is Deleted; a path
+ * new to its writable layer (Kind 1) Created; any other new or different entry Changed; a path
+ * that leaves the list is Deleted when the container had added it, else Changed (the image's
+ * version shows again).
  */
 import * as vscode from 'vscode';
 import { FsReadDirectoryRequest, FsReadFileRequest, FsStatRequest, type FsFileType, type FsStat } from '../../protocol';
 import { QUICK_REQUEST_TIMEOUT_MS, type AgentConnection } from '../agent/connection';
 import { classify } from '../agent/errors';
-import { targetOf } from './uris';
+import type { ChangeUpdate, ContainerChangeFeed } from '../inspector/changeFeed';
+import { parentPath, targetOf } from './uris';
 
 export type FilesAgent = Pick<AgentConnection, 'request'>;
 
@@ -19,13 +30,25 @@ const QUICK = { timeoutMs: QUICK_REQUEST_TIMEOUT_MS };
 
 export class BerthFileSystemProvider implements vscode.FileSystemProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<vscode.FileChangeEvent[]>();
-  /** Never fires: the agent sends no file events (a re-read shows the current content). */
+  /** Fires for watched berth-container: paths the container changes (see the module comment). */
   readonly onDidChangeFile = this.changed.event;
 
-  constructor(private readonly agent: FilesAgent) {}
+  /** `feed`: where container changes come from; without it, watches do nothing. */
+  constructor(
+    private readonly agent: FilesAgent,
+    private readonly feed?: Pick<ContainerChangeFeed, 'subscribe'>,
+  ) {}
 
-  watch(): vscode.Disposable {
-    return { dispose() {} };
+  watch(uri: vscode.Uri, options?: { readonly recursive?: boolean }): vscode.Disposable {
+    const t = targetOf(uri);
+    const id = t?.target.container;
+    if (!this.feed || !t || id === undefined) return { dispose() {} };
+    const sub = this.feed.subscribe(id, (u) => {
+      if (u.kind !== 'delta') return;
+      const events = changeEvents(uri, t.path, options?.recursive === true, u);
+      if (events.length > 0) this.changed.fire(events);
+    });
+    return { dispose: () => sub.dispose() };
   }
 
   async stat(uri: vscode.Uri): Promise<vscode.FileStat> {
@@ -79,6 +102,25 @@ export class BerthFileSystemProvider implements vscode.FileSystemProvider, vscod
       throw toFileSystemError(err, uri);
     }
   }
+}
+
+/** The events one feed delta means for a watch of `path` (of `uri`'s container). */
+export function changeEvents(uri: vscode.Uri, path: string, recursive: boolean, u: Extract<ChangeUpdate, { kind: 'delta' }>): vscode.FileChangeEvent[] {
+  const below = (p: string) => (path === '/' ? p !== '/' : p.startsWith(`${path}/`));
+  const concerns = (p: string) => p === path || (recursive ? below(p) : parentPath(p) === path && p !== '/');
+  const out = new Map<string, vscode.FileChangeType>();
+  for (const c of u.changed) {
+    const was = u.before.get(c.Path);
+    const type = c.Kind === 2 ? vscode.FileChangeType.Deleted : c.Kind === 1 && !was ? vscode.FileChangeType.Created : vscode.FileChangeType.Changed;
+    if (concerns(c.Path)) out.set(c.Path, type);
+    // A deleted directory above the watched path takes the path with it.
+    else if (c.Kind === 2 && path.startsWith(`${c.Path}/`)) out.set(path, vscode.FileChangeType.Deleted);
+  }
+  for (const p of u.removed) {
+    if (!concerns(p)) continue;
+    out.set(p, u.before.get(p)?.Kind === 1 ? vscode.FileChangeType.Deleted : vscode.FileChangeType.Changed);
+  }
+  return [...out].map(([p, type]) => ({ type, uri: uri.with({ path: p }) }));
 }
 
 function readonly(uri: vscode.Uri): vscode.FileSystemError {

@@ -2,16 +2,21 @@
  * The layer inspector's webview panel: one per image or container, revealed again when reopened.
  * It owns its disposables, builds the page with a fresh nonce, forwards the page's requests to the
  * agent (`image/layers`, `image/layerFiles` for an image; `container/diff` for a container), and
- * follows its subject through agent events: a moved tag reloads the panel with the new image, a
- * container's events (start, stop, die, commit, ...) reload its changes, and a removed image or
- * container says so. The agent has no events for file writes, so a container's changes also reload
- * when the panel comes back into view, and on the page's Refresh.
+ * follows its subject through agent events: a moved tag reloads the panel with the new image, and a
+ * removed image or container says so.
+ *
+ * A container's panel is live: while it is open it subscribes to the container's change feed
+ * (changeFeed.ts: the agent watches the writable layer and pushes `container/changed`), and posts
+ * each update to the page as it comes (a whole list, or a delta the page applies in place,
+ * keeping selection, expansion and scroll). The page's `changes` request (its first load, Refresh)
+ * is answered from the feed's current list. Closing the panel ends the subscription.
  */
 import * as vscode from 'vscode';
-import { ContainerDiffRequest, ImageLayersRequest, InspectImageRequest, LayerFilesRequest, type BerthEvent } from '../../protocol';
+import { ContainerChangesRequest, ImageLayersRequest, InspectImageRequest, LayerFilesRequest, type BerthEvent } from '../../protocol';
 import type { Context } from '../context';
 import { classify } from '../agent/errors';
-import type { HostMessage, PageMessage } from '../../webview/messages';
+import type { ContainerChangesView, HostMessage, PageMessage } from '../../webview/messages';
+import { changeFeedOf, type ChangesSnapshot, type ChangeSubscription, type ChangeUpdate } from './changeFeed';
 import { inspectorHtml, newNonce } from './html';
 
 export const VIEW_TYPE = 'berth.layerInspector';
@@ -23,6 +28,8 @@ export class LayerInspectorPanel implements vscode.Disposable {
   private static readonly open = new Map<string, LayerInspectorPanel>();
   private readonly disposables: vscode.Disposable[] = [];
   private ready = false;
+  /** A container's change feed subscription, while the panel is open. */
+  private changes?: ChangeSubscription;
 
   /** Opens (or reveals) the inspector for `reference` (a tag or image ID), whose image ID is `imageId`. */
   static show(ctx: Context, reference: string, imageId: string, title: string): LayerInspectorPanel {
@@ -72,11 +79,20 @@ export class LayerInspectorPanel implements vscode.Disposable {
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((m: PageMessage) => void this.received(m)),
       ctx.agent.onEvent((e) => (source === 'container' ? this.containerEvent(e) : this.event(e))),
-      // Back in view: a container may have written files meanwhile (no event says so).
-      panel.onDidChangeViewState((e) => {
-        if (source === 'container' && e.webviewPanel.visible) this.reopen();
-      }),
     );
+    if (source === 'container') {
+      const sub = changeFeedOf(ctx.agent).subscribe(imageId, (u) => this.changed(u));
+      this.changes = sub;
+      this.disposables.push({ dispose: () => sub.dispose() });
+    }
+  }
+
+  /** A feed update: forwarded to the page once it listens (it asks for the whole list when ready). */
+  private changed(u: ChangeUpdate): void {
+    if (!this.ready) return;
+    if (u.kind === 'reset') this.post({ kind: 'containerChanges', reset: true, ...view(u.snapshot), version: u.snapshot.version });
+    else if (u.kind === 'delta') this.post({ kind: 'containerChanges', reset: false, version: u.version, running: u.running, changed: u.changed, removed: u.removed });
+    else if (u.kind === 'error') this.post({ kind: 'gone', message: u.message });
   }
 
   private get key(): string {
@@ -99,9 +115,12 @@ export class LayerInspectorPanel implements vscode.Disposable {
       return;
     }
     try {
+      const current = this.changes?.snapshot();
       const result =
         m.method === 'changes'
-          ? await this.ctx.agent.request(ContainerDiffRequest.type, { container: this.imageId })
+          ? current
+            ? view(current)
+            : oneOff(await this.ctx.agent.request(ContainerChangesRequest.type, { container: this.imageId }))
           : m.method === 'layers'
             ? await this.ctx.agent.request(ImageLayersRequest.type, { reference: this.imageId })
             : await this.ctx.agent.request(LayerFilesRequest.type, { ...m.params, reference: this.imageId });
@@ -113,11 +132,10 @@ export class LayerInspectorPanel implements vscode.Disposable {
     }
   }
 
-  /** Our container's events: its changes again, or that it is gone. */
+  /** Our container's events: that it is gone (its changes come from the feed). */
   private containerEvent(e: BerthEvent): void {
     if (e.Type !== 'container' || e.Actor.ID !== this.imageId) return;
     if (e.Action === 'destroy') this.post({ kind: 'gone', message: vscode.l10n.t('The container {0} was removed.', this.title) });
-    else this.reopen();
   }
 
   /** Image events about our image or tag: find out what the reference names now. */
@@ -151,4 +169,13 @@ export class LayerInspectorPanel implements vscode.Disposable {
     for (const d of this.disposables.splice(0)) d.dispose();
     this.panel.dispose();
   }
+}
+
+function view(s: ChangesSnapshot): ContainerChangesView {
+  return { version: s.version, running: s.running, layers: s.layers, changes: [...s.changes.values()] };
+}
+
+/** A one-off answer (the feed's first list is still on its way): no version, the page waits for the pushed list. */
+function oneOff(r: { Running: boolean; ImageLayers: ContainerChangesView['layers']; Changes: ContainerChangesView['changes'] }): ContainerChangesView {
+  return { running: r.Running, layers: r.ImageLayers, changes: r.Changes };
 }

@@ -1,7 +1,7 @@
 /**
  * Workspaces in VS Code: the Workspace view, the "Berth workspace" terminal profile, and the
  * commands berth.workspace.open ("Berth: Open Workspace in Container"), .rebuild, .stop,
- * .openTerminal, .openPort ("Open in Browser") and .refresh. The agent does the work
+ * .openTerminal, .openPort ("Open in Browser") and .refresh, and tasks of type "berth" (tasks.ts). The agent does the work
  * (`workspace/up`, `workspace/down`, `workspace/status`); terminals are execs with a pty
  * (ShellPseudoterminal) as remoteUser, with remoteEnv, in workspaceFolder.
  */
@@ -12,6 +12,7 @@ import type { Context } from '../context';
 import { portUrl, type FolderRef, type WorkspaceNode } from './model';
 import { runWorkspaceUp, workspaceOutput } from './up';
 import { localFolders, WORKSPACE_VIEW, WorkspaceTreeProvider } from './WorkspaceTreeProvider';
+import { BerthTaskProvider, TASK_TYPE } from './tasks';
 
 export const TERMINAL_PROFILE_ID = 'berth.workspaceShell';
 
@@ -121,6 +122,9 @@ export function registerWorkspace(ctx: Context): WorkspaceTreeProvider {
     'berth.workspace.refresh': () => tree.refresh(),
   };
   for (const [id, fn] of Object.entries(commands)) ctx.push(vscode.commands.registerCommand(id, fn));
+
+  // tasks.json entries of type "berth" run inside their folder's container (tasks.ts).
+  ctx.push(vscode.tasks.registerTaskProvider(TASK_TYPE, new BerthTaskProvider(ctx.agent, (folder) => runningWorkspace(ctx, folder), localFolders)));
 
   // New terminals of the "Berth workspace" profile open inside the first folder's container.
   ctx.push(

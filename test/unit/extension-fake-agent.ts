@@ -48,6 +48,7 @@ import {
 import { FsReadDirectoryRequest, FsReadFileRequest, FsStatRequest, InspectContainerRequest, type ContainerInspect, type FsFileType, type FsPathParams } from '../../protocol';
 import { InspectVolumeRequest, ListVolumesRequest, PruneVolumesRequest, RemoveVolumeRequest, type Volume } from '../../protocol';
 import { WaitContainerRequest, type StartContainerParams } from '../../protocol';
+import { ContainerChangedNotification, ContainerChangesRequest, UnwatchContainerChangesRequest, type ContainerFileChange } from '../../protocol';
 
 /** A file Browse Files serves (symlink targets are absolute paths in the same tree). */
 export type FakeFile = { type: 'file'; content: string } | { type: 'dir' } | { type: 'symlink'; target: string } | { type: 'other' };
@@ -101,6 +102,11 @@ export class FakeAgent {
   volumes: Volume[] = [];
   /** Every fs/* request: "stat container:<id> /etc". */
   fsCalls: string[] = [];
+  /** What `container/changes` answers, by container ID (watches are then fed by {@link pushChanges}). */
+  fileChanges = new Map<string, ContainerFileChange[]>();
+  /** Open change watches by token; and the tokens unwatched, in order. */
+  changeWatches = new Map<string, { conn: MessageConnection; id: string; seq: number }>();
+  unwatched: string[] = [];
   /** Bytes `container/prune` and `image/prune` say they freed. */
   reclaimed = 0;
   private server: Server | undefined;
@@ -240,6 +246,15 @@ export class FakeAgent {
       }),
     );
     c.onRequest(ContainerDiffRequest.type, (p) => this.changes.get(this.find(p.container).Id) ?? []);
+    c.onRequest(ContainerChangesRequest.type, (p) => {
+      const x = this.find(p.container);
+      if (p.watchToken) this.changeWatches.set(p.watchToken, { conn: c, id: x.Id, seq: 0 });
+      return { Id: x.Id, Running: x.State === 'running', ImageLayers: [{ index: 0, digest: 'sha256:' + 'd'.repeat(64), chainId: 'sha256:' + 'c'.repeat(64), createdBy: 'COPY rootfs /' }], Changes: this.fileChanges.get(x.Id) ?? [], Seq: 0, ...(p.watchToken ? { Watch: 'inotify' as const } : {}) };
+    });
+    c.onRequest(UnwatchContainerChangesRequest.type, (p) => {
+      this.unwatched.push(p.watchToken);
+      this.changeWatches.delete(p.watchToken);
+    });
     c.onRequest(CommitContainerRequest.type, (p) => {
       const x = this.find(p.container);
       const id = `sha256:${(this.images.length + 1).toString(16).padStart(2, '0').repeat(32)}`;
@@ -391,13 +406,33 @@ export class FakeAgent {
       const data = Buffer.from(f.content);
       return { data: data.toString('base64'), size: data.length };
     });
-    c.onClose(() => this.subscribers.delete(c));
+    c.onClose(() => {
+      this.subscribers.delete(c);
+      for (const [t, w] of this.changeWatches) if (w.conn === c) this.changeWatches.delete(t);
+    });
     c.listen();
   }
 
   emit(e: Partial<BerthEvent> = {}): void {
     const event = { Type: 'image', Action: 'tag', Actor: { ID: 'sha256:x', Attributes: {} }, time: 0, timeNano: 0, ...e } as BerthEvent;
     for (const c of this.subscribers) void c.sendNotification(EventNotification.type, event);
+  }
+
+  /**
+   * The container changes files: its list is updated and every watch of it is sent a
+   * `container/changed` (the next seq; `gone` ends the watch).
+   */
+  pushChanges(container: string, changed: ContainerFileChange[], removed: string[] = [], gone = false): void {
+    const x = this.find(container);
+    const list = new Map((this.fileChanges.get(x.Id) ?? []).map((f) => [f.Path, f]));
+    for (const p of removed) list.delete(p);
+    for (const f of changed) list.set(f.Path, f);
+    this.fileChanges.set(x.Id, [...list.values()]);
+    for (const [token, w] of this.changeWatches) {
+      if (w.id !== x.Id) continue;
+      void w.conn.sendNotification(ContainerChangedNotification.type, { token, container: x.Id, seq: ++w.seq, changed, removed, ...(gone ? { gone } : {}) });
+      if (gone) this.changeWatches.delete(token);
+    }
   }
 
   /** The container writes a line (followers get it at once). */

@@ -144,6 +144,12 @@ export enum FileType {
   SymbolicLink = 64,
 }
 
+export enum FileChangeType {
+  Changed = 1,
+  Created = 2,
+  Deleted = 3,
+}
+
 export enum FilePermission {
   Readonly = 1,
 }
@@ -177,13 +183,60 @@ export const commands = {
   },
 };
 
-/** Workspace folders added by updateWorkspaceFolders, and registered providers. */
+const opened = new EventEmitter<{ uri: Uri }>();
+const closed = new EventEmitter<{ uri: Uri }>();
+
+/** Workspace folders added by updateWorkspaceFolders, registered providers, and open text documents. */
 export const workspace = {
+  /** Open documents; `openDocument`/`closeDocument` change the list and fire the events. */
+  textDocuments: [] as { uri: Uri }[],
+  onDidOpenTextDocument: opened.event,
+  onDidCloseTextDocument: closed.event,
+  openDocument(uri: Uri): void {
+    const doc = { uri };
+    workspace.textDocuments.push(doc);
+    opened.fire(doc);
+  },
+  closeDocument(uri: Uri): void {
+    const doc = workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+    if (!doc) return;
+    workspace.textDocuments = workspace.textDocuments.filter((d) => d !== doc);
+    closed.fire(doc);
+  },
   workspaceFolders: undefined as { uri: Uri; name: string }[] | undefined,
   added: [] as { uri: Uri; name?: string }[],
   updateWorkspaceFolders(_start: number, _deleteCount: number, ...folders: { uri: Uri; name?: string }[]): boolean {
     workspace.added.push(...folders);
     return true;
+  },
+};
+
+/** Tasks: the classes a TaskProvider builds, and the providers registered by type. */
+export enum TaskScope {
+  Global = 1,
+  Workspace = 2,
+}
+
+export class CustomExecution {
+  constructor(readonly callback: (resolvedDefinition: { type: string; [k: string]: unknown }) => Promise<unknown>) {}
+}
+
+export class Task {
+  constructor(
+    readonly definition: { type: string; [k: string]: unknown },
+    readonly scope: unknown,
+    readonly name: string,
+    readonly source: string,
+    readonly execution?: CustomExecution,
+    readonly problemMatchers?: string[],
+  ) {}
+}
+
+export const tasks = {
+  providers: new Map<string, unknown>(),
+  registerTaskProvider(type: string, provider: unknown) {
+    tasks.providers.set(type, provider);
+    return { dispose: () => tasks.providers.delete(type) };
   },
 };
 

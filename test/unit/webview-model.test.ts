@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LayerFileEntry } from '../../protocol';
-import { ALL_CHANGES, buildTree, changeOf, changesToEntries, flatten, formatBytes, isDir, navigate, scrollToReveal, visibleRange, type Change, type Filter } from '../../webview/model';
+import { ALL_CHANGES, buildTree, changeOf, changesToEntries, ContainerChanges, fileChangesToEntries, flatten, formatBytes, isDir, navigate, scrollToReveal, shadowLabel, visibleRange, type Change, type ContainerEntry, type Filter } from '../../webview/model';
+import type { ChangesImageLayer, ContainerFileChange } from '../../protocol';
 
 const r = (path: string, type: LayerFileEntry['type'], change: Change, size = 0): LayerFileEntry => ({
   path,
@@ -157,5 +158,106 @@ describe('changesToEntries', () => {
       ],
     );
     assert.equal(tree.children.find((c) => c.path === 'bin')?.children[0].entry?.type, 'whiteout');
+  });
+});
+
+describe("a container's live changes (container/changes, pushed)", () => {
+  const D = (c: string) => 'sha256:' + c.repeat(64);
+  const layers: ChangesImageLayer[] = [
+    { index: 0, digest: D('1'), chainId: D('a'), createdBy: '/bin/sh -c #(nop) ADD file:base in /' },
+    { index: 1, digest: D('2'), chainId: D('b'), createdBy: 'COPY app /app' },
+  ];
+  const fc = (Path: string, Kind: 0 | 1 | 2, extra: Partial<ContainerFileChange> = {}): ContainerFileChange => ({
+    Path,
+    Kind,
+    Type: Kind === 2 ? 'deleted' : 'file',
+    Size: 0,
+    Mode: 0o644,
+    Mtime: 1_700_000_000_000,
+    ...extra,
+  });
+  const base = [
+    fc('/app', 0, { Type: 'dir', Mode: 0o755, Shadows: { Layer: 1, Type: 'dir', Size: 0 } }),
+    fc('/app/config.json', 0, { Size: 120, Shadows: { Layer: 1, Type: 'file', Size: 100, Digest: D('c') } }),
+    fc('/app/cache.bin', 2, { Shadows: { Layer: 1, Type: 'file', Size: 900_000, Digest: D('d') } }),
+    fc('/tmp', 0, { Type: 'dir', Mode: 0o1777, Shadows: { Layer: 0, Type: 'dir', Size: 0 } }),
+    fc('/tmp/log.txt', 1, { Size: 5 }),
+  ];
+
+  it('become records with sizes, types, modes and the version each change shadows', () => {
+    const entries = fileChangesToEntries(base);
+    const by = new Map(entries.map((e) => [e.path, e]));
+    assert.deepEqual(
+      entries.map((e) => [e.path, e.type, e.change, e.size]),
+      [
+        ['app', 'dir', 'changed', 0],
+        ['app/config.json', 'file', 'changed', 120],
+        ['app/cache.bin', 'whiteout', 'deleted', 0],
+        ['tmp', 'dir', 'changed', 0],
+        ['tmp/log.txt', 'file', 'added', 5],
+      ],
+    );
+    assert.equal(by.get('tmp')?.mode, 0o1777);
+    assert.deepEqual(by.get('app/cache.bin')?.shadows, { Layer: 1, Type: 'file', Size: 900_000, Digest: D('d') });
+    assert.equal(by.get('tmp/log.txt')?.shadows, undefined);
+    // The tree sums the container's bytes (deletions weigh nothing).
+    const tree = buildTree(entries);
+    assert.equal(tree.size, 125);
+    assert.equal(tree.files, 3);
+  });
+
+  it('label what a change shadows: layer, digest and the history step', () => {
+    const s = shadowLabel({ Layer: 1, Type: 'file', Size: 100, Digest: D('c') }, layers);
+    assert.equal(s.short, `1 · ${'2'.repeat(12)}`);
+    assert.equal(s.long, `shadows the 100 B file of image layer 1 ${'2'.repeat(12)} (COPY app /app)`);
+    assert.equal(shadowLabel({ Layer: 0, Type: 'dir', Size: 0 }, layers).long, `shadows the directory of image layer 0 ${'1'.repeat(12)} (ADD file:base in /)`);
+    assert.deepEqual(shadowLabel(undefined, layers), { short: '', long: '' });
+    // A layer the page does not know (no image record): the index alone.
+    assert.equal(shadowLabel({ Layer: 5, Type: 'symlink', Size: 0 }, layers).short, '5');
+  });
+
+  it('apply deltas in version order only: stale ones are ignored, a missed one asks again', () => {
+    const live = new ContainerChanges();
+    live.reset({ version: 3, running: true, layers, changes: base });
+    assert.equal(live.apply({ version: 4, changed: [fc('/tmp/log.txt', 1, { Size: 50 }), fc('/new', 1, { Size: 1 })], removed: ['/app/cache.bin'] }), 'applied');
+    assert.equal(live.byPath.get('/tmp/log.txt')?.Size, 50);
+    assert.equal(live.byPath.has('/app/cache.bin'), false);
+    assert.equal(live.byPath.size, 5);
+    assert.equal(live.apply({ version: 4, changed: [fc('/stale', 1)], removed: [] }), 'stale');
+    assert.equal(live.byPath.has('/stale'), false);
+    assert.equal(live.apply({ version: 6, changed: [fc('/later', 1)], removed: [] }), 'missed');
+    assert.equal(live.byPath.has('/later'), false);
+    assert.equal(live.version, 4);
+    assert.equal(live.apply({ version: 5, running: false, changed: [], removed: [] }), 'applied');
+    assert.equal(live.running, false);
+    // A one-off list (no version): deltas wait for the pushed whole list.
+    live.reset({ running: true, layers, changes: [] });
+    assert.equal(live.apply({ version: 1, changed: [fc('/x', 1)], removed: [] }), 'stale');
+    assert.equal(live.byPath.size, 0);
+  });
+
+  it('count the changes that shadow each image layer', () => {
+    const live = new ContainerChanges();
+    live.reset({ version: 1, running: false, layers, changes: base });
+    assert.deepEqual([...live.shadowCounts()].sort(), [
+      [0, 1],
+      [1, 3],
+    ]);
+  });
+
+  it('keep the selected path and open directories across an update', () => {
+    // What the page does on a push: rebuild the tree, flatten with the same expansion, find the selection by path.
+    const live = new ContainerChanges();
+    live.reset({ version: 1, running: true, layers, changes: base });
+    const expanded = new Set(['app', 'tmp']);
+    const before = flatten(buildTree(live.entries()), expanded, { text: '', changes: new Set(ALL_CHANGES) }, 'name');
+    const selected = before.findIndex((r) => r.node.path === 'tmp/log.txt');
+    live.apply({ version: 2, changed: [fc('/app/aaa-first', 1)], removed: [] });
+    const after = flatten(buildTree(live.entries()), expanded, { text: '', changes: new Set(ALL_CHANGES) }, 'name');
+    assert.equal(after.length, before.length + 1);
+    const again = after.findIndex((r) => r.node.path === before[selected].node.path);
+    assert.equal(again, selected + 1, 'the same row, one lower');
+    assert.ok(after.every((r) => !r.node.children.length || r.expanded), 'directories stay open');
+    assert.equal((after[again].node.entry as ContainerEntry).size, 5);
   });
 });
