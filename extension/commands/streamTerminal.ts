@@ -45,6 +45,11 @@ export abstract class StreamPseudoterminal implements vscode.Pseudoterminal {
   private failed = false;
   /** The terminal's size, once VS Code told it. */
   protected size: { rows: number; cols: number } | undefined;
+  /**
+   * Undefined: an error stays in the terminal until a key is pressed (a shell). A number: the
+   * terminal ends right after showing it, with this code (a task, whose failure VS Code reports).
+   */
+  protected readonly errorExitCode: number | undefined = undefined;
   /** The process's exit code, or undefined when it did not run to its end. */
   readonly done: Promise<number | undefined>;
   private resolveDone!: (code: number | undefined) => void;
@@ -81,10 +86,19 @@ export abstract class StreamPseudoterminal implements vscode.Pseudoterminal {
     } catch (err) {
       const f = classify(err);
       if (f.kind === 'cancelled' || this.closed) return this.finish(undefined);
+      if (this.errorExitCode !== undefined) {
+        this.writeEmitter.fire(`${RED}${f.message}${RESET}\r\n`);
+        return this.finish(this.errorExitCode);
+      }
       this.failed = true;
       this.writeEmitter.fire(`${RED}${f.message}${RESET}\r\n${DIM}${vscode.l10n.t('Press any key to close this terminal.')}${RESET}\r\n`);
       this.resolveDone(undefined);
     }
+  }
+
+  /** Writes `text` to the terminal (a note of the subclass's own). */
+  protected write(text: string): void {
+    this.writeEmitter.fire(text);
   }
 
   /** The agent takes input now: what was typed meanwhile is sent. */

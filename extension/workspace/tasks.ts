@@ -21,14 +21,11 @@
  * A definition that is not of that shape, or a workspace that cannot be brought up, ends the task
  * with exit code 1 and a red sentence in its terminal. tasks.json is the user's, but still checked.
  */
-import { randomUUID } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import * as vscode from 'vscode';
-import { CancellationTokenSource } from 'vscode-jsonrpc';
-import { ExecRequest, InputNotification, MAX_INPUT_CHUNK, ResizeNotification, type ExecParams, type WorkspaceInfo } from '../../protocol';
-import type { AgentConnection } from '../agent/connection';
-import { classify } from '../agent/errors';
+import { ExecRequest, type ExecParams, type WorkspaceInfo } from '../../protocol';
+import { StreamPseudoterminal, type StreamAgent } from '../commands/streamTerminal';
 import type { FolderRef } from './model';
 
 export const TASK_TYPE = 'berth';
@@ -99,113 +96,41 @@ export function execParams(info: WorkspaceInfo, c: TaskCommand): Pick<ExecParams
   };
 }
 
-export type TaskAgent = Pick<AgentConnection, 'request' | 'onOutput' | 'notify'>;
+export type TaskAgent = StreamAgent;
 
-const RED = '\x1b[31m';
 const DIM = '\x1b[2m';
 const RESET = '\x1b[0m';
 
-/** One task's terminal: the exec of its command with a pty (see the module comment). */
-export class TaskPseudoterminal implements vscode.Pseudoterminal {
-  private readonly writeEmitter = new vscode.EventEmitter<string>();
-  private readonly closeEmitter = new vscode.EventEmitter<number | void>();
-  readonly onDidWrite = this.writeEmitter.event;
-  readonly onDidClose = this.closeEmitter.event;
-  /** Names this task's stream in the agent's notifications. */
-  readonly token = `berth-ext-task-${randomUUID()}`;
-  private readonly cancel = new CancellationTokenSource();
-  private subscription: { dispose(): unknown } | undefined;
-  private pending: string[] = [];
-  private started = false;
-  private closed = false;
-  private size: { rows: number; cols: number } | undefined;
-  /** The exit code the task ended with (1 when it could not run), or undefined when the user ended it. */
-  readonly done: Promise<number | undefined>;
-  private resolveDone!: (code: number | undefined) => void;
+/**
+ * One task's terminal: the exec of its command with a pty (see the module comment), on the
+ * protocol's stream like Attach Shell. A task that cannot run ends at once with code 1.
+ */
+export class TaskPseudoterminal extends StreamPseudoterminal {
+  protected override readonly errorExitCode = 1;
 
   constructor(
-    private readonly agent: TaskAgent,
+    agent: TaskAgent,
     /** The running workspace container to run in (brought up when needed); throws or is undefined when there is none. */
     private readonly workspace: () => Promise<WorkspaceInfo | undefined>,
     private readonly definition: unknown,
   ) {
-    this.done = new Promise((r) => (this.resolveDone = r));
+    super(agent, 'task');
   }
 
-  open(dims: vscode.TerminalDimensions | undefined): void {
-    if (dims) this.size = { rows: dims.rows, cols: dims.columns };
-    const decoder = new TextDecoder('utf-8');
-    this.subscription = this.agent.onOutput((n) => {
-      if (n.token !== this.token || this.closed) return;
-      const text = decoder.decode(Buffer.from(n.data, 'base64'), { stream: true });
-      if (text) this.writeEmitter.fire(text);
-    });
-    void this.run();
-  }
-
-  private async run(): Promise<void> {
-    try {
-      const c = taskCommand(this.definition);
-      if ('error' in c) throw new Error(c.error);
-      const info = await this.workspace();
-      if (this.closed) return this.finish(undefined);
-      if (!info) throw new Error(vscode.l10n.t('Berth task: the workspace container is not running, and it could not be brought up (see the Berth Workspace output).'));
-      const params = execParams(info, c);
-      this.writeEmitter.fire(`${DIM}${vscode.l10n.t('> {0} (in {1}, {2})', c.cmd.join(' '), info.container.Name, params.workingDir ?? '/')}${RESET}\r\n`);
-      const size = this.size ?? { rows: 24, cols: 80 };
-      const answer = this.agent.request(ExecRequest.type, { ...params, tty: true, stdin: true, rows: size.rows, cols: size.cols, attachToken: this.token }, this.cancel.token);
-      // The agent queues input that arrives while the process starts.
-      this.started = true;
-      for (const d of this.pending.splice(0)) this.send(d);
-      const { ExitCode } = await answer;
-      this.finish(ExitCode);
-    } catch (err) {
-      const f = classify(err);
-      if (f.kind === 'cancelled' || this.closed) return this.finish(undefined);
-      this.writeEmitter.fire(`${RED}${f.message}${RESET}\r\n`);
-      this.finish(1);
-    }
-  }
-
-  private finish(code: number | undefined): void {
-    this.subscription?.dispose();
-    this.resolveDone(code);
-    if (this.closed) return;
-    this.closed = true;
-    this.closeEmitter.fire(code);
-  }
-
-  private send(data: string): void {
-    const bytes = Buffer.from(data, 'utf8');
-    for (let i = 0; i < bytes.length; i += MAX_INPUT_CHUNK) {
-      this.agent.notify(InputNotification.type, { token: this.token, data: bytes.subarray(i, i + MAX_INPUT_CHUNK).toString('base64') });
-    }
-  }
-
-  handleInput(data: string): void {
-    if (this.closed) return;
-    if (this.started) this.send(data);
-    else this.pending.push(data);
-  }
-
-  setDimensions(d: vscode.TerminalDimensions): void {
-    this.size = { rows: d.rows, cols: d.columns };
-    if (this.started && !this.closed) this.agent.notify(ResizeNotification.type, { token: this.token, rows: d.rows, cols: d.columns });
-  }
-
-  /** The task was terminated (or its terminal closed): the exec is cancelled, which kills it. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.subscription?.dispose();
-    this.cancel.cancel();
-  }
-
-  dispose(): void {
-    this.close();
-    this.writeEmitter.dispose();
-    this.closeEmitter.dispose();
-    this.cancel.dispose();
+  protected async attach(): Promise<void> {
+    const c = taskCommand(this.definition);
+    if ('error' in c) throw new Error(c.error);
+    const info = await this.workspace();
+    if (this.closed) return this.finish(undefined);
+    if (!info) throw new Error(vscode.l10n.t('Berth task: the workspace container is not running, and it could not be brought up (see the Berth Workspace output).'));
+    const params = execParams(info, c);
+    this.write(`${DIM}${vscode.l10n.t('> {0} (in {1}, {2})', c.cmd.join(' '), info.container.Name, params.workingDir ?? '/')}${RESET}\r\n`);
+    const size = this.size ?? { rows: 24, cols: 80 };
+    const answer = this.agent.request(ExecRequest.type, { ...params, tty: true, stdin: true, rows: size.rows, cols: size.cols, attachToken: this.token }, this.cancel.token);
+    // The agent queues input that arrives while the process starts.
+    this.attached();
+    const { ExitCode } = await answer;
+    this.finish(ExitCode);
   }
 }
 
