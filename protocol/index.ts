@@ -155,8 +155,8 @@ export type ContainerEventActionMore = 'commit' | 'restart' | ContainerListenEve
  * by the agent's port watcher (agent/workspace/ports.ts), which looks at the container's listening
  * TCP sockets about once a second. listen: a process in the container listens on a port that is
  * not published; attributes `workspace` (the folder), `port`, and either `hostIp` and `hostPort`
- * (forwarded there on the host) or `loopbackOnly` "true" (bound to the container's loopback: not
- * reachable from the host, not forwarded). unlisten: nothing listens on `port` any more (its
+ * (forwarded there on the host), and `loopbackOnly` "true" when it is bound to the container's
+ * loopback (relayed into its network namespace by the runtime helper). unlisten: nothing listens on `port` any more (its
  * forward is closed); attributes `workspace`, `port`. None are sent when the container exits (its
  * `die` means every port is gone). Clients showing forwarded ports refresh `workspace/status`.
  */
@@ -1987,9 +1987,10 @@ export interface WorkspaceInfo {
    */
   ports: WorkspacePort[];
   /**
-   * Ports a process in the running container listens on at its loopback address only (127.0.0.1,
-   * ::1): the host cannot reach them, so they are not forwarded (listen on 0.0.0.0 instead).
-   * Absent from agents that do not detect ports.
+   * Of the detected `ports`, those a process listens on at the container's loopback address only
+   * (127.0.0.1, ::1): the bridge cannot reach them, so their forward relays each connection into
+   * the container's network namespace through the runtime helper. Absent from agents that do not
+   * detect ports.
    */
   loopbackPorts?: number[];
 }
@@ -2084,7 +2085,7 @@ export interface WorkspaceStatusParams {
  * `workspace/status`. Sent by the extension (the Workspace view, the "Berth workspace" terminal
  * profile) to learn the folder's workspace container and how to work in it, as the last
  * `workspace/up` set it up; `null` when there is none. Its `ports` include those detected while
- * the container runs, and `loopbackPorts` those it cannot forward (see
+ * the container runs, and `loopbackPorts` those of them bound to its loopback only (see
  * {@link ContainerListenEventAction}). Reads nothing of the folder and starts nothing.
  * Errors: InvalidArgument (folder).
  */

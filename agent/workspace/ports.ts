@@ -28,15 +28,16 @@
  * the kernel chooses: the agent runs as root, and a process in a user's container must not take a
  * privileged port of the host (a resolver or mail port on 127.0.0.1 that happens to be free). Ports the container already publishes (forwardPorts,
  * `-p` in runArgs) are left to their own proxies. A listener bound only to the container's loopback
- * (127.0.0.0/8, ::1, ::ffff:127.x) cannot be reached from outside the namespace, and the agent
- * cannot connect from inside it: such ports are not forwarded, and are reported as listening on
- * loopback only (`loopbackPorts` of `workspace/status`) so the user can bind them to 0.0.0.0.
+ * (127.0.0.0/8, ::1, ::ffff:127.x), as dev servers often are, cannot be reached through the
+ * bridge: its proxy hands each connection to the runtime helper in `--connect` mode, which enters
+ * the container's network namespace alone and relays it to the loopback there (openNetnsProxy).
+ * Such ports are also listed in `loopbackPorts` of `workspace/status`.
  * Listeners on other addresses (an IPv6 link-local one) are ignored. At most
  * {@link MAX_DETECTED} ports of a container are forwarded; more are logged once and skipped.
  *
  * Events (protocol: ContainerEventActionMore). `listen` when a listener is forwarded (attributes
- * `workspace`, `port`, `hostIp`, `hostPort`) or found on loopback only (`workspace`, `port`,
- * `loopbackOnly` "true"); `unlisten` when it goes away (`workspace`, `port`). None are sent when
+ * `workspace`, `port`, `hostIp`, `hostPort`, and `loopbackOnly` "true" for one on the container's
+ * loopback); `unlisten` when it goes away (`workspace`, `port`). None are sent when
  * the container exits: its `die` says that every port is gone.
  *
  * Everything read from /proc is the container's doing (how many sockets, which ports): rows that do
@@ -47,7 +48,7 @@ import { endianness } from 'node:os';
 import type { BerthEvent, WorkspacePort } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
 import type { ContainerService } from '../runtime/containers/service';
-import { openProxy, type Proxy } from '../runtime/network/proxy';
+import { openNetnsProxy, openProxy, type Proxy } from '../runtime/network/proxy';
 import { LABEL_WORKSPACE } from './service';
 
 /** Between two passes over a container's listeners. */
@@ -160,7 +161,7 @@ export function readListeners(pid: number, ownIp: string | undefined): Listeners
 export interface DetectedPorts {
   /** Forwarded to the host, by container port. */
   forwarded: WorkspacePort[];
-  /** Listening on the container's loopback only: not reachable from the host. */
+  /** Of those, the ones listening on the container's loopback only (relayed by the helper). */
   loopback: number[];
 }
 
@@ -266,18 +267,16 @@ export class WorkspacePortWatcher {
     const emit = (action: 'listen' | 'unlisten', port: number, extra: Record<string, string> = {}) =>
       this.containers.emitEvent(action, rec, { workspace: w.folder, port: String(port), ...extra });
 
+    // A forward goes when its listener does, or moves between loopback and reachable.
     for (const [port, proxy] of [...w.forwarded]) {
-      if (found.get(port) === 'reachable') continue;
+      const scope = found.get(port);
+      if (scope !== undefined && (scope === 'loopback') === w.loopback.has(port)) continue;
       w.forwarded.delete(port);
-      await proxy.close();
-      if (!found.has(port)) emit('unlisten', port);
-    }
-    for (const port of [...w.loopback]) {
-      if (found.get(port) === 'loopback') continue;
       w.loopback.delete(port);
-      if (!found.has(port)) emit('unlisten', port);
+      await proxy.close();
+      if (scope === undefined) emit('unlisten', port);
     }
-    for (const port of [...w.failed]) if (found.get(port) !== 'reachable') w.failed.delete(port);
+    for (const port of [...w.failed]) if (!found.has(port)) w.failed.delete(port);
 
     const published = new Set(
       this.containers.network
@@ -286,35 +285,31 @@ export class WorkspacePortWatcher {
         .map((b) => b.containerPort),
     );
     for (const [port, scope] of [...found].sort((a, b) => a[0] - b[0])) {
-      if (scope === 'loopback') {
-        if (!w.loopback.has(port)) {
-          w.loopback.add(port);
-          emit('listen', port, { loopbackOnly: 'true' });
-        }
-        continue;
-      }
       if (published.has(port) || w.forwarded.has(port) || w.failed.has(port)) continue;
       if (w.forwarded.size >= MAX_DETECTED) {
         this.warnOnce(w, 'limit', `${OP}: container ${w.id.slice(0, 12)} listens on more than ${MAX_DETECTED} ports; port ${port} and later ones are not forwarded`);
         break;
       }
-      const proxy = await this.open(w, port);
+      const proxy = await this.open(w, port, scope);
       if (!proxy) continue;
       if (w.stopped) {
         await proxy.close();
         return;
       }
       w.forwarded.set(port, proxy);
-      emit('listen', port, { hostIp: proxy.bound.hostIp, hostPort: String(proxy.bound.hostPort) });
+      if (scope === 'loopback') w.loopback.add(port);
+      emit('listen', port, { hostIp: proxy.bound.hostIp, hostPort: String(proxy.bound.hostPort), ...(scope === 'loopback' ? { loopbackOnly: 'true' } : {}) });
     }
   }
 
   /** A proxy for `port` on 127.0.0.1: the same number when free (and not privileged), else one the kernel chooses. */
-  private async open(w: Watch, port: number): Promise<Proxy | undefined> {
+  private async open(w: Watch, port: number, scope: ListenScope): Promise<Proxy | undefined> {
     const spec = { protocol: 'tcp' as const, hostIp: FORWARD_HOST_IP, targetIp: w.ip, targetPort: port };
+    const openOn = (hostPort: number) =>
+      scope === 'loopback' ? openNetnsProxy({ hostIp: FORWARD_HOST_IP, hostPort, pid: w.pid, targetPort: port }, OP) : openProxy({ ...spec, hostPort }, OP);
     if (port >= FIRST_UNPRIVILEGED) {
       try {
-        return await openProxy({ ...spec, hostPort: port }, OP);
+        return await openOn(port);
       } catch (e) {
         if (!(e instanceof BerthError) || e.code !== ErrorCode.Conflict) {
           w.failed.add(port);
@@ -324,7 +319,7 @@ export class WorkspacePortWatcher {
       }
     }
     try {
-      return await openProxy({ ...spec, hostPort: 0 }, OP);
+      return await openOn(0);
     } catch (e) {
       w.failed.add(port);
       this.log(`${OP}: container ${w.id.slice(0, 12)} port ${port}: ${(e as Error).message}`);

@@ -1,8 +1,8 @@
 /**
  * The Workspace view (in the Berth view container): for each folder of the VS Code workspace, its
  * workspace container's state from `workspace/status`, and its forwarded ports with their local
- * addresses (click: Open in Browser), the detected ones among them, and the ports listened on at the
- * container's loopback only (not forwarded). Refreshed when a container is created, started, stops
+ * addresses (click: Open in Browser), the detected ones among them (those on the container's
+ * loopback marked so). Refreshed when a container is created, started, stops
  * or is removed, when a workspace container's listeners change (`listen`/`unlisten` events), when
  * the folders change and when the connection comes back; never on a timer.
  */
@@ -81,25 +81,18 @@ export class WorkspaceTreeProvider implements vscode.TreeDataProvider<WorkspaceN
   getTreeItem(node: WorkspaceNode): vscode.TreeItem {
     if (node.kind === 'port') {
       const item = new vscode.TreeItem(portAddress(node.port), vscode.TreeItemCollapsibleState.None);
-      item.description = node.port.detected ? vscode.l10n.t('→ {0}/tcp (detected)', node.port.containerPort) : vscode.l10n.t('→ {0}/tcp', node.port.containerPort);
+      item.description = node.loopback
+        ? vscode.l10n.t('→ {0}/tcp (detected, container loopback)', node.port.containerPort)
+        : node.port.detected
+          ? vscode.l10n.t('→ {0}/tcp (detected)', node.port.containerPort)
+          : vscode.l10n.t('→ {0}/tcp', node.port.containerPort);
       item.tooltip = vscode.l10n.t('Port {0} of the workspace container, forwarded to {1} on this machine', node.port.containerPort, portAddress(node.port));
       item.iconPath = new vscode.ThemeIcon('plug');
       item.contextValue = contextValue(node);
       item.command = { command: 'berth.workspace.openPort', title: vscode.l10n.t('Open in Browser'), arguments: [node] };
       return item;
     }
-    if (node.kind === 'loopbackPort') {
-      const item = new vscode.TreeItem(`${node.containerPort}/tcp`, vscode.TreeItemCollapsibleState.None);
-      item.description = vscode.l10n.t('loopback only, not forwarded');
-      item.tooltip = vscode.l10n.t(
-        'A process in the workspace container listens on port {0} of its loopback address only, which this machine cannot reach. Make it listen on 0.0.0.0 to have it forwarded.',
-        node.containerPort,
-      );
-      item.iconPath = new vscode.ThemeIcon('warning');
-      item.contextValue = contextValue(node);
-      return item;
-    }
-    const hasPorts = (node.info?.ports.length ?? 0) + (node.info?.loopbackPorts?.length ?? 0) > 0;
+    const hasPorts = (node.info?.ports.length ?? 0) > 0;
     const item = new vscode.TreeItem(node.folder.name, hasPorts ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
     const info = node.info;
     if (node.error) {

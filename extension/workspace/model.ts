@@ -14,9 +14,8 @@ export interface FolderRef {
 
 export type WorkspaceNode =
   | { kind: 'folder'; folder: FolderRef; info: WorkspaceInfo | null; error?: string }
-  | { kind: 'port'; folder: FolderRef; container: string; port: WorkspacePort }
-  /** A port the container listens on at its loopback only (`loopbackPorts`): shown, not forwarded. */
-  | { kind: 'loopbackPort'; folder: FolderRef; container: string; containerPort: number };
+  /** A forwarded port; `loopback` when the container listens on its loopback only (relayed by the helper). */
+  | { kind: 'port'; folder: FolderRef; container: string; port: WorkspacePort; loopback?: boolean };
 
 /** The tree's roots: a node per folder, in VS Code's order. */
 export function buildWorkspaceNodes(folders: readonly FolderRef[], infos: readonly (WorkspaceInfo | null | { error: string })[]): WorkspaceNode[] {
@@ -27,19 +26,19 @@ export function buildWorkspaceNodes(folders: readonly FolderRef[], infos: readon
   });
 }
 
-/** The children of a folder row: its forwarded ports by container port, then the loopback-only ones. */
+/** The children of a folder row: its forwarded ports by container port. */
 export function portNodes(node: WorkspaceNode): WorkspaceNode[] {
   if (node.kind !== 'folder' || !node.info) return [];
   const info = node.info;
-  const forwarded: WorkspaceNode[] = [...info.ports].sort((a, b) => a.containerPort - b.containerPort).map((port) => ({ kind: 'port', folder: node.folder, container: info.container.Id, port }));
-  const loopback: WorkspaceNode[] = [...(info.loopbackPorts ?? [])].sort((a, b) => a - b).map((containerPort) => ({ kind: 'loopbackPort', folder: node.folder, container: info.container.Id, containerPort }));
-  return [...forwarded, ...loopback];
+  const loopback = new Set(info.loopbackPorts ?? []);
+  return [...info.ports]
+    .sort((a, b) => a.containerPort - b.containerPort)
+    .map((port) => ({ kind: 'port', folder: node.folder, container: info.container.Id, port, ...(loopback.has(port.containerPort) ? { loopback: true } : {}) }));
 }
 
-/** The `viewItem` context value: workspace.running / .exited / .created / .none, workspacePort, or workspaceLoopbackPort. */
+/** The `viewItem` context value: workspace.running / .exited / .created / .none, or workspacePort. */
 export function contextValue(node: WorkspaceNode): string {
   if (node.kind === 'port') return 'workspacePort';
-  if (node.kind === 'loopbackPort') return 'workspaceLoopbackPort';
   return `workspace.${node.info ? node.info.container.State : 'none'}`;
 }
 

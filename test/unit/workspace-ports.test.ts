@@ -87,7 +87,7 @@ describe('workspace ports: /proc/net/tcp parsing', () => {
 });
 
 describe('workspace ports: the Workspace view rows', () => {
-  it('lists forwarded ports (forwardPorts and detected) by port, then loopback-only ones', () => {
+  it('lists forwarded ports (forwardPorts and detected) by port, marking those on the container loopback', () => {
     const info: WorkspaceInfo = {
       folder: '/p',
       configFile: '/p/.devcontainer.json',
@@ -100,22 +100,22 @@ describe('workspace ports: the Workspace view rows', () => {
       ports: [
         { containerPort: 9000, hostIp: '127.0.0.1', hostPort: 40001, detected: true },
         { containerPort: 3000, hostIp: '127.0.0.1', hostPort: 3000 },
+        { containerPort: 5432, hostIp: '127.0.0.1', hostPort: 5432, detected: true },
       ],
-      loopbackPorts: [6000, 5432],
+      loopbackPorts: [5432],
     };
     const [folder] = buildWorkspaceNodes([{ name: 'p', path: '/p' }], [info]);
     const rows = portNodes(folder!);
     assert.deepEqual(
-      rows.map((r) => [contextValue(r), r.kind === 'port' ? r.port.containerPort : r.kind === 'loopbackPort' ? r.containerPort : -1]),
+      rows.map((r) => [contextValue(r), r.kind === 'port' ? r.port.containerPort : -1, r.kind === 'port' && r.loopback === true]),
       [
-        ['workspacePort', 3000],
-        ['workspacePort', 9000],
-        ['workspaceLoopbackPort', 5432],
-        ['workspaceLoopbackPort', 6000],
+        ['workspacePort', 3000, false],
+        ['workspacePort', 5432, true],
+        ['workspacePort', 9000, false],
       ],
     );
     // An agent that does not detect ports sends no loopbackPorts.
     const { loopbackPorts: _none, ...older } = info;
-    assert.equal(portNodes(buildWorkspaceNodes([{ name: 'p', path: '/p' }], [older])[0]!).length, 2);
+    assert.equal(portNodes(buildWorkspaceNodes([{ name: 'p', path: '/p' }], [older])[0]!).filter((r) => r.kind === 'port' && r.loopback).length, 0);
   });
 });

@@ -14,9 +14,15 @@
  *   their way back); a flow idle for {@link UDP_IDLE_MS} is closed; at most {@link MAX_UDP_FLOWS}
  *   flows, the oldest closed first.
  * - {@link Proxy.close} closes the listener and every connection and flow; idempotent.
+ * - {@link openNetnsProxy}: the same for a port the container listens on at its loopback only
+ *   (unreachable through the bridge): each connection is handed, as the fd it is, to the runtime
+ *   helper in `--connect` mode, which enters only the container's network namespace and relays
+ *   it to 127.0.0.1:PORT there (the agent never setns; no bytes pass through Node).
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, isIP, type Server, type Socket } from 'node:net';
+import { helperPath } from '../../../native';
 import { BerthError, ErrorCode } from '../../errors';
 import type { BoundPort, Protocol } from './ports';
 
@@ -95,6 +101,46 @@ function openTcp(spec: ProxySpec, operation: string): Promise<Proxy> {
             server.close(() => r());
             for (const s of sockets) s.destroy();
             sockets.clear();
+          })),
+      });
+    });
+  });
+}
+
+/** TCP on `hostIp:hostPort` to `targetPort` on the loopback of the network namespace of `pid`. */
+export function openNetnsProxy(spec: { hostIp: string; hostPort: number; pid: number; targetPort: number }, operation: string): Promise<Proxy> {
+  const relays = new Set<ChildProcess>();
+  const server: Server = createServer({ pauseOnConnect: true }, (client) => {
+    if (relays.size >= MAX_TCP) return void client.destroy();
+    let relay: ChildProcess;
+    try {
+      // The connection's fd becomes the relay's stdin and stdout; ours is closed right after.
+      relay = spawn(helperPath(), ['--connect', String(spec.pid), String(spec.targetPort)], { stdio: [client, client, 'ignore'] });
+    } catch {
+      return void client.destroy();
+    }
+    relays.add(relay);
+    relay.on('error', () => relays.delete(relay));
+    relay.on('exit', () => relays.delete(relay));
+    client.destroy();
+  });
+  server.maxConnections = MAX_TCP;
+  const tcp: ProxySpec = { protocol: 'tcp', hostIp: spec.hostIp, hostPort: spec.hostPort, targetIp: '127.0.0.1', targetPort: spec.targetPort };
+  return new Promise((resolve, reject) => {
+    server.once('error', (e) => reject(bindError(tcp, e as NodeJS.ErrnoException, operation)));
+    server.listen({ host: spec.hostIp, port: spec.hostPort, exclusive: true }, () => {
+      server.removeAllListeners('error');
+      server.on('error', () => undefined);
+      const addr = server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : spec.hostPort;
+      let closed: Promise<void> | undefined;
+      resolve({
+        bound: { protocol: 'tcp', hostIp: spec.hostIp, hostPort: port, containerPort: spec.targetPort },
+        close: () =>
+          (closed ??= new Promise<void>((r) => {
+            server.close(() => r());
+            for (const c of relays) c.kill('SIGKILL'); // our own children, by their handles
+            relays.clear();
           })),
       });
     });
