@@ -1,6 +1,8 @@
 /**
  * The runtime benchmarks of issue #6 that bench/start.ts does not cover, each side by side with
- * crun and runc in one run, the tools taking turns:
+ * crun and runc in one run, the tools taking turns. Berth's containers join no network ("none":
+ * a namespace with loopback), as the crun and runc bundles have (bench/start.ts measures what the
+ * default bridge adds):
  *
  *   1. 50 containers at once: Berth (50 create+start chains sent at once on one socket
  *      connection, then the 50 waits, then the 50 removes) against 50 `crun run` and 50 `runc run`
@@ -110,7 +112,7 @@ async function manyLayerImage(n: number) {
 /** create + wait(next-exit, sent first) + start + the wait's answer + remove of /bin/true. */
 async function berthRun(conn: MessageConnection, ref: string): Promise<number> {
   const t0 = performance.now();
-  const { Id } = await conn.sendRequest(CreateContainerRequest.type, { image: ref, cmd: ['/bin/true'] });
+  const { Id } = await conn.sendRequest(CreateContainerRequest.type, { networkMode: 'none', image: ref, cmd: ['/bin/true'] });
   const waited = conn.sendRequest(WaitContainerRequest.type, { container: Id, condition: 'next-exit' });
   await conn.sendRequest(StartContainerRequest.type, { container: Id });
   const r = await waited;
@@ -124,7 +126,7 @@ async function berthParallel(conn: MessageConnection, ref: string, n: number): P
   const t0 = performance.now();
   const runs = await Promise.all(
     Array.from({ length: n }, async () => {
-      const { Id } = await conn.sendRequest(CreateContainerRequest.type, { image: ref, cmd: ['/bin/true'] });
+      const { Id } = await conn.sendRequest(CreateContainerRequest.type, { networkMode: 'none', image: ref, cmd: ['/bin/true'] });
       const waited = conn.sendRequest(WaitContainerRequest.type, { container: Id, condition: 'next-exit' });
       await conn.sendRequest(StartContainerRequest.type, { container: Id });
       return { Id, waited };
@@ -293,7 +295,7 @@ async function main(): Promise<void> {
 
     // A sanity check of the overlay the peers get: the many-layer view is what Berth shows.
     const berthView = await (async () => {
-      const { Id } = await ext4.sendRequest(CreateContainerRequest.type, { image: manyRef, cmd: ['sh', '-c', VIEW_CHECK(LAYERS)], name: `${prefix}view` });
+      const { Id } = await ext4.sendRequest(CreateContainerRequest.type, { networkMode: 'none', image: manyRef, cmd: ['sh', '-c', VIEW_CHECK(LAYERS)], name: `${prefix}view` });
       const waited = ext4.sendRequest(WaitContainerRequest.type, { container: Id, condition: 'next-exit' });
       await ext4.sendRequest(StartContainerRequest.type, { container: Id });
       const r = await waited;
@@ -337,7 +339,7 @@ async function main(): Promise<void> {
 
     // ---------------------------------------------------------------- 2. exec latency
     log(`exec latency: ${ITERATIONS} iterations after a warm-up`);
-    const { Id: execTarget } = await ext4.sendRequest(CreateContainerRequest.type, { image: boxRef, cmd: ['sleep', '3600'], name: `${prefix}exec` });
+    const { Id: execTarget } = await ext4.sendRequest(CreateContainerRequest.type, { networkMode: 'none', image: boxRef, cmd: ['sleep', '3600'], name: `${prefix}exec` });
     await ext4.sendRequest(StartContainerRequest.type, { container: execTarget });
     const crunId = id();
     detached.push({ runtime: 'crun', id: crunId });
@@ -408,7 +410,7 @@ async function main(): Promise<void> {
     const idleEmpty = await idleCpu(agentPid, [], IDLE_SECONDS);
     const rssBefore = statusKiB(agentPid, 'VmRSS');
     for (let i = 0; i < PARALLEL; i++) {
-      const { Id } = await ext4.sendRequest(CreateContainerRequest.type, { image: boxRef, cmd: ['sleep', '3600'], name: `${prefix}idle${i}` });
+      const { Id } = await ext4.sendRequest(CreateContainerRequest.type, { networkMode: 'none', image: boxRef, cmd: ['sleep', '3600'], name: `${prefix}idle${i}` });
       await ext4.sendRequest(StartContainerRequest.type, { container: Id });
     }
     const running = (await ext4.sendRequest(ListContainersRequest.type, {})).length;
