@@ -176,6 +176,12 @@ export interface LaunchOptions {
   operation?: string;
   /** Open the helper's control fd 5, for {@link LaunchedContainer.resize} (plans with a tty). */
   control?: boolean;
+  /**
+   * Run the helper from a sealed copy of itself (`--sealed`): for plans that enter a running
+   * container (exec), whose processes could otherwise reach the host's helper binary through the
+   * child's /proc/PID/exe (see berth-helper.c).
+   */
+  sealed?: boolean;
 }
 
 export interface ExitStatus {
@@ -218,7 +224,7 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
     try {
       // detached: the helper is the container's monitor and outlives the agent's process group.
       const own: [StdioSpec, StdioSpec, StdioSpec] = plan.monitor ? ['ignore', 'ignore', 'ignore'] : stdio;
-      child = spawn(helperPath(), [], { stdio: [...own, 'pipe', 'pipe', ...(opts.control && !plan.monitor ? (['pipe'] as const) : [])], detached: true });
+      child = spawn(helperPath(), opts.sealed ? ['--sealed'] : [], { stdio: [...own, 'pipe', 'pipe', ...(opts.control && !plan.monitor ? (['pipe'] as const) : [])], detached: true });
     } catch (e) {
       reject(e);
       return;

@@ -1444,6 +1444,7 @@ __attribute__((noreturn)) static void child_main(int sync_fd) {
     if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, &orig_mask, NULL);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);  // the helper died during setup: do not linger
+  if (exec_mode) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // in the container's pid namespace: no /proc/PID/exe for its processes (execve resets it)
   char c;
   ssize_t n;
   do n = read(sync_fd, &c, 1);
@@ -1995,8 +1996,33 @@ static int connect_mode(const char *pid_s, const char *port_s) {
   return 0;
 }
 
+// `--sealed`: before anything else, the helper copies itself into a sealed memfd and re-executes
+// from it (the plan on fd 3 is still unread). The agent asks for this when the helper will enter a
+// running container (exec): between its clone into the container's pid namespace and the exec of
+// the command, the child is a process of the container, and a process of the container could open
+// its /proc/PID/exe and, later, write the host's berth-helper through it (CVE-2019-5736 against
+// runc). A sealed memfd cannot be written; the child is also made non-dumpable until its exec.
+__attribute__((noreturn)) static void reexec_sealed(char *argv0) {
+  int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  int fd = (int)syscall(SYS_memfd_create, "berth-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (src < 0 || fd < 0) helper_fail(0, "setup", errno, src < 0 ? "open" : "memfd_create", "/proc/self/exe", "seal the helper");
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(src, buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || write_full(fd, buf, (size_t)n) < 0) helper_fail(0, "setup", errno, "read", "/proc/self/exe", "seal the helper");
+  }
+  close(src);
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) helper_fail(0, "setup", errno, "fcntl", NULL, "seal the helper's memfd");
+  char *args[] = {argv0, NULL};
+  extern char **environ;
+  syscall(SYS_execveat, fd, "", args, environ, AT_EMPTY_PATH);
+  helper_fail(0, "setup", errno, "execveat", NULL, "run the sealed helper");
+}
+
 int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "--connect")) return connect_mode(argv[2], argv[3]);
+  if (argc == 2 && !strcmp(argv[1], "--sealed")) reexec_sealed(argv[0]);
   if (argc == 2 && !strcmp(argv[1], "--version")) {
     puts("berth-helper 1");
     return 0;

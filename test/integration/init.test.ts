@@ -4,6 +4,7 @@
  * status. Real containers through the CLI.
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { InspectContainerRequest } from '../../protocol';
 import { ok } from '../support/expect';
@@ -42,5 +43,33 @@ describe('--init', () => {
     const r = await cli(['run', '--rm', '--init', s.ref, 'no-such-command']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /exec "no-such-command": ENOENT \(no such command in the container\)/);
+  });
+});
+
+describe('sealed runtime binaries', () => {
+  const s = containerSuite({ repo: 'sealed/box' });
+
+  it("exec enters the container from a sealed copy of the helper: the host's berth-helper is out of its processes' reach", async () => {
+    const id = ok(await s.cli(['run', '-d', s.ref, 'sleep', '600']), 'run -d').stdout.trim();
+    s.track(id);
+    // While an exec'd process runs, its parent (the helper, its monitor) runs from a sealed memfd.
+    const exec = s.cli(['exec', id, 'sh', '-c', 'echo $$ > /tmp/exec.pid; exec sleep 3']);
+    let helperExe = '';
+    for (let i = 0; i < 100 && !helperExe; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+        let cmd = '';
+        try {
+          cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+          if (cmd !== 'sleep\x003\x00' || !readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(id)) continue;
+          const ppid = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1];
+          helperExe = readlinkSync(`/proc/${ppid}/exe`);
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+    }
+    assert.match(helperExe, /^\/memfd:berth-helper/, `the exec's monitor runs from ${helperExe || '(not found)'}`);
+    ok(await exec, 'exec');
   });
 });

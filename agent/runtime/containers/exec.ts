@@ -86,6 +86,7 @@ export async function execInContainer(
     timeoutMs: START_TIMEOUT_MS,
     operation: op,
     control: !!opts.terminal,
+    sealed: true,
   });
   const outStream = opts.terminal ? 'tty' : 'stdout';
   p.stdout!.on('data', (d: Buffer) => onOutput(outStream, d));
