@@ -11,7 +11,8 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, r
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { ResponseError, createMessageConnection, type MessageConnection } from 'vscode-jsonrpc';
-import { SocketMessageReader, SocketMessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { SocketMessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { FrameGuard } from './server/frameGuard';
 import { ErrorCode } from '../protocol';
 import { native, type PeerCred } from '../native';
 import { BerthError, systemError } from './errors';
@@ -79,7 +80,17 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   if (opts.socket) {
     server = await listen(opts.socket, opts.root, opts.ownerUid, (socket) => {
-      const conn = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+      // The guard ends a peer that announces an oversized or malformed message before the
+      // reader buffers it (frameGuard.ts); the connection then closes.
+      const guard = new FrameGuard();
+      guard.on('error', (e) => {
+        log(`closing a connection: ${e.message}`);
+        socket.destroy();
+        guard.destroy();
+      });
+      socket.pipe(guard);
+      socket.on('close', () => guard.destroy()); // an abrupt end too closes the reader, hence the connection
+      const conn = createMessageConnection(new StreamMessageReader(guard), new SocketMessageWriter(socket));
       socket.on('error', () => conn.dispose());
       let peer: PeerCred;
       try {
