@@ -61,6 +61,8 @@ interface Raw {
   closed(ms: number): Promise<boolean>;
   /** Resolves with the parsed messages once `n` have arrived (or after `ms` with what came). */
   messages(n: number, ms: number): Promise<Record<string, unknown>[]>;
+  /** The same, counting only responses (notifications such as pull progress come along). */
+  responses(n: number, ms: number): Promise<Record<string, unknown>[]>;
 }
 
 async function raw(path: string): Promise<Raw> {
@@ -105,6 +107,11 @@ async function raw(path: string): Promise<Raw> {
     closed: (ms) => until(() => ended, ms),
     messages: async (n, ms) => {
       await until(() => ended || parse().length >= n, ms);
+      return parse();
+    },
+    responses: async (n, ms) => {
+      const isResponse = (m: Record<string, unknown>) => 'id' in m && ('result' in m || 'error' in m);
+      await until(() => ended || parse().filter(isResponse).length >= n, ms);
       return parse();
     },
   };
@@ -201,7 +208,10 @@ describe('malformed JSON-RPC at the agent socket', () => {
     const msgs = await r.messages(1, 5_000);
     assert.equal(msgs.length, 0, 'no answer to a message over the limit');
     assert.ok(await r.closed(5000), 'the connection was closed');
-    assert.match(agent.log(), /closing a connection: a message of \d+ bytes \(at most 33554432\)/);
+    // The agent's log reaches us through a pipe: wait for the line (bounded).
+    const said = /closing a connection: a message of \d+ bytes \(at most 33554432\)/;
+    for (let i = 0; i < 100 && !said.test(agent.log()); i++) await new Promise((res) => setTimeout(res, 50));
+    assert.match(agent.log(), said);
     r.socket.destroy();
     await stillServes('after an oversized message');
   });
@@ -308,7 +318,7 @@ describe('malformed JSON-RPC at the agent socket', () => {
           sent.push({ id, params: p });
           r.socket.write(frame(JSON.stringify({ jsonrpc: '2.0', id, method: d.method, params: p })));
         }
-        const msgs = await r.messages(n, 30_000);
+        const msgs = await r.responses(n, 30_000);
         const responses = msgs.filter((m) => 'id' in m && ('result' in m || 'error' in m));
         for (const m of responses) {
           const e = m.error as { code: number; message: string } | undefined;
