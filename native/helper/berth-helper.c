@@ -1332,21 +1332,26 @@ static void idmap_lowers(void) {
 }
 
 // Before clone: the init binary copied into a memfd that nothing can change any more.
-static void seal_init(void) {
-  int src = open(init_path, O_RDONLY | O_CLOEXEC);
-  if (src < 0) helper_fail(0, "init", errno, "open", init_path, "open the init");
-  int fd = (int)syscall(SYS_memfd_create, "berth-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) helper_fail(0, "init", errno, "memfd_create", NULL, "copy the init");
+// A copy of the file `path` in a memfd named `name`, sealed against any change; fails as `op`.
+static int sealed_copy(const char *path, const char *name, const char *op) {
+  int src = open(path, O_RDONLY | O_CLOEXEC);
+  if (src < 0) helper_fail(0, op, errno, "open", path, "open %s to seal it", path);
+  int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) helper_fail(0, op, errno, "memfd_create", NULL, "a memfd for %s", path);
   char buf[65536];
   ssize_t n;
   while ((n = read(src, buf, sizeof buf)) != 0) {
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || write_full(fd, buf, (size_t)n) < 0) helper_fail(0, "init", errno, "read", init_path, "copy the init");
+    if (n < 0 || write_full(fd, buf, (size_t)n) < 0) helper_fail(0, op, errno, "read", path, "copy %s into a memfd", path);
   }
   close(src);
   if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
-    helper_fail(0, "init", errno, "fcntl", NULL, "seal the init's memfd");
-  init_fd = fd;
+    helper_fail(0, op, errno, "fcntl", NULL, "seal the memfd of %s", path);
+  return fd;
+}
+
+static void seal_init(void) {
+  init_fd = sealed_copy(init_path, "berth-init", "init");
 }
 
 static void op_exec(const struct rec *r) {
@@ -2003,17 +2008,7 @@ static int connect_mode(const char *pid_s, const char *port_s) {
 // its /proc/PID/exe and, later, write the host's berth-helper through it (CVE-2019-5736 against
 // runc). A sealed memfd cannot be written; the child is also made non-dumpable until its exec.
 __attribute__((noreturn)) static void reexec_sealed(char *argv0) {
-  int src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-  int fd = (int)syscall(SYS_memfd_create, "berth-helper", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (src < 0 || fd < 0) helper_fail(0, "setup", errno, src < 0 ? "open" : "memfd_create", "/proc/self/exe", "seal the helper");
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(src, buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || write_full(fd, buf, (size_t)n) < 0) helper_fail(0, "setup", errno, "read", "/proc/self/exe", "seal the helper");
-  }
-  close(src);
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) helper_fail(0, "setup", errno, "fcntl", NULL, "seal the helper's memfd");
+  int fd = sealed_copy("/proc/self/exe", "berth-helper", "setup");
   char *args[] = {argv0, NULL};
   extern char **environ;
   syscall(SYS_execveat, fd, "", args, environ, AT_EMPTY_PATH);

@@ -85,6 +85,17 @@ function openTcp(spec: ProxySpec, operation: string): Promise<Proxy> {
       client.resume();
     });
   });
+  return listenTcp(server, spec, operation, () => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  });
+}
+
+/**
+ * Binds `server` on the spec's host address (Conflict or InvalidArgument errors as bindError
+ * words them) and gives the Proxy: `dropAll` ends the connections in flight when it closes.
+ */
+function listenTcp(server: Server, spec: ProxySpec, operation: string, dropAll: () => void): Promise<Proxy> {
   server.maxConnections = MAX_TCP;
   return new Promise((resolve, reject) => {
     server.once('error', (e) => reject(bindError(spec, e as NodeJS.ErrnoException, operation)));
@@ -99,8 +110,7 @@ function openTcp(spec: ProxySpec, operation: string): Promise<Proxy> {
         close: () =>
           (closed ??= new Promise<void>((r) => {
             server.close(() => r());
-            for (const s of sockets) s.destroy();
-            sockets.clear();
+            dropAll();
           })),
       });
     });
@@ -124,26 +134,10 @@ export function openNetnsProxy(spec: { hostIp: string; hostPort: number; pid: nu
     relay.on('exit', () => relays.delete(relay));
     client.destroy();
   });
-  server.maxConnections = MAX_TCP;
   const tcp: ProxySpec = { protocol: 'tcp', hostIp: spec.hostIp, hostPort: spec.hostPort, targetIp: '127.0.0.1', targetPort: spec.targetPort };
-  return new Promise((resolve, reject) => {
-    server.once('error', (e) => reject(bindError(tcp, e as NodeJS.ErrnoException, operation)));
-    server.listen({ host: spec.hostIp, port: spec.hostPort, exclusive: true }, () => {
-      server.removeAllListeners('error');
-      server.on('error', () => undefined);
-      const addr = server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : spec.hostPort;
-      let closed: Promise<void> | undefined;
-      resolve({
-        bound: { protocol: 'tcp', hostIp: spec.hostIp, hostPort: port, containerPort: spec.targetPort },
-        close: () =>
-          (closed ??= new Promise<void>((r) => {
-            server.close(() => r());
-            for (const c of relays) c.kill('SIGKILL'); // our own children, by their handles
-            relays.clear();
-          })),
-      });
-    });
+  return listenTcp(server, tcp, operation, () => {
+    for (const c of relays) c.kill('SIGKILL'); // our own children, by their handles
+    relays.clear();
   });
 }
 
