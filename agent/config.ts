@@ -15,10 +15,6 @@ export interface AgentPaths {
 
 export function agentPaths(env: NodeJS.ProcessEnv = process.env): AgentPaths {
   const root = env.BERTH_ROOT ? resolve(env.BERTH_ROOT) : '/var/lib/berth';
-  const socket = env.BERTH_SOCKET
-    ? resolve(env.BERTH_SOCKET)
-    : env.BERTH_ROOT
-      ? join(root, 'agent.sock')
-      : '/run/berth/agent.sock';
+  const socket = env.BERTH_SOCKET ? resolve(env.BERTH_SOCKET) : env.BERTH_ROOT ? join(root, 'agent.sock') : '/run/berth/agent.sock';
   return { root, socket };
 }

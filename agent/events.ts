@@ -20,7 +20,13 @@ export class EventHub {
   emit(type: 'volume', action: VolumeEventAction, id: string, attributes?: Record<string, string>): void;
   emit(type: BerthEvent['Type'], action: BerthEvent['Action'], id: string, attributes: Record<string, string> = {}): void {
     const now = Date.now();
-    const event = { Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, time: Math.floor(now / 1000), timeNano: now * 1_000_000 } as BerthEvent;
+    const event = {
+      Type: type,
+      Action: action,
+      Actor: { ID: id, Attributes: attributes },
+      time: Math.floor(now / 1000),
+      timeNano: now * 1_000_000,
+    } as BerthEvent;
     for (const l of this.listeners) {
       try {
         l(event);

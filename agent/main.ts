@@ -69,7 +69,11 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   const serve = (conn: MessageConnection, peer: PeerCred | undefined, onClose: () => void) => {
     connections.add(conn);
-    const dispose = registerHandlers(conn, { images: svc, containers, workspacePorts }, { peer, root: opts.root, socket: opts.socket ?? '', log });
+    const dispose = registerHandlers(
+      conn,
+      { images: svc, containers, workspacePorts },
+      { peer, root: opts.root, socket: opts.socket ?? '', log },
+    );
     conn.onClose(() => {
       dispose();
       connections.delete(conn);
@@ -102,7 +106,10 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       }
       if (peer.uid !== 0 && peer.uid !== opts.ownerUid) {
         log(`refusing uid ${peer.uid} (pid ${peer.pid}): only root and uid ${opts.ownerUid ?? 0} may use this agent`);
-        denyAll(conn, `the agent at ${opts.socket} serves root${opts.ownerUid ? ` and uid ${opts.ownerUid}` : ''} only, and you are uid ${peer.uid}`);
+        denyAll(
+          conn,
+          `the agent at ${opts.socket} serves root${opts.ownerUid ? ` and uid ${opts.ownerUid}` : ''} only, and you are uid ${peer.uid}`,
+        );
         return;
       }
       serve(conn, peer, () => socket.destroy());

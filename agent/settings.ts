@@ -28,12 +28,18 @@ export function readAgentSettings(root: string, env: NodeJS.ProcessEnv = process
       raw = JSON.parse(readFileSync(path, 'utf8'));
     } catch (err) {
       if (err instanceof SyntaxError) {
-        throw new BerthError(ErrorCode.InvalidArgument, `settings: ${path} is not valid JSON: ${err.message}`, { operation: 'read settings', path });
+        throw new BerthError(ErrorCode.InvalidArgument, `settings: ${path} is not valid JSON: ${err.message}`, {
+          operation: 'read settings',
+          path,
+        });
       }
       throw systemError('read settings', err, { path });
     }
     const list = (raw as Record<string, unknown> | null)?.insecureRegistries;
-    if (list !== undefined && (!Array.isArray(list) || !list.every((h) => typeof h === 'string' && /^[A-Za-z0-9.\-:[\]]{1,255}$/.test(h)))) {
+    if (
+      list !== undefined &&
+      (!Array.isArray(list) || !list.every((h) => typeof h === 'string' && /^[A-Za-z0-9.\-:[\]]{1,255}$/.test(h)))
+    ) {
       throw new BerthError(ErrorCode.InvalidArgument, `settings: "insecureRegistries" in ${path} must be a list of host[:port] strings`, {
         operation: 'read settings',
         path,

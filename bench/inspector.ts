@@ -61,7 +61,9 @@ async function main(): Promise<void> {
     ...src.slice(300, 500).map((p): StageEntry => ({ type: 'copy', path: rel(p), from: p, mode: 0o600 })),
     whiteout(rel(src[3999]).split('/').slice(0, 3).join('/')),
   ];
-  const img = buildImage({ layers: [await buildLayer(base, { createdBy: 'COPY share /usr/share' }), await buildLayer(upper, { createdBy: 'RUN update' })] });
+  const img = buildImage({
+    layers: [await buildLayer(base, { createdBy: 'COPY share /usr/share' }), await buildLayer(upper, { createdBy: 'RUN update' })],
+  });
   const registry = await startRegistry();
   const ref = `${registry.host}/bench/inspector:latest`;
   await pushImage(registry, 'bench/inspector', 'latest', img);
@@ -96,7 +98,8 @@ async function main(): Promise<void> {
     }
     await agent.stop();
   }
-  const fmt = (xs: number[]) => `median ${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, n=${xs.length})`;
+  const fmt = (xs: number[]) =>
+    `median ${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, n=${xs.length})`;
   console.log(`image: ${described}`);
   console.log(`open (image/layers + first image/layerFiles), cold agent: ${fmt(cold)}`);
   console.log(`open (image/layers + first image/layerFiles), warm:       ${fmt(warm)}`);

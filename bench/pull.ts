@@ -270,7 +270,14 @@ function layerFromFile(l: LayerFile): BuiltLayer {
   };
 }
 
-async function pushBench(registry: TestRegistry, name: string, repo: string, tag: string, img: BuiltImage, blobs: LayerFile[]): Promise<BenchImage> {
+async function pushBench(
+  registry: TestRegistry,
+  name: string,
+  repo: string,
+  tag: string,
+  img: BuiltImage,
+  blobs: LayerFile[],
+): Promise<BenchImage> {
   await pushImage(registry, repo, tag, img);
   return {
     name,
@@ -306,7 +313,10 @@ async function prepareImages(registry: TestRegistry): Promise<BenchImage[]> {
   const warm = buildImage({ layers: [await buildLayer([{ type: 'file', path: '/warm-up', content: 'berth bench\n' }])] });
   await pushImage(registry, 'bench/warm-up', 'latest', warm);
   warmRef = `${registry.host}/bench/warm-up:latest`;
-  return [await pushBench(registry, 'debian', 'bench/debian', SUITE, debian, debLayers), await pushBench(registry, 'busybox', 'bench/busybox', 'latest', bb, [bbLayer])];
+  return [
+    await pushBench(registry, 'debian', 'bench/debian', SUITE, debian, debLayers),
+    await pushBench(registry, 'busybox', 'bench/busybox', 'latest', bb, [bbLayer]),
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,11 +354,20 @@ function filesystems(): Filesystem[] {
     fstype: disk.fstype,
     options: `${disk.target} ${disk.options}`,
     removeEachIteration: false,
-    ...(freeBytes('/var/tmp') < EXT4_NEEDS ? { skipped: `/var/tmp has ${(freeBytes('/var/tmp') / 2 ** 30).toFixed(1)} GiB free, needs ${EXT4_NEEDS / 2 ** 30}` } : {}),
+    ...(freeBytes('/var/tmp') < EXT4_NEEDS
+      ? { skipped: `/var/tmp has ${(freeBytes('/var/tmp') / 2 ** 30).toFixed(1)} GiB free, needs ${EXT4_NEEDS / 2 ** 30}` }
+      : {}),
   });
   const shm = existsSync('/dev/shm') ? findmnt('/dev/shm') : undefined;
   if (!shm || shm.fstype !== 'tmpfs') {
-    list.push({ label: 'tmpfs (/dev/shm)', parent: '/dev/shm', fstype: shm?.fstype ?? 'none', options: '', removeEachIteration: true, skipped: '/dev/shm is not a tmpfs here' });
+    list.push({
+      label: 'tmpfs (/dev/shm)',
+      parent: '/dev/shm',
+      fstype: shm?.fstype ?? 'none',
+      options: '',
+      removeEachIteration: true,
+      skipped: '/dev/shm is not a tmpfs here',
+    });
   } else {
     const free = freeBytes('/dev/shm');
     list.push({
@@ -455,7 +474,8 @@ async function berthRequest(img: BenchImage, dir: string, sample: Sample): Promi
  * (the agent sends them from the same thread that unpacks, so they can lag by one chunk).
  */
 function phasesOf(img: BenchImage, events: { t: number; digest: string; phase: string }[], t0: number, t1: number): Record<string, number> {
-  const first = (digest: string | undefined, phase: string) => events.find((e) => (digest === undefined || e.digest === digest) && e.phase === phase)?.t;
+  const first = (digest: string | undefined, phase: string) =>
+    events.find((e) => (digest === undefined || e.digest === digest) && e.phase === phase)?.t;
   const out: Record<string, number> = {};
   const firstAny = events.length ? events[0].t : t1;
   out['request -> first layer event (resolve manifest + config)'] = (firstAny - t0) / 1000;
@@ -525,7 +545,11 @@ async function skopeoUmoci(img: BenchImage, dir: string, sample: Sample): Promis
   const bundle = join(dir, 'umoci-bundle');
   const env = { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'no-auth.json') };
   let t0 = performance.now();
-  await run('skopeo', ['--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false', '--src-no-creds', `docker://${img.ref}`, `oci:${layout}:${img.tag}`], { env, timeoutMs: 300_000 });
+  await run(
+    'skopeo',
+    ['--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false', '--src-no-creds', `docker://${img.ref}`, `oci:${layout}:${img.tag}`],
+    { env, timeoutMs: 300_000 },
+  );
   const copy = seconds(t0);
   t0 = performance.now();
   await run('umoci', ['unpack', '--image', `${layout}:${img.tag}`, bundle], { timeoutMs: 300_000 });
@@ -540,7 +564,12 @@ async function floor(img: BenchImage, dir: string, sample: Sample): Promise<Outp
   const rootfs = join(dir, 'tar-rootfs');
   mkdirSync(rootfs);
   let t0 = performance.now();
-  const sums = (await run('sha256sum', img.blobs.map((b) => b.path))).toString();
+  const sums = (
+    await run(
+      'sha256sum',
+      img.blobs.map((b) => b.path),
+    )
+  ).toString();
   const sha = seconds(t0);
   img.blobs.forEach((b) => {
     if (!sums.includes(b.digest.slice(7))) throw new Error(`sha256sum of ${b.path} does not match ${b.digest}`);
@@ -651,9 +680,11 @@ function extrasFor(columns: Column[]): string {
     const hwm = c.samples.map((s) => s.hwmKb).filter((x): x is number => x !== undefined);
     const start = c.samples.map((s) => s.startHwmKb).filter((x): x is number => x !== undefined);
     if (!hwm.length) continue;
-    out.push(`| ${c.image.name} | ${c.fs.label} | ${fmt(median(start) / 1024, 1)} | ${fmt(median(hwm) / 1024, 1)} | ${fmt(Math.max(...hwm) / 1024, 1)} |`);
+    out.push(
+      `| ${c.image.name} | ${c.fs.label} | ${fmt(median(start) / 1024, 1)} | ${fmt(median(hwm) / 1024, 1)} | ${fmt(Math.max(...hwm) / 1024, 1)} |`,
+    );
   }
-  out.push('', '### Where the Berth request\'s time goes (medians, seconds; layers run in parallel, so the rows overlap)', '');
+  out.push('', "### Where the Berth request's time goes (medians, seconds; layers run in parallel, so the rows overlap)", '');
   for (const c of columns) {
     out.push(`${c.image.name} on ${c.fs.label}:`, '', '| phase | median s |', '|---|---:|');
     const keys = Object.keys(c.samples[0]?.phases ?? {});
@@ -692,7 +723,8 @@ function summariseProfile(file: string): string {
     let where = cf.url ? basename(cf.url) : '';
     if (map && cf.url.endsWith('berth.js') && cf.lineNumber >= 0) {
       const e = map.findEntry(cf.lineNumber, cf.columnNumber) as { originalSource?: string; originalLine?: number };
-      if (e?.originalSource) where = `${e.originalSource.replace(/^.*?\/(agent|native|protocol|cli|node_modules)\//, '$1/')}:${(e.originalLine ?? 0) + 1}`;
+      if (e?.originalSource)
+        where = `${e.originalSource.replace(/^.*?\/(agent|native|protocol|cli|node_modules)\//, '$1/')}:${(e.originalLine ?? 0) + 1}`;
     }
     const key = `${cf.functionName || '(anonymous)'} ${where}`.trim();
     self.set(key, (self.get(key) ?? 0) + dt);
@@ -769,8 +801,10 @@ async function profileOnce(img: BenchImage, fs: Filesystem): Promise<string> {
     if (!file) return `(no profile was written in ${profDir})`;
     const kept = join(profDir, `agent-${img.name}.cpuprofile`);
     renameSync(join(profDir, file), kept);
-    return `One ${img.name} pull on ${fs.label} under \`--cpu-prof\` took ${fmt(took)} s (profiling slows it). ` +
-      `Raw profile: \`${relative(REPO, kept)}\` (open in Chrome DevTools or VS Code).\n\n${summariseProfile(kept)}`;
+    return (
+      `One ${img.name} pull on ${fs.label} under \`--cpu-prof\` took ${fmt(took)} s (profiling slows it). ` +
+      `Raw profile: \`${relative(REPO, kept)}\` (open in Chrome DevTools or VS Code).\n\n${summariseProfile(kept)}`
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
     unregister();
@@ -863,7 +897,9 @@ async function main(): Promise<void> {
   try {
     const images = await prepareImages(registry);
     for (const img of images) {
-      log(`${img.name}: ${img.blobs.length} layer(s), ${(img.compressedBytes / 1e6).toFixed(1)} MB gzip, ${(img.tarBytes / 1e6).toFixed(1)} MB tar (${img.ref})`);
+      log(
+        `${img.name}: ${img.blobs.length} layer(s), ${(img.compressedBytes / 1e6).toFixed(1)} MB gzip, ${(img.tarBytes / 1e6).toFixed(1)} MB tar (${img.ref})`,
+      );
     }
     const columns: Column[] = [];
     for (const fs of fss) {
@@ -885,9 +921,15 @@ async function main(): Promise<void> {
       profile = parts.join('\n\n');
     }
 
-    const table = tableFor(columns, fss.filter((f) => f.skipped));
+    const table = tableFor(
+      columns,
+      fss.filter((f) => f.skipped),
+    );
     const imagesLine = images
-      .map((i) => `${i.name} (${i.blobs.length} gzip layer${i.blobs.length > 1 ? 's' : ''}: ${i.blobs.map((b) => `${(b.size / 1e6).toFixed(1)} MB → ${(b.tarSize / 1e6).toFixed(1)} MB tar`).join(', ')})`)
+      .map(
+        (i) =>
+          `${i.name} (${i.blobs.length} gzip layer${i.blobs.length > 1 ? 's' : ''}: ${i.blobs.map((b) => `${(b.size / 1e6).toFixed(1)} MB → ${(b.tarSize / 1e6).toFixed(1)} MB tar`).join(', ')})`,
+      )
       .join('; ');
     const date = new Date().toISOString().slice(0, 10);
     const doc = [

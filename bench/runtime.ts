@@ -45,7 +45,16 @@ import {
   type ImageInspect,
 } from '../protocol';
 import { BUNDLE, REPO, startAgent, type TestAgent } from '../test/support/agent';
-import { buildImage, buildLayer, busyboxImage, busyboxLayer, whiteout, opaqueMarker, type BuiltLayer, type StageEntry } from '../test/support/images';
+import {
+  buildImage,
+  buildLayer,
+  busyboxImage,
+  busyboxLayer,
+  whiteout,
+  opaqueMarker,
+  type BuiltLayer,
+  type StageEntry,
+} from '../test/support/images';
 import { pushImage } from '../test/support/push';
 import { startRegistry } from '../test/support/registry';
 import { registerCleanup, requireTools, runCleanups } from '../test/support/tmp';
@@ -90,7 +99,8 @@ function smallLayerEntries(i: number): StageEntry[] {
     { type: 'file', path: '/data/shared', content: `last written by layer ${i}\n` },
   ];
   if (i > 1) e.push(whiteout(`/data/doomed${i - 1}`));
-  if (i % 10 === 0) e.push({ type: 'dir', path: '/data/dir' }, opaqueMarker('/data/dir'), { type: 'file', path: `/data/dir/from${i}`, content: 'x' });
+  if (i % 10 === 0)
+    e.push({ type: 'dir', path: '/data/dir' }, opaqueMarker('/data/dir'), { type: 'file', path: `/data/dir/from${i}`, content: 'x' });
   return e;
 }
 
@@ -219,7 +229,10 @@ function table(rows: Row[], refLabel: string, unit = 'ms'): string[] {
   return [
     `| tool | median ${unit} | min ${unit} | max ${unit} | × ${refLabel.replace(/\*/g, '')} |`,
     '|---|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.label} | ${f1(median(r.xs))} | ${f1(Math.min(...r.xs))} | ${f1(Math.max(...r.xs))} | ${(median(r.xs) / ref).toFixed(2)}× |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.label} | ${f1(median(r.xs))} | ${f1(Math.min(...r.xs))} | ${f1(Math.max(...r.xs))} | ${(median(r.xs) / ref).toFixed(2)}× |`,
+    ),
   ];
 }
 
@@ -279,7 +292,10 @@ async function main(): Promise<void> {
     const links = mkdtempSync('/tmp/bl');
     linksDir = links;
     lowerPaths.forEach((p, i) => symlinkSync(p, join(links, String(i))));
-    const lowerOpt = lowerPaths.map((_, i) => join(links, String(i))).reverse().join(':');
+    const lowerOpt = lowerPaths
+      .map((_, i) => join(links, String(i)))
+      .reverse()
+      .join(':');
     const overlayBundle = join(base, `${prefix}ovl`);
     mkdirSync(join(overlayBundle, 'rootfs'), { recursive: true });
     writeFileSync(join(overlayBundle, 'config.json'), JSON.stringify(bundleConfig(`${prefix}ovl`), null, 1));
@@ -295,7 +311,12 @@ async function main(): Promise<void> {
 
     // A sanity check of the overlay the peers get: the many-layer view is what Berth shows.
     const berthView = await (async () => {
-      const { Id } = await ext4.sendRequest(CreateContainerRequest.type, { networkMode: 'none', image: manyRef, cmd: ['sh', '-c', VIEW_CHECK(LAYERS)], name: `${prefix}view` });
+      const { Id } = await ext4.sendRequest(CreateContainerRequest.type, {
+        networkMode: 'none',
+        image: manyRef,
+        cmd: ['sh', '-c', VIEW_CHECK(LAYERS)],
+        name: `${prefix}view`,
+      });
       const waited = ext4.sendRequest(WaitContainerRequest.type, { container: Id, condition: 'next-exit' });
       await ext4.sendRequest(StartContainerRequest.type, { container: Id });
       const r = await waited;
@@ -315,10 +336,12 @@ async function main(): Promise<void> {
     const parExited: Record<'berth-ext4' | 'berth-tmpfs', number[]> = { 'berth-ext4': [], 'berth-tmpfs': [] };
     const spawnMany = async (make: () => readonly [string, readonly string[]]) => {
       const t0 = performance.now();
-      await Promise.all(Array.from({ length: PARALLEL }, () => {
-        const [cmd, args] = make();
-        return timedRun(cmd, [...args]);
-      }));
+      await Promise.all(
+        Array.from({ length: PARALLEL }, () => {
+          const [cmd, args] = make();
+          return timedRun(cmd, [...args]);
+        }),
+      );
       return ms(t0);
     };
     for (let r = 0; r <= ROUNDS; r++) {
@@ -339,7 +362,12 @@ async function main(): Promise<void> {
 
     // ---------------------------------------------------------------- 2. exec latency
     log(`exec latency: ${ITERATIONS} iterations after a warm-up`);
-    const { Id: execTarget } = await ext4.sendRequest(CreateContainerRequest.type, { networkMode: 'none', image: boxRef, cmd: ['sleep', '3600'], name: `${prefix}exec` });
+    const { Id: execTarget } = await ext4.sendRequest(CreateContainerRequest.type, {
+      networkMode: 'none',
+      image: boxRef,
+      cmd: ['sleep', '3600'],
+      name: `${prefix}exec`,
+    });
     await ext4.sendRequest(StartContainerRequest.type, { container: execTarget });
     const crunId = id();
     detached.push({ runtime: 'crun', id: crunId });
@@ -380,19 +408,40 @@ async function main(): Promise<void> {
     log(`${LAYERS + 1}-layer overlay: ${OVL_ITER} iterations after a warm-up`);
     type OvlTool = 'berth-ext4-many' | 'berth-tmpfs-many' | 'berth-ext4-one' | 'crun-many' | 'crun-one' | 'mount';
     const OVL: OvlTool[] = ['berth-ext4-many', 'berth-tmpfs-many', 'berth-ext4-one', 'crun-many', 'crun-one', 'mount'];
-    const ovl: Record<OvlTool, number[]> = { 'berth-ext4-many': [], 'berth-tmpfs-many': [], 'berth-ext4-one': [], 'crun-many': [], 'crun-one': [], mount: [] };
+    const ovl: Record<OvlTool, number[]> = {
+      'berth-ext4-many': [],
+      'berth-tmpfs-many': [],
+      'berth-ext4-one': [],
+      'crun-many': [],
+      'crun-one': [],
+      mount: [],
+    };
     const RUN_OVL: Record<OvlTool, () => Promise<number>> = {
       'berth-ext4-many': () => berthRun(ext4, manyRef),
       'berth-tmpfs-many': () => berthRun(tmpfs, manyRef),
       'berth-ext4-one': () => berthRun(ext4, boxRef),
       'crun-many': () => {
         const m = overlayMount();
-        return timedRun('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs none /sys/fs/cgroup/unified && ${m} && exec crun run --bundle ${overlayBundle} ${id()}`]);
+        return timedRun('unshare', [
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          `mount -t tmpfs none /sys/fs/cgroup/unified && ${m} && exec crun run --bundle ${overlayBundle} ${id()}`,
+        ]);
       },
       'crun-one': () => timedRun(...(wrapped(['crun', 'run', '--bundle', trueBundle, id()]) as unknown as [string, string[]])),
       mount: () => {
         const m = overlayMount();
-        return timedRun('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs none /sys/fs/cgroup/unified && ${m} && umount ${overlayBundle}/rootfs`]);
+        return timedRun('unshare', [
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          `mount -t tmpfs none /sys/fs/cgroup/unified && ${m} && umount ${overlayBundle}/rootfs`,
+        ]);
       },
     };
     for (let i = 0; i <= OVL_ITER; i++) {
@@ -410,7 +459,12 @@ async function main(): Promise<void> {
     const idleEmpty = await idleCpu(agentPid, [], IDLE_SECONDS);
     const rssBefore = statusKiB(agentPid, 'VmRSS');
     for (let i = 0; i < PARALLEL; i++) {
-      const { Id } = await ext4.sendRequest(CreateContainerRequest.type, { networkMode: 'none', image: boxRef, cmd: ['sleep', '3600'], name: `${prefix}idle${i}` });
+      const { Id } = await ext4.sendRequest(CreateContainerRequest.type, {
+        networkMode: 'none',
+        image: boxRef,
+        cmd: ['sleep', '3600'],
+        name: `${prefix}idle${i}`,
+      });
       await ext4.sendRequest(StartContainerRequest.type, { container: Id });
     }
     const running = (await ext4.sendRequest(ListContainersRequest.type, {})).length;
@@ -473,9 +527,9 @@ async function main(): Promise<void> {
       `Generated by \`bench/runtime.ts\`. Times in ms; ratios are of medians; the tools take turns in an order that rotates ` +
         'every round/iteration, after one untimed warm-up, all in one process. Berth rows are timed around JSON-RPC requests ' +
         'over the agent\'s Unix socket (no process spawn) unless they say "CLI process"; crun/runc rows are spawn to exit. ' +
-        'crun runs inside `unshare -m --propagation private sh -c \'mount -t tmpfs none /sys/fs/cgroup/unified && exec crun …\'` ' +
+        "crun runs inside `unshare -m --propagation private sh -c 'mount -t tmpfs none /sys/fs/cgroup/unified && exec crun …'` " +
         '(this host has hybrid cgroups, which crun refuses), whose own cost is the "unshare wrapper alone" row. The crun/runc ' +
-        'bundles hold the same busybox layer, unpacked by Berth\'s LayerUnpacker, on ext4 (/tmp).',
+        "bundles hold the same busybox layer, unpacked by Berth's LayerUnpacker, on ext4 (/tmp).",
       '',
       `## ${PARALLEL} containers at once (/bin/true; ${ROUNDS} rounds)`,
       '',
@@ -494,7 +548,7 @@ async function main(): Promise<void> {
       `## overlay with ${LAYERS + 1} layers (${OVL_ITER} iterations)`,
       '',
       `The image: the busybox layer plus ${LAYERS} small layers, each adding a file and a hardlink to it, deleting the previous ` +
-        'layer\'s file (a whiteout), rewriting /data/shared, and every 10th replacing /data/dir (an opaque directory). ' +
+        "layer's file (a whiteout), rewriting /data/shared, and every 10th replacing /data/dir (an opaque directory). " +
         `crun gets an overlay of the very directories Berth unpacked (ext4), mounted with \`mount -t overlay\` inside its wrapper ` +
         'right before `exec crun run` (fresh upper and work dirs each time, made untimed).',
       '',
@@ -502,7 +556,7 @@ async function main(): Promise<void> {
       '',
       `## agent CPU while idle (ext4 agent, /proc/PID/stat utime+stime, CLK_TCK ${CLK_TCK}, ${IDLE_SECONDS} s windows)`,
       '',
-      '| state | agent CPU | the containers\' monitors (berth-helper), together |',
+      "| state | agent CPU | the containers' monitors (berth-helper), together |",
       '|---|---:|---:|',
       `| no container | ${pct(idleEmpty.agent)} | – |`,
       `| ${running} containers running \`sleep 3600\` | ${pct(idleBusy.agent)} | ${pct(idleBusy.helpers)} (${monitors.length} processes) |`,

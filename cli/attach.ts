@@ -44,7 +44,8 @@ export async function attached(client: AgentClient, token: string, o: AttachOpti
     else process.stdout.write(data);
   });
   cleanups.push(() => sub.dispose());
-  const send = (p: { data?: string; eof?: boolean }) => void conn.sendNotification(InputNotification.type, { token, ...p }).catch(() => undefined);
+  const send = (p: { data?: string; eof?: boolean }) =>
+    void conn.sendNotification(InputNotification.type, { token, ...p }).catch(() => undefined);
   const stdin = process.stdin;
   if (o.tty && o.stdin && stdin.isTTY) {
     stdin.setRawMode(true);

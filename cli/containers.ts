@@ -27,7 +27,13 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'name', type: 'string', value: 'NAME', help: 'Assign a name to the container' },
   { name: 'env', short: 'e', type: 'strings', value: 'NAME=value', help: 'Set an environment variable (NAME alone takes it from here)' },
   { name: 'env-file', type: 'strings', value: 'FILE', help: 'Read environment variables from a file' },
-  { name: 'volume', short: 'v', type: 'strings', value: 'SRC:/ctr[:ro]', help: 'Bind-mount a host path (/host:/ctr) or a named volume (name:/ctr); /ctr alone: an anonymous volume' },
+  {
+    name: 'volume',
+    short: 'v',
+    type: 'strings',
+    value: 'SRC:/ctr[:ro]',
+    help: 'Bind-mount a host path (/host:/ctr) or a named volume (name:/ctr); /ctr alone: an anonymous volume',
+  },
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', help: 'Working directory inside the container' },
   { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', help: 'User name or uid, and group name or gid' },
   { name: 'hostname', type: 'string', value: 'NAME', help: 'Container hostname' },
@@ -44,7 +50,13 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: 'userns', type: 'string', value: 'MODE', help: 'host (default), or auto: container root is host uid 100000 in a user namespace' },
   { name: 'interactive', short: 'i', type: 'boolean', help: 'Keep stdin open and pass it to the container' },
   { name: 'tty', short: 't', type: 'boolean', help: "Allocate a terminal (from the container's /dev/pts)" },
-  { name: 'publish', short: 'p', type: 'strings', value: '[IP:]HOST:CTR[/udp]', help: 'Publish a container port on the host (default address 127.0.0.1; CTR alone: a free host port)' },
+  {
+    name: 'publish',
+    short: 'p',
+    type: 'strings',
+    value: '[IP:]HOST:CTR[/udp]',
+    help: 'Publish a container port on the host (default address 127.0.0.1; CTR alone: a free host port)',
+  },
   { name: 'network', type: 'string', value: 'MODE', help: 'bridge (default: a private network with NAT), host, or none (loopback only)' },
 ];
 
@@ -95,7 +107,8 @@ export function createParams(p: ParsedArgs, io: CliIO): CreateContainerParams {
   const env = collectEnv(p, io);
   if (env.length) params.env = env;
   const binds = flagStrings(p, 'volume');
-  if (binds.length) params.binds = binds.map((b) => (b.startsWith('.') ? resolve(io.cwd, b.split(':')[0]!) + b.slice(b.split(':')[0]!.length) : b));
+  if (binds.length)
+    params.binds = binds.map((b) => (b.startsWith('.') ? resolve(io.cwd, b.split(':')[0]!) + b.slice(b.split(':')[0]!.length) : b));
   const workdir = flagString(p, 'workdir');
   if (workdir) params.workingDir = workdir;
   const user = flagString(p, 'user');
@@ -103,7 +116,10 @@ export function createParams(p: ParsedArgs, io: CliIO): CreateContainerParams {
   const hostname = flagString(p, 'hostname');
   if (hostname) params.hostname = hostname;
   const labels = flagStrings(p, 'label');
-  if (labels.length) params.labels = Object.fromEntries(labels.map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])));
+  if (labels.length)
+    params.labels = Object.fromEntries(
+      labels.map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])),
+    );
   const memory = flagString(p, 'memory');
   if (memory !== undefined) params.memory = parseMemory(memory);
   const cpus = flagString(p, 'cpus');
@@ -138,7 +154,10 @@ export async function createPulling(client: AgentClient, io: CliIO, params: Crea
   try {
     return await client.request(CreateContainerRequest.type, params);
   } catch (err) {
-    const missingImage = err instanceof ResponseError && err.code === ErrorCode.NotFound && (err.data as { reference?: string } | undefined)?.reference === params.image;
+    const missingImage =
+      err instanceof ResponseError &&
+      err.code === ErrorCode.NotFound &&
+      (err.data as { reference?: string } | undefined)?.reference === params.image;
     if (!missingImage) throw err;
   }
   io.stderr(`Unable to find image '${params.image}' locally\n`);
@@ -164,7 +183,9 @@ export async function startAttached(client: AgentClient, io: CliIO, id: string):
   const sub = client.connection.onNotification(LogLineNotification.type, (n) => {
     if (n.token === token) printLine(io, n.line);
   });
-  const off = io.onInterrupt(() => void client.request(KillContainerRequest.type, { container: id, signal: 'SIGINT' }).catch(() => undefined));
+  const off = io.onInterrupt(
+    () => void client.request(KillContainerRequest.type, { container: id, signal: 'SIGINT' }).catch(() => undefined),
+  );
   try {
     const waited = client.request(WaitContainerRequest.type, { container: id, condition: 'next-exit' });
     waited.catch(() => undefined);
@@ -185,12 +206,19 @@ export async function startAttached(client: AgentClient, io: CliIO, id: string):
  */
 export async function startStreamed(client: AgentClient, io: CliIO, id: string, o: { tty: boolean; stdin: boolean }): Promise<number> {
   const token = newAttachToken();
-  const off = o.tty ? () => undefined : io.onInterrupt(() => void client.request(KillContainerRequest.type, { container: id, signal: 'SIGINT' }).catch(() => undefined));
+  const off = o.tty
+    ? () => undefined
+    : io.onInterrupt(() => void client.request(KillContainerRequest.type, { container: id, signal: 'SIGINT' }).catch(() => undefined));
   try {
     return await attached(client, token, o, async () => {
       const waited = client.request(WaitContainerRequest.type, { container: id, condition: 'next-exit' });
       waited.catch(() => undefined);
-      await client.request(StartContainerRequest.type, { container: id, attachToken: token, stream: true, ...(o.tty ? terminalSize() : {}) });
+      await client.request(StartContainerRequest.type, {
+        container: id,
+        attachToken: token,
+        stream: true,
+        ...(o.tty ? terminalSize() : {}),
+      });
       return (await waited).StatusCode;
     });
   } finally {

@@ -247,7 +247,11 @@ export function compileTemplate(template: string): (data: unknown) => string {
     parts.push(text.slice(pos, open));
     const close = text.indexOf('}}', open + 2);
     if (close < 0) throw new TemplateError(`unclosed action in template: ${template}`);
-    const body = text.slice(open + 2, close).replace(/^-\s/, '').replace(/\s-$/, '').trim();
+    const body = text
+      .slice(open + 2, close)
+      .replace(/^-\s/, '')
+      .replace(/\s-$/, '')
+      .trim();
     const words = lexAction(body, template);
     if (words.length === 0) throw new TemplateError(`missing value for command in template: ${template}`);
     const [head, ...rest] = words;

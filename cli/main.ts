@@ -49,11 +49,46 @@ export type { CliIO } from './context';
 
 /** Every verb, in the order `berth --help` lists them. */
 export const COMMANDS: readonly Command[] = [
-  run, exec, create, start, stop, kill, rm, ps, port, logs, wait,
-  pull, push, build, images, inspect, history, tag, rmi, save, load, events, version, agent,
-  restart, top, stats, diff, cp, commit, containerPrune, imagePrune,
-  volumeCreate, volumeLs, volumeInspect, volumeRm, volumePrune, check,
-  up, down,
+  run,
+  exec,
+  create,
+  start,
+  stop,
+  kill,
+  rm,
+  ps,
+  port,
+  logs,
+  wait,
+  pull,
+  push,
+  build,
+  images,
+  inspect,
+  history,
+  tag,
+  rmi,
+  save,
+  load,
+  events,
+  version,
+  agent,
+  restart,
+  top,
+  stats,
+  diff,
+  cp,
+  commit,
+  containerPrune,
+  imagePrune,
+  volumeCreate,
+  volumeLs,
+  volumeInspect,
+  volumeRm,
+  volumePrune,
+  check,
+  up,
+  down,
 ];
 
 export const EXIT_OK = 0;
@@ -118,7 +153,9 @@ function checkArity(c: Command, p: ParsedArgs): void {
   const n = p.args.length;
   const plural = (k: number) => `${k} argument${k === 1 ? '' : 's'}`;
   if (c.minArgs === c.maxArgs && n !== c.minArgs) {
-    throw new UsageError(c.minArgs === 0 ? `"berth ${c.name}" accepts no arguments` : `"berth ${c.name}" requires exactly ${plural(c.minArgs)}`);
+    throw new UsageError(
+      c.minArgs === 0 ? `"berth ${c.name}" accepts no arguments` : `"berth ${c.name}" requires exactly ${plural(c.minArgs)}`,
+    );
   }
   if (n < c.minArgs) throw new UsageError(`"berth ${c.name}" requires at least ${plural(c.minArgs)}`);
   if (n > c.maxArgs) throw new UsageError(`"berth ${c.name}" requires at most ${plural(c.maxArgs)}`);

@@ -54,7 +54,8 @@ const BAR_WIDTH = 50;
 /** "[=====>     ]" for `current` of `total`, `width` cells inside the brackets. */
 export function progressBar(current: number, total: number, width = BAR_WIDTH): string {
   const filled = total > 0 ? Math.min(width, Math.floor((current / total) * width)) : 0;
-  const body = filled >= width ? '='.repeat(width) : filled > 0 ? '='.repeat(filled - 1) + '>' + ' '.repeat(width - filled) : ' '.repeat(width);
+  const body =
+    filled >= width ? '='.repeat(width) : filled > 0 ? '='.repeat(filled - 1) + '>' + ' '.repeat(width - filled) : ' '.repeat(width);
   return `[${body}]`;
 }
 

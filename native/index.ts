@@ -74,7 +74,10 @@ export function initPath(): string {
     join(__dirname, '..', 'native', 'build', 'Release', 'berth-init'),
   ].filter((p): p is string => !!p);
   const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`berth: the container init is not built (looked in ${candidates.join(', ')}); run "npm ci" or "node scripts/build-native.mjs"`);
+  if (!found)
+    throw new Error(
+      `berth: the container init is not built (looked in ${candidates.join(', ')}); run "npm ci" or "node scripts/build-native.mjs"`,
+    );
   return found;
 }
 

@@ -272,7 +272,10 @@ export interface ContainerInspect {
     PortBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
   };
   /** Host binds, then volumes (`Name`, `Driver` "local"; Source is the volume's _data dir). */
-  Mounts: ({ Type: 'bind'; Source: string; Destination: string; RW: boolean } | { Type: 'volume'; Name: string; Source: string; Destination: string; Driver: 'local'; RW: boolean })[];
+  Mounts: (
+    | { Type: 'bind'; Source: string; Destination: string; RW: boolean }
+    | { Type: 'volume'; Name: string; Source: string; Destination: string; Driver: 'local'; RW: boolean }
+  )[];
   GraphDriver: { Name: 'overlay'; Data: { LowerDir: string; UpperDir: string; WorkDir: string } };
   /**
    * Docker's shape. While a bridge container runs: its address, gateway and MAC (02:42 + the

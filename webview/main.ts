@@ -143,18 +143,28 @@ const filterInput = textField('Filter by path', (v) => {
   refreshRows(true);
 });
 const changeBoxes = ALL_CHANGES.map((c) =>
-  checkbox(c, true, (on) => {
-    if (on) state.changes.add(c);
-    else state.changes.delete(c);
-    refreshRows(true);
-  }, `change-${c}`),
+  checkbox(
+    c,
+    true,
+    (on) => {
+      if (on) state.changes.add(c);
+      else state.changes.delete(c);
+      refreshRows(true);
+    },
+    `change-${c}`,
+  ),
 );
-const mergedToggle = toggle('Merged view', false, (on) => {
-  state.merged = on;
-  // In the merged view no single layer is the one shown.
-  renderLayers();
-  void loadFiles();
-}, 'Show the image\'s final tree instead of the selected layer');
+const mergedToggle = toggle(
+  'Merged view',
+  false,
+  (on) => {
+    state.merged = on;
+    // In the merged view no single layer is the one shown.
+    renderLayers();
+    void loadFiles();
+  },
+  "Show the image's final tree instead of the selected layer",
+);
 const sortSelect = dropdown<SortKey>(
   [
     { value: 'name', label: 'Sort by name' },
@@ -167,19 +177,29 @@ const sortSelect = dropdown<SortKey>(
   },
   'Sort',
 );
-const collapseAll = button('Collapse', () => {
-  state.expanded.clear();
-  refreshRows(true);
-}, { secondary: true, title: 'Collapse all directories' });
+const collapseAll = button(
+  'Collapse',
+  () => {
+    state.expanded.clear();
+    refreshRows(true);
+  },
+  { secondary: true, title: 'Collapse all directories' },
+);
 const refresh = button('Refresh', () => void loadChanges(state.reference ?? '', true), {
   secondary: true,
-  title: 'List the container\'s changes again (they also reload when the container starts, stops or is committed)',
+  title: "List the container's changes again (they also reload when the container starts, stops or is committed)",
 });
 refresh.classList.add('container-only');
 toolbar.append(filterInput, ...changeBoxes, sortSelect, mergedToggle, collapseAll, refresh);
 
 const listHeader = el('div', 'row list-header');
-listHeader.append(el('span', 'name', 'Path'), el('span', 'size', 'Size'), el('span', 'meta mode-col', 'Mode'), el('span', 'meta layer-col', 'Layer'), el('span', 'meta shadow-col', 'Shadows'));
+listHeader.append(
+  el('span', 'name', 'Path'),
+  el('span', 'size', 'Size'),
+  el('span', 'meta mode-col', 'Mode'),
+  el('span', 'meta layer-col', 'Layer'),
+  el('span', 'meta shadow-col', 'Shadows'),
+);
 const viewport = el('div', 'viewport');
 viewport.tabIndex = 0;
 viewport.setAttribute('role', 'tree');
@@ -306,7 +326,7 @@ function selectLayer(i: number): void {
 function renderLayers(): void {
   layerList.replaceChildren();
   const container = state.source === 'container';
-  const layers = container ? (state.writable ? [state.writable] : []) : state.summary?.layers ?? [];
+  const layers = container ? (state.writable ? [state.writable] : []) : (state.summary?.layers ?? []);
   for (const l of layers) {
     const li = el('li', 'layer');
     li.setAttribute('role', 'option');
@@ -314,12 +334,26 @@ function renderLayers(): void {
     li.dataset.index = String(l.index);
     const top = el('div', 'layer-top');
     // The diff gives no digest or size for a writable layer: the container's ID instead.
-    if (container) top.append(el('span', 'layer-index', 'rw'), el('span', 'digest', shortDigest(state.reference ?? '')), el('span', 'size', formatBytes(l.size)));
-    else top.append(el('span', 'layer-index', String(l.index)), el('span', 'digest', shortDigest(l.digest)), el('span', 'size', formatBytes(l.size)));
+    if (container)
+      top.append(
+        el('span', 'layer-index', 'rw'),
+        el('span', 'digest', shortDigest(state.reference ?? '')),
+        el('span', 'size', formatBytes(l.size)),
+      );
+    else
+      top.append(
+        el('span', 'layer-index', String(l.index)),
+        el('span', 'digest', shortDigest(l.digest)),
+        el('span', 'size', formatBytes(l.size)),
+      );
     const cmd = el('div', 'created-by', l.createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, '') || '(no history)');
     cmd.title = l.createdBy;
     const counts = el('div', 'counts');
-    counts.append(el('span', 'change-added', `+${l.added}`), el('span', 'change-changed', `~${l.changed}`), el('span', 'change-deleted', `-${l.deleted}`));
+    counts.append(
+      el('span', 'change-added', `+${l.added}`),
+      el('span', 'change-changed', `~${l.changed}`),
+      el('span', 'change-deleted', `-${l.deleted}`),
+    );
     li.append(top, cmd, counts);
     li.addEventListener('click', () => selectLayer(l.index));
     layerList.append(li);

@@ -129,7 +129,13 @@ export function flatten(root: TreeNode, expanded: ReadonlySet<string>, filter: F
 }
 
 /** The rows a virtualised list renders for a scroll position: [start, end), with some overscan. */
-export function visibleRange(scrollTop: number, viewport: number, rowHeight: number, count: number, overscan = 8): { start: number; end: number } {
+export function visibleRange(
+  scrollTop: number,
+  viewport: number,
+  rowHeight: number,
+  count: number,
+  overscan = 8,
+): { start: number; end: number } {
   const first = Math.floor(Math.max(0, scrollTop) / rowHeight);
   const start = Math.max(0, first - overscan);
   const end = Math.min(count, first + Math.ceil(viewport / rowHeight) + overscan);
@@ -299,7 +305,10 @@ export function shadowLabel(s: ShadowedVersion | undefined, layers: readonly Cha
   const digest = l?.digest ? shortDigest(l.digest) : l ? shortDigest(l.chainId) : '';
   const what = s.Type === 'file' || s.Type === 'hardlink' ? `${formatBytes(s.Size)} ${s.Type}` : s.Type === 'dir' ? 'directory' : s.Type;
   const by = l?.createdBy ? ` (${l.createdBy.replace(/^\/bin\/sh -c (#\(nop\) )?/, '')})` : '';
-  return { short: `${s.Layer}${digest ? ` · ${digest}` : ''}`, long: `shadows the ${what} of image layer ${s.Layer}${digest ? ` ${digest}` : ''}${by}` };
+  return {
+    short: `${s.Layer}${digest ? ` · ${digest}` : ''}`,
+    long: `shadows the ${what} of image layer ${s.Layer}${digest ? ` ${digest}` : ''}${by}`,
+  };
 }
 
 /** "1.2 MB" (decimal units, as the CLI prints). */

@@ -17,7 +17,28 @@
  *   kernel's filesystems (proc, sysfs, cgroup, devpts, mqueue) mounted in a running container.
  * Errors are BerthErrors naming the operation and the path inside the root, never the /proc path.
  */
-import { closeSync, constants as C, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, statfsSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants as C,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  statfsSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { posix } from 'node:path';
 import { native, RESOLVE } from '../../native';
 import type { ContainerPathStat } from '../../protocol';
@@ -31,7 +52,10 @@ const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;
 const BENEATH_NOLINKS = RESOLVE.BENEATH | RESOLVE.NO_SYMLINKS | RESOLVE.NO_MAGICLINKS;
 const CHUNK = 256 * 1024;
 /** Filesystems of the kernel that a running container has mounted: not copied. */
-const KERNEL_FS = new Set([0x9fa0 /* proc */, 0x62656572 /* sysfs */, 0x27e0eb /* cgroup */, 0x63677270 /* cgroup2 */, 0x1cd1 /* devpts */, 0x19800202 /* mqueue */, 0x64626720 /* debugfs */, 0x73636673 /* securityfs */]);
+const KERNEL_FS = new Set([
+  0x9fa0 /* proc */, 0x62656572 /* sysfs */, 0x27e0eb /* cgroup */, 0x63677270 /* cgroup2 */, 0x1cd1 /* devpts */, 0x19800202 /* mqueue */,
+  0x64626720 /* debugfs */, 0x73636673 /* securityfs */,
+]);
 
 const fdPath = (fd: number, name?: string) => (name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`);
 
@@ -44,7 +68,8 @@ function kindOf(st: Stats): PathStat['kind'] {
 
 /** `path` inside the root, as an absolute normalised path ("" and "." are "/"). */
 export function rootedPath(path: string, operation: string): string {
-  if (typeof path !== 'string' || path.includes('\0')) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the path contains a NUL byte`, { operation });
+  if (typeof path !== 'string' || path.includes('\0'))
+    throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the path contains a NUL byte`, { operation });
   return posix.normalize(posix.join('/', path));
 }
 
@@ -60,8 +85,10 @@ export function openInRoot(rootFd: number, path: string, flags: number, operatio
 
 function pathError(operation: string, path: string, e: unknown): BerthError {
   const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT') return new BerthError(ErrorCode.NotFound, `${operation}: no such file or directory: ${path}`, { operation, path, errno: code });
-  if (code === 'ENOTDIR') return new BerthError(ErrorCode.InvalidArgument, `${operation}: not a directory: ${path}`, { operation, path, errno: code });
+  if (code === 'ENOENT')
+    return new BerthError(ErrorCode.NotFound, `${operation}: no such file or directory: ${path}`, { operation, path, errno: code });
+  if (code === 'ENOTDIR')
+    return new BerthError(ErrorCode.InvalidArgument, `${operation}: not a directory: ${path}`, { operation, path, errno: code });
   const err = systemError(operation, e, { path });
   // The /proc/self/fd path in the message means nothing to the user: name the path in the root.
   err.message = err.message.replace(/`\/proc\/self\/fd\/\d+(\/[^`]*)?`/, `\`${path}\``);
@@ -141,7 +168,16 @@ export async function* packTree(rootFd: number, path: string, operation: string)
  * content chunks for the caller to write (so that it can hand them out one by one) and nulls
  * whenever headers were written.
  */
-function* walk(dirFd: number, name: string | null, archiveName: string, shownPath: string, operation: string, seen: Map<string, string>, tar: TarWriter, parentDev: number | null): Generator<Buffer | null> {
+function* walk(
+  dirFd: number,
+  name: string | null,
+  archiveName: string,
+  shownPath: string,
+  operation: string,
+  seen: Map<string, string>,
+  tar: TarWriter,
+  parentDev: number | null,
+): Generator<Buffer | null> {
   let st: Stats;
   try {
     st = name === null ? fstatSync(dirFd) : lstatSync(fdPath(dirFd, name));
@@ -163,7 +199,16 @@ function* walk(dirFd: number, name: string | null, archiveName: string, shownPat
       // A kernel filesystem mounted there (a running container's /proc, /sys): the mount point only.
       if (parentDev !== null && st.dev !== parentDev && KERNEL_FS.has(statfsSync(fdPath(fd)).type)) return;
       for (const child of readdirSync(fdPath(fd)).sort()) {
-        yield* walk(fd, child, archiveName === '.' ? child : `${archiveName}/${child}`, posix.join(shownPath, child), operation, seen, tar, st.dev);
+        yield* walk(
+          fd,
+          child,
+          archiveName === '.' ? child : `${archiveName}/${child}`,
+          posix.join(shownPath, child),
+          operation,
+          seen,
+          tar,
+          st.dev,
+        );
       }
     } finally {
       if (fd !== dirFd) closeSync(fd);
@@ -212,7 +257,12 @@ function* walk(dirFd: number, name: string | null, archiveName: string, shownPat
     return;
   }
   if (st.isCharacterDevice() || st.isBlockDevice()) {
-    tar.addEntry({ ...base, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: Math.floor(st.rdev / 256) & 0xfff, devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00) });
+    tar.addEntry({
+      ...base,
+      type: st.isCharacterDevice() ? 'char' : 'block',
+      devmajor: Math.floor(st.rdev / 256) & 0xfff,
+      devminor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00),
+    });
     yield null;
   }
   // Sockets are not archived (tar cannot hold them).
@@ -248,7 +298,10 @@ export function entryPath(raw: string, operation: string): string | null {
 }
 
 function hostile(operation: string, entry: string, what: string): BerthError {
-  return new BerthError(ErrorCode.InvalidArgument, `${operation}: archive entry "${entry.replace(/\0/g, '\\0')}" has ${what}`, { operation, entry });
+  return new BerthError(ErrorCode.InvalidArgument, `${operation}: archive entry "${entry.replace(/\0/g, '\\0')}" has ${what}`, {
+    operation,
+    entry,
+  });
 }
 
 /**
@@ -256,7 +309,13 @@ function hostile(operation: string, entry: string, what: string): BerthError {
  * files are replaced, existing directories kept (their metadata updated), a directory is never
  * replaced by a file or the reverse (an error, as docker cp says). Returns the entries written.
  */
-export async function extractTree(rootFd: number, dest: string, source: AsyncIterable<Buffer>, operation: string, opts: ExtractOptions = {}): Promise<number> {
+export async function extractTree(
+  rootFd: number,
+  dest: string,
+  source: AsyncIterable<Buffer>,
+  operation: string,
+  opts: ExtractOptions = {},
+): Promise<number> {
   const destPath = rootedPath(dest, operation);
   const destFd = openInRoot(rootFd, destPath, O_PATH | C.O_DIRECTORY, operation);
   let count = 0;
@@ -303,7 +362,15 @@ function lstatOrNull(p: string): Stats | null {
   }
 }
 
-async function extractEntry(rootFd: number, destPath: string, rel: string, entry: TarEntry, operation: string, opts: ExtractOptions, dirTimes: [string, number][]): Promise<void> {
+async function extractEntry(
+  rootFd: number,
+  destPath: string,
+  rel: string,
+  entry: TarEntry,
+  operation: string,
+  opts: ExtractOptions,
+  dirTimes: [string, number][],
+): Promise<void> {
   const h = entry.header;
   const path = posix.join(destPath, rel);
   const owner = opts.owner === 'archive' ? { uid: h.uid, gid: h.gid } : opts.owner;
@@ -313,7 +380,11 @@ async function extractEntry(rootFd: number, destPath: string, rel: string, entry
   try {
     const existing = lstatOrNull(at);
     if (h.type === 'dir') {
-      if (existing && !existing.isDirectory()) throw new BerthError(ErrorCode.Conflict, `${operation}: cannot overwrite non-directory ${path} with a directory`, { operation, path });
+      if (existing && !existing.isDirectory())
+        throw new BerthError(ErrorCode.Conflict, `${operation}: cannot overwrite non-directory ${path} with a directory`, {
+          operation,
+          path,
+        });
       if (!existing) mkdirSync(at, 0o700);
       const fd = openChild(parent, name, C.O_DIRECTORY, operation, path);
       try {
@@ -325,7 +396,11 @@ async function extractEntry(rootFd: number, destPath: string, rel: string, entry
       dirTimes.push([path, h.mtime]);
       return;
     }
-    if (existing?.isDirectory()) throw new BerthError(ErrorCode.Conflict, `${operation}: cannot overwrite directory ${path} with a non-directory`, { operation, path });
+    if (existing?.isDirectory())
+      throw new BerthError(ErrorCode.Conflict, `${operation}: cannot overwrite directory ${path} with a non-directory`, {
+        operation,
+        path,
+      });
     if (existing) unlinkSync(at);
     if (h.type === 'file') {
       const fd = openSync(at, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
@@ -361,10 +436,14 @@ async function extractEntry(rootFd: number, destPath: string, rel: string, entry
       });
       return; // a link shares its target's owner, mode and times
     } else {
-      throw new BerthError(ErrorCode.InvalidArgument, `${operation}: archive entry "${h.name}" is a ${h.type === 'fifo' ? 'FIFO' : 'device node'}; cp copies files, directories and links only`, {
-        operation,
-        entry: h.name,
-      });
+      throw new BerthError(
+        ErrorCode.InvalidArgument,
+        `${operation}: archive entry "${h.name}" is a ${h.type === 'fifo' ? 'FIFO' : 'device node'}; cp copies files, directories and links only`,
+        {
+          operation,
+          entry: h.name,
+        },
+      );
     }
   } catch (e) {
     throw e instanceof BerthError ? e : pathError(operation, path, e);

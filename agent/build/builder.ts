@@ -49,7 +49,16 @@ import type { ImageRecord } from '../store/store';
 import { BuildCache } from './cache';
 import { BuildContext } from './context';
 import { contextSource, planCopy, resolveOwner, treeSource, writePlan, type PlanItem, type SourceFs } from './copy';
-import { dockerfileError, expandWord, MAX_DOCKERFILE_BYTES, parseDockerfile, type Dockerfile, type Instruction, type Lookup, type Stage } from './dockerfile';
+import {
+  dockerfileError,
+  expandWord,
+  MAX_DOCKERFILE_BYTES,
+  parseDockerfile,
+  type Dockerfile,
+  type Instruction,
+  type Lookup,
+  type Stage,
+} from './dockerfile';
 import { MergedTree } from './rootfs';
 
 const OP = 'build';
@@ -187,11 +196,16 @@ class Builder {
     const p = this.params;
     const buildArgs = p.buildArgs ?? {};
     for (const k of Object.keys(buildArgs)) {
-      if (!ARG_NAME_RE.test(k)) throw new BerthError(ErrorCode.InvalidArgument, `${OP}: invalid build argument name "${k.slice(0, 64)}"`, { operation: OP });
+      if (!ARG_NAME_RE.test(k))
+        throw new BerthError(ErrorCode.InvalidArgument, `${OP}: invalid build argument name "${k.slice(0, 64)}"`, { operation: OP });
     }
     const tags = (p.tags ?? []).map((t) => {
       const ref = withDefaultTag(parseReference(t));
-      if (ref.digest) throw new BerthError(ErrorCode.InvalidReference, `${OP}: the tag "${t}" has a digest; a tag cannot name one`, { operation: OP, reference: t });
+      if (ref.digest)
+        throw new BerthError(ErrorCode.InvalidReference, `${OP}: the tag "${t}" has a digest; a tag cannot name one`, {
+          operation: OP,
+          reference: t,
+        });
       return { name: formatReference(ref), familiar: familiarName(ref) };
     });
     this.context = BuildContext.open(p.contextDir, this.opts.peer, OP);
@@ -204,7 +218,11 @@ class Builder {
       const found = df.stages.find((s) => s.name === t) ?? (/^[0-9]+$/.test(t) ? df.stages[Number(t)] : undefined);
       if (!found) {
         const names = df.stages.map((s) => s.name ?? String(s.index)).join(', ');
-        throw new BerthError(ErrorCode.InvalidArgument, `${OP}: the target stage "${p.target}" is not in the Dockerfile (its stages: ${names})`, { operation: OP, path: this.dockerfilePath });
+        throw new BerthError(
+          ErrorCode.InvalidArgument,
+          `${OP}: the target stage "${p.target}" is not in the Dockerfile (its stages: ${names})`,
+          { operation: OP, path: this.dockerfilePath },
+        );
       }
       target = found.index;
     }
@@ -238,12 +256,22 @@ class Builder {
     }
     const final = last!;
     if (final.layers.length > MAX_LAYERS) {
-      throw new BerthError(ErrorCode.InvalidArgument, `${OP}: the image would have ${final.layers.length} layers; at most ${MAX_LAYERS} are allowed`, { operation: OP });
+      throw new BerthError(
+        ErrorCode.InvalidArgument,
+        `${OP}: the image would have ${final.layers.length} layers; at most ${MAX_LAYERS} are allowed`,
+        { operation: OP },
+      );
     }
     const unused = Object.keys(buildArgs).filter((k) => !this.usedArgs.has(k));
     if (unused.length) this.warn(`one or more build arguments were not consumed (no ARG declares them): ${unused.join(', ')}`);
 
-    const id = await storeImage(this.store, this.svc.images, Buffer.from(final.configJson), final.layers, tags.map((t) => t.name));
+    const id = await storeImage(
+      this.store,
+      this.svc.images,
+      Buffer.from(final.configJson),
+      final.layers,
+      tags.map((t) => t.name),
+    );
     for (const t of tags) this.svc.images.emit('tag', id, { name: t.familiar });
     return { Id: id, tags: tags.map((t) => t.familiar), steps: this.steps, warnings: this.warnings };
   }
@@ -255,28 +283,44 @@ class Builder {
       this.dockerfilePath = p.dockerfile || undefined;
       return parseDockerfile(p.dockerfileContent, { path: this.dockerfilePath });
     }
-    const name = p.dockerfile ? (isAbsolute(p.dockerfile) ? p.dockerfile : join(p.contextDir, p.dockerfile)) : join(p.contextDir, 'Dockerfile');
+    const name = p.dockerfile
+      ? isAbsolute(p.dockerfile)
+        ? p.dockerfile
+        : join(p.contextDir, p.dockerfile)
+      : join(p.contextDir, 'Dockerfile');
     this.dockerfilePath = name;
     checkCallerAccess(OP, name, 'read', this.opts.peer);
     let fd: number;
     try {
       fd = openSync(name, fsc.O_RDONLY | fsc.O_NONBLOCK); // a FIFO must not block the agent
     } catch (e) {
-      throw new BerthError(ErrorCode.InvalidArgument, `${OP}: cannot read the Dockerfile ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-        operation: OP,
-        path: name,
-        errno: (e as NodeJS.ErrnoException).code,
-      });
+      throw new BerthError(
+        ErrorCode.InvalidArgument,
+        `${OP}: cannot read the Dockerfile ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        {
+          operation: OP,
+          path: name,
+          errno: (e as NodeJS.ErrnoException).code,
+        },
+      );
     }
     try {
       const st = fstatSync(fd);
-      if (!st.isFile()) throw new BerthError(ErrorCode.InvalidArgument, `${OP}: the Dockerfile ${name} is not a regular file`, { operation: OP, path: name });
+      if (!st.isFile())
+        throw new BerthError(ErrorCode.InvalidArgument, `${OP}: the Dockerfile ${name} is not a regular file`, {
+          operation: OP,
+          path: name,
+        });
       const peer = this.opts.peer;
       // Judged on the opened file itself, so a path swapped after the check above gains nothing.
       if (peer && peer.uid !== 0 && !modeAllows(st, peer, callerGroups(peer), 4)) {
-        throw new BerthError(ErrorCode.PermissionDenied, `${OP}: permission denied: uid ${peer.uid} may not read ${name}`, { operation: OP, path: name });
+        throw new BerthError(ErrorCode.PermissionDenied, `${OP}: permission denied: uid ${peer.uid} may not read ${name}`, {
+          operation: OP,
+          path: name,
+        });
       }
-      if (st.size > MAX_DOCKERFILE_BYTES) throw dockerfileError(0, undefined, `the Dockerfile is larger than ${MAX_DOCKERFILE_BYTES} bytes`, name);
+      if (st.size > MAX_DOCKERFILE_BYTES)
+        throw dockerfileError(0, undefined, `the Dockerfile is larger than ${MAX_DOCKERFILE_BYTES} bytes`, name);
       const buf = Buffer.alloc(st.size);
       let off = 0;
       while (off < buf.length) {
@@ -293,7 +337,7 @@ class Builder {
   /** A build argument's value: the one given for the build, else `dflt`, else `inherited`. */
   private argValue(name: string, dflt: string | undefined, inherited: string | undefined): string | undefined {
     const args = this.params.buildArgs ?? {};
-    const given = Object.prototype.hasOwnProperty.call(args, name) ? args[name] : undefined;
+    const given = Object.hasOwn(args, name) ? args[name] : undefined;
     if (typeof given === 'string') {
       this.usedArgs.add(name);
       return given;
@@ -318,7 +362,12 @@ class Builder {
   private wrap(ins: { line: number; keyword: string }, e: unknown): unknown {
     if (!(e instanceof BerthError) || e.message.startsWith('Dockerfile')) return e;
     if (e.code === ErrorCode.Cancelled) return e;
-    return new BerthError(e.code, `Dockerfile:${ins.line}: ${ins.keyword}: ${e.message}`, { ...e.data, line: ins.line, ...(e.data.path ? {} : { path: this.dockerfilePath }) }, { cause: e });
+    return new BerthError(
+      e.code,
+      `Dockerfile:${ins.line}: ${ins.keyword}: ${e.message}`,
+      { ...e.data, line: ins.line, ...(e.data.path ? {} : { path: this.dockerfilePath }) },
+      { cause: e },
+    );
   }
 
   private async runStage(df: Dockerfile, stage: Stage, globals: Map<string, string | undefined>): Promise<State> {
@@ -369,7 +418,10 @@ class Builder {
       }
       const host = hostPlatform();
       if (p.os !== host.os || p.architecture !== host.architecture || (p.variant && p.variant !== (host.variant ?? p.variant))) {
-        throw this.fail(ins, `--platform=${want} is not this machine's platform (${platformString(host)}); Berth builds for the host platform only`);
+        throw this.fail(
+          ins,
+          `--platform=${want} is not this machine's platform (${platformString(host)}); Berth builds for the host platform only`,
+        );
       }
     }
     const image = this.expand(ins, ins.image, lookup, df.escape);
@@ -410,7 +462,11 @@ class Builder {
     const layers = rec.layers.map((l) => ({ ...l }));
     this.lease(layers);
     for (const l of layers) {
-      if (!this.store.hasLayer(l.chainId)) throw new BerthError(ErrorCode.NotFound, `layer ${l.chainId} of ${reference} is missing from the store`, { operation: OP, reference });
+      if (!this.store.hasLayer(l.chainId))
+        throw new BerthError(ErrorCode.NotFound, `layer ${l.chainId} of ${reference} is missing from the store`, {
+          operation: OP,
+          reference,
+        });
     }
     const parsed = this.svc.images.config(rec);
     const raw = JSON.parse(this.store.readBlob(rec.id).toString('utf8')) as { config?: { Shell?: unknown; OnBuild?: unknown } };
@@ -433,7 +489,10 @@ class Builder {
       ...(parsed.author ? { author: parsed.author } : {}),
       config: run,
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-      history: history.filter((h) => !h.empty_layer).length === layers.length ? history : layers.map(() => (parsed.created ? { created: parsed.created } : {})),
+      history:
+        history.filter((h) => !h.empty_layer).length === layers.length
+          ? history
+          : layers.map(() => (parsed.created ? { created: parsed.created } : {})),
     };
     return { state: stateOf(config, layers), cached: !pulled };
   }
@@ -472,7 +531,13 @@ class Builder {
    * The cache around one step: a hit (unless noCache) gives the stored state; a miss runs `make`
    * and stores what it made.
    */
-  private async cached(state: State, scope: StageScope, instruction: string, content: string | undefined, make: () => Promise<State>): Promise<{ state: State; cached: boolean }> {
+  private async cached(
+    state: State,
+    scope: StageScope,
+    instruction: string,
+    content: string | undefined,
+    make: () => Promise<State>,
+  ): Promise<{ state: State; cached: boolean }> {
     const key = BuildCache.key({
       parentConfig: state.id,
       parentChain: state.layers.length ? state.layers[state.layers.length - 1].chainId : '',
@@ -504,18 +569,35 @@ class Builder {
   }
 
   /** A config-only step through the cache. */
-  private configStep(state: State, scope: StageScope, createdBy: string, mutate: (c: BuildConfig) => void): Promise<{ state: State; cached: boolean }> {
+  private configStep(
+    state: State,
+    scope: StageScope,
+    createdBy: string,
+    mutate: (c: BuildConfig) => void,
+  ): Promise<{ state: State; cached: boolean }> {
     return this.cached(state, scope, createdBy, undefined, async () => this.derive(state, createdBy, mutate));
   }
 
   /** Stores the layer tar at `tarPath` on top of `state` and leases it for the build. */
-  private async addLayer(state: State, tarPath: string, diffId: string, createdBy: string, mutate: (c: BuildConfig) => void = () => {}): Promise<State> {
+  private async addLayer(
+    state: State,
+    tarPath: string,
+    diffId: string,
+    createdBy: string,
+    mutate: (c: BuildConfig) => void = () => {},
+  ): Promise<State> {
     const made = await storeLayer(this.store, tarPath, diffId, state.layers, OP);
     this.releases.push(made.release);
     return this.derive(state, createdBy, mutate, made.layer);
   }
 
-  private async instruction(df: Dockerfile, ins: Instruction, state: State, scope: StageScope, globals: Map<string, string | undefined>): Promise<{ state: State; cached: boolean }> {
+  private async instruction(
+    df: Dockerfile,
+    ins: Instruction,
+    state: State,
+    scope: StageScope,
+    globals: Map<string, string | undefined>,
+  ): Promise<{ state: State; cached: boolean }> {
     const env = state.config.config.Env;
     const lookup: Lookup = (n) => envValue(env, n) ?? scope.args.get(n);
     const x = (word: string, quotes = true) => this.expand(ins, word, lookup, df.escape, quotes);
@@ -629,7 +711,10 @@ class Builder {
       try {
         r = tree.resolve(dir, true);
       } catch (e) {
-        throw this.fail(ins, `${dir}: ${(e as Error).message === 'ENOTDIR' ? 'a file of the image is in the way' : 'too many levels of symlinks'}`);
+        throw this.fail(
+          ins,
+          `${dir}: ${(e as Error).message === 'ENOTDIR' ? 'a file of the image is in the way' : 'too many levels of symlinks'}`,
+        );
       }
       const setDir = (c: BuildConfig) => void (c.config.WorkingDir = dir);
       if (r.entry?.st.isDirectory()) return this.derive(state, createdBy, setDir);
@@ -638,7 +723,15 @@ class Builder {
       const tarPath = this.store.tempPath('build-layer');
       try {
         const diffId = await writeLayerTar(tarPath, async (write) => {
-          await writePlan(items, tree, { uid: 0, gid: 0 }, Math.floor(Date.now() / 1000), write, (w) => this.fail(ins, w), this.opts.signal);
+          await writePlan(
+            items,
+            tree,
+            { uid: 0, gid: 0 },
+            Math.floor(Date.now() / 1000),
+            write,
+            (w) => this.fail(ins, w),
+            this.opts.signal,
+          );
         });
         return await this.addLayer(state, tarPath, diffId, createdBy, setDir);
       } finally {
@@ -647,7 +740,11 @@ class Builder {
     });
   }
 
-  private async runStep(ins: Extract<Instruction, { keyword: 'RUN' | 'CMD' | 'ENTRYPOINT' }>, state: State, scope: StageScope): Promise<{ state: State; cached: boolean }> {
+  private async runStep(
+    ins: Extract<Instruction, { keyword: 'RUN' | 'CMD' | 'ENTRYPOINT' }>,
+    state: State,
+    scope: StageScope,
+  ): Promise<{ state: State; cached: boolean }> {
     const run = state.config.config;
     const argv = ins.command.exec ?? [...(run.Shell ?? DEFAULT_SHELL), ins.command.shell];
     // Build arguments reach the command as environment variables, unless ENV sets the same name.
@@ -659,22 +756,30 @@ class Builder {
       const config: ImageConfigRun = { ...run };
       delete config.Volumes;
       delete (config as RunConfig).Shell;
-      const { Id } = await containers.create({ image: state.id, cmd: argv, entrypoint: [], env: argEnv }, { id: state.id, layers: state.layers, config });
+      const { Id } = await containers.create(
+        { image: state.id, cmd: argv, entrypoint: [], env: argEnv },
+        { id: state.id, layers: state.layers, config },
+      );
       const step = this.step;
       this.emit({ type: 'running', step, container: Id });
       try {
         const exit = containers.wait(Id, 'next-exit', this.opts.signal);
         exit.catch(() => undefined);
         await containers.start(Id, undefined, {
-          onOutput: (stream, data) => this.emit({ type: 'output', step, stream: stream === 'stderr' ? 'stderr' : 'stdout', data: data.toString('base64') }),
+          onOutput: (stream, data) =>
+            this.emit({ type: 'output', step, stream: stream === 'stderr' ? 'stderr' : 'stdout', data: data.toString('base64') }),
         });
         const status = await exit;
         if (status.StatusCode !== 0) {
-          throw new BerthError(ErrorCode.BuildFailed, `Dockerfile:${ins.line}: RUN: the command '${argv.join(' ')}' returned a non-zero code: ${status.StatusCode}`, {
-            operation: OP,
-            line: ins.line,
-            ...(this.dockerfilePath ? { path: this.dockerfilePath } : {}),
-          });
+          throw new BerthError(
+            ErrorCode.BuildFailed,
+            `Dockerfile:${ins.line}: RUN: the command '${argv.join(' ')}' returned a non-zero code: ${status.StatusCode}`,
+            {
+              operation: OP,
+              line: ins.line,
+              ...(this.dockerfilePath ? { path: this.dockerfilePath } : {}),
+            },
+          );
         }
         this.checkAbort();
         const { upper } = containers.runtimeOf(containers.find(Id, OP));
@@ -747,7 +852,11 @@ class Builder {
       fail,
     );
     for (const w of plan.warnings) this.emit({ type: 'message', step: this.step, message: w });
-    const flags = [from !== undefined ? `--from=${from}` : '', chown !== undefined ? `--chown=${chown}` : '', ins.chmod !== undefined ? `--chmod=${ins.chmod}` : ''].filter(Boolean);
+    const flags = [
+      from !== undefined ? `--from=${from}` : '',
+      chown !== undefined ? `--chown=${chown}` : '',
+      ins.chmod !== undefined ? `--chmod=${ins.chmod}` : '',
+    ].filter(Boolean);
     const createdBy = [ins.keyword, ...flags, ...sources, dest].join(' ');
     const tarPath = this.store.tempPath('build-layer');
     try {

@@ -61,7 +61,14 @@ export class BuildCache {
 
   /** The key of a step (64 hex digits). */
   static key(parts: CacheKeyParts): string {
-    const doc = JSON.stringify(['berth-build-cache-v1', parts.parentConfig, parts.parentChain, parts.instruction, parts.args, parts.content ?? null]);
+    const doc = JSON.stringify([
+      'berth-build-cache-v1',
+      parts.parentConfig,
+      parts.parentChain,
+      parts.instruction,
+      parts.args,
+      parts.content ?? null,
+    ]);
     return createHash('sha256').update(doc).digest('hex');
   }
 
@@ -87,7 +94,8 @@ export class BuildCache {
       return this.miss(key, 'the entry is not JSON');
     }
     const v = doc as { config?: unknown; layers?: unknown };
-    if (typeof v !== 'object' || v === null || typeof v.config !== 'string' || !Array.isArray(v.layers)) return this.miss(key, 'the entry has the wrong shape');
+    if (typeof v !== 'object' || v === null || typeof v.config !== 'string' || !Array.isArray(v.layers))
+      return this.miss(key, 'the entry has the wrong shape');
     const layers: StoredLayer[] = [];
     for (const l of v.layers as unknown[]) {
       const x = l as Record<string, unknown>;
@@ -114,7 +122,8 @@ export class BuildCache {
     try {
       const config = parseConfig(Buffer.from(v.config));
       const ids = config.rootfs.diff_ids;
-      if (ids.length !== layers.length || ids.some((d, i) => d !== layers[i].diffId)) return this.miss(key, 'the config does not name the layers');
+      if (ids.length !== layers.length || ids.some((d, i) => d !== layers[i].diffId))
+        return this.miss(key, 'the config does not name the layers');
     } catch {
       return this.miss(key, 'the config does not parse');
     }

@@ -22,7 +22,18 @@
  * `?`, `[...]` and `\` as in Go's filepath.Match, `**` for any number of directories; a path is
  * excluded when the last pattern matching it or one of its parent directories is not a `!` one.
  */
-import { closeSync, constants as fsc, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants as fsc,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+  type Stats,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
@@ -212,26 +223,39 @@ export class BuildContext {
    * existing directory, PermissionDenied when the peer may not read it.
    */
   static open(dir: string, peer: PeerCred | undefined, operation = 'build'): BuildContext {
-    if (!dir.startsWith('/')) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the context "${dir}" must be an absolute path`, { operation, path: dir });
+    if (!dir.startsWith('/'))
+      throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the context "${dir}" must be an absolute path`, {
+        operation,
+        path: dir,
+      });
     checkCallerAccess(operation, dir, 'read', peer);
     let real: string;
     try {
       real = realpathSync(dir);
     } catch (e) {
-      throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the context ${dir} does not exist`, { operation, path: dir, errno: (e as NodeJS.ErrnoException).code });
+      throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the context ${dir} does not exist`, {
+        operation,
+        path: dir,
+        errno: (e as NodeJS.ErrnoException).code,
+      });
     }
     const st = lstatSync(real);
-    if (!st.isDirectory()) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the context ${dir} is not a directory`, { operation, path: dir });
+    if (!st.isDirectory())
+      throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the context ${dir} is not a directory`, { operation, path: dir });
     const ctx = new BuildContext(real, peer, operation);
     ctx.checkAccess({ rel: '', abs: real, st });
     return ctx;
   }
 
   private deny(path: string, why: string): never {
-    throw new BerthError(ErrorCode.PermissionDenied, `${this.operation}: permission denied: uid ${this.peer!.uid} may not read ${path} of the build context (${why})`, {
-      operation: this.operation,
-      path,
-    });
+    throw new BerthError(
+      ErrorCode.PermissionDenied,
+      `${this.operation}: permission denied: uid ${this.peer!.uid} may not read ${path} of the build context (${why})`,
+      {
+        operation: this.operation,
+        path,
+      },
+    );
   }
 
   /** Throws PermissionDenied when the client may not read `e` (files: r, directories: r and x). */
@@ -284,7 +308,8 @@ export class BuildContext {
       }
       if (pending.length > 0) {
         if (!e.st.isDirectory()) return undefined;
-        if (this.groups && this.peer && !modeAllows(e.st, this.peer, this.groups, 1)) this.deny(e.abs, 'the directory is not searchable for it');
+        if (this.groups && this.peer && !modeAllows(e.st, this.peer, this.groups, 1))
+          this.deny(e.abs, 'the directory is not searchable for it');
       }
       done.push(c);
     }
@@ -383,10 +408,14 @@ export class BuildContext {
     }
     if (real !== abs) {
       closeSync(fd);
-      throw new BerthError(ErrorCode.PermissionDenied, `${this.operation}: ${abs} changed while the build context was read (it now leads to ${real || 'an unknown place'})`, {
-        operation: this.operation,
-        path: abs,
-      });
+      throw new BerthError(
+        ErrorCode.PermissionDenied,
+        `${this.operation}: ${abs} changed while the build context was read (it now leads to ${real || 'an unknown place'})`,
+        {
+          operation: this.operation,
+          path: abs,
+        },
+      );
     }
     return fd;
   }
@@ -401,7 +430,10 @@ export class BuildContext {
     const st = fstatSync(fd);
     if (!st.isFile()) {
       closeSync(fd);
-      throw new BerthError(ErrorCode.InvalidArgument, `${this.operation}: ${e.abs} is not a regular file`, { operation: this.operation, path: e.abs });
+      throw new BerthError(ErrorCode.InvalidArgument, `${this.operation}: ${e.abs} is not a regular file`, {
+        operation: this.operation,
+        path: e.abs,
+      });
     }
     return { fd, size: st.size };
   }
@@ -412,7 +444,11 @@ export class BuildContext {
     if (!e || !e.st.isFile()) return undefined;
     const { fd, size } = this.openFile(e);
     try {
-      if (size > max) throw new BerthError(ErrorCode.InvalidArgument, `${this.operation}: ${e.abs} is larger than ${max} bytes`, { operation: this.operation, path: e.abs });
+      if (size > max)
+        throw new BerthError(ErrorCode.InvalidArgument, `${this.operation}: ${e.abs} is larger than ${max} bytes`, {
+          operation: this.operation,
+          path: e.abs,
+        });
       const buf = Buffer.alloc(size);
       let off = 0;
       while (off < size) {

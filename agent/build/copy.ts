@@ -33,7 +33,7 @@ import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import { decompressingSource, detectCompression } from '../image/decompress';
 import { readTar } from '../image/tar';
 import { fileContentChunks, TarWriter, type TarWriteHeader } from '../image/tarWriter';
-import { BuildContext, cleanRelative, hasWildcards, globComponent, type ContextEntry } from './context';
+import { type BuildContext, cleanRelative, hasWildcards, globComponent, type ContextEntry } from './context';
 import type { MergedTree } from './rootfs';
 
 const CHUNK = 1 << 20;
@@ -203,7 +203,8 @@ export function planCopy(src: SourceFs, dest: MergedTree, req: CopyRequest, fail
   // The sources.
   const found: { name: string; entry: SrcEntry }[] = [];
   for (const raw of req.sources) {
-    if (req.keyword === 'ADD' && isRemoteSource(raw)) throw fail(`${raw}: ADD from a URL is not supported (builds have no network); download it into the build context and COPY it`);
+    if (req.keyword === 'ADD' && isRemoteSource(raw))
+      throw fail(`${raw}: ADD from a URL is not supported (builds have no network); download it into the build context and COPY it`);
     if (req.fromContext && escapesRoot(raw)) throw fail(`${raw} is outside the build context`);
     const rel = cleanRelative(raw);
     if (hasWildcards(rel)) {
@@ -213,7 +214,8 @@ export function planCopy(src: SourceFs, dest: MergedTree, req: CopyRequest, fail
       } catch (e) {
         throw fail((e as Error).message);
       }
-      if (matches.length === 0) throw fail(`no file in ${src.what} matches ${raw}${req.fromContext ? ' (or every match is excluded by .dockerignore)' : ''}`);
+      if (matches.length === 0)
+        throw fail(`no file in ${src.what} matches ${raw}${req.fromContext ? ' (or every match is excluded by .dockerignore)' : ''}`);
       for (const m of matches) {
         const r = m.st.isSymbolicLink() ? src.resolve(m.rel, true) : m;
         if (!r) throw fail(`${m.rel}: the symlink leads nowhere inside ${src.what}`);
@@ -237,7 +239,9 @@ export function planCopy(src: SourceFs, dest: MergedTree, req: CopyRequest, fail
   try {
     resolved = dest.resolve(destAbs, true);
   } catch (e) {
-    throw fail(`the destination ${destAbs} ${(e as Error).message === 'ENOTDIR' ? 'goes through a file of the image' : 'has too many levels of symlinks'}`);
+    throw fail(
+      `the destination ${destAbs} ${(e as Error).message === 'ENOTDIR' ? 'goes through a file of the image' : 'has too many levels of symlinks'}`,
+    );
   }
   const destPath = resolved.components.join('/');
   const destIsDir = wantsDir || resolved.entry?.st.isDirectory() === true;
@@ -299,7 +303,9 @@ function isTarArchive(source: FileSource, name: string, fail: (what: string) => 
     try {
       comp = detectCompression(head.subarray(0, n), 'the ADD source');
     } catch {
-      throw fail(`${name}: a compressed archive Berth does not extract (ADD extracts plain and gzip-compressed tar archives); decompress it in the context, or COPY it`);
+      throw fail(
+        `${name}: a compressed archive Berth does not extract (ADD extracts plain and gzip-compressed tar archives); decompress it in the context, or COPY it`,
+      );
     }
     if (comp === 'none') return tarChecksumOk(head.subarray(0, n));
     if (comp !== 'gzip') return false;
@@ -316,7 +322,10 @@ function isTarArchive(source: FileSource, name: string, fail: (what: string) => 
 /** True when `b` starts with a tar header block whose checksum is right. */
 function tarChecksumOk(b: Buffer): boolean {
   if (b.length < 512 || b[0] === 0) return false;
-  const field = b.toString('latin1', 148, 156).replace(/[\0 ]+$/g, '').trim();
+  const field = b
+    .toString('latin1', 148, 156)
+    .replace(/[\0 ]+$/g, '')
+    .trim();
   if (!/^[0-7]{1,7}$/.test(field)) return false;
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : b[i];
@@ -365,7 +374,15 @@ export async function writePlan(
       if (emitted.has(p)) continue;
       emitted.add(p);
       const e = dest.lstat(parts.slice(0, i));
-      if (e && e.st.isDirectory()) tar.addEntry({ name: `${p}/`, type: 'dir', mode: e.st.mode & 0o7777, uid: e.st.uid, gid: e.st.gid, mtime: Math.floor(e.st.mtimeMs / 1000) });
+      if (e && e.st.isDirectory())
+        tar.addEntry({
+          name: `${p}/`,
+          type: 'dir',
+          mode: e.st.mode & 0o7777,
+          uid: e.st.uid,
+          gid: e.st.gid,
+          mtime: Math.floor(e.st.mtimeMs / 1000),
+        });
       else tar.addEntry({ name: `${p}/`, type: 'dir', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: now });
     }
   };
@@ -391,7 +408,15 @@ export async function writePlan(
       tar.addEntry({ name: `${item.path}/`, type: 'dir', mode: item.mode, uid: item.uid, gid: item.gid, mtime: item.mtime });
     } else if (item.kind === 'symlink') {
       content.update(`L\0${item.path}\0${item.uid}\0${item.gid}\0${item.target}\n`);
-      tar.addEntry({ name: item.path, type: 'symlink', linkname: item.target, mode: 0o777, uid: item.uid, gid: item.gid, mtime: item.mtime });
+      tar.addEntry({
+        name: item.path,
+        type: 'symlink',
+        linkname: item.target,
+        mode: 0o777,
+        uid: item.uid,
+        gid: item.gid,
+        mtime: item.mtime,
+      });
     } else {
       const fileHash = createHash('sha256');
       const { fd, size } = item.source.open();
@@ -448,7 +473,8 @@ async function extractArchive(
     for await (const entry of readTar(decompressingSource(hashing(stream), { what: `ADD ${item.name}` }))) {
       const h = entry.header;
       const base = h.name.replace(/\/+$/, '').split('/').pop() ?? '';
-      if (base.startsWith('.wh.')) throw fail(`${item.name}: the archive entry "${h.name}" has a name reserved for layer whiteouts (.wh.*)`);
+      if (base.startsWith('.wh.'))
+        throw fail(`${item.name}: the archive entry "${h.name}" has a name reserved for layer whiteouts (.wh.*)`);
       if (h.xattrs && [...h.xattrs.keys()].some((k) => k.startsWith('trusted.overlay.'))) {
         throw fail(`${item.name}: the archive entry "${h.name}" carries trusted.overlay.* attributes`);
       }
@@ -463,7 +489,8 @@ async function extractArchive(
         ...(h.xattrs && h.xattrs.size ? { xattrs: h.xattrs } : {}),
         ...(h.type === 'char' || h.type === 'block' ? { devmajor: h.devmajor, devminor: h.devminor } : {}),
       };
-      if (path === item.path && h.type !== 'dir') throw fail(`${item.name}: the archive entry "${h.name}" would replace the destination directory`);
+      if (path === item.path && h.type !== 'dir')
+        throw fail(`${item.name}: the archive entry "${h.name}" would replace the destination directory`);
       if (path.includes('/')) needDir(path.slice(0, path.lastIndexOf('/')));
       if (h.type === 'symlink') header.linkname = h.linkname;
       if (h.type === 'hardlink') header.linkname = under(h.linkname);
@@ -486,7 +513,11 @@ async function extractArchive(
 }
 
 /** Parses `--chown` ("user[:group]", names or ids) against the image's /etc/passwd and /etc/group. */
-export function resolveOwner(spec: string, readEtc: (name: 'passwd' | 'group') => string | undefined, fail: (what: string) => BerthError): { uid: number; gid: number } {
+export function resolveOwner(
+  spec: string,
+  readEtc: (name: 'passwd' | 'group') => string | undefined,
+  fail: (what: string) => BerthError,
+): { uid: number; gid: number } {
   const parts = spec.split(':');
   if (parts.length > 2 || parts[0] === '' || parts[1] === '') throw fail(`--chown must be user[:group], got "${spec.slice(0, 64)}"`);
   const lookup = (file: 'passwd' | 'group', name: string, field: number): number => {

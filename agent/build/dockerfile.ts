@@ -55,7 +55,24 @@ export type Keyword =
   | 'ADD'
   | 'MAINTAINER';
 
-const SUPPORTED = new Set<string>(['FROM', 'ARG', 'RUN', 'CMD', 'ENTRYPOINT', 'SHELL', 'ENV', 'LABEL', 'EXPOSE', 'VOLUME', 'USER', 'WORKDIR', 'STOPSIGNAL', 'COPY', 'ADD', 'MAINTAINER']);
+const SUPPORTED = new Set<string>([
+  'FROM',
+  'ARG',
+  'RUN',
+  'CMD',
+  'ENTRYPOINT',
+  'SHELL',
+  'ENV',
+  'LABEL',
+  'EXPOSE',
+  'VOLUME',
+  'USER',
+  'WORKDIR',
+  'STOPSIGNAL',
+  'COPY',
+  'ADD',
+  'MAINTAINER',
+]);
 const REFUSED: Record<string, string> = {
   HEALTHCHECK: 'HEALTHCHECK is not supported by Berth builds (the runtime runs no health checks)',
   ONBUILD: 'ONBUILD is not supported by Berth builds',
@@ -135,7 +152,8 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
   const fail = (line: number, keyword: string | undefined, what: string) => dockerfileError(line, keyword, what, path);
   let text: string;
   if (typeof input === 'string') {
-    if (Buffer.byteLength(input) > MAX_DOCKERFILE_BYTES) throw fail(0, undefined, `the Dockerfile is larger than ${MAX_DOCKERFILE_BYTES} bytes`);
+    if (Buffer.byteLength(input) > MAX_DOCKERFILE_BYTES)
+      throw fail(0, undefined, `the Dockerfile is larger than ${MAX_DOCKERFILE_BYTES} bytes`);
     text = input;
   } else {
     if (input.length > MAX_DOCKERFILE_BYTES) throw fail(0, undefined, `the Dockerfile is larger than ${MAX_DOCKERFILE_BYTES} bytes`);
@@ -164,7 +182,8 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
     if (seen.has(name)) throw fail(first + 1, undefined, `the parser directive "${name}" is given more than once`);
     seen.add(name);
     if (name === 'escape') {
-      if (m[2] !== '\\' && m[2] !== '`') throw fail(first + 1, undefined, `invalid escape directive "${m[2]}": the escape character must be \\ or \``);
+      if (m[2] !== '\\' && m[2] !== '`')
+        throw fail(first + 1, undefined, `invalid escape directive "${m[2]}": the escape character must be \\ or \``);
       escape = m[2];
     } else if (name === 'syntax') {
       warnings.push(`Dockerfile:${first + 1}: the "syntax" directive (${m[2]}) is ignored: Berth parses Dockerfiles itself`);
@@ -193,7 +212,8 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
     }
   }
   if (cur && cur.text.trim() !== '') logical.push(cur);
-  if (logical.length > MAX_INSTRUCTIONS) throw fail(logical[MAX_INSTRUCTIONS].line, undefined, `too many instructions (at most ${MAX_INSTRUCTIONS})`);
+  if (logical.length > MAX_INSTRUCTIONS)
+    throw fail(logical[MAX_INSTRUCTIONS].line, undefined, `too many instructions (at most ${MAX_INSTRUCTIONS})`);
 
   const globalArgs: Dockerfile['globalArgs'] = [];
   const stages: Stage[] = [];
@@ -207,7 +227,8 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
       }
       stages.push({ index: stages.length, name: ins.name, from: ins, instructions: [] });
     } else if (stages.length === 0) {
-      if (ins.keyword !== 'ARG') throw fail(ins.line, ins.keyword, 'comes before any FROM; a Dockerfile starts with FROM (only ARG may come before it)');
+      if (ins.keyword !== 'ARG')
+        throw fail(ins.line, ins.keyword, 'comes before any FROM; a Dockerfile starts with FROM (only ARG may come before it)');
       globalArgs.push(ins);
     } else {
       stages[stages.length - 1].instructions.push(ins);
@@ -302,7 +323,9 @@ function jsonArray(text: string, what: string, fail: (what: string) => BerthErro
     // `[ -f x ] && ...` and `[ "$X" = y ]` are shell commands; `["a" "b"]` or `[ "a", "b"` is a
     // broken JSON array.
     if (/^\["/.test(t) || (/^\[\s*"/.test(t) && /"\s*,/.test(t))) {
-      throw fail(`${what} looks like a JSON array but is not valid JSON (${(e as Error).message}); write it as ["arg", ...] or in shell form`);
+      throw fail(
+        `${what} looks like a JSON array but is not valid JSON (${(e as Error).message}); write it as ["arg", ...] or in shell form`,
+      );
     }
     return undefined;
   }
@@ -319,7 +342,8 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
   const keyword = word.toUpperCase();
   const fail = (what: string) => dockerfileError(line, SUPPORTED.has(keyword) ? keyword : undefined, what, path);
   if (REFUSED[keyword]) throw dockerfileError(line, keyword, REFUSED[keyword], path);
-  if (!SUPPORTED.has(keyword)) throw dockerfileError(line, undefined, `unknown instruction: ${word.length > 64 ? `${word.slice(0, 64)}...` : word}`, path);
+  if (!SUPPORTED.has(keyword))
+    throw dockerfileError(line, undefined, `unknown instruction: ${word.length > 64 ? `${word.slice(0, 64)}...` : word}`, path);
   const { flags, rest: afterFlags } = splitFlags(m[2], escape, fail);
   const rest = afterFlags.trim();
   const allow = (...names: string[]) => {
@@ -343,7 +367,8 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
   };
   const base = { line, text };
   const noHeredoc = () => {
-    if (HEREDOC_RE.test(rest)) throw fail('heredocs (<<WORD) are not supported; put the content in a file of the build context and COPY it');
+    if (HEREDOC_RE.test(rest))
+      throw fail('heredocs (<<WORD) are not supported; put the content in a file of the build context and COPY it');
   };
 
   switch (keyword) {
@@ -354,9 +379,16 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
       let name: string | undefined;
       if (w.length === 3) {
         name = w[2].toLowerCase();
-        if (!STAGE_NAME_RE.test(name)) throw fail(`invalid stage name "${w[2]}": it must start with a letter and hold only letters, digits, "_", "." and "-"`);
+        if (!STAGE_NAME_RE.test(name))
+          throw fail(`invalid stage name "${w[2]}": it must start with a letter and hold only letters, digits, "_", "." and "-"`);
       }
-      return { ...base, keyword, image: w[0], ...(name !== undefined ? { name } : {}), ...(flags.has('platform') ? { platform: flagValue('platform') } : {}) };
+      return {
+        ...base,
+        keyword,
+        image: w[0],
+        ...(name !== undefined ? { name } : {}),
+        ...(flags.has('platform') ? { platform: flagValue('platform') } : {}),
+      };
     }
     case 'ARG': {
       allow();
@@ -443,7 +475,8 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
       const all = exec ?? words();
       if (all.length < 2) throw fail(`needs at least one source and a destination (${keyword} SRC... DEST)`);
       const chmod = flagValue('chmod');
-      if (chmod !== undefined && !/^[0-7]{3,4}$/.test(chmod)) throw fail(`--chmod must be an octal mode such as 755 or 0644, got "${chmod.slice(0, 64)}"`);
+      if (chmod !== undefined && !/^[0-7]{3,4}$/.test(chmod))
+        throw fail(`--chmod must be an octal mode such as 755 or 0644, got "${chmod.slice(0, 64)}"`);
       return {
         ...base,
         keyword,
@@ -582,7 +615,8 @@ function dollar(word: string, i: number, lookup: Lookup, escape: string, depth: 
     op = ':' + (word[j + 1] ?? '');
     j += 2;
   } else j += 1;
-  if (![':-', '-', ':+', '+', ':?', '?'].includes(op)) throw new SyntaxError(`unsupported modifier "${op}" in \${${name}...}: Berth knows :- - :+ + :? ?`);
+  if (![':-', '-', ':+', '+', ':?', '?'].includes(op))
+    throw new SyntaxError(`unsupported modifier "${op}" in \${${name}...}: Berth knows :- - :+ + :? ?`);
   // The operand runs to the matching "}", nested ${...} allowed.
   let open = 1;
   let k = j;

@@ -35,9 +35,13 @@ export function detectCompression(head: Buffer, what = 'layer'): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
   const refuse = (name: string) => {
-    throw new BerthError(ErrorCode.InvalidContent, `${what} is ${name}-compressed; Berth unpacks gzip, zstd and uncompressed tar layers only`, {
-      operation: 'decompress',
-    });
+    throw new BerthError(
+      ErrorCode.InvalidContent,
+      `${what} is ${name}-compressed; Berth unpacks gzip, zstd and uncompressed tar layers only`,
+      {
+        operation: 'decompress',
+      },
+    );
   };
   if (head.length >= 6 && head[0] === 0xfd && head.toString('latin1', 1, 6) === '7zXZ\0') refuse('xz');
   if (head.length >= 3 && head.toString('latin1', 0, 3) === 'BZh') refuse('bzip2');
@@ -143,7 +147,12 @@ export class Decompressor {
     } catch (e) {
       throw this.fail(e);
     }
-    this.impl = this.kind === 'gzip' ? new GzipImpl(this.emit, this.what) : this.kind === 'zstd' ? new ZstdImpl(this.emit, this.what) : new PlainImpl(this.emit);
+    this.impl =
+      this.kind === 'gzip'
+        ? new GzipImpl(this.emit, this.what)
+        : this.kind === 'zstd'
+          ? new ZstdImpl(this.emit, this.what)
+          : new PlainImpl(this.emit);
     return all;
   }
 
@@ -330,9 +339,7 @@ class ZstdImpl implements Impl {
       if (this.userError) throw this.userError;
       const code = (e as { code?: number }).code;
       const msg =
-        code === 5
-          ? `${this.what} is truncated (the zstd stream ends early)`
-          : `${this.what} is not valid zstd: ${(e as Error).message}`;
+        code === 5 ? `${this.what} is truncated (the zstd stream ends early)` : `${this.what} is not valid zstd: ${(e as Error).message}`;
       throw new BerthError(ErrorCode.InvalidContent, msg, { operation: 'decompress' }, { cause: e });
     }
   }
@@ -362,9 +369,13 @@ function checkZstdWindow(head: Buffer, what: string): void {
     window = base + (base / 8) * (wd & 7);
   }
   if (window > MAX_ZSTD_WINDOW) {
-    throw new BerthError(ErrorCode.InvalidContent, `${what} uses a ${window}-byte zstd window, over Berth's ${MAX_ZSTD_WINDOW}-byte limit`, {
-      operation: 'decompress',
-    });
+    throw new BerthError(
+      ErrorCode.InvalidContent,
+      `${what} uses a ${window}-byte zstd window, over Berth's ${MAX_ZSTD_WINDOW}-byte limit`,
+      {
+        operation: 'decompress',
+      },
+    );
   }
 }
 
@@ -374,7 +385,10 @@ function checkZstdWindow(head: Buffer, what: string): void {
  * consumer pulls. Input is fed in pieces of at most 64 KiB, which bounds what one pull can expand
  * to; `maxBytes` bounds the total. Throws BerthError(InvalidContent) for corrupt or truncated input.
  */
-export async function* decompressingSource(source: AsyncIterable<Buffer | Uint8Array>, opts: DecompressOptions = {}): AsyncGenerator<Buffer> {
+export async function* decompressingSource(
+  source: AsyncIterable<Buffer | Uint8Array>,
+  opts: DecompressOptions = {},
+): AsyncGenerator<Buffer> {
   let out: Buffer[] = [];
   const dec = new Decompressor((c) => out.push(c), opts);
   const PIECE = 64 * 1024;

@@ -8,14 +8,7 @@
  * immutable and an image ID names its layers for good.
  */
 import { readFileSync } from 'node:fs';
-import type {
-  ImageLayersResult,
-  LayerFileEntry,
-  LayerFilesParams,
-  LayerFilesResult,
-  InspectedLayer,
-  WastedFile,
-} from '../../protocol';
+import type { ImageLayersResult, LayerFileEntry, LayerFilesParams, LayerFilesResult, InspectedLayer, WastedFile } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import type { ImageRecord, Store } from '../store/store';
 import { parseIndex, type LayerIndexEntry } from './layerIndex';
@@ -52,7 +45,10 @@ export const WASTED_LIST_LIMIT = 200;
 type History = NonNullable<ImageConfig['history']>;
 
 /** Pairs config history steps with layers, skipping `empty_layer` steps. */
-export function layerHistory(history: History | undefined, layerCount: number): { createdBy: string; created?: string; comment?: string }[] {
+export function layerHistory(
+  history: History | undefined,
+  layerCount: number,
+): { createdBy: string; created?: string; comment?: string }[] {
   const out: { createdBy: string; created?: string; comment?: string }[] = [];
   for (const h of history ?? []) {
     if (h.empty_layer) continue;
@@ -64,7 +60,17 @@ export function layerHistory(history: History | undefined, layerCount: number): 
 }
 
 export function toWire(e: LayerIndexEntry, layer: number): LayerFileEntry {
-  const w: LayerFileEntry = { path: e.path, type: e.type, size: e.size, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, change: e.change ?? 'added', layer };
+  const w: LayerFileEntry = {
+    path: e.path,
+    type: e.type,
+    size: e.size,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    mtime: e.mtime,
+    change: e.change ?? 'added',
+    layer,
+  };
   if (e.digest) w.digest = e.digest;
   if (e.linkTarget !== undefined) w.linkTarget = e.linkTarget;
   return w;
@@ -191,7 +197,8 @@ export function page(a: Analysis, params: Omit<LayerFilesParams, 'reference'>): 
     layer = a.layerEntries.length - 1;
   } else {
     const want = params.layer;
-    layer = typeof want === 'number' ? want : a.summary.layers.findIndex((l) => l.chainId === want || l.diffId === want || l.digest === want);
+    layer =
+      typeof want === 'number' ? want : a.summary.layers.findIndex((l) => l.chainId === want || l.diffId === want || l.digest === want);
     if (!Number.isInteger(layer) || layer < 0 || layer >= a.layerEntries.length) {
       throw new BerthError(ErrorCode.NotFound, `${op}: the image has no layer ${JSON.stringify(want)}`, { operation: op });
     }
@@ -229,7 +236,13 @@ export class LayerInspector {
       } catch (err) {
         throw systemError('read layer index', err, { path });
       }
-      return { digest: l.digest, diffId: l.diffId, chainId: l.chainId, size: this.store.readLayer(l.chainId).size, entries: parseIndex(buf) };
+      return {
+        digest: l.digest,
+        diffId: l.diffId,
+        chainId: l.chainId,
+        size: this.store.readLayer(l.chainId).size,
+        entries: parseIndex(buf),
+      };
     });
     const a = analyze(layers, config.history);
     this.cache.set(rec.id, a);

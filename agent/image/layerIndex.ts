@@ -123,7 +123,8 @@ export function parseIndex(buf: Buffer): LayerIndexEntry[] {
     const [path, type, size, mode, uid, gid, mtime, digest, link, change] = r as unknown[];
     if (typeof path !== 'string' || path === '' || path.includes('\0') || path.startsWith('/')) throw corrupt(`entry ${i} has a bad path`);
     if (typeof type !== 'string' || !TYPE_SET.has(type)) throw corrupt(`entry ${i} ("${path}") has a bad type`);
-    if (!isUint(size) || !isUint(mode) || mode > 0o7777 || !isUint(uid) || !isUint(gid)) throw corrupt(`entry ${i} ("${path}") has a bad number`);
+    if (!isUint(size) || !isUint(mode) || mode > 0o7777 || !isUint(uid) || !isUint(gid))
+      throw corrupt(`entry ${i} ("${path}") has a bad number`);
     if (typeof mtime !== 'number' || !Number.isFinite(mtime)) throw corrupt(`entry ${i} ("${path}") has a bad mtime`);
     const e: LayerIndexEntry = { path, type: type as LayerEntryType, size, mode, uid, gid, mtime };
     if (digest !== 0) {

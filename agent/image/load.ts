@@ -108,7 +108,13 @@ export async function loadImages(svc: ImageService, path: string, peer?: PeerCre
             manifestDigest,
             manifestMediaType: img.manifest.mediaType,
             repoDigests: [],
-            layers: img.manifest.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i], chainId: chains[i] })),
+            layers: img.manifest.layers.map((l, i) => ({
+              digest: l.digest,
+              mediaType: l.mediaType,
+              size: l.size,
+              diffId: diffIds[i],
+              chainId: chains[i],
+            })),
             added: now,
             lastTagTime: '',
           };
@@ -140,7 +146,8 @@ async function stageArchive(path: string, stage: string): Promise<Map<string, St
   let size: number;
   try {
     const st = statSync(path);
-    if (!st.isFile()) throw new BerthError(ErrorCode.InvalidArgument, `load: ${path} is not a regular file`, { operation: OPERATION, path });
+    if (!st.isFile())
+      throw new BerthError(ErrorCode.InvalidArgument, `load: ${path} is not a regular file`, { operation: OPERATION, path });
     size = st.size;
   } catch (err) {
     throw systemError(OPERATION, err, { path });
@@ -154,7 +161,12 @@ async function stageArchive(path: string, stage: string): Promise<Map<string, St
     // The tar reader and the decompressors report malformed input as InvalidContent without
     // knowing which file they read: here it is the archive itself that is not one.
     if (err instanceof BerthError && err.code === ErrorCode.InvalidContent) {
-      throw new BerthError(ErrorCode.InvalidArchive, `load ${path}: not a readable tar archive: ${err.message}`, { ...err.data, operation: OPERATION, path }, { cause: err });
+      throw new BerthError(
+        ErrorCode.InvalidArchive,
+        `load ${path}: not a readable tar archive: ${err.message}`,
+        { ...err.data, operation: OPERATION, path },
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -203,7 +215,11 @@ async function stageEntries(path: string, stage: string, files: Map<string, Stag
 function archiveName(raw: string, path: string): string {
   const norm = posix.normalize('/' + raw).slice(1);
   if (norm.startsWith('..') || raw.split('/').includes('..')) {
-    throw new BerthError(ErrorCode.InvalidArchive, `load ${path}: entry "${raw}" points outside the archive`, { operation: OPERATION, path, entry: raw });
+    throw new BerthError(ErrorCode.InvalidArchive, `load ${path}: entry "${raw}" points outside the archive`, {
+      operation: OPERATION,
+      path,
+      entry: raw,
+    });
   }
   return norm.replace(/\/$/, '');
 }
@@ -334,7 +350,6 @@ function layerMediaType(file: string): string {
   if (head.readUInt32LE(0) === 0xfd2fb528) return MediaType.OciLayerZstd;
   return MediaType.OciLayer;
 }
-
 
 function invalid(path: string, what: string): BerthError {
   return new BerthError(ErrorCode.InvalidArchive, `load ${path}: ${what}`, { operation: OPERATION, path });

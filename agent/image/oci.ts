@@ -43,10 +43,7 @@ export const MANIFEST_MEDIA_TYPES: readonly string[] = [MediaType.OciManifest, M
 /** Media types of multi-platform indexes Berth pulls. */
 export const INDEX_MEDIA_TYPES: readonly string[] = [MediaType.OciIndex, MediaType.DockerManifestList];
 /** Docker schema 1 media types: recognised only to refuse them. */
-export const SCHEMA1_MEDIA_TYPES: readonly string[] = [
-  MediaType.DockerSchema1Manifest,
-  MediaType.DockerSchema1SignedManifest,
-];
+export const SCHEMA1_MEDIA_TYPES: readonly string[] = [MediaType.DockerSchema1Manifest, MediaType.DockerSchema1SignedManifest];
 /** Image config media types. */
 export const CONFIG_MEDIA_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.DockerConfig];
 /** Layer media types Berth downloads and unpacks. */
@@ -336,20 +333,26 @@ function parseDescriptor(v: unknown, what: string, ctx: ParseContext): Descripto
 
 function checkSchemaVersion(o: Json, ctx: ParseContext, what: string): void {
   if (o.schemaVersion === 1) throw schema1(ctx);
-  if (o.schemaVersion !== 2) throw fail(ErrorCode.InvalidContent, ctx, `the ${what} has schemaVersion ${JSON.stringify(o.schemaVersion)}; expected 2`);
+  if (o.schemaVersion !== 2)
+    throw fail(ErrorCode.InvalidContent, ctx, `the ${what} has schemaVersion ${JSON.stringify(o.schemaVersion)}; expected 2`);
 }
 
 /** Which kind of document a manifest body is, from its own mediaType, else its shape and the hint. */
 function classify(o: Json, hint: string | undefined, ctx: ParseContext): { kind: 'manifest' | 'index'; mediaType: string } {
   const body = o.mediaType;
-  if (body !== undefined && typeof body !== 'string') throw fail(ErrorCode.InvalidContent, ctx, 'the manifest field "mediaType" must be a string');
+  if (body !== undefined && typeof body !== 'string')
+    throw fail(ErrorCode.InvalidContent, ctx, 'the manifest field "mediaType" must be a string');
   const own = stripParams(body);
   const h = stripParams(hint);
   if (o.schemaVersion === 1 || (own && SCHEMA1_MEDIA_TYPES.includes(own))) throw schema1(ctx);
   if (own !== undefined) {
     if (MANIFEST_MEDIA_TYPES.includes(own)) return { kind: 'manifest', mediaType: own };
     if (INDEX_MEDIA_TYPES.includes(own)) return { kind: 'index', mediaType: own };
-    throw fail(ErrorCode.UnsupportedManifest, ctx, `the manifest has media type "${own.slice(0, 100)}", which is not a container image manifest`);
+    throw fail(
+      ErrorCode.UnsupportedManifest,
+      ctx,
+      `the manifest has media type "${own.slice(0, 100)}", which is not a container image manifest`,
+    );
   }
   // OCI allows an absent mediaType: go by shape, taking the media type from the hint when it agrees.
   if (Array.isArray(o.manifests)) return { kind: 'index', mediaType: h && INDEX_MEDIA_TYPES.includes(h) ? h : MediaType.OciIndex };
@@ -384,7 +387,11 @@ function buildManifest(o: Json, mediaType: string, ctx: ParseContext): ImageMani
       );
     }
     if (!LAYER_MEDIA_TYPES.includes(d.mediaType)) {
-      throw fail(ErrorCode.UnsupportedManifest, { ...ctx, digest: d.digest }, `layer ${i} has unsupported media type "${d.mediaType.slice(0, 100)}"`);
+      throw fail(
+        ErrorCode.UnsupportedManifest,
+        { ...ctx, digest: d.digest },
+        `layer ${i} has unsupported media type "${d.mediaType.slice(0, 100)}"`,
+      );
     }
     return d;
   });
@@ -466,7 +473,11 @@ export function parseConfig(bytes: Uint8Array, ctx: ParseContext = {}): ImageCon
     throw fail(ErrorCode.InvalidContent, ctx, 'the image config has no valid "rootfs" (type "layers" with "diff_ids")');
   }
   if (rootfs.diff_ids.length > MAX_LAYERS) {
-    throw fail(ErrorCode.InvalidContent, ctx, `the image config lists ${rootfs.diff_ids.length} layers; at most ${MAX_LAYERS} are accepted`);
+    throw fail(
+      ErrorCode.InvalidContent,
+      ctx,
+      `the image config lists ${rootfs.diff_ids.length} layers; at most ${MAX_LAYERS} are accepted`,
+    );
   }
   rootfs.diff_ids.forEach((d, i) => {
     if (!isDigest(d)) throw fail(ErrorCode.InvalidContent, ctx, `the image config's diff_id ${i} is not a valid digest`);
@@ -519,7 +530,11 @@ export function parseConfig(bytes: Uint8Array, ctx: ParseContext = {}): ImageCon
   const history = opt(o, 'history', Array.isArray, what, ctx, 'an array');
   if (history) {
     if (history.length > MAX_HISTORY) {
-      throw fail(ErrorCode.InvalidContent, ctx, `the image config has ${history.length} history entries; at most ${MAX_HISTORY} are accepted`);
+      throw fail(
+        ErrorCode.InvalidContent,
+        ctx,
+        `the image config has ${history.length} history entries; at most ${MAX_HISTORY} are accepted`,
+      );
     }
     c.history = history.map((h: unknown, i) => {
       const hw = `history entry ${i}`;

@@ -57,7 +57,13 @@ export async function pullImage(svc: ImageService, ref: ImageReference, platform
         manifestMediaType: resolved.manifestMediaType,
         ...(resolved.indexDigest ? { indexDigest: resolved.indexDigest } : {}),
         repoDigests: [],
-        layers: manifest.layers.map((l, i) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, diffId: diffIds[i], chainId: chains[i] })),
+        layers: manifest.layers.map((l, i) => ({
+          digest: l.digest,
+          mediaType: l.mediaType,
+          size: l.size,
+          diffId: diffIds[i],
+          chainId: chains[i],
+        })),
         added: now,
         lastTagTime: '',
       };
@@ -111,7 +117,19 @@ export async function ensureLayers(
         task = running.get(chain)!.then(() => report('done', layers[i].size));
       } else {
         const lower = i > 0 ? tasks[i - 1] : Promise.resolve();
-        task = unpackLayer({ store, svc, ref, desc: layers[i], diffId: diffIds[i], chains: chains.slice(0, i + 1), lower, slots, signal: abort.signal, report, indexCache });
+        task = unpackLayer({
+          store,
+          svc,
+          ref,
+          desc: layers[i],
+          diffId: diffIds[i],
+          chains: chains.slice(0, i + 1),
+          lower,
+          slots,
+          signal: abort.signal,
+          report,
+          indexCache,
+        });
         running.set(chain, task);
         const forget = () => running.get(chain) === task && running.delete(chain);
         task.then(forget, forget);
@@ -174,7 +192,10 @@ async function unpackLayer(job: LayerJob): Promise<void> {
       }
     } else {
       if (!job.svc || !job.ref) {
-        throw new BerthError(ErrorCode.NotFound, `${what}: blob ${desc.digest} is not in the store`, { operation: 'unpack layer', digest: desc.digest });
+        throw new BerthError(ErrorCode.NotFound, `${what}: blob ${desc.digest} is not in the store`, {
+          operation: 'unpack layer',
+          digest: desc.digest,
+        });
       }
       const { registry } = job.svc;
       const ref = job.ref;
@@ -290,10 +311,14 @@ function progressReporter(desc: Descriptor, sink?: (p: LayerProgress) => void) {
 
 function cancelled(ref: ImageReference | undefined): BerthError {
   const reference = ref ? formatReference(ref) : undefined;
-  return new BerthError(ErrorCode.Cancelled, `pull${reference ? ' ' + reference : ''}: cancelled; the store is unchanged by the unfinished layers`, {
-    operation: 'pull',
-    ...(reference ? { reference } : {}),
-  });
+  return new BerthError(
+    ErrorCode.Cancelled,
+    `pull${reference ? ' ' + reference : ''}: cancelled; the store is unchanged by the unfinished layers`,
+    {
+      operation: 'pull',
+      ...(reference ? { reference } : {}),
+    },
+  );
 }
 
 /** The error that started a cascade, rather than the aborts it caused in sibling layers. */

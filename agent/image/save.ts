@@ -18,7 +18,12 @@ import { familiarName, parseReference } from './reference';
 import { invertRefs, type ImageService } from './service';
 import { contentPadding, encodeHeader, endOfArchive } from './tarWriter';
 
-export async function saveImages(svc: ImageService, references: string[], path: string, peer?: PeerCred): Promise<{ path: string; size: number }> {
+export async function saveImages(
+  svc: ImageService,
+  references: string[],
+  path: string,
+  peer?: PeerCred,
+): Promise<{ path: string; size: number }> {
   const { store } = svc;
   const records = references.map((r) => svc.lookup(r, 'save'));
   try {
@@ -99,10 +104,14 @@ export async function saveImages(svc: ImageService, references: string[], path: 
           throw err;
         }
         if (n !== layer.tarSize) {
-          throw new BerthError(ErrorCode.InvalidContent, `save: layer ${l.digest} decompresses to ${n} bytes, not ${layer.tarSize}; the store is damaged`, {
-            operation: 'save',
-            digest: l.digest,
-          });
+          throw new BerthError(
+            ErrorCode.InvalidContent,
+            `save: layer ${l.digest} decompresses to ${n} bytes, not ${layer.tarSize}; the store is damaged`,
+            {
+              operation: 'save',
+              digest: l.digest,
+            },
+          );
         }
         write(contentPadding(layer.tarSize));
         written.add(name);

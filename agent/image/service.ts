@@ -174,7 +174,10 @@ export class ImageService {
     const rec = this.lookup(reference, 'history');
     const config = this.config(rec);
     const tags = invertRefs(this.store.readRefs()).get(rec.id) ?? [];
-    const steps = config.history && config.history.length > 0 ? config.history : rec.layers.map(() => ({}) as NonNullable<ImageConfig['history']>[number]);
+    const steps =
+      config.history && config.history.length > 0
+        ? config.history
+        : rec.layers.map(() => ({}) as NonNullable<ImageConfig['history']>[number]);
     const rows: HistoryEntry[] = [];
     let layer = 0;
     for (const h of steps) {

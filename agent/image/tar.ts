@@ -255,11 +255,13 @@ export class TarParser {
     // Metadata headers: their content is collected, then applied to the next entry.
     if (typeflag === 0x78 /* x */ || typeflag === 0x67 /* g */ || typeflag === 0x4c /* L */ || typeflag === 0x4b /* K */) {
       const kind = String.fromCharCode(typeflag);
-      const what = kind === 'x' ? 'PAX extended header' : kind === 'g' ? 'PAX global header' : kind === 'L' ? 'GNU long name' : 'GNU long link';
+      const what =
+        kind === 'x' ? 'PAX extended header' : kind === 'g' ? 'PAX global header' : kind === 'L' ? 'GNU long name' : 'GNU long link';
       if (size > this.maxMeta) {
         throw invalid(`tar ${what} "${rawName}" is ${size} bytes, over the ${this.maxMeta}-byte limit`, rawName);
       }
-      if (++this.metaCount > this.maxMetaHeaders) throw invalid(`tar archive has more than ${this.maxMetaHeaders} metadata headers in a row`, rawName);
+      if (++this.metaCount > this.maxMetaHeaders)
+        throw invalid(`tar archive has more than ${this.maxMetaHeaders} metadata headers in a row`, rawName);
       if (!this.pending) this.pending = {};
       this.metaType = kind;
       this.metaName = what;
@@ -303,7 +305,10 @@ export class TarParser {
         type = 'fifo';
         break;
       case 0x53: // 'S'
-        throw invalid(`tar entry "${this.pending?.path ?? this.pending?.longName ?? rawName}" is a GNU sparse file, which layers may not contain`, rawName);
+        throw invalid(
+          `tar entry "${this.pending?.path ?? this.pending?.longName ?? rawName}" is a GNU sparse file, which layers may not contain`,
+          rawName,
+        );
       default: {
         const nm = this.pending?.path ?? this.pending?.longName ?? rawName;
         const tf = typeflag >= 0x20 && typeflag < 0x7f ? `'${String.fromCharCode(typeflag)}'` : `0x${typeflag.toString(16)}`;
@@ -368,7 +373,8 @@ export class TarParser {
     if (kind === 'L' || kind === 'K') {
       let end = data.length;
       while (end > 0 && data[end - 1] === 0) end--;
-      if (end > this.maxPath) throw invalid(`tar GNU long ${kind === 'L' ? 'name' : 'link'} is longer than ${this.maxPath} bytes`, this.current);
+      if (end > this.maxPath)
+        throw invalid(`tar GNU long ${kind === 'L' ? 'name' : 'link'} is longer than ${this.maxPath} bytes`, this.current);
       const s = data.toString('utf8', 0, end);
       if (kind === 'L') p.longName = s;
       else p.longLink = s;
@@ -504,7 +510,8 @@ function parseOctal(b: Buffer, off: number, len: number, what: string, entry: st
     digits++;
   }
   for (; i < end; i++) {
-    if (b[i] !== 0x20 && b[i] !== 0) throw invalid(`tar header of entry "${printable(entry)}" has a malformed ${what} field`, entry || undefined);
+    if (b[i] !== 0x20 && b[i] !== 0)
+      throw invalid(`tar header of entry "${printable(entry)}" has a malformed ${what} field`, entry || undefined);
   }
   return digits === 0 ? 0 : v;
 }
@@ -525,11 +532,17 @@ function parseNumber(b: Buffer, off: number, len: number, what: string, entry: s
 }
 
 function printable(s: string): string {
-  return s.replace(/[\0-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\0' ? '\\0' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return s.replace(/[\0-\x1f\x7f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\0' ? '\\0' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 function invalid(message: string, entry?: string): BerthError {
-  return new BerthError(ErrorCode.InvalidContent, message, entry !== undefined ? { operation: 'read tar', entry } : { operation: 'read tar' });
+  return new BerthError(
+    ErrorCode.InvalidContent,
+    message,
+    entry !== undefined ? { operation: 'read tar', entry } : { operation: 'read tar' },
+  );
 }
 
 /** One entry from {@link readTar}: its header and an async iterable over its content. */

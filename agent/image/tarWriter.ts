@@ -126,7 +126,13 @@ export function encodeHeader(h: TarWriteHeader): Buffer {
   if (pax.length === 0) return ustar;
   const data = paxData(pax);
   const base = h.name.slice(h.name.lastIndexOf('/', h.name.length - 2) + 1);
-  const paxHdr = rawHeader({ name: truncate(`PaxHeaders/${base}`, 100), typeflag: 'x', size: data.length, mode: 0o644, mtime: Math.max(0, Math.min(Math.floor(mtime), MAX_OCT11)) });
+  const paxHdr = rawHeader({
+    name: truncate(`PaxHeaders/${base}`, 100),
+    typeflag: 'x',
+    size: data.length,
+    mode: 0o644,
+    mtime: Math.max(0, Math.min(Math.floor(mtime), MAX_OCT11)),
+  });
   return Buffer.concat([paxHdr, data, contentPadding(data.length), ustar]);
 }
 
@@ -177,7 +183,14 @@ export function rawHeader(f: RawHeaderFields): Buffer {
   const num = (v: number | Buffer | undefined, off: number, len: number) => {
     if (v === undefined) v = 0;
     if (Buffer.isBuffer(v)) return str(v, off, len);
-    b.write(v.toString(8).padStart(len - 1, '0').slice(-(len - 1)), off, 'latin1');
+    b.write(
+      v
+        .toString(8)
+        .padStart(len - 1, '0')
+        .slice(-(len - 1)),
+      off,
+      'latin1',
+    );
   };
   str(f.name, 0, 100);
   num(f.mode ?? 0o644, 100, 8);
@@ -295,7 +308,10 @@ function splitUstar(p: string): [string, string] | null {
 function truncate(s: string, bytes: number): string {
   const b = Buffer.from(s);
   if (b.length <= bytes) return s;
-  return b.subarray(0, bytes).toString('utf8').replace(/\uFFFD+$/, '');
+  return b
+    .subarray(0, bytes)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
 }
 
 function formatMtime(t: number): string {

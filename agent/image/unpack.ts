@@ -194,7 +194,12 @@ export class LayerUnpacker {
   private wrap(e: unknown): Error {
     if (e instanceof BerthError) {
       if (e.data.operation === 'unpack layer') return e;
-      return new BerthError(e.code, `${this.label}: ${e.message}`, { ...e.data, operation: 'unpack layer', digest: this.digest }, { cause: e });
+      return new BerthError(
+        e.code,
+        `${this.label}: ${e.message}`,
+        { ...e.data, operation: 'unpack layer', digest: this.digest },
+        { cause: e },
+      );
     }
     return systemError('unpack layer', e, { digest: this.digest, entry: this.currentName || undefined });
   }
@@ -229,7 +234,14 @@ export class LayerUnpacker {
   /** Lexical normalisation: strips "/", "./", collapses "." and "..", refuses escapes. Root is ''. */
   private normalize(name: string, entry: string, what: string): string {
     // Fast path: already clean.
-    if (!name.startsWith('/') && !name.startsWith('./') && !name.includes('//') && !name.includes('/.') && name !== '.' && !name.startsWith('..')) {
+    if (
+      !name.startsWith('/') &&
+      !name.startsWith('./') &&
+      !name.includes('//') &&
+      !name.includes('/.') &&
+      name !== '.' &&
+      !name.startsWith('..')
+    ) {
       return name.endsWith('/') ? name.slice(0, -1) : name;
     }
     const out: string[] = [];
@@ -476,7 +488,8 @@ export class LayerUnpacker {
       const k = this.nodes.get(t.slice(0, i));
       if (k === K_SYMLINK) throw this.hostile(h.name, `is a hardlink whose target "${printable(h.linkname)}" is under a symlinked parent`);
       if (k === undefined) ancestorsPresent = false;
-      else if (k !== K_DIR && k !== K_IMPLICIT) throw this.invalid(h.name, `is a hardlink to "${printable(h.linkname)}", which this layer deleted or replaced`);
+      else if (k !== K_DIR && k !== K_IMPLICIT)
+        throw this.invalid(h.name, `is a hardlink to "${printable(h.linkname)}", which this layer deleted or replaced`);
     }
     const tk = ancestorsPresent ? this.nodes.get(t) : undefined;
     const entry: LayerIndexEntry = { ...this.indexEntry(h, rel, 'hardlink'), linkTarget: t };
@@ -573,10 +586,14 @@ export function resolveCrossLayerHardlinks(dir: string, pending: UnpackResult['p
     const hostile = (why: string) =>
       new BerthError(ErrorCode.HostileLayer, `unpack layer: entry "${printable(entry)}" ${why}`, { operation: 'unpack layer', entry });
     const gone = () =>
-      new BerthError(ErrorCode.InvalidContent, `unpack layer: entry "${printable(entry)}" is a hardlink to "${printable(target)}", which no lower layer provides`, {
-        operation: 'unpack layer',
-        entry,
-      });
+      new BerthError(
+        ErrorCode.InvalidContent,
+        `unpack layer: entry "${printable(entry)}" is a hardlink to "${printable(target)}", which no lower layer provides`,
+        {
+          operation: 'unpack layer',
+          entry,
+        },
+      );
     // An opaque ancestor in this layer hides the lower layers' file.
     for (const a of ancestors(target)) {
       const v = lgetxattrQuiet(a === '' ? dir : dir + '/' + a);

@@ -144,7 +144,8 @@ export function parseTokenAnswer(body: Buffer): TokenAnswer | undefined {
   }
   if (typeof v !== 'object' || v === null) return undefined;
   const o = v as Record<string, unknown>;
-  const token = typeof o.token === 'string' && o.token ? o.token : typeof o.access_token === 'string' && o.access_token ? o.access_token : undefined;
+  const token =
+    typeof o.token === 'string' && o.token ? o.token : typeof o.access_token === 'string' && o.access_token ? o.access_token : undefined;
   if (!token || /[\r\n]/.test(token) || token.length > 65536) return undefined;
   const e = o.expires_in;
   const expiresIn = typeof e === 'number' && Number.isFinite(e) && e > 0 ? e : 60;

@@ -38,7 +38,19 @@ import {
 import { formatReference, registryApiHost, withDefaultTag, type ImageReference } from '../image/reference';
 import { parseTokenAnswer, parseWwwAuthenticate, pullScope, pushScope, tokenUrl, type AuthChallenge, type TokenAnswer } from './auth';
 import { credentialsFor, loadDockerAuthConfig, type DockerAuthConfig } from './dockerConfig';
-import { TransportError, createAgents, discard, readBody, readSome, send, streamBody, usePlainHttp, type Agents, type RequestBody, type Response } from './http';
+import {
+  TransportError,
+  createAgents,
+  discard,
+  readBody,
+  readSome,
+  send,
+  streamBody,
+  usePlainHttp,
+  type Agents,
+  type RequestBody,
+  type Response,
+} from './http';
 import { isAttestation, offeredPlatforms, platformString, selectManifest } from './platform';
 
 export interface RegistryClientOptions {
@@ -233,7 +245,9 @@ export class RegistryClient {
     for (let depth = 0; doc.kind === 'index'; depth++) {
       if (depth === 0) index = { digest: top.digest, mediaType: doc.mediaType, bytes: top.bytes };
       if (depth >= MAX_INDEX_DEPTH) {
-        throw this.err(ErrorCode.UnsupportedManifest, ctx, `image indexes are nested more than ${MAX_INDEX_DEPTH} levels deep`, { digest: current.digest });
+        throw this.err(ErrorCode.UnsupportedManifest, ctx, `image indexes are nested more than ${MAX_INDEX_DEPTH} levels deep`, {
+          digest: current.digest,
+        });
       }
       let desc = selectManifest(doc.index, platform);
       if (!desc) {
@@ -252,9 +266,14 @@ export class RegistryClient {
         throw this.err(ErrorCode.InvalidContent, ctx, `the image index refers back to ${desc.digest} (a loop)`, { digest: desc.digest });
       }
       if (desc.size > MAX_MANIFEST_BYTES) {
-        throw this.err(ErrorCode.InvalidContent, ctx, `manifest ${desc.digest} is ${desc.size} bytes; at most ${MAX_MANIFEST_BYTES} are accepted`, {
-          digest: desc.digest,
-        });
+        throw this.err(
+          ErrorCode.InvalidContent,
+          ctx,
+          `manifest ${desc.digest} is ${desc.size} bytes; at most ${MAX_MANIFEST_BYTES} are accepted`,
+          {
+            digest: desc.digest,
+          },
+        );
       }
       seen.add(desc.digest);
       current = await this.getManifest(ctx, desc.digest, desc.digest, desc.size);
@@ -371,7 +390,9 @@ export class RegistryClient {
           const start = contentRangeStart(headerValue(res.headers['content-range']));
           if (start === undefined || start > delivered) {
             discard(res.body);
-            throw new Retryable(`the registry answered an unusable range (${headerValue(res.headers['content-range']) ?? 'no Content-Range'})`);
+            throw new Retryable(
+              `the registry answered an unusable range (${headerValue(res.headers['content-range']) ?? 'no Content-Range'})`,
+            );
           }
           skip = delivered - start;
         } else if (res.status === 416 && delivered > 0) {
@@ -400,7 +421,8 @@ export class RegistryClient {
           });
         } catch (e) {
           if (e instanceof BerthError || e instanceof Fatal) throw e;
-          if (e instanceof TransportError && e.kind === 'stall') throw new Retryable(`the download stalled (no data for ${this.opts.stallTimeoutMs} ms)`);
+          if (e instanceof TransportError && e.kind === 'stall')
+            throw new Retryable(`the download stalled (no data for ${this.opts.stallTimeoutMs} ms)`);
           if (isNodeStreamError(e)) throw new Retryable(`the connection dropped after ${delivered} of ${desc.size} bytes`);
           throw e; // the sink's own error
         }
@@ -420,7 +442,9 @@ export class RegistryClient {
     const r = withDefaultTag(ref);
     if (!(desc.size <= limit)) {
       const ctx: Ctx = { ref: r, name: formatReference(r), signal };
-      throw this.err(ErrorCode.InvalidContent, ctx, `blob ${desc.digest} is ${desc.size} bytes; at most ${limit} are accepted`, { digest: desc.digest });
+      throw this.err(ErrorCode.InvalidContent, ctx, `blob ${desc.digest} is ${desc.size} bytes; at most ${limit} are accepted`, {
+        digest: desc.digest,
+      });
     }
     const chunks: Buffer[] = [];
     await this.fetchBlob(r, desc, (c) => void chunks.push(Buffer.from(c)), { signal });
@@ -514,15 +538,25 @@ export class RegistryClient {
         };
         let res: Response;
         try {
-          res = await this.exchange(ctx, 'PUT', url, { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) }, body);
+          res = await this.exchange(
+            ctx,
+            'PUT',
+            url,
+            { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+            body,
+          );
         } catch (e) {
           if (isNodeStreamError(e) && (e as NodeJS.ErrnoException).syscall && !isNetworkSyscall(e)) throw new Fatal(e); // the local file failed
           throw e;
         }
         if (res.status === 404) {
           const text = await readSome(res.body, MAX_ERROR_BYTES, this.opts.stallTimeoutMs);
-          if (registryErrorCodes(text).includes('BLOB_UPLOAD_UNKNOWN')) throw new Retryable(`the registry forgot the upload session of ${desc.digest}`);
-          throw this.err(ErrorCode.RegistryError, ctx, `uploading blob ${desc.digest}: the registry answered 404${describe(text)}`, { status: 404, digest: desc.digest });
+          if (registryErrorCodes(text).includes('BLOB_UPLOAD_UNKNOWN'))
+            throw new Retryable(`the registry forgot the upload session of ${desc.digest}`);
+          throw this.err(ErrorCode.RegistryError, ctx, `uploading blob ${desc.digest}: the registry answered 404${describe(text)}`, {
+            status: 404,
+            digest: desc.digest,
+          });
         }
         if (res.status < 200 || res.status > 299) await this.failPush(ctx, res, `uploading blob ${desc.digest}`, desc.digest);
         discard(res.body);
@@ -545,7 +579,13 @@ export class RegistryClient {
     const ctx = this.pushCtx(t);
     const digest = digestOf(bytes);
     return this.withRetries(ctx, async () => {
-      const res = await this.exchange(ctx, 'PUT', this.path(ctx.ref, 'manifests', reference), { 'content-type': mediaType, 'content-length': String(bytes.length) }, () => bytes);
+      const res = await this.exchange(
+        ctx,
+        'PUT',
+        this.path(ctx.ref, 'manifests', reference),
+        { 'content-type': mediaType, 'content-length': String(bytes.length) },
+        () => bytes,
+      );
       if (res.status < 200 || res.status > 299) await this.failPush(ctx, res, `storing the manifest as ${reference}`, digest);
       discard(res.body);
       const said = headerValue(res.headers['docker-content-digest']);
@@ -582,9 +622,14 @@ export class RegistryClient {
     }
     const plainOk = usePlainHttp(url?.host ?? '', this.opts.insecureRegistries) || res.url.protocol === 'http:';
     if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && plainOk))) {
-      throw this.err(ErrorCode.RegistryError, ctx, `the registry opened an upload for blob ${digest} without a usable Location (${JSON.stringify((raw ?? '').slice(0, 200))})`, {
-        digest,
-      });
+      throw this.err(
+        ErrorCode.RegistryError,
+        ctx,
+        `the registry opened an upload for blob ${digest} without a usable Location (${JSON.stringify((raw ?? '').slice(0, 200))})`,
+        {
+          digest,
+        },
+      );
     }
     return url;
   }
@@ -602,7 +647,10 @@ export class RegistryClient {
     }
     const body = await readSome(res.body, MAX_ERROR_BYTES, this.opts.stallTimeoutMs);
     if (status === 401 || status === 403) throw this.authError(ctx, status, !!this.credentials(ctx.ref.registry));
-    throw this.err(ErrorCode.RegistryError, ctx, `${doing}: the registry answered ${status}${describe(body)}`, { status, ...(digest ? { digest } : {}) });
+    throw this.err(ErrorCode.RegistryError, ctx, `${doing}: the registry answered ${status}${describe(body)}`, {
+      status,
+      ...(digest ? { digest } : {}),
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -627,7 +675,12 @@ export class RegistryClient {
         bytes = await readBody(res.body, MAX_MANIFEST_BYTES, this.opts.stallTimeoutMs);
       } catch (e) {
         if (e instanceof TransportError && e.kind === 'too-large') {
-          throw this.err(ErrorCode.InvalidContent, ctx, `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, expectDigest ? { digest: expectDigest } : {});
+          throw this.err(
+            ErrorCode.InvalidContent,
+            ctx,
+            `the manifest is larger than ${MAX_MANIFEST_BYTES} bytes`,
+            expectDigest ? { digest: expectDigest } : {},
+          );
         }
         throw e;
       }
@@ -635,9 +688,14 @@ export class RegistryClient {
     });
     if (expectDigest) {
       if (!matchesDigest(got.bytes, expectDigest) || (expectSize !== undefined && got.bytes.length !== expectSize)) {
-        throw this.err(ErrorCode.DigestMismatch, ctx, `the manifest the registry sent for ${expectDigest} does not match that digest; nothing was stored`, {
-          digest: expectDigest,
-        });
+        throw this.err(
+          ErrorCode.DigestMismatch,
+          ctx,
+          `the manifest the registry sent for ${expectDigest} does not match that digest; nothing was stored`,
+          {
+            digest: expectDigest,
+          },
+        );
       }
       return { bytes: got.bytes, contentType: got.contentType, digest: expectDigest };
     }
@@ -661,7 +719,9 @@ export class RegistryClient {
 
   private baseUrl(registry: string): URL {
     const host = registryApiHost(registry);
-    return new URL(`${usePlainHttp(host, this.opts.insecureRegistries) || usePlainHttp(registry, this.opts.insecureRegistries) ? 'http' : 'https'}://${host}`);
+    return new URL(
+      `${usePlainHttp(host, this.opts.insecureRegistries) || usePlainHttp(registry, this.opts.insecureRegistries) ? 'http' : 'https'}://${host}`,
+    );
   }
 
   private path(r: ImageReference, kind: 'manifests' | 'blobs', reference: string): string {
@@ -698,12 +758,25 @@ export class RegistryClient {
    * the challenge is re-read from the answer, a cached token dropped, and the request sent once
    * more. Returns whatever the registry answered then (a 401 included).
    */
-  private async exchange(ctx: Ctx, method: Method, path: string | URL, headers: Record<string, string>, body?: RequestBody): Promise<Response> {
+  private async exchange(
+    ctx: Ctx,
+    method: Method,
+    path: string | URL,
+    headers: Record<string, string>,
+    body?: RequestBody,
+  ): Promise<Response> {
     const base = this.baseUrl(ctx.ref.registry);
     const url = new URL(path, base);
     for (let round = 0; ; round++) {
       const authorization = await this.authorization(ctx, base);
-      const res = await this.request(ctx, method, url, headers, authorization ? { origin: base.origin, header: authorization } : undefined, body);
+      const res = await this.request(
+        ctx,
+        method,
+        url,
+        headers,
+        authorization ? { origin: base.origin, header: authorization } : undefined,
+        body,
+      );
       if (res.status !== 401 || round >= 1) return res;
       const fresh = parseWwwAuthenticate(res.headersDistinct['www-authenticate']);
       discard(res.body);
@@ -774,7 +847,11 @@ export class RegistryClient {
     try {
       url = tokenUrl(challenge, scope);
     } catch {
-      throw this.err(ErrorCode.RegistryError, ctx, `registry ${registry} named an invalid token server "${String(challenge.params.realm).slice(0, 200)}"`);
+      throw this.err(
+        ErrorCode.RegistryError,
+        ctx,
+        `registry ${registry} named an invalid token server "${String(challenge.params.realm).slice(0, 200)}"`,
+      );
     }
     const creds = this.credentials(registry);
     // Credentials go to the realm only over HTTPS, or plain HTTP to a host we would reach that way anyway.
@@ -791,7 +868,9 @@ export class RegistryClient {
     }
     if (res.status !== 200) {
       discard(res.body);
-      throw this.err(ErrorCode.RegistryError, ctx, `the token server ${url.host} for ${registry} answered ${res.status}`, { status: res.status });
+      throw this.err(ErrorCode.RegistryError, ctx, `the token server ${url.host} for ${registry} answered ${res.status}`, {
+        status: res.status,
+      });
     }
     let body: Buffer;
     try {
@@ -846,7 +925,12 @@ export class RegistryClient {
       const why = hadCredentials
         ? `the credentials from ${file} were refused or may not push there; check them, and that the account may push to ${ctx.ref.repository}`
         : `the registry wants credentials that may push; add them to "auths" in ${file}`;
-      return this.err(ErrorCode.RegistryAuth, ctx, `push denied to ${where} (${status}): ${why}` + (cfg?.problem ? ` (${cfg.problem})` : ''), { status });
+      return this.err(
+        ErrorCode.RegistryAuth,
+        ctx,
+        `push denied to ${where} (${status}): ${why}` + (cfg?.problem ? ` (${cfg.problem})` : ''),
+        { status },
+      );
     }
     const msg = hadCredentials
       ? `registry ${registry} refused the credentials from ${file} (${status}); check them there, or that they may pull ${ctx.ref.repository}`
@@ -894,10 +978,16 @@ export class RegistryClient {
     const host = registryApiHost(ctx.ref.registry);
     const tries = attempts === 1 ? '' : ` after ${attempts} attempts`;
     if (f.o.unreachable) {
-      return this.err(ErrorCode.RegistryUnreachable, ctx, `cannot reach registry ${host}${tries}: ${f.reason}; check the name, the network and any proxy`);
+      return this.err(
+        ErrorCode.RegistryUnreachable,
+        ctx,
+        `cannot reach registry ${host}${tries}: ${f.reason}; check the name, the network and any proxy`,
+      );
     }
     if (f.o.status !== undefined) {
-      return this.err(ErrorCode.RegistryError, ctx, `registry ${host} kept failing${tries}: ${f.reason}; try again later`, { status: f.o.status });
+      return this.err(ErrorCode.RegistryError, ctx, `registry ${host} kept failing${tries}: ${f.reason}; try again later`, {
+        status: f.o.status,
+      });
     }
     return this.err(ErrorCode.RegistryError, ctx, `registry ${host} kept failing${tries}: ${f.reason}`);
   }
@@ -934,7 +1024,12 @@ export class RegistryClient {
   }
 
   private cancelled(ctx: Ctx, cause?: unknown): BerthError {
-    return new BerthError(ErrorCode.Cancelled, `${ctx.operation ?? 'pull'} ${ctx.name}: cancelled`, this.data(ctx), cause === undefined ? undefined : { cause });
+    return new BerthError(
+      ErrorCode.Cancelled,
+      `${ctx.operation ?? 'pull'} ${ctx.name}: cancelled`,
+      this.data(ctx),
+      cause === undefined ? undefined : { cause },
+    );
   }
 }
 
@@ -1004,7 +1099,9 @@ function registryErrorCodes(body: Buffer): string[] {
   try {
     const v = JSON.parse(body.toString('utf8')) as { errors?: unknown };
     if (!Array.isArray(v.errors)) return [];
-    return v.errors.slice(0, 20).flatMap((e: unknown) => (typeof (e as { code?: unknown })?.code === 'string' ? [(e as { code: string }).code] : []));
+    return v.errors
+      .slice(0, 20)
+      .flatMap((e: unknown) => (typeof (e as { code?: unknown })?.code === 'string' ? [(e as { code: string }).code] : []));
   } catch {
     return [];
   }

@@ -69,7 +69,11 @@ export function usePlainHttp(registryHost: string, insecure: readonly string[] =
   const want = registryHost.toLowerCase();
   const { host } = splitHostPort(want);
   for (const raw of insecure) {
-    const e = raw.trim().toLowerCase().replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    const e = raw
+      .trim()
+      .toLowerCase()
+      .replace(/^https?:\/\//, '')
+      .replace(/\/.*$/, '');
     if (!e) continue;
     if (e === want) return true;
     if (splitHostPort(e).port === '' && splitHostPort(e).host === host) return true;
@@ -198,7 +202,11 @@ export function discard(res: http.IncomingMessage): void {
  * destroyed and this rejects with TransportError('stall'). Resolves when the body ends cleanly;
  * rejects with the stream's error when it ends otherwise (dropped connection, abort).
  */
-export async function streamBody(res: http.IncomingMessage, stallTimeoutMs: number, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+export async function streamBody(
+  res: http.IncomingMessage,
+  stallTimeoutMs: number,
+  onChunk: (chunk: Buffer) => void | Promise<void>,
+): Promise<void> {
   const it = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   try {
     for (;;) {

@@ -88,7 +88,12 @@ export async function pushImage(svc: ImageService, reference: string, opts: Push
     );
   }
   const report = reporters(opts.onProgress);
-  const release = store.lease([found.id, found.manifestDigest, ...found.layers.map((l) => l.digest), ...found.layers.map((l) => l.chainId)]);
+  const release = store.lease([
+    found.id,
+    found.manifestDigest,
+    ...found.layers.map((l) => l.digest),
+    ...found.layers.map((l) => l.chainId),
+  ]);
   try {
     const prepared = await prepare(store, found, name, report, opts.signal);
     const releasePrepared = store.lease([prepared.rec.manifestDigest, ...prepared.blobs.map((b) => b.digest)]);
@@ -110,7 +115,13 @@ export async function pushImage(svc: ImageService, reference: string, opts: Push
             const i = next++;
             const b = prepared.blobs[i];
             try {
-              results[i] = await pushBlob(svc, target, b, (sources.get(b.digest) ?? []).filter((s) => allSources.includes(s)), report);
+              results[i] = await pushBlob(
+                svc,
+                target,
+                b,
+                (sources.get(b.digest) ?? []).filter((s) => allSources.includes(s)),
+                report,
+              );
             } catch (err) {
               if (failure === undefined) failure = err;
               abort.abort();
@@ -159,11 +170,15 @@ async function pushBlob(svc: ImageService, target: PushTarget, b: BlobJob, sourc
     throw systemError(`push: read blob ${b.digest}`, err, { path, digest: b.digest });
   }
   if (onDisk !== b.size) {
-    throw new BerthError(ErrorCode.InvalidContent, `push: stored blob ${b.digest} is ${onDisk} bytes but the manifest says ${b.size}; the store is damaged`, {
-      operation: OP,
-      path,
-      digest: b.digest,
-    });
+    throw new BerthError(
+      ErrorCode.InvalidContent,
+      `push: stored blob ${b.digest} is ${onDisk} bytes but the manifest says ${b.size}; the store is damaged`,
+      {
+        operation: OP,
+        path,
+        digest: b.digest,
+      },
+    );
   }
   if (await registry.blobExists(target, desc)) {
     report(b, 'exists', b.size);
@@ -215,7 +230,12 @@ async function prepare(store: Store, rec: ImageRecord, name: string, report: Rep
         report({ digest: l.digest, size: l.size, kind: 'layer' }, 'preparing', 0);
         if (signal?.aborted) throw cancelled(name);
         const gz = await gzipBlob(store, l.digest, releases);
-        raw.layers[i] = { ...raw.layers[i], mediaType: docker ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip, digest: gz.digest, size: gz.size };
+        raw.layers[i] = {
+          ...raw.layers[i],
+          mediaType: docker ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip,
+          digest: gz.digest,
+          size: gz.size,
+        };
       }
       const newBytes = Buffer.from(JSON.stringify(raw));
       const newManifest = parseManifest(newBytes, manifest.mediaType, ctx);
@@ -224,11 +244,17 @@ async function prepare(store: Store, rec: ImageRecord, name: string, report: Rep
       store.putBlob(newDigest, newBytes);
       rec = await store.locked(() => {
         const cur = store.readImage(rec.id);
-        if (!cur) throw new BerthError(ErrorCode.NotFound, `push ${name}: the image was removed meanwhile`, { operation: OP, reference: name });
+        if (!cur)
+          throw new BerthError(ErrorCode.NotFound, `push ${name}: the image was removed meanwhile`, { operation: OP, reference: name });
         if (cur.manifestDigest !== rec.manifestDigest) return cur; // another push converted it first
         cur.manifestDigest = newDigest;
         cur.manifestMediaType = newManifest.mediaType;
-        cur.layers = cur.layers.map((l, i) => ({ ...l, digest: newManifest.layers[i].digest, mediaType: newManifest.layers[i].mediaType, size: newManifest.layers[i].size }));
+        cur.layers = cur.layers.map((l, i) => ({
+          ...l,
+          digest: newManifest.layers[i].digest,
+          mediaType: newManifest.layers[i].mediaType,
+          size: newManifest.layers[i].size,
+        }));
         store.writeImage(cur);
         return cur;
       });
@@ -307,7 +333,11 @@ function mountSources(store: Store, target: ImageReference, blobs: BlobJob[]): M
   const popularity = new Map<string, number>();
   for (const set of found.values()) for (const r of set) popularity.set(r, (popularity.get(r) ?? 0) + 1);
   const out = new Map<string, string[]>();
-  for (const [d, set] of found) out.set(d, [...set].sort((a, b) => (popularity.get(b) ?? 0) - (popularity.get(a) ?? 0) || a.localeCompare(b)));
+  for (const [d, set] of found)
+    out.set(
+      d,
+      [...set].sort((a, b) => (popularity.get(b) ?? 0) - (popularity.get(a) ?? 0) || a.localeCompare(b)),
+    );
   return out;
 }
 
@@ -322,10 +352,22 @@ function reporters(sink?: (p: PushProgress) => void): Reporter {
     const prev = last.get(b.digest);
     if (prev && prev.phase === phase && phase === 'pushing' && now - prev.at < PROGRESS_INTERVAL_MS && current < b.size) return;
     last.set(b.digest, { at: now, phase });
-    sink({ digest: b.digest, phase, current, total: b.size, ...(extra?.from ? { from: extra.from } : {}), ...(extra?.message ? { message: extra.message } : {}) });
+    sink({
+      digest: b.digest,
+      phase,
+      current,
+      total: b.size,
+      ...(extra?.from ? { from: extra.from } : {}),
+      ...(extra?.message ? { message: extra.message } : {}),
+    });
   };
 }
 
 function cancelled(reference: string, cause?: unknown): BerthError {
-  return new BerthError(ErrorCode.Cancelled, `push ${reference}: cancelled`, { operation: OP, reference }, cause === undefined ? undefined : { cause });
+  return new BerthError(
+    ErrorCode.Cancelled,
+    `push ${reference}: cancelled`,
+    { operation: OP, reference },
+    cause === undefined ? undefined : { cause },
+  );
 }

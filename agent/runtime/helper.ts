@@ -57,7 +57,8 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   };
   if (plan.namespaces.length) rec(1, plan.namespaces);
   if (plan.userNamespace) {
-    const flat = (m: LaunchPlan['userNamespace'] & object, k: 'uidMap' | 'gidMap') => m[k].flatMap((e) => [e.containerId, e.hostId, e.size]);
+    const flat = (m: LaunchPlan['userNamespace'] & object, k: 'uidMap' | 'gidMap') =>
+      m[k].flatMap((e) => [e.containerId, e.hostId, e.size]);
     rec(2, flat(plan.userNamespace, 'uidMap'));
     rec(3, flat(plan.userNamespace, 'gidMap'));
     rec(4, [plan.userNamespace.setgroups]);
@@ -217,14 +218,21 @@ export interface LaunchedContainer {
  * A plan with `monitor` ignores `stdio` and `control`: the helper owns the container's stdio and
  * the result comes from its monitor socket (monitor.ts), so that the container outlives us.
  */
-export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec] = ['ignore', 'inherit', 'inherit'], opts: LaunchOptions = {}): Promise<LaunchedContainer> {
+export function launch(
+  plan: LaunchPlan,
+  stdio: [StdioSpec, StdioSpec, StdioSpec] = ['ignore', 'inherit', 'inherit'],
+  opts: LaunchOptions = {},
+): Promise<LaunchedContainer> {
   const bytes = encodePlan(plan);
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
     try {
       // detached: the helper is the container's monitor and outlives the agent's process group.
       const own: [StdioSpec, StdioSpec, StdioSpec] = plan.monitor ? ['ignore', 'ignore', 'ignore'] : stdio;
-      child = spawn(helperPath(), opts.sealed ? ['--sealed'] : [], { stdio: [...own, 'pipe', 'pipe', ...(opts.control && !plan.monitor ? (['pipe'] as const) : [])], detached: true });
+      child = spawn(helperPath(), opts.sealed ? ['--sealed'] : [], {
+        stdio: [...own, 'pipe', 'pipe', ...(opts.control && !plan.monitor ? (['pipe'] as const) : [])],
+        detached: true,
+      });
     } catch (e) {
       reject(e);
       return;
@@ -273,7 +281,9 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
       }
       if (!final) {
         // The helper died without reporting (killed itself): say what we know.
-        final = helperExit.signal ? { code: 128 + signalNumber(helperExit.signal), signal: helperExit.signal } : { code: helperExit.code ?? 125 };
+        final = helperExit.signal
+          ? { code: 128 + signalNumber(helperExit.signal), signal: helperExit.signal }
+          : { code: helperExit.code ?? 125 };
       }
       resolveExited(final);
     };
@@ -306,7 +316,12 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
             } catch {
               /* gone already */
             }
-            reject(new BerthError(ErrorCode.System, `${operation}: cannot reach the container's monitor: ${e.message}`, { operation, path: plan.monitor!.dir }));
+            reject(
+              new BerthError(ErrorCode.System, `${operation}: cannot reach the container's monitor: ${e.message}`, {
+                operation,
+                path: plan.monitor!.dir,
+              }),
+            );
           });
         } else if (s.kind === 'started' && started === undefined) {
           started = s.pid;
@@ -358,7 +373,14 @@ export function launch(plan: LaunchPlan, stdio: [StdioSpec, StdioSpec, StdioSpec
       clearTimeout(timer);
       if (!settled) {
         settled = true;
-        reject(new BerthError(ErrorCode.System, `${operation}: cannot run the runtime helper: ${e.message}`, { operation, path: helperPath() }, { cause: e }));
+        reject(
+          new BerthError(
+            ErrorCode.System,
+            `${operation}: cannot run the runtime helper: ${e.message}`,
+            { operation, path: helperPath() },
+            { cause: e },
+          ),
+        );
       }
     });
     planPipe.on('error', () => {

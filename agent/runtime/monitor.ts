@@ -38,7 +38,10 @@ export function exitStatusOf(line: string): ExitStatus | undefined {
   return undefined;
 }
 
-export type MonitorFrame = { type: 'stdout' | 'stderr'; data: Buffer } | { type: 'lost'; bytes: number } | { type: 'exit'; status: ExitStatus };
+export type MonitorFrame =
+  | { type: 'stdout' | 'stderr'; data: Buffer }
+  | { type: 'lost'; bytes: number }
+  | { type: 'exit'; status: ExitStatus };
 
 /** A malformed frame; `frames` are the good ones before it. */
 export class FrameError extends Error {
@@ -262,7 +265,10 @@ export function readLeftovers(dir: string): { output: { stream: 'stdout' | 'stde
       take(new FrameDecoder().push(readFileSync(spill).subarray(0, 65 << 20)));
     } catch (e) {
       if (e instanceof FrameError) take(e.frames);
-      output.push({ stream: 'stderr', data: Buffer.from(`[berth: the output kept while the agent was away is damaged: ${(e as Error).message}]\n`) });
+      output.push({
+        stream: 'stderr',
+        data: Buffer.from(`[berth: the output kept while the agent was away is damaged: ${(e as Error).message}]\n`),
+      });
     }
   }
   const exit = readExitFile(dir);

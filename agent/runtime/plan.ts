@@ -61,7 +61,14 @@ export type LaunchOp =
   | { op: 'readonly'; path: string }
   | { op: 'chdir'; path: string }
   | { op: 'identity'; uid: number; gid: number; umask: number; additionalGids: number[] }
-  | { op: 'capabilities'; bounding: Capability[]; effective: Capability[]; permitted: Capability[]; inheritable: Capability[]; ambient: Capability[] }
+  | {
+      op: 'capabilities';
+      bounding: Capability[];
+      effective: Capability[];
+      permitted: Capability[];
+      inheritable: Capability[];
+      ambient: Capability[];
+    }
   | { op: 'no-new-privs' }
   | { op: 'close-fds' }
   | { op: 'tty'; rows: number; cols: number }
@@ -99,25 +106,81 @@ export interface LaunchPlan {
 
 /** Linux capabilities by number (include/uapi/linux/capability.h). */
 export const CAPABILITIES = [
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
-  'LINUX_IMMUTABLE', 'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER',
-  'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE',
-  'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP',
-  'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'DAC_READ_SEARCH',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'SETPCAP',
+  'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE',
+  'NET_BROADCAST',
+  'NET_ADMIN',
+  'NET_RAW',
+  'IPC_LOCK',
+  'IPC_OWNER',
+  'SYS_MODULE',
+  'SYS_RAWIO',
+  'SYS_CHROOT',
+  'SYS_PTRACE',
+  'SYS_PACCT',
+  'SYS_ADMIN',
+  'SYS_BOOT',
+  'SYS_NICE',
+  'SYS_RESOURCE',
+  'SYS_TIME',
+  'SYS_TTY_CONFIG',
+  'MKNOD',
+  'LEASE',
+  'AUDIT_WRITE',
+  'AUDIT_CONTROL',
+  'SETFCAP',
+  'MAC_OVERRIDE',
+  'MAC_ADMIN',
+  'SYSLOG',
+  'WAKE_ALARM',
+  'BLOCK_SUSPEND',
+  'AUDIT_READ',
+  'PERFMON',
+  'BPF',
   'CHECKPOINT_RESTORE',
 ] as const;
 export type Capability = (typeof CAPABILITIES)[number];
 
 /** Docker's default set, in Docker's order. */
 export const DEFAULT_CAPABILITIES: readonly Capability[] = [
-  'CHOWN', 'DAC_OVERRIDE', 'FSETID', 'FOWNER', 'MKNOD', 'NET_RAW', 'SETGID', 'SETUID', 'SETFCAP', 'SETPCAP',
-  'NET_BIND_SERVICE', 'SYS_CHROOT', 'KILL', 'AUDIT_WRITE',
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FSETID',
+  'FOWNER',
+  'MKNOD',
+  'NET_RAW',
+  'SETGID',
+  'SETUID',
+  'SETFCAP',
+  'SETPCAP',
+  'NET_BIND_SERVICE',
+  'SYS_CHROOT',
+  'KILL',
+  'AUDIT_WRITE',
 ];
 
 /** Docker's masked paths: files get /dev/null bound over them, directories an empty read-only tmpfs. */
 export const MASKED_PATHS = [
-  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
 ];
 
 /** Docker's read-only paths. */
@@ -181,7 +244,8 @@ function invalid(message: string, operation = 'start container'): BerthError {
 
 /** A window size as the kernel takes it (0 is allowed: "unknown", like a fresh pty). */
 function checkSize(rows: number, cols: number, operation?: string): void {
-  for (const v of [rows, cols]) if (!Number.isInteger(v) || v < 0 || v > 65535) throw invalid(`terminal size ${rows}x${cols} is out of range`, operation);
+  for (const v of [rows, cols])
+    if (!Number.isInteger(v) || v < 0 || v > 65535) throw invalid(`terminal size ${rows}x${cols} is out of range`, operation);
 }
 
 /** An absolute path without ".", ".." or empty components; anything else is refused. */
@@ -222,12 +286,21 @@ function depth(p: string): number {
 }
 
 /** A user bind: recursive, unless idmapped (one mount, its ids mapped; see berth-helper.c). */
-function bindOp(b: { source: string; target: string; ro: boolean; idmap?: { uidMap: IdMapping[]; gidMap: IdMapping[] } }, spec: Pick<ContainerSpec, 'userNamespace'>): LaunchOp {
+function bindOp(
+  b: { source: string; target: string; ro: boolean; idmap?: { uidMap: IdMapping[]; gidMap: IdMapping[] } },
+  spec: Pick<ContainerSpec, 'userNamespace'>,
+): LaunchOp {
   if (!b.idmap) return { op: 'bind', source: b.source, target: b.target, attrs: b.ro ? ['rec', 'ro'] : ['rec'] };
   if (spec.userNamespace) throw invalid(`the idmapped bind of ${b.source} needs the host's user namespace (not with --userns)`);
   checkMaps('idmap uid map', b.idmap.uidMap);
   checkMaps('idmap gid map', b.idmap.gidMap);
-  return { op: 'bind', source: b.source, target: b.target, attrs: b.ro ? ['ro'] : [], idmap: { uidMap: b.idmap.uidMap.map((m) => ({ ...m })), gidMap: b.idmap.gidMap.map((m) => ({ ...m })) } };
+  return {
+    op: 'bind',
+    source: b.source,
+    target: b.target,
+    attrs: b.ro ? ['ro'] : [],
+    idmap: { uidMap: b.idmap.uidMap.map((m) => ({ ...m })), gidMap: b.idmap.gidMap.map((m) => ({ ...m })) },
+  };
 }
 
 /** Builds the launch plan for `spec`. Pure: reads nothing, touches nothing; throws InvalidArgument. */
@@ -263,7 +336,15 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
   // A persistent namespace to join (runtime/network made it); otherwise a fresh one, or the host's.
   const joinNet = privateNet && spec.netns !== undefined ? hostPath('network namespace', spec.netns) : undefined;
   const newNet = privateNet && !joinNet;
-  const namespaces: Namespace[] = [...(userns ? (['user'] as const) : []), 'mount', 'pid', 'uts', 'ipc', ...(newNet ? (['net'] as const) : []), 'cgroup'];
+  const namespaces: Namespace[] = [
+    ...(userns ? (['user'] as const) : []),
+    'mount',
+    'pid',
+    'uts',
+    'ipc',
+    ...(newNet ? (['net'] as const) : []),
+    'cgroup',
+  ];
 
   const ops: LaunchOp[] = [{ op: 'mount-private' }];
   ops.push({
@@ -287,7 +368,13 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
   const ptsOptions = ['newinstance', 'ptmxmode=0666', 'mode=0620'];
   if (!userns || mapped(userns.gidMap, TTY_GID)) ptsOptions.push(`gid=${TTY_GID}`);
   ops.push({ op: 'mount', fstype: 'devpts', target: '/dev/pts', attrs: ['nosuid', 'noexec'], options: ptsOptions });
-  ops.push({ op: 'mount', fstype: 'tmpfs', target: '/dev/shm', attrs: ['nosuid', 'nodev', 'noexec'], options: ['mode=1777', 'size=65536k'] });
+  ops.push({
+    op: 'mount',
+    fstype: 'tmpfs',
+    target: '/dev/shm',
+    attrs: ['nosuid', 'nodev', 'noexec'],
+    options: ['mode=1777', 'size=65536k'],
+  });
   ops.push({ op: 'mount', fstype: 'mqueue', target: '/dev/mqueue', attrs: ['nosuid', 'nodev', 'noexec'], options: [] });
 
   const sysAttrs: MountAttr[] = spec.privileged ? ['nosuid', 'noexec', 'nodev'] : ['nosuid', 'noexec', 'nodev', 'ro'];
@@ -304,19 +391,37 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
   const cgAttrs: MountAttr[] = spec.privileged ? ['nosuid', 'noexec', 'nodev'] : ['nosuid', 'noexec', 'nodev', 'ro'];
   if (cgfs?.version === 2) ops.push({ op: 'mount', fstype: 'cgroup2', target: '/sys/fs/cgroup', attrs: cgAttrs, options: [] });
   if (cgfs?.version === 1) {
-    ops.push({ op: 'mount', fstype: 'tmpfs', target: '/sys/fs/cgroup', attrs: ['nosuid', 'noexec', 'nodev'], options: ['mode=755', 'size=64k'] });
+    ops.push({
+      op: 'mount',
+      fstype: 'tmpfs',
+      target: '/sys/fs/cgroup',
+      attrs: ['nosuid', 'noexec', 'nodev'],
+      options: ['mode=755', 'size=64k'],
+    });
     for (const controllers of cgfs.hierarchies) {
-      if (!controllers.length || !controllers.every((c) => /^[a-z_]{1,32}$/.test(c))) throw invalid(`cgroup hierarchy "${controllers.join(',')}" is not a list of controller names`);
+      if (!controllers.length || !controllers.every((c) => /^[a-z_]{1,32}$/.test(c)))
+        throw invalid(`cgroup hierarchy "${controllers.join(',')}" is not a list of controller names`);
       ops.push({ op: 'mount', fstype: 'cgroup', target: `/sys/fs/cgroup/${controllers.join(',')}`, attrs: cgAttrs, options: controllers });
-      if (controllers.length > 1) for (const c of controllers) ops.push({ op: 'symlink', linkTarget: controllers.join(','), path: `/sys/fs/cgroup/${c}` });
+      if (controllers.length > 1)
+        for (const c of controllers) ops.push({ op: 'symlink', linkTarget: controllers.join(','), path: `/sys/fs/cgroup/${c}` });
     }
   }
 
   const etc = spec.etcFiles ?? {};
-  for (const [file, source] of [['/etc/hosts', etc.hosts], ['/etc/hostname', etc.hostname], ['/etc/resolv.conf', etc.resolvConf]] as const) {
+  for (const [file, source] of [
+    ['/etc/hosts', etc.hosts],
+    ['/etc/hostname', etc.hostname],
+    ['/etc/resolv.conf', etc.resolvConf],
+  ] as const) {
     if (source) ops.push({ op: 'bind', source: hostPath(file, source), target: file, attrs: ['rec'] });
   }
-  const binds = (spec.mounts ?? []).map((m, i) => ({ i, source: hostPath('bind source', m.source), target: containerPath('bind target', m.target), ro: !!m.readOnly, idmap: m.idmap }));
+  const binds = (spec.mounts ?? []).map((m, i) => ({
+    i,
+    source: hostPath('bind source', m.source),
+    target: containerPath('bind target', m.target),
+    ro: !!m.readOnly,
+    idmap: m.idmap,
+  }));
   binds.sort((a, b) => depth(a.target) - depth(b.target) || a.i - b.i);
   for (const b of binds) ops.push(bindOp(b, spec));
 
@@ -346,7 +451,11 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
   return {
     namespaces,
     userNamespace: userns
-      ? { uidMap: userns.uidMap.map((m) => ({ ...m })), gidMap: userns.gidMap.map((m) => ({ ...m })), setgroups: userns.denySetgroups ? 'deny' : 'allow' }
+      ? {
+          uidMap: userns.uidMap.map((m) => ({ ...m })),
+          gidMap: userns.gidMap.map((m) => ({ ...m })),
+          setgroups: userns.denySetgroups ? 'deny' : 'allow',
+        }
       : undefined,
     cgroupProcs: (spec.cgroupProcs ?? []).map((p) => hostPath('cgroup.procs file', p)),
     ...(joinNet ? { netns: joinNet } : {}),
@@ -378,10 +487,20 @@ export function buildHoldPlan(spec: Pick<ContainerSpec, 'rootfs' | 'mounts' | 'e
     },
   ];
   const etc = spec.etcFiles ?? {};
-  for (const [file, source] of [['/etc/hosts', etc.hosts], ['/etc/hostname', etc.hostname], ['/etc/resolv.conf', etc.resolvConf]] as const) {
+  for (const [file, source] of [
+    ['/etc/hosts', etc.hosts],
+    ['/etc/hostname', etc.hostname],
+    ['/etc/resolv.conf', etc.resolvConf],
+  ] as const) {
     if (source) ops.push({ op: 'bind', source: hostPath(file, source), target: file, attrs: ['rec'] });
   }
-  const binds = (spec.mounts ?? []).map((m, i) => ({ i, source: hostPath('bind source', m.source), target: containerPath('bind target', m.target), ro: !!m.readOnly, idmap: m.idmap }));
+  const binds = (spec.mounts ?? []).map((m, i) => ({
+    i,
+    source: hostPath('bind source', m.source),
+    target: containerPath('bind target', m.target),
+    ro: !!m.readOnly,
+    idmap: m.idmap,
+  }));
   binds.sort((a, b) => depth(a.target) - depth(b.target) || a.i - b.i);
   for (const b of binds) ops.push(bindOp(b, {}));
   ops.push({ op: 'pivot-root' }, { op: 'hold' });
@@ -398,14 +517,27 @@ export function buildExecPlan(spec: ExecSpec): LaunchPlan {
   if (!Number.isInteger(spec.pid) || spec.pid < 1) throw bad(`pid ${spec.pid} is not a process`);
   const proc = spec.process;
   if (!proc.args.length || !proc.args[0]) throw bad('no command to run');
-  for (const s of [...proc.args, ...proc.env, proc.cwd]) if (s.includes('\0')) throw bad(`"${s.replace(/\0/g, '\\0')}" contains a NUL byte`);
+  for (const s of [...proc.args, ...proc.env, proc.cwd])
+    if (s.includes('\0')) throw bad(`"${s.replace(/\0/g, '\\0')}" contains a NUL byte`);
   for (const e of proc.env) if (!e.includes('=')) throw bad(`environment entry "${e}" has no "="`);
   if (!proc.cwd.startsWith('/')) throw bad(`working directory "${proc.cwd}" is not an absolute path`);
-  for (const [what, v] of [['uid', proc.user.uid], ['gid', proc.user.gid], ...(proc.user.additionalGids ?? []).map((g) => ['group', g] as const)] as const) {
+  for (const [what, v] of [
+    ['uid', proc.user.uid],
+    ['gid', proc.user.gid],
+    ...(proc.user.additionalGids ?? []).map((g) => ['group', g] as const),
+  ] as const) {
     if (!Number.isInteger(v) || v < 0 || v > 0xfffffffe) throw bad(`${what} ${v} is not a valid id`);
   }
   const umask = proc.umask ?? 0o022;
-  const namespaces: Namespace[] = [...(spec.userNamespace ? (['user'] as const) : []), 'mount', 'uts', 'ipc', ...((spec.network ?? 'private') === 'private' ? (['net'] as const) : []), 'pid', 'cgroup'];
+  const namespaces: Namespace[] = [
+    ...(spec.userNamespace ? (['user'] as const) : []),
+    'mount',
+    'uts',
+    'ipc',
+    ...((spec.network ?? 'private') === 'private' ? (['net'] as const) : []),
+    'pid',
+    'cgroup',
+  ];
   const ops: LaunchOp[] = [
     { op: 'chdir', path: proc.cwd },
     { op: 'identity', uid: proc.user.uid, gid: proc.user.gid, umask, additionalGids: [...(proc.user.additionalGids ?? [])] },

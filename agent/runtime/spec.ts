@@ -104,7 +104,11 @@ export interface ContainerSpec {
  * What `exec` knows: the running container's init, how the container was confined (the same
  * fields as its {@link ContainerSpec}), and the new process. Turned into a plan by buildExecPlan.
  */
-export interface ExecSpec extends Pick<ContainerSpec, 'capAdd' | 'capDrop' | 'privileged' | 'noNewPrivileges' | 'ambientCapabilities' | 'userNamespace' | 'network' | 'cgroupProcs'> {
+export interface ExecSpec
+  extends Pick<
+    ContainerSpec,
+    'capAdd' | 'capDrop' | 'privileged' | 'noNewPrivileges' | 'ambientCapabilities' | 'userNamespace' | 'network' | 'cgroupProcs'
+  > {
   /** The container's init in the agent's pid namespace; its namespaces are entered. */
   pid: number;
   process: ContainerSpec['process'];

@@ -11,7 +11,22 @@
  * owners, modes and symlinks preserved.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Volume } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
@@ -40,7 +55,11 @@ export interface VolumeMount {
 
 export function checkVolumeName(name: string, operation: string): string {
   if (typeof name !== 'string' || !NAME_RE.test(name) || name.length > 255) {
-    throw new BerthError(ErrorCode.InvalidArgument, `${operation}: invalid volume name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least 2 characters`, { operation });
+    throw new BerthError(
+      ErrorCode.InvalidArgument,
+      `${operation}: invalid volume name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least 2 characters`,
+      { operation },
+    );
   }
   return name;
 }
@@ -89,7 +108,15 @@ export class VolumeService {
   }
 
   private shape(r: VolumeRecord): Volume {
-    return { Name: r.Name, Driver: 'local', Mountpoint: this.dataDir(r.Name), CreatedAt: r.CreatedAt, Labels: r.Labels, Scope: 'local', Options: null };
+    return {
+      Name: r.Name,
+      Driver: 'local',
+      Mountpoint: this.dataDir(r.Name),
+      CreatedAt: r.CreatedAt,
+      Labels: r.Labels,
+      Scope: 'local',
+      Options: null,
+    };
   }
 
   dataDir(name: string): string {
@@ -104,12 +131,20 @@ export class VolumeService {
    * Creates the volume (a random 64-hex name when absent); an existing one is returned as is.
    * `created` says whether it is new (and so due for seeding).
    */
-  ensure(name: string | undefined, opts: { labels?: Record<string, string>; anonymous?: boolean; operation?: string } = {}): { volume: Volume; created: boolean } {
+  ensure(
+    name: string | undefined,
+    opts: { labels?: Record<string, string>; anonymous?: boolean; operation?: string } = {},
+  ): { volume: Volume; created: boolean } {
     const operation = opts.operation ?? 'create volume';
     const n = name === undefined ? randomBytes(32).toString('hex') : checkVolumeName(name, operation);
     const existing = this.read(n);
     if (existing) return { volume: this.shape(existing), created: false };
-    const rec: VolumeRecord = { Name: n, CreatedAt: new Date().toISOString(), Labels: { ...(opts.labels ?? {}) }, Anonymous: opts.anonymous === true };
+    const rec: VolumeRecord = {
+      Name: n,
+      CreatedAt: new Date().toISOString(),
+      Labels: { ...(opts.labels ?? {}) },
+      Anonymous: opts.anonymous === true,
+    };
     const d = join(this.dir, n);
     try {
       mkdirp(d, 0o700);
@@ -153,7 +188,11 @@ export class VolumeService {
     if (!r) throw new BerthError(ErrorCode.NotFound, `${operation}: no such volume: ${name}`, { operation });
     const users = this.usedBy(name);
     if (users.length) {
-      throw new BerthError(ErrorCode.Conflict, `${operation}: volume ${name} is in use by container ${users.join(', ')}; remove the container first`, { operation });
+      throw new BerthError(
+        ErrorCode.Conflict,
+        `${operation}: volume ${name} is in use by container ${users.join(', ')}; remove the container first`,
+        { operation },
+      );
     }
     this.discard(name);
   }

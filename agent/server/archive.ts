@@ -82,11 +82,17 @@ export class ByteQueue implements AsyncIterable<Buffer> {
 
 function str(params: unknown, key: string, operation: string, max = 4096): string {
   const v = (params as Record<string, unknown> | undefined)?.[key];
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: "${key}" must be a string of 1 to ${max} characters`, { operation });
+  if (typeof v !== 'string' || v.length === 0 || v.length > max)
+    throw new BerthError(ErrorCode.InvalidArgument, `${operation}: "${key}" must be a string of 1 to ${max} characters`, { operation });
   return v;
 }
 
-export function registerArchiveHandlers(conn: MessageConnection, containers: ContainerService, on: On, withAbort: <T>(token: CancellationToken, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>): () => void {
+export function registerArchiveHandlers(
+  conn: MessageConnection,
+  containers: ContainerService,
+  on: On,
+  withAbort: <T>(token: CancellationToken, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>,
+): () => void {
   const puts = new Map<string, ByteQueue>();
 
   on<ContainerPathParams, ContainerPathStat>(ContainerPathStatRequest, 'stat in container', (p) =>
@@ -98,7 +104,15 @@ export function registerArchiveHandlers(conn: MessageConnection, containers: Con
     const container = str(p, 'container', op);
     const path = str(p, 'path', op);
     const t = str(p, 'token', op, 256);
-    return withAbort(token, (signal) => readContainerArchive(containers, container, path, (b) => conn.sendNotification(ArchiveDataNotification.type, { token: t, data: b.toString('base64') }), signal));
+    return withAbort(token, (signal) =>
+      readContainerArchive(
+        containers,
+        container,
+        path,
+        (b) => conn.sendNotification(ArchiveDataNotification.type, { token: t, data: b.toString('base64') }),
+        signal,
+      ),
+    );
   });
 
   on<PutArchiveParams, { entries: number }>(PutArchiveRequest, 'copy to container', async (p) => {
@@ -107,7 +121,17 @@ export function registerArchiveHandlers(conn: MessageConnection, containers: Con
     const path = str(p, 'path', op);
     const t = str(p, 'token', op, 256);
     const r = p.rename;
-    if (r !== undefined && (typeof r !== 'object' || r === null || typeof r.from !== 'string' || typeof r.to !== 'string' || !/^[^/\0]{1,255}$/.test(r.from) || !/^[^/\0]{1,255}$/.test(r.to) || r.to === '..' || ['.', '..'].includes(r.from))) {
+    if (
+      r !== undefined &&
+      (typeof r !== 'object' ||
+        r === null ||
+        typeof r.from !== 'string' ||
+        typeof r.to !== 'string' ||
+        !/^[^/\0]{1,255}$/.test(r.from) ||
+        !/^[^/\0]{1,255}$/.test(r.to) ||
+        r.to === '..' ||
+        ['.', '..'].includes(r.from))
+    ) {
       throw new BerthError(ErrorCode.InvalidArgument, `${op}: "rename" must be {from, to}, each a file name`, { operation: op });
     }
     if (puts.has(t)) throw new BerthError(ErrorCode.Conflict, `${op}: token "${t}" is in use on this connection`, { operation: op });
@@ -129,17 +153,22 @@ export function registerArchiveHandlers(conn: MessageConnection, containers: Con
     const op = 'copy to container';
     const t = str(p, 'token', op, 256);
     const queue = puts.get(t);
-    if (!queue || queue.failed) throw new BerthError(ErrorCode.NotFound, `${op}: no copy with token "${t}" is in progress on this connection`, { operation: op });
+    if (!queue || queue.failed)
+      throw new BerthError(ErrorCode.NotFound, `${op}: no copy with token "${t}" is in progress on this connection`, { operation: op });
     if (p.data !== undefined) {
       if (typeof p.data !== 'string') throw new BerthError(ErrorCode.InvalidArgument, `${op}: "data" must be base64`, { operation: op });
       const b = Buffer.from(p.data, 'base64');
-      if (b.length > MAX_WRITE_CHUNK) throw new BerthError(ErrorCode.InvalidArgument, `${op}: a chunk of ${b.length} bytes is over ${MAX_WRITE_CHUNK}`, { operation: op });
+      if (b.length > MAX_WRITE_CHUNK)
+        throw new BerthError(ErrorCode.InvalidArgument, `${op}: a chunk of ${b.length} bytes is over ${MAX_WRITE_CHUNK}`, {
+          operation: op,
+        });
       if (b.length) await queue.push(b);
     }
     if (p.eof === true) queue.end();
   });
 
   return () => {
-    for (const q of puts.values()) q.fail(new BerthError(ErrorCode.Cancelled, 'copy to container: the client went away', { operation: 'copy to container' }));
+    for (const q of puts.values())
+      q.fail(new BerthError(ErrorCode.Cancelled, 'copy to container: the client went away', { operation: 'copy to container' }));
   };
 }

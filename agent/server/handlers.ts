@@ -3,7 +3,7 @@
  * answer. Errors become ResponseErrors with the code and data of the BerthError; anything else is
  * a bug, reported as Internal with the operation named (the stack goes to the agent's log).
  */
-import { CancellationToken, ResponseError, type MessageConnection, type NotificationType } from 'vscode-jsonrpc';
+import { type CancellationToken, ResponseError, type MessageConnection, type NotificationType } from 'vscode-jsonrpc';
 import {
   API_VERSION,
   ContainerLogsRequest,
@@ -65,7 +65,13 @@ import type { ContainerService } from '../runtime/containers/service';
 import { loadImages } from '../image/load';
 import { saveImages } from '../image/save';
 import { imageLayers, layerFiles } from '../image/inspectLayers';
-import { ImageLayersRequest, LayerFilesRequest, type ImageLayersResult, type LayerFilesParams, type LayerFilesResult } from '../../protocol';
+import {
+  ImageLayersRequest,
+  LayerFilesRequest,
+  type ImageLayersResult,
+  type LayerFilesParams,
+  type LayerFilesResult,
+} from '../../protocol';
 import type { PeerCred } from '../../native';
 import { hostPlatform } from '../registry/platform';
 import {
@@ -123,7 +129,16 @@ import {
   type Volume,
   type VolumeRefParams,
 } from '../../protocol';
-import { FsReadDirectoryRequest, FsReadFileRequest, FsStatRequest, type FsDirEntry, type FsPathParams, type FsReadFileResult, type FsStat, type FsTarget } from '../../protocol';
+import {
+  FsReadDirectoryRequest,
+  FsReadFileRequest,
+  FsStatRequest,
+  type FsDirEntry,
+  type FsPathParams,
+  type FsReadFileResult,
+  type FsStat,
+  type FsTarget,
+} from '../../protocol';
 import { readDirectory, readFile, statPath } from '../runtime/containers/files';
 import { BuildImageRequest, BuildProgressNotification, type BuildParams, type BuildResult } from '../../protocol';
 import { buildImage } from '../build/builder';
@@ -226,14 +241,14 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
 
   let subscribed = false;
   on<SubscribeParams, void>(SubscribeRequest, 'subscribe', (params) => {
-      const types = optionalArray(params, 'types', 'subscribe');
-      if (subscribed) return;
-      subscribed = true;
-      disposers.push(
-        svc.onEvent((e) => {
-          if (!types || types.includes(e.Type)) notify(EventNotification.type, e);
-        }),
-      );
+    const types = optionalArray(params, 'types', 'subscribe');
+    if (subscribed) return;
+    subscribed = true;
+    disposers.push(
+      svc.onEvent((e) => {
+        if (!types || types.includes(e.Type)) notify(EventNotification.type, e);
+      }),
+    );
   });
 
   on<PullParams, PullResult>(PullRequest, 'pull', async (params, token) => {
@@ -247,7 +262,9 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
       return await svc.pull(reference, {
         platform,
         signal: abort.signal,
-        onProgress: progressToken ? (layer) => notify(PullProgressNotification.type, { token: progressToken, reference, layer }) : undefined,
+        onProgress: progressToken
+          ? (layer) => notify(PullProgressNotification.type, { token: progressToken, reference, layer })
+          : undefined,
       });
     } finally {
       sub.dispose();
@@ -260,8 +277,12 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     return svc.list(params.all ?? true);
   });
   on<ImageRefParams, ImageInspect>(InspectImageRequest, 'inspect', (params) => svc.inspect(requireString(params, 'reference', 'inspect')));
-  on<ImageRefParams, HistoryEntry[]>(ImageHistoryRequest, 'history', (params) => svc.history(requireString(params, 'reference', 'history')));
-  on<TagParams, void>(TagImageRequest, 'tag', (params) => svc.tag(requireString(params, 'source', 'tag'), requireString(params, 'target', 'tag')));
+  on<ImageRefParams, HistoryEntry[]>(ImageHistoryRequest, 'history', (params) =>
+    svc.history(requireString(params, 'reference', 'history')),
+  );
+  on<TagParams, void>(TagImageRequest, 'tag', (params) =>
+    svc.tag(requireString(params, 'source', 'tag'), requireString(params, 'target', 'tag')),
+  );
   on<RemoveImageParams, RemoveImageResult>(RemoveImageRequest, 'remove', (params) =>
     svc.remove(requireString(params, 'reference', 'remove'), params.force === true),
   );
@@ -291,7 +312,9 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
       pulls.delete(abort);
     }
   });
-  on<ImageRefParams, ImageLayersResult>(ImageLayersRequest, 'image layers', (params) => imageLayers(svc, requireString(params, 'reference', 'image layers')));
+  on<ImageRefParams, ImageLayersResult>(ImageLayersRequest, 'image layers', (params) =>
+    imageLayers(svc, requireString(params, 'reference', 'image layers')),
+  );
   on<LayerFilesParams, LayerFilesResult>(LayerFilesRequest, 'layer files', (params) => {
     const op = 'layer files';
     const layer = params.layer;
@@ -326,7 +349,8 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   on<StartContainerParams, void>(StartContainerRequest, 'start container', (params) => {
     const container = requireString(params, 'container', 'start container');
     const token = optionalString(params, 'attachToken', 'start container');
-    if (params.stream !== undefined && params.stream !== null && typeof params.stream !== 'boolean') throw invalid('start container', '"stream" must be a boolean');
+    if (params.stream !== undefined && params.stream !== null && typeof params.stream !== 'boolean')
+      throw invalid('start container', '"stream" must be a boolean');
     if (params.stream === true) return startStreamed(params, container, token);
     const attach = token ? (line: LogLine) => notify(LogLineNotification.type, { token, container, line }) : undefined;
     return containers.start(container, attach).then(() => undefined);
@@ -335,10 +359,12 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   const startStreamed = async (params: StartContainerParams, container: string, token: string | undefined): Promise<void> => {
     const op = 'start container';
     if (!token || token.length > 256) throw invalid(op, '"stream" needs an "attachToken" of 1 to 256 characters');
-    if (sessions.has(token)) throw new BerthError(ErrorCode.Conflict, `${op}: attach token "${token}" is in use on this connection`, { operation: op });
+    if (sessions.has(token))
+      throw new BerthError(ErrorCode.Conflict, `${op}: attach token "${token}" is in use on this connection`, { operation: op });
     const rows = optionalNumber(params, 'rows', op, 1) ?? 24;
     const cols = optionalNumber(params, 'cols', op, 1) ?? 80;
-    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows > 65535 || cols > 65535) throw invalid(op, '"rows" and "cols" must be whole numbers from 1 to 65535');
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows > 65535 || cols > 65535)
+      throw invalid(op, '"rows" and "cols" must be whole numbers from 1 to 65535');
     // Input that arrives while the container starts is queued (bounded) and given to it once it runs.
     const queued: Buffer[] = [];
     let queuedEof = false;
@@ -351,14 +377,23 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     });
     let handle;
     try {
-      handle = await containers.start(container, undefined, { rows, cols, onOutput: (stream, data) => notify(OutputNotification.type, { token, stream, data: data.toString('base64') }) });
+      handle = await containers.start(container, undefined, {
+        rows,
+        cols,
+        onOutput: (stream, data) => notify(OutputNotification.type, { token, stream, data: data.toString('base64') }),
+      });
     } catch (e) {
       sessions.delete(token);
       throw e;
     }
     if (!handle) return void sessions.delete(token);
     const h = handle;
-    const session: StreamSession = { write: (d) => h.write(d), end: () => h.end(), resize: (r, c) => h.resize(r, c), pending: () => h.pending() };
+    const session: StreamSession = {
+      write: (d) => h.write(d),
+      end: () => h.end(),
+      resize: (r, c) => h.resize(r, c),
+      pending: () => h.pending(),
+    };
     sessions.set(token, session);
     for (const d of queued.splice(0)) h.write(d);
     if (queuedEof) h.end();
@@ -387,7 +422,8 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   on<WaitContainerParams, WaitContainerResult>(WaitContainerRequest, 'wait container', (params, token) => {
     const container = requireString(params, 'container', 'wait container');
     const condition = params.condition ?? 'not-running';
-    if (condition !== 'not-running' && condition !== 'next-exit') throw invalid('wait container', '"condition" must be "not-running" or "next-exit"');
+    if (condition !== 'not-running' && condition !== 'next-exit')
+      throw invalid('wait container', '"condition" must be "not-running" or "next-exit"');
     return withAbort(token, (signal) => containers.wait(container, condition, signal));
   });
   on<LogsParams, { lines: LogLine[] }>(ContainerLogsRequest, 'logs', async (params, token) => {
@@ -397,7 +433,13 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     if (params.follow !== true) return { lines: await containers.logs(container, { tail, since }) };
     const t = requireString(params, 'token', 'logs');
     await withAbort(token, (signal) =>
-      containers.logs(container, { tail, since, follow: true, signal, onLine: (line) => notify(LogLineNotification.type, { token: t, container, line }) }),
+      containers.logs(container, {
+        tail,
+        since,
+        follow: true,
+        signal,
+        onLine: (line) => notify(LogLineNotification.type, { token: t, container, line }),
+      }),
     );
     return { lines: [] };
   });
@@ -418,7 +460,8 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     const token = optionalString(params, 'watchToken', op);
     if (token === undefined) return containerChanges(containers, container);
     if (token.length === 0 || token.length > 256) throw invalid(op, '"watchToken" must be 1 to 256 characters');
-    if (changeWatches.has(token)) throw new BerthError(ErrorCode.Conflict, `${op}: watch token "${token}" is in use on this connection`, { operation: op });
+    if (changeWatches.has(token))
+      throw new BerthError(ErrorCode.Conflict, `${op}: watch token "${token}" is in use on this connection`, { operation: op });
     const w = changeFeedOf(containers).watch(container, (p) => {
       if (p.gone) changeWatches.delete(token);
       notify(ContainerChangedNotification.type, { token, ...p });
@@ -433,7 +476,8 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   });
   on<CommitParams, CommitResult>(CommitContainerRequest, 'commit container', (params) => {
     const op = 'commit container';
-    if (params.pause !== undefined && params.pause !== null && typeof params.pause !== 'boolean') throw invalid(op, '"pause" must be a boolean');
+    if (params.pause !== undefined && params.pause !== null && typeof params.pause !== 'boolean')
+      throw invalid(op, '"pause" must be a boolean');
     return commitContainer(containers, {
       container: requireString(params, 'container', op),
       reference: optionalString(params, 'reference', op) || undefined,
@@ -443,16 +487,26 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
       pause: params.pause !== false,
     });
   });
-  on<ContainerRefParams, TopResult>(ContainerTopRequest, 'top container', (params) => containerTop(containers, requireString(params, 'container', 'top container')));
+  on<ContainerRefParams, TopResult>(ContainerTopRequest, 'top container', (params) =>
+    containerTop(containers, requireString(params, 'container', 'top container')),
+  );
   on<StatsParams, ContainerStats[]>(ContainerStatsRequest, 'stats', (params) =>
-    containerStats(containers, { containers: optionalArray(params, 'containers', 'stats'), intervalMs: optionalNumber(params, 'intervalMs', 'stats', 0) }),
+    containerStats(containers, {
+      containers: optionalArray(params, 'containers', 'stats'),
+      intervalMs: optionalNumber(params, 'intervalMs', 'stats', 0),
+    }),
   );
   on<StopContainerParams, void>(RestartContainerRequest, 'restart container', (params) =>
-    restartContainer(containers, requireString(params, 'container', 'restart container'), optionalNumber(params, 'timeout', 'restart container', 0)),
+    restartContainer(
+      containers,
+      requireString(params, 'container', 'restart container'),
+      optionalNumber(params, 'timeout', 'restart container', 0),
+    ),
   );
   on<Record<string, never>, PruneResult>(PruneContainersRequest, 'prune containers', () => pruneContainers(containers));
   on<PruneImagesParams, PruneResult>(PruneImagesRequest, 'prune images', (params) => {
-    if (params.all !== undefined && params.all !== null && typeof params.all !== 'boolean') throw invalid('prune images', '"all" must be a boolean');
+    if (params.all !== undefined && params.all !== null && typeof params.all !== 'boolean')
+      throw invalid('prune images', '"all" must be a boolean');
     return pruneImages(svc, params.all === true);
   });
 
@@ -463,14 +517,16 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     if (!s) return;
     if (typeof n.data === 'string' && n.data.length > 0) {
       const data = Buffer.from(n.data, 'base64');
-      if (data.length > MAX_INPUT_CHUNK || s.pending() > MAX_PENDING_INPUT) ctx.log(`dropping ${data.length} bytes of input for ${n.token}: too much at once`);
+      if (data.length > MAX_INPUT_CHUNK || s.pending() > MAX_PENDING_INPUT)
+        ctx.log(`dropping ${data.length} bytes of input for ${n.token}: too much at once`);
       else s.write(data);
     }
     if (n.eof === true) s.end();
   });
   conn.onNotification(ResizeNotification.type, (n) => {
     const s = typeof n?.token === 'string' ? sessions.get(n.token) : undefined;
-    if (s && Number.isInteger(n.rows) && Number.isInteger(n.cols) && n.rows >= 1 && n.cols >= 1 && n.rows <= 65535 && n.cols <= 65535) s.resize(n.rows, n.cols);
+    if (s && Number.isInteger(n.rows) && Number.isInteger(n.cols) && n.rows >= 1 && n.cols >= 1 && n.rows <= 65535 && n.cols <= 65535)
+      s.resize(n.rows, n.cols);
   });
   on<ExecParams, ExecResult>(ExecRequest, 'exec in container', async (params, cancel) => {
     const op = 'exec in container';
@@ -486,10 +542,12 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     const token = optionalString(params, 'attachToken', op);
     if (token !== undefined && (token.length === 0 || token.length > 256)) throw invalid(op, '"attachToken" must be 1 to 256 characters');
     if ((tty || stdin) && !token) throw invalid(op, '"tty" and "stdin" need an "attachToken"');
-    if (token && sessions.has(token)) throw new BerthError(ErrorCode.Conflict, `${op}: attach token "${token}" is in use on this connection`, { operation: op });
+    if (token && sessions.has(token))
+      throw new BerthError(ErrorCode.Conflict, `${op}: attach token "${token}" is in use on this connection`, { operation: op });
     const rows = optionalNumber(params, 'rows', op, 1) ?? 24;
     const cols = optionalNumber(params, 'cols', op, 1) ?? 80;
-    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows > 65535 || cols > 65535) throw invalid(op, '"rows" and "cols" must be whole numbers from 1 to 65535');
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows > 65535 || cols > 65535)
+      throw invalid(op, '"rows" and "cols" must be whole numbers from 1 to 65535');
     // Input that arrives while the process starts is queued (bounded) and given to it once it runs.
     const queued: Buffer[] = [];
     let queuedEof = false;
@@ -506,11 +564,23 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
       const session = await execInContainer(
         containers,
         container,
-        { cmd, env: optionalArray(params, 'env', op), user: optionalString(params, 'user', op), workingDir: optionalString(params, 'workingDir', op) || undefined, terminal: tty ? { rows, cols } : undefined, stdin },
+        {
+          cmd,
+          env: optionalArray(params, 'env', op),
+          user: optionalString(params, 'user', op),
+          workingDir: optionalString(params, 'workingDir', op) || undefined,
+          terminal: tty ? { rows, cols } : undefined,
+          stdin,
+        },
         (stream, data) => token && notify(OutputNotification.type, { token, stream, data: data.toString('base64') }),
       );
       if (token) {
-        sessions.set(token, { write: (d) => void session.write(d), end: () => session.end(), resize: (r, c) => session.resize(r, c), pending: () => session.pending() });
+        sessions.set(token, {
+          write: (d) => void session.write(d),
+          end: () => session.end(),
+          resize: (r, c) => session.resize(r, c),
+          pending: () => session.pending(),
+        });
         for (const d of queued.splice(0)) session.write(d);
         if (queuedEof) session.end();
         if (size) session.resize(...size);
@@ -534,14 +604,22 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   // --- volumes ------------------------------------------------------------------------------------
   on<CreateVolumeParams, Volume>(CreateVolumeRequest, 'create volume', (params) => {
     const labels = params.labels;
-    if (labels !== undefined && labels !== null && (typeof labels !== 'object' || Array.isArray(labels) || !Object.values(labels).every((v) => typeof v === 'string'))) {
+    if (
+      labels !== undefined &&
+      labels !== null &&
+      (typeof labels !== 'object' || Array.isArray(labels) || !Object.values(labels).every((v) => typeof v === 'string'))
+    ) {
       throw invalid('create volume', '"labels" must be an object of strings');
     }
     return containers.volumes.create(optionalString(params, 'name', 'create volume') || undefined, labels ?? undefined);
   });
   on<Record<string, never>, Volume[]>(ListVolumesRequest, 'list volumes', () => containers.volumes.list());
-  on<VolumeRefParams, Volume>(InspectVolumeRequest, 'inspect volume', (params) => containers.volumes.inspect(requireString(params, 'name', 'inspect volume')));
-  on<VolumeRefParams, void>(RemoveVolumeRequest, 'remove volume', (params) => containers.volumes.remove(requireString(params, 'name', 'remove volume')));
+  on<VolumeRefParams, Volume>(InspectVolumeRequest, 'inspect volume', (params) =>
+    containers.volumes.inspect(requireString(params, 'name', 'inspect volume')),
+  );
+  on<VolumeRefParams, void>(RemoveVolumeRequest, 'remove volume', (params) =>
+    containers.volumes.remove(requireString(params, 'name', 'remove volume')),
+  );
   on<PruneVolumesParams, { VolumesDeleted: string[]; SpaceReclaimed: number }>(PruneVolumesRequest, 'prune volumes', (params) => {
     if (params.all !== undefined && typeof params.all !== 'boolean') throw invalid('prune volumes', '"all" must be a boolean');
     return containers.volumes.prune(params.all === true);
@@ -559,7 +637,8 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
 
   // --- store verification ---------------------------------------------------------------------------
   on<StoreCheckParams, StoreCheckResult>(StoreCheckRequest, 'check store', (params) => {
-    if (params.repair !== undefined && params.repair !== null && typeof params.repair !== 'boolean') throw invalid('check store', '"repair" must be a boolean');
+    if (params.repair !== undefined && params.repair !== null && typeof params.repair !== 'boolean')
+      throw invalid('check store', '"repair" must be a boolean');
     // tmp/ entries named before this process started are an earlier run's leftovers.
     return checkStore(svc.store, { repair: params.repair === true, startedAt: Date.now() - process.uptime() * 1000 });
   });
@@ -574,10 +653,15 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
       throw invalid(op, '"dockerfileContent" must be a string of at most 1 MiB');
     }
     const args = params.buildArgs;
-    if (args !== undefined && args !== null && (typeof args !== 'object' || Array.isArray(args) || !Object.values(args).every((v) => typeof v === 'string'))) {
+    if (
+      args !== undefined &&
+      args !== null &&
+      (typeof args !== 'object' || Array.isArray(args) || !Object.values(args).every((v) => typeof v === 'string'))
+    ) {
       throw invalid(op, '"buildArgs" must be an object of strings');
     }
-    if (params.noCache !== undefined && params.noCache !== null && typeof params.noCache !== 'boolean') throw invalid(op, '"noCache" must be a boolean');
+    if (params.noCache !== undefined && params.noCache !== null && typeof params.noCache !== 'boolean')
+      throw invalid(op, '"noCache" must be a boolean');
     const progressToken = optionalString(params, 'progressToken', op);
     const abort = new AbortController();
     pulls.add(abort);
@@ -607,7 +691,13 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   });
 
   // --- workspaces (agent/workspace/: devcontainer.json read as the peer may) -----------------------
-  const workspaceServices = { images: svc, containers, buildCache: () => new BuildCache(svc.store, ctx.log), log: ctx.log, ports: services.workspacePorts };
+  const workspaceServices = {
+    images: svc,
+    containers,
+    buildCache: () => new BuildCache(svc.store, ctx.log),
+    log: ctx.log,
+    ports: services.workspacePorts,
+  };
   on<WorkspaceUpParams, WorkspaceUpResult>(WorkspaceUpRequest, 'workspace up', async (params, token) => {
     const op = 'workspace up';
     const folder = requireString(params, 'folder', op);
@@ -618,7 +708,10 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     if (
       localEnv !== undefined &&
       localEnv !== null &&
-      (typeof localEnv !== 'object' || Array.isArray(localEnv) || Object.keys(localEnv).length > 10_000 || !Object.values(localEnv).every((v) => typeof v === 'string' && v.length <= 65536))
+      (typeof localEnv !== 'object' ||
+        Array.isArray(localEnv) ||
+        Object.keys(localEnv).length > 10_000 ||
+        !Object.values(localEnv).every((v) => typeof v === 'string' && v.length <= 65536))
     ) {
       throw invalid(op, '"localEnv" must be an object of strings');
     }
@@ -643,8 +736,13 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   });
   on<WorkspaceDownParams, WorkspaceDownResult>(WorkspaceDownRequest, 'workspace down', (params) => {
     const op = 'workspace down';
-    if (params.remove !== undefined && params.remove !== null && typeof params.remove !== 'boolean') throw invalid(op, '"remove" must be a boolean');
-    return workspaceDown(workspaceServices, { folder: requireString(params, 'folder', op), remove: params.remove === true, timeout: optionalNumber(params, 'timeout', op, 0) });
+    if (params.remove !== undefined && params.remove !== null && typeof params.remove !== 'boolean')
+      throw invalid(op, '"remove" must be a boolean');
+    return workspaceDown(workspaceServices, {
+      folder: requireString(params, 'folder', op),
+      remove: params.remove === true,
+      timeout: optionalNumber(params, 'timeout', op, 0),
+    });
   });
   on<WorkspaceStatusParams, WorkspaceInfo | null>(WorkspaceStatusRequest, 'workspace status', (params) =>
     workspaceStatus(workspaceServices, { folder: requireString(params, 'folder', 'workspace status') }),
@@ -666,7 +764,8 @@ function fsTarget(params: FsPathParams, operation: string): FsTarget {
   if (t === null || typeof t !== 'object' || Array.isArray(t)) throw invalid(operation, '"target" must be {container} or {image}');
   const container = t.container === undefined ? undefined : requireString(t, 'container', operation);
   const image = t.image === undefined ? undefined : requireString(t, 'image', operation);
-  if ((container === undefined) === (image === undefined)) throw invalid(operation, '"target" must name exactly one of "container" and "image"');
+  if ((container === undefined) === (image === undefined))
+    throw invalid(operation, '"target" must name exactly one of "container" and "image"');
   return container !== undefined ? { container } : { image: image! };
 }
 
@@ -680,7 +779,10 @@ function createParams(p: CreateContainerParams): CreateContainerParams {
     return v === true;
   };
   const labels = p.labels;
-  if (labels !== undefined && (labels === null || typeof labels !== 'object' || Array.isArray(labels) || !Object.values(labels).every((v) => typeof v === 'string'))) {
+  if (
+    labels !== undefined &&
+    (labels === null || typeof labels !== 'object' || Array.isArray(labels) || !Object.values(labels).every((v) => typeof v === 'string'))
+  ) {
     throw invalid(op, '"labels" must be an object of strings');
   }
   return {
@@ -751,7 +853,12 @@ function optionalArray(params: unknown, key: string, operation: string): string[
 function optionalPlatform(params: unknown): Platform | undefined {
   const p = (params as Record<string, unknown> | null)?.platform as Record<string, unknown> | undefined;
   if (p === undefined || p === null) return undefined;
-  if (typeof p !== 'object' || typeof p.os !== 'string' || typeof p.architecture !== 'string' || (p.variant !== undefined && typeof p.variant !== 'string')) {
+  if (
+    typeof p !== 'object' ||
+    typeof p.os !== 'string' ||
+    typeof p.architecture !== 'string' ||
+    (p.variant !== undefined && typeof p.variant !== 'string')
+  ) {
     throw invalid('pull', '"platform" must be {os, architecture, variant?} strings');
   }
   return { os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant as string } : {}) };

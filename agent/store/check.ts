@@ -176,7 +176,12 @@ class Checker {
       }
       const recPath = join(path, 'layer.json');
       if (!existsSync(recPath)) {
-        this.problem('partial-layer', path, 'a layer directory without layer.json: nothing trusts it (an interrupted or damaged layer)', true);
+        this.problem(
+          'partial-layer',
+          path,
+          'a layer directory without layer.json: nothing trusts it (an interrupted or damaged layer)',
+          true,
+        );
         continue;
       }
       let rec: LayerRecord;
@@ -187,7 +192,13 @@ class Checker {
         continue;
       }
       const chainId = `sha256:${name}`;
-      if (rec === null || typeof rec !== 'object' || rec.chainId !== chainId || !DIGEST_RE.test(String(rec.diffId)) || !DIGEST_RE.test(String(rec.blobDigest))) {
+      if (
+        rec === null ||
+        typeof rec !== 'object' ||
+        rec.chainId !== chainId ||
+        !DIGEST_RE.test(String(rec.diffId)) ||
+        !DIGEST_RE.test(String(rec.blobDigest))
+      ) {
         this.problem('layer', recPath, `the layer record does not describe layer ${chainId} (chainId, diffId or blobDigest is wrong)`);
         continue;
       }
@@ -211,7 +222,8 @@ class Checker {
         continue;
       }
       const expected = chainIds([rec.parent, rec.diffId])[1];
-      if (expected !== chainId) this.problem('layer', recPath, `the chain ID of parent ${rec.parent} and diff ID ${rec.diffId} is ${expected}, not ${chainId}`);
+      if (expected !== chainId)
+        this.problem('layer', recPath, `the chain ID of parent ${rec.parent} and diff ID ${rec.diffId} is ${expected}, not ${chainId}`);
       if (!this.layers.has(rec.parent)) this.problem('layer', recPath, `its parent layer ${rec.parent} is missing`);
     }
   }
@@ -250,7 +262,11 @@ class Checker {
       try {
         st = lstatSync(p);
       } catch (err) {
-        this.problem('layer-content', p, `the index lists a ${e.type} "${e.path}" that is not in the layer (${(err as NodeJS.ErrnoException).code})`);
+        this.problem(
+          'layer-content',
+          p,
+          `the index lists a ${e.type} "${e.path}" that is not in the layer (${(err as NodeJS.ErrnoException).code})`,
+        );
         continue;
       }
       const wrong = mismatch(e.type, e.size, st, p);
@@ -278,7 +294,13 @@ class Checker {
         continue;
       }
       const id = `sha256:${m[1]}`;
-      if (rec === null || typeof rec !== 'object' || rec.id !== id || !DIGEST_RE.test(String(rec.manifestDigest)) || !Array.isArray(rec.layers)) {
+      if (
+        rec === null ||
+        typeof rec !== 'object' ||
+        rec.id !== id ||
+        !DIGEST_RE.test(String(rec.manifestDigest)) ||
+        !Array.isArray(rec.layers)
+      ) {
         this.problem('image', path, `the record does not describe image ${id} (id, manifestDigest or layers is wrong)`);
         continue;
       }
@@ -287,7 +309,11 @@ class Checker {
       const needBlob = (digest: string, what: string) => {
         if (!DIGEST_RE.test(String(digest))) this.problem('image', path, `its ${what} digest "${digest}" is not a digest`);
         else if (!this.goodBlobs.has(digest)) {
-          this.problem('image-blob', this.store.blobPath(digest), `image ${id.slice(7, 19)} needs its ${what} blob ${digest}, which is ${this.store.hasBlob(digest) ? 'corrupt' : 'missing'}`);
+          this.problem(
+            'image-blob',
+            this.store.blobPath(digest),
+            `image ${id.slice(7, 19)} needs its ${what} blob ${digest}, which is ${this.store.hasBlob(digest) ? 'corrupt' : 'missing'}`,
+          );
         }
       };
       needBlob(id, 'config');
@@ -301,10 +327,21 @@ class Checker {
       const chains = chainIds(diffIds);
       rec.layers.forEach((l, i) => {
         needBlob(l.digest, `layer ${i}`);
-        if (l.chainId !== chains[i]) this.problem('image', path, `layer ${i} is recorded as chain ${l.chainId}, but its diff IDs make ${chains[i]}`);
+        if (l.chainId !== chains[i])
+          this.problem('image', path, `layer ${i} is recorded as chain ${l.chainId}, but its diff IDs make ${chains[i]}`);
         const layer = this.layers.get(chains[i]);
-        if (!layer) this.problem('image-layer', this.store.layerDir(chains[i]), `image ${id.slice(7, 19)} needs layer ${i} (chain ${chains[i]}), which is missing or damaged`);
-        else if (layer.diffId !== l.diffId) this.problem('image-layer', this.store.layerDir(chains[i]), `layer ${i} of image ${id.slice(7, 19)} has diff ID ${layer.diffId}, not ${l.diffId}`);
+        if (!layer)
+          this.problem(
+            'image-layer',
+            this.store.layerDir(chains[i]),
+            `image ${id.slice(7, 19)} needs layer ${i} (chain ${chains[i]}), which is missing or damaged`,
+          );
+        else if (layer.diffId !== l.diffId)
+          this.problem(
+            'image-layer',
+            this.store.layerDir(chains[i]),
+            `layer ${i} of image ${id.slice(7, 19)} has diff ID ${layer.diffId}, not ${l.diffId}`,
+          );
       });
     }
   }
@@ -323,7 +360,8 @@ class Checker {
       if (typeof id !== 'string' || !DIGEST_RE.test(id)) this.problem('ref', path, `tag ${tag} points at "${String(id)}", not an image ID`);
       else if (!this.images.has(id)) this.problem('ref', path, `tag ${tag} points at image ${id}, which has no valid record`);
     }
-    for (const name of this.list(this.store.root, 'stray')) if (ATOMIC_TEMP_RE.test(name)) this.stray(this.store.root, name, 'the store root');
+    for (const name of this.list(this.store.root, 'stray'))
+      if (ATOMIC_TEMP_RE.test(name)) this.stray(this.store.root, name, 'the store root');
   }
 
   private checkContainers(): void {
@@ -348,7 +386,8 @@ class Checker {
         continue;
       }
       for (const c of rec.layers) {
-        if (typeof c !== 'string' || !this.layers.has(c)) this.problem('container', path, `container ${id.slice(0, 12)} runs on layer ${String(c)}, which is missing or damaged`);
+        if (typeof c !== 'string' || !this.layers.has(c))
+          this.problem('container', path, `container ${id.slice(0, 12)} runs on layer ${String(c)}, which is missing or damaged`);
       }
       for (const f of this.list(cdir, 'container')) if (ATOMIC_TEMP_RE.test(f)) this.stray(cdir, f, 'a container directory');
     }
@@ -364,7 +403,14 @@ class Checker {
         this.summary.inFlight++;
         continue;
       }
-      this.problem('temp-leftover', join(dir, name), m ? `work left in tmp/ by an earlier run of the agent (${new Date(made).toISOString()})` : 'an entry in tmp/ that Berth did not name', true);
+      this.problem(
+        'temp-leftover',
+        join(dir, name),
+        m
+          ? `work left in tmp/ by an earlier run of the agent (${new Date(made).toISOString()})`
+          : 'an entry in tmp/ that Berth did not name',
+        true,
+      );
     }
   }
 

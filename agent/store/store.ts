@@ -283,7 +283,10 @@ export class Store {
     } catch (err) {
       throw systemError('read refs', err, { path: this.refsPath });
     }
-    throw new BerthError(ErrorCode.InvalidContent, `${this.refsPath} is not a JSON object`, { operation: 'read refs', path: this.refsPath });
+    throw new BerthError(ErrorCode.InvalidContent, `${this.refsPath} is not a JSON object`, {
+      operation: 'read refs',
+      path: this.refsPath,
+    });
   }
 
   writeRefs(refs: Record<string, string>): void {

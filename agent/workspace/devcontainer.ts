@@ -170,17 +170,22 @@ export function readConfigText(file: string, operation: string): string {
     fd = openSync(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new BerthError(code === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.InvalidArgument, `${operation}: cannot open ${file}: ${code ?? (e as Error).message}`, {
-      operation,
-      path: file,
-      syscall: 'open',
-      errno: code,
-    });
+    throw new BerthError(
+      code === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.InvalidArgument,
+      `${operation}: cannot open ${file}: ${code ?? (e as Error).message}`,
+      {
+        operation,
+        path: file,
+        syscall: 'open',
+        errno: code,
+      },
+    );
   }
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw configError(operation, file, 'is not a regular file');
-    if (st.size > MAX_CONFIG_BYTES) throw configError(operation, file, `is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES} a devcontainer.json may have`);
+    if (st.size > MAX_CONFIG_BYTES)
+      throw configError(operation, file, `is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES} a devcontainer.json may have`);
     const buf = Buffer.alloc(st.size);
     let n = 0;
     while (n < buf.length) {
@@ -189,7 +194,8 @@ export function readConfigText(file: string, operation: string): string {
       n += r;
     }
     const text = buf.subarray(0, n).toString('utf8');
-    if (text.includes('\uFFFD') && !buf.subarray(0, n).includes(Buffer.from('\uFFFD'))) throw configError(operation, file, 'is not valid UTF-8');
+    if (text.includes('\uFFFD') && !buf.subarray(0, n).includes(Buffer.from('\uFFFD')))
+      throw configError(operation, file, 'is not valid UTF-8');
     return text;
   } finally {
     closeSync(fd);
@@ -197,8 +203,15 @@ export function readConfigText(file: string, operation: string): string {
 }
 
 /** Parses and checks the text of `file` for `folder`. Throws InvalidArgument naming the key or position. */
-export function parseDevcontainer(text: string, file: string, folder: string, operation: string, opts: ReadOptions = {}): DevcontainerConfig {
-  if (text.length > MAX_CONFIG_BYTES) throw configError(operation, file, `is more than the ${MAX_CONFIG_BYTES} bytes a devcontainer.json may have`);
+export function parseDevcontainer(
+  text: string,
+  file: string,
+  folder: string,
+  operation: string,
+  opts: ReadOptions = {},
+): DevcontainerConfig {
+  if (text.length > MAX_CONFIG_BYTES)
+    throw configError(operation, file, `is more than the ${MAX_CONFIG_BYTES} bytes a devcontainer.json may have`);
   let raw: JsonValue;
   try {
     raw = parseJsonc(text);
@@ -215,7 +228,7 @@ export function parseDevcontainer(text: string, file: string, folder: string, op
   // The workspace folder first: ${containerWorkspaceFolder} in the other strings depends on it.
   const local = { folder, basename: basename(folder) };
   const localVars = (s: string) => substitute(s, { ...local, env: opts.localEnv ?? {} });
-  const get = (k: string): JsonValue | undefined => (Object.prototype.hasOwnProperty.call(top, k) ? top[k] : undefined);
+  const get = (k: string): JsonValue | undefined => (Object.hasOwn(top, k) ? top[k] : undefined);
   const str = (k: string, v: JsonValue | undefined): string | undefined => {
     if (v === undefined) return undefined;
     if (typeof v !== 'string') throw bad(`"${k}" must be a string, got ${typeName(v)}`);
@@ -225,9 +238,11 @@ export function parseDevcontainer(text: string, file: string, folder: string, op
   const workspaceMountRaw = str('workspaceMount', get('workspaceMount'));
   let workspaceFolder = str('workspaceFolder', get('workspaceFolder'));
   if (workspaceFolder !== undefined) workspaceFolder = localVars(workspaceFolder);
-  if (workspaceMountRaw !== undefined && workspaceFolder === undefined) throw bad('"workspaceMount" needs "workspaceFolder" too (where the mounted folder is in the container)');
+  if (workspaceMountRaw !== undefined && workspaceFolder === undefined)
+    throw bad('"workspaceMount" needs "workspaceFolder" too (where the mounted folder is in the container)');
   workspaceFolder ??= `/workspaces/${local.basename}`;
-  if (!posix.isAbsolute(workspaceFolder)) throw bad(`"workspaceFolder" must be an absolute path in the container, got "${workspaceFolder}"`);
+  if (!posix.isAbsolute(workspaceFolder))
+    throw bad(`"workspaceFolder" must be an absolute path in the container, got "${workspaceFolder}"`);
   if (workspaceFolder.split('/').includes('..')) throw bad(`"workspaceFolder" must not contain "..", got "${workspaceFolder}"`);
   workspaceFolder = posix.normalize(workspaceFolder).replace(/(.)\/+$/, '$1');
   const vars = { ...local, env: opts.localEnv ?? {}, containerFolder: workspaceFolder };
@@ -270,13 +285,15 @@ export function parseDevcontainer(text: string, file: string, folder: string, op
   }
   if (image !== undefined && build !== undefined) throw bad('give "image" or "build", not both');
   if (image === undefined && build === undefined) {
-    if (get('dockerComposeFile') !== undefined) throw bad('Docker Compose configurations ("dockerComposeFile") are not supported by Berth; give "image" or "build"');
+    if (get('dockerComposeFile') !== undefined)
+      throw bad('Docker Compose configurations ("dockerComposeFile") are not supported by Berth; give "image" or "build"');
     throw bad('needs "image" or "build" (Berth runs single-container configurations)');
   }
   if (image === '') throw bad('"image" must not be empty');
 
   // mounts
-  const workspaceMount = workspaceMountRaw !== undefined ? mountToBind('workspaceMount', sub(workspaceMountRaw), bad) : `${folder}:${workspaceFolder}`;
+  const workspaceMount =
+    workspaceMountRaw !== undefined ? mountToBind('workspaceMount', sub(workspaceMountRaw), bad) : `${folder}:${workspaceFolder}`;
   const mounts: string[] = [];
   const mountsRaw = get('mounts');
   if (mountsRaw !== undefined) {
@@ -304,7 +321,8 @@ export function parseDevcontainer(text: string, file: string, folder: string, op
       if (typeof p === 'number') n = p;
       else if (typeof p === 'string') {
         const m = /^(?:(?:localhost|127\.0\.0\.1):)?([0-9]{1,5})$/.exec(p);
-        if (!m) throw bad(`"${key}" is "${p.slice(0, 64)}": Berth forwards ports of the workspace container only ("PORT" or "localhost:PORT")`);
+        if (!m)
+          throw bad(`"${key}" is "${p.slice(0, 64)}": Berth forwards ports of the workspace container only ("PORT" or "localhost:PORT")`);
         n = Number(m[1]);
       } else {
         throw bad(`"${key}" must be a port number, got ${typeName(p)}`);
@@ -382,7 +400,9 @@ export function resolveRemoteEnv(remoteEnv: Record<string, string | null>, conta
   const out: string[] = [];
   for (const [k, v] of Object.entries(remoteEnv)) {
     if (v === null) continue;
-    out.push(`${k}=${v.replace(/\$\{containerEnv:([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g, (_m, n: string, d?: string) => env.get(n) ?? d ?? '')}`);
+    out.push(
+      `${k}=${v.replace(/\$\{containerEnv:([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g, (_m, n: string, d?: string) => env.get(n) ?? d ?? '')}`,
+    );
   }
   return out;
 }
@@ -439,12 +459,18 @@ export function substitute(s: string, v: Vars): string {
         return v.containerFolder !== undefined ? posix.basename(v.containerFolder) : whole;
     }
     const m = /^(?:localEnv|env):([A-Za-z_][A-Za-z0-9_]*)(?::(.*))?$/.exec(body);
-    if (m) return Object.prototype.hasOwnProperty.call(v.env, m[1]) ? v.env[m[1]] : (m[2] ?? '');
+    if (m) return  Object.hasOwn(v.env, m[1]) ? v.env[m[1]] : (m[2] ?? '');
     return whole;
   });
 }
 
-function envMap(key: string, v: JsonValue | undefined, sub: (s: string) => string, bad: Bad, allowNull: boolean): Record<string, string | null> {
+function envMap(
+  key: string,
+  v: JsonValue | undefined,
+  sub: (s: string) => string,
+  bad: Bad,
+  allowNull: boolean,
+): Record<string, string | null> {
   const out: Record<string, string | null> = {};
   if (v === undefined) return out;
   for (const [k, val] of Object.entries(objectOf(key, v, bad))) {
@@ -515,7 +541,8 @@ function mountObjectToBind(key: string, o: Record<string, JsonValue>, sub: (s: s
 function mountFieldsToBind(key: string, f: Record<string, string>, bad: Bad): string {
   const known = new Set(['source', 'src', 'target', 'destination', 'dst', 'type', 'readonly', 'ro', 'consistency']);
   const unknown = Object.keys(f).filter((k) => !known.has(k));
-  if (unknown.length) throw bad(`"${key}": mount option "${unknown[0]}" is not supported by Berth (it takes source, target, type, readonly)`);
+  if (unknown.length)
+    throw bad(`"${key}": mount option "${unknown[0]}" is not supported by Berth (it takes source, target, type, readonly)`);
   const type = f.type ?? 'bind';
   const target = f.target ?? f.destination ?? f.dst;
   const source = f.source ?? f.src;
@@ -529,12 +556,14 @@ function mountFieldsToBind(key: string, f: Record<string, string>, bad: Bad): st
   const suffix = readOnly ? ':ro' : '';
   if (type === 'bind') {
     if (!source) throw bad(`"${key}" is a bind mount without a source`);
-    if (!isAbsolute(source) || source.includes(':')) throw bad(`"${key}": the source of a bind mount must be an absolute host path without ":", got "${source.slice(0, 256)}"`);
+    if (!isAbsolute(source) || source.includes(':'))
+      throw bad(`"${key}": the source of a bind mount must be an absolute host path without ":", got "${source.slice(0, 256)}"`);
     return `${source}:${target}${suffix}`;
   }
   if (type === 'volume') {
     if (!source) return `${target}${suffix}`;
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(source)) throw bad(`"${key}": "${source.slice(0, 256)}" is not a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)`);
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(source))
+      throw bad(`"${key}": "${source.slice(0, 256)}" is not a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)`);
     return `${source}:${target}${suffix}`;
   }
   throw bad(`"${key}": mount type "${type.slice(0, 64)}" is not supported by Berth (bind and volume are)`);
@@ -583,7 +612,8 @@ export function parseRunArgs(args: readonly string[], bad: Bad): RunArgOptions {
     let flag = eq > 0 ? a.slice(0, eq) : a;
     flag = RUN_ARG_ALIASES[flag] ?? flag;
     const shown = a.slice(0, 64);
-    if (!flag.startsWith('-')) throw bad(`"runArgs[${i}]" is "${shown}", not a flag (runArgs takes options of "docker run", not a command)`);
+    if (!flag.startsWith('-'))
+      throw bad(`"runArgs[${i}]" is "${shown}", not a flag (runArgs takes options of "docker run", not a command)`);
     const supported = (RUN_ARGS as readonly string[]).flatMap((f) => f.split('/')).map((f) => RUN_ARG_ALIASES[f] ?? f);
     if (!supported.includes(flag)) {
       throw bad(`"runArgs[${i}]": "${shown}" is not supported by Berth (it supports ${RUN_ARGS.join(', ')}); remove it`);

@@ -226,8 +226,19 @@ export class WorkspacePortWatcher {
       return; // removed meanwhile
     }
     const folder = ins.Config.Labels?.[LABEL_WORKSPACE];
-    if (!folder || !ins.State.Running || ins.State.Pid <= 0 || ins.HostConfig.NetworkMode !== 'bridge' || !ins.NetworkSettings.IPAddress) return;
-    const w: Watch = { id, folder, pid: ins.State.Pid, ip: ins.NetworkSettings.IPAddress, stopped: false, forwarded: new Map(), loopback: new Set(), failed: new Set(), warned: new Set() };
+    if (!folder || !ins.State.Running || ins.State.Pid <= 0 || ins.HostConfig.NetworkMode !== 'bridge' || !ins.NetworkSettings.IPAddress)
+      return;
+    const w: Watch = {
+      id,
+      folder,
+      pid: ins.State.Pid,
+      ip: ins.NetworkSettings.IPAddress,
+      stopped: false,
+      forwarded: new Map(),
+      loopback: new Set(),
+      failed: new Set(),
+      warned: new Set(),
+    };
     this.watches.set(id, w);
     this.schedule(w, 0);
   }
@@ -259,7 +270,12 @@ export class WorkspacePortWatcher {
     } catch (e) {
       // The init is gone (ENOENT/ESRCH): the container is exiting and its `die` will stop this.
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ESRCH') this.warnOnce(w, 'read', `${OP}: reading /proc/${w.pid}/net/tcp of container ${w.id.slice(0, 12)}: ${code ?? (e as Error).message}`);
+      if (code !== 'ENOENT' && code !== 'ESRCH')
+        this.warnOnce(
+          w,
+          'read',
+          `${OP}: reading /proc/${w.pid}/net/tcp of container ${w.id.slice(0, 12)}: ${code ?? (e as Error).message}`,
+        );
       return;
     }
     const rec = this.containers.tryFind(w.id);
@@ -287,7 +303,11 @@ export class WorkspacePortWatcher {
     for (const [port, scope] of [...found].sort((a, b) => a[0] - b[0])) {
       if (published.has(port) || w.forwarded.has(port) || w.failed.has(port)) continue;
       if (w.forwarded.size >= MAX_DETECTED) {
-        this.warnOnce(w, 'limit', `${OP}: container ${w.id.slice(0, 12)} listens on more than ${MAX_DETECTED} ports; port ${port} and later ones are not forwarded`);
+        this.warnOnce(
+          w,
+          'limit',
+          `${OP}: container ${w.id.slice(0, 12)} listens on more than ${MAX_DETECTED} ports; port ${port} and later ones are not forwarded`,
+        );
         break;
       }
       const proxy = await this.open(w, port, scope);
@@ -298,7 +318,11 @@ export class WorkspacePortWatcher {
       }
       w.forwarded.set(port, proxy);
       if (scope === 'loopback') w.loopback.add(port);
-      emit('listen', port, { hostIp: proxy.bound.hostIp, hostPort: String(proxy.bound.hostPort), ...(scope === 'loopback' ? { loopbackOnly: 'true' } : {}) });
+      emit('listen', port, {
+        hostIp: proxy.bound.hostIp,
+        hostPort: String(proxy.bound.hostPort),
+        ...(scope === 'loopback' ? { loopbackOnly: 'true' } : {}),
+      });
     }
   }
 
@@ -306,7 +330,9 @@ export class WorkspacePortWatcher {
   private async open(w: Watch, port: number, scope: ListenScope): Promise<Proxy | undefined> {
     const spec = { protocol: 'tcp' as const, hostIp: FORWARD_HOST_IP, targetIp: w.ip, targetPort: port };
     const openOn = (hostPort: number) =>
-      scope === 'loopback' ? openNetnsProxy({ hostIp: FORWARD_HOST_IP, hostPort, pid: w.pid, targetPort: port }, OP) : openProxy({ ...spec, hostPort }, OP);
+      scope === 'loopback'
+        ? openNetnsProxy({ hostIp: FORWARD_HOST_IP, hostPort, pid: w.pid, targetPort: port }, OP)
+        : openProxy({ ...spec, hostPort }, OP);
     if (port >= FIRST_UNPRIVILEGED) {
       try {
         return await openOn(port);

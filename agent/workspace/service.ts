@@ -28,7 +28,15 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
-import type { ContainerSummary, WorkspaceDownResult, WorkspaceEvent, WorkspaceInfo, WorkspaceLifecycleCommand, WorkspacePort, WorkspaceUpResult } from '../../protocol';
+import type {
+  ContainerSummary,
+  WorkspaceDownResult,
+  WorkspaceEvent,
+  WorkspaceInfo,
+  WorkspaceLifecycleCommand,
+  WorkspacePort,
+  WorkspaceUpResult,
+} from '../../protocol';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import { checkCallerAccess } from '../image/access';
@@ -120,15 +128,25 @@ async function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
 
 /** The folder's real path; InvalidArgument unless it is an absolute path of a directory. */
 export function workspaceFolderPath(folder: string, operation: string): string {
-  if (typeof folder !== 'string' || !folder.startsWith('/')) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the folder must be an absolute path, got "${String(folder).slice(0, 256)}"`, { operation });
+  if (typeof folder !== 'string' || !folder.startsWith('/'))
+    throw new BerthError(
+      ErrorCode.InvalidArgument,
+      `${operation}: the folder must be an absolute path, got "${String(folder).slice(0, 256)}"`,
+      { operation },
+    );
   let real: string;
   try {
     real = realpathSync(folder);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new BerthError(code === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.InvalidArgument, `${operation}: folder ${folder}: ${code ?? (e as Error).message}`, { operation, path: folder, errno: code });
+    throw new BerthError(
+      code === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.InvalidArgument,
+      `${operation}: folder ${folder}: ${code ?? (e as Error).message}`,
+      { operation, path: folder, errno: code },
+    );
   }
-  if (!statSync(real).isDirectory()) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: ${folder} is not a directory`, { operation, path: folder });
+  if (!statSync(real).isDirectory())
+    throw new BerthError(ErrorCode.InvalidArgument, `${operation}: ${folder} is not a directory`, { operation, path: folder });
   return real;
 }
 
@@ -208,7 +226,12 @@ function info(svc: ContainerService, id: string, st: WorkspaceState, folder: str
 }
 
 /** Reads and checks the folder's configuration as `peer` may. */
-export function loadConfig(folder: string, peer: PeerCred | undefined, localEnv: Record<string, string> | undefined, operation = OP_UP): { config: DevcontainerConfig; hash: string } {
+export function loadConfig(
+  folder: string,
+  peer: PeerCred | undefined,
+  localEnv: Record<string, string> | undefined,
+  operation = OP_UP,
+): { config: DevcontainerConfig; hash: string } {
   checkCallerAccess(operation, folder, 'read', peer);
   const file = findConfig(folder, operation, existsSync);
   checkCallerAccess(operation, file, 'read', peer);
@@ -218,17 +241,31 @@ export function loadConfig(folder: string, peer: PeerCred | undefined, localEnv:
     checkCallerAccess(operation, config.build.dockerfile, 'read', peer);
     try {
       const st = statSync(config.build.dockerfile);
-      if (!st.isFile()) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: ${config.file}: "build.dockerfile" ${config.build.dockerfile} is not a file`, { operation, path: config.build.dockerfile });
-      if (st.size > MAX_DOCKERFILE) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: the Dockerfile ${config.build.dockerfile} is larger than ${MAX_DOCKERFILE} bytes`, { operation, path: config.build.dockerfile });
+      if (!st.isFile())
+        throw new BerthError(
+          ErrorCode.InvalidArgument,
+          `${operation}: ${config.file}: "build.dockerfile" ${config.build.dockerfile} is not a file`,
+          { operation, path: config.build.dockerfile },
+        );
+      if (st.size > MAX_DOCKERFILE)
+        throw new BerthError(
+          ErrorCode.InvalidArgument,
+          `${operation}: the Dockerfile ${config.build.dockerfile} is larger than ${MAX_DOCKERFILE} bytes`,
+          { operation, path: config.build.dockerfile },
+        );
       dockerfile = readFileSync(config.build.dockerfile);
     } catch (e) {
       if (e instanceof BerthError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
-      throw new BerthError(code === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.System, `${operation}: ${config.file}: the Dockerfile ${config.build.dockerfile} cannot be read: ${code ?? (e as Error).message}`, {
-        operation,
-        path: config.build.dockerfile,
-        errno: code,
-      });
+      throw new BerthError(
+        code === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.System,
+        `${operation}: ${config.file}: the Dockerfile ${config.build.dockerfile} cannot be read: ${code ?? (e as Error).message}`,
+        {
+          operation,
+          path: config.build.dockerfile,
+          errno: code,
+        },
+      );
     }
   }
   return { config, hash: configHash(config, dockerfile) };
@@ -276,10 +313,19 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
   const networkMode = config.run.networkMode;
   const ports = [...config.run.ports];
   if (config.forwardPorts.length > 0 && networkMode === 'none') {
-    throw new BerthError(ErrorCode.InvalidArgument, `${OP_UP}: ${config.file}: "forwardPorts" cannot be reached with --network none in "runArgs"`, { operation: OP_UP, path: config.file });
+    throw new BerthError(
+      ErrorCode.InvalidArgument,
+      `${OP_UP}: ${config.file}: "forwardPorts" cannot be reached with --network none in "runArgs"`,
+      { operation: OP_UP, path: config.file },
+    );
   }
   if (networkMode !== 'host') {
-    const published = new Set(ports.map((p) => /([0-9]+)(\/tcp)?$/.exec(p)?.[1]).filter(Boolean).map(Number));
+    const published = new Set(
+      ports
+        .map((p) => /([0-9]+)(\/tcp)?$/.exec(p)?.[1])
+        .filter(Boolean)
+        .map(Number),
+    );
     for (const p of config.forwardPorts) {
       if (published.has(p)) continue;
       ports.push((await portFree(p)) ? `127.0.0.1:${p}:${p}` : `127.0.0.1::${p}`);
@@ -322,7 +368,12 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
   writeState(containers, Id, st);
   const ran: WorkspaceLifecycleCommand[] = [];
   await runLifecycle(svc, Id, config, st, true, ran, opts);
-  return { ...info(containers, Id, st, folder, svc.ports), action: existing.length ? 'recreated' : 'created', ran, ignored: config.ignored };
+  return {
+    ...info(containers, Id, st, folder, svc.ports),
+    action: existing.length ? 'recreated' : 'created',
+    ran,
+    ignored: config.ignored,
+  };
 }
 
 /**
@@ -344,10 +395,14 @@ function idmappedWorkspaceMount(svc: WorkspaceServices, image: string, config: D
     try {
       u = resolveUser(config.remoteUser, reader);
     } catch (e) {
-      throw new BerthError(ErrorCode.InvalidArgument, `${OP_UP}: ${config.file}: "remoteUser" ${config.remoteUser}: ${(e as Error).message.replace(/^create container: /, '')}`, {
-        operation: OP_UP,
-        path: config.file,
-      });
+      throw new BerthError(
+        ErrorCode.InvalidArgument,
+        `${OP_UP}: ${config.file}: "remoteUser" ${config.remoteUser}: ${(e as Error).message.replace(/^create container: /, '')}`,
+        {
+          operation: OP_UP,
+          path: config.file,
+        },
+      );
     }
     option = `idmap=${u.uid}:${u.gid}`;
   }
@@ -361,14 +416,24 @@ async function startContainer(containers: ContainerService, id: string): Promise
     await containers.start(id);
   } catch (e) {
     if (e instanceof BerthError && e.code === ErrorCode.Conflict && /already in use/.test(e.message)) {
-      throw new BerthError(ErrorCode.Conflict, `${OP_UP}: ${e.message.replace(/^start container: /, '')}; free it, or run up with --rebuild to forward another port`, { ...e.data, operation: OP_UP });
+      throw new BerthError(
+        ErrorCode.Conflict,
+        `${OP_UP}: ${e.message.replace(/^start container: /, '')}; free it, or run up with --rebuild to forward another port`,
+        { ...e.data, operation: OP_UP },
+      );
     }
     throw e;
   }
 }
 
 /** The image reference to create from: pulled when the store lacks it, or built. */
-async function prepareImage(svc: WorkspaceServices, folder: string, config: DevcontainerConfig, params: UpParams, opts: UpOptions): Promise<string> {
+async function prepareImage(
+  svc: WorkspaceServices,
+  folder: string,
+  config: DevcontainerConfig,
+  params: UpParams,
+  opts: UpOptions,
+): Promise<string> {
   const say = (message: string) => opts.onEvent?.({ type: 'message', message });
   if (config.image !== undefined) {
     const ref = config.image;
@@ -390,7 +455,14 @@ async function prepareImage(svc: WorkspaceServices, folder: string, config: Devc
   say(`Building ${tag} from ${b.dockerfile}`);
   await buildImage(
     { images: svc.images, containers: svc.containers, cache: svc.buildCache(), log: svc.log },
-    { contextDir: b.context, dockerfile: b.dockerfile, tags: [tag], buildArgs: b.args, ...(b.target ? { target: b.target } : {}), noCache: params.noCache === true },
+    {
+      contextDir: b.context,
+      dockerfile: b.dockerfile,
+      tags: [tag],
+      buildArgs: b.args,
+      ...(b.target ? { target: b.target } : {}),
+      noCache: params.noCache === true,
+    },
     { peer: opts.peer, signal: opts.signal, onProgress: (event) => opts.onEvent?.({ type: 'build', event }) },
   );
   return tag;
@@ -401,7 +473,15 @@ async function prepareImage(svc: WorkspaceServices, folder: string, config: Devc
  * failed), then postStartCommand when this request started the container. Throws
  * LifecycleCommandFailed at the first failure; the container stays.
  */
-async function runLifecycle(svc: WorkspaceServices, id: string, config: DevcontainerConfig, st: WorkspaceState, started: boolean, ran: WorkspaceLifecycleCommand[], opts: UpOptions): Promise<void> {
+async function runLifecycle(
+  svc: WorkspaceServices,
+  id: string,
+  config: DevcontainerConfig,
+  st: WorkspaceState,
+  started: boolean,
+  ran: WorkspaceLifecycleCommand[],
+  opts: UpOptions,
+): Promise<void> {
   const { containers } = svc;
   for (const name of LIFECYCLE_COMMANDS) {
     const cmd = config.lifecycle[name];
@@ -440,7 +520,14 @@ async function runCommand(
           containers,
           id,
           { cmd: part.argv, env: st.remoteEnv, ...(st.remoteUser ? { user: st.remoteUser } : {}), workingDir: config.workspaceFolder },
-          (stream, data) => ev?.({ type: 'output', command: name, part: part.name, stream: stream === 'stderr' ? 'stderr' : 'stdout', data: data.toString('base64') }),
+          (stream, data) =>
+            ev?.({
+              type: 'output',
+              command: name,
+              part: part.name,
+              stream: stream === 'stderr' ? 'stderr' : 'stdout',
+              data: data.toString('base64'),
+            }),
         );
         sessions.push(session);
         if (opts.signal?.aborted) session.kill('SIGKILL');
@@ -469,11 +556,15 @@ async function runCommand(
 }
 
 /** `workspace/down`: stops the folder's workspace container (and removes it with `remove`). */
-export function workspaceDown(svc: WorkspaceServices, params: { folder: string; remove?: boolean; timeout?: number }): Promise<WorkspaceDownResult> {
+export function workspaceDown(
+  svc: WorkspaceServices,
+  params: { folder: string; remove?: boolean; timeout?: number },
+): Promise<WorkspaceDownResult> {
   const folder = workspaceFolderPath(params.folder, OP_DOWN);
   return serialized(folder, async () => {
     const list = containersOf(svc.containers, folder);
-    if (list.length === 0) throw new BerthError(ErrorCode.NotFound, `${OP_DOWN}: no workspace container for ${folder}`, { operation: OP_DOWN, path: folder });
+    if (list.length === 0)
+      throw new BerthError(ErrorCode.NotFound, `${OP_DOWN}: no workspace container for ${folder}`, { operation: OP_DOWN, path: folder });
     const c = list[0];
     const was = c.State === 'running';
     if (was) await svc.containers.stop(c.Id, params.timeout);

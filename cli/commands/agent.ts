@@ -18,7 +18,12 @@ export const agent: Command = {
   flags: [
     { name: 'stdio', type: 'boolean', help: 'Speak JSON-RPC on stdin/stdout (as well as on --socket, if given)' },
     { name: 'root', type: 'string', value: 'DIR', help: 'State directory (default $BERTH_ROOT or /var/lib/berth)' },
-    { name: 'socket', type: 'string', value: 'PATH', help: 'Socket to listen on (default $BERTH_SOCKET, <root>/agent.sock, or /run/berth/agent.sock)' },
+    {
+      name: 'socket',
+      type: 'string',
+      value: 'PATH',
+      help: 'Socket to listen on (default $BERTH_SOCKET, <root>/agent.sock, or /run/berth/agent.sock)',
+    },
   ],
   async run(ctx, p) {
     const root = flagString(p, 'root');

@@ -10,7 +10,7 @@ import { humanSize, toJson } from '../format';
 
 export const check: Command = {
   name: 'check',
-  summary: "Verify the store: blobs, layers, images, tags; --repair removes leftovers",
+  summary: 'Verify the store: blobs, layers, images, tags; --repair removes leftovers',
   operands: '',
   minArgs: 0,
   maxArgs: 0,
@@ -30,14 +30,18 @@ export const check: Command = {
 
 function render(res: StoreCheckResult): string {
   const s = res.summary;
-  const lines = res.problems.map((x) => `${x.kind}\t${x.path}\t${x.message}${x.repaired ? ' (removed)' : x.repairable ? ' (--repair removes it)' : ''}\n`);
+  const lines = res.problems.map(
+    (x) => `${x.kind}\t${x.path}\t${x.message}${x.repaired ? ' (removed)' : x.repairable ? ' (--repair removes it)' : ''}\n`,
+  );
   const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
   lines.push(
     `Checked ${plural(s.blobs, 'blob')} (${humanSize(s.blobBytes)}), ${plural(s.layers, 'layer')} (${plural(s.files, 'file')}), ` +
       `${plural(s.images, 'image')}, ${plural(s.tags, 'tag')}, ${plural(s.containers, 'container')} in ${(s.durationMs / 1000).toFixed(1)}s.\n`,
   );
   if (s.unreferencedLayers || s.unreferencedBlobs) {
-    lines.push(`Unused: ${plural(s.unreferencedLayers, 'layer')}, ${plural(s.unreferencedBlobs, 'blob')} (berth image prune reclaims them).\n`);
+    lines.push(
+      `Unused: ${plural(s.unreferencedLayers, 'layer')}, ${plural(s.unreferencedBlobs, 'blob')} (berth image prune reclaims them).\n`,
+    );
   }
   const remaining = s.problems - s.repaired;
   lines.push(

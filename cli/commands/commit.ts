@@ -11,7 +11,13 @@ export const commit: Command = {
   flags: [
     { name: 'author', short: 'a', type: 'string', value: 'NAME', help: 'Author (e.g. "Jane Doe <jane@example.com>")' },
     { name: 'message', short: 'm', type: 'string', value: 'TEXT', help: 'Commit message' },
-    { name: 'change', short: 'c', type: 'strings', value: 'INSTRUCTION', help: 'Apply CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, EXPOSE or STOPSIGNAL to the image' },
+    {
+      name: 'change',
+      short: 'c',
+      type: 'strings',
+      value: 'INSTRUCTION',
+      help: 'Apply CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, EXPOSE or STOPSIGNAL to the image',
+    },
     { name: 'pause', short: 'p', type: 'boolean', help: 'Pause the container during commit (default true; --pause=false not to)' },
   ],
   async run(ctx, p) {

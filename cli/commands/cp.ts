@@ -17,7 +17,15 @@ import { closeSync, constants as C, lstatSync, openSync, realpathSync, statSync,
 import { posix, resolve } from 'node:path';
 import { extractTree, packTree, type ExtractOptions } from '../../agent/archive/tree';
 import { ByteQueue } from '../../agent/server/archive';
-import { ArchiveDataNotification, ContainerPathStatRequest, ErrorCode, GetArchiveRequest, PutArchiveRequest, WriteArchiveRequest, type ContainerPathStat } from '../../protocol';
+import {
+  ArchiveDataNotification,
+  ContainerPathStatRequest,
+  ErrorCode,
+  GetArchiveRequest,
+  PutArchiveRequest,
+  WriteArchiveRequest,
+  type ContainerPathStat,
+} from '../../protocol';
 import { flagBool } from '../args';
 import { CliError, type Command, type Context } from '../context';
 import type { AgentClient } from '../client';
@@ -51,7 +59,14 @@ function errnoCode(e: unknown): string | undefined {
 }
 
 /** Docker's destination rules, for a source of `srcKind` named `srcBase` (`contents`: "SRC/."). */
-export function place(dest: string, destKind: 'dir' | 'file' | 'missing', srcKind: 'dir' | 'other', srcBase: string, contents: boolean, where: string): Placement {
+export function place(
+  dest: string,
+  destKind: 'dir' | 'file' | 'missing',
+  srcKind: 'dir' | 'other',
+  srcBase: string,
+  contents: boolean,
+  where: string,
+): Placement {
   const trailing = dest.endsWith('/');
   const clean = posix.normalize(dest);
   if (destKind === 'dir') return contents ? { dir: clean, rename: { from: srcBase, to: '.' } } : { dir: clean };
@@ -102,7 +117,10 @@ async function copyFrom(ctx: Context, client: AgentClient, src: Required<Operand
   try {
     if (destArg === '-') {
       const got = client.request(GetArchiveRequest.type, { container: src.container, path: src.path, token });
-      void got.then(() => queue.end(), (e: Error) => queue.fail(e));
+      void got.then(
+        () => queue.end(),
+        (e: Error) => queue.fail(e),
+      );
       for await (const chunk of queue) await writeStdout(chunk);
       await got;
       return 0;
@@ -124,7 +142,10 @@ async function copyFrom(ctx: Context, client: AgentClient, src: Required<Operand
     }
     try {
       const got = client.request(GetArchiveRequest.type, { container: src.container, path: src.path, token });
-      void got.then(() => queue.end(), (e: Error) => queue.fail(e));
+      void got.then(
+        () => queue.end(),
+        (e: Error) => queue.fail(e),
+      );
       // The destination directory is the root: nothing in the archive reaches outside it.
       await extractTree(rootFd, '/', queue, 'copy from container', { rename: placement.rename });
       const r = await got;
@@ -142,12 +163,20 @@ function writeStdout(b: Buffer): Promise<void> {
   return new Promise((res, rej) => process.stdout.write(b, (e) => (e ? rej(e) : res())));
 }
 
-async function copyTo(ctx: Context, client: AgentClient, srcArg: string, dest: Required<Operand>, archive: boolean, follow: boolean): Promise<number> {
+async function copyTo(
+  ctx: Context,
+  client: AgentClient,
+  srcArg: string,
+  dest: Required<Operand>,
+  archive: boolean,
+  follow: boolean,
+): Promise<number> {
   let source: AsyncIterable<Buffer>;
   let placement: Placement;
   if (srcArg === '-') {
     const st = await client.request(ContainerPathStatRequest.type, { container: dest.container, path: dest.path, follow: true });
-    if (st.kind !== 'dir') throw new CliError(`${dest.container}:${dest.path} is not a directory (a tar from stdin is extracted into a directory)`);
+    if (st.kind !== 'dir')
+      throw new CliError(`${dest.container}:${dest.path} is not a directory (a tar from stdin is extracted into a directory)`);
     source = process.stdin as AsyncIterable<Buffer>;
     placement = { dir: dest.path };
   } else {
@@ -179,7 +208,13 @@ async function copyTo(ctx: Context, client: AgentClient, srcArg: string, dest: R
     })();
   }
   const token = randomBytes(8).toString('hex');
-  const put = client.request(PutArchiveRequest.type, { container: dest.container, path: placement.dir, token, rename: placement.rename, copyUIDGID: archive });
+  const put = client.request(PutArchiveRequest.type, {
+    container: dest.container,
+    path: placement.dir,
+    token,
+    rename: placement.rename,
+    copyUIDGID: archive,
+  });
   let failed = false;
   void put.catch(() => (failed = true));
   let bytes = 0;

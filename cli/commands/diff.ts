@@ -17,7 +17,13 @@ export const diff: Command = {
     const changes = await client.request(ContainerDiffRequest.type, { container: p.args[0]! });
     const format = flagString(p, 'format');
     if (format) {
-      ctx.io.stdout(formatList(format, changes.map((c) => ({ ...c, KindName: KIND[c.Kind] })), changes));
+      ctx.io.stdout(
+        formatList(
+          format,
+          changes.map((c) => ({ ...c, KindName: KIND[c.Kind] })),
+          changes,
+        ),
+      );
       return 0;
     }
     ctx.io.stdout(changes.map((c) => `${KIND[c.Kind]} ${c.Path}\n`).join(''));

@@ -22,7 +22,11 @@ export const down: Command = {
     const t = flagString(p, 'time');
     if (t !== undefined && !/^[0-9]{1,6}$/.test(t)) throw new UsageError(`invalid --time "${t}": want a whole number of seconds`);
     const client = await ctx.connect();
-    const r = await client.request(WorkspaceDownRequest.type, { folder, remove: flagBool(p, 'rm'), ...(t !== undefined ? { timeout: Number(t) } : {}) });
+    const r = await client.request(WorkspaceDownRequest.type, {
+      folder,
+      remove: flagBool(p, 'rm'),
+      ...(t !== undefined ? { timeout: Number(t) } : {}),
+    });
     ctx.io.stdout(`${r.container.Name}\n`);
     return 0;
   },

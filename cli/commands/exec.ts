@@ -13,7 +13,7 @@ export const exec: Command = {
   stopAtOperand: true,
   flags: [
     { name: 'interactive', short: 'i', type: 'boolean', help: 'Keep stdin open and pass it to the command' },
-    { name: 'tty', short: 't', type: 'boolean', help: 'Allocate a terminal (from the container\'s /dev/pts)' },
+    { name: 'tty', short: 't', type: 'boolean', help: "Allocate a terminal (from the container's /dev/pts)" },
     { name: 'env', short: 'e', type: 'strings', value: 'NAME=value', help: 'Set an environment variable (NAME alone takes it from here)' },
     { name: 'env-file', type: 'strings', value: 'FILE', help: 'Read environment variables from a file' },
     { name: 'user', short: 'u', type: 'string', value: 'USER[:GROUP]', help: 'User name or uid, and group name or gid' },
@@ -25,7 +25,8 @@ export const exec: Command = {
     const stdin = flagBool(p, 'interactive');
     if (tty && stdin) requireTTY();
     const workdir = flagString(p, 'workdir');
-    if (workdir !== undefined && !workdir.startsWith('/')) throw new UsageError(`the working directory "${workdir}" is not an absolute path`);
+    if (workdir !== undefined && !workdir.startsWith('/'))
+      throw new UsageError(`the working directory "${workdir}" is not an absolute path`);
     const token = newAttachToken();
     const params: ExecParams = { container, cmd, stdin, tty, attachToken: token, ...(tty ? terminalSize() : {}) };
     const env = collectEnv(p, ctx.io);

@@ -22,7 +22,13 @@ export const history: Command = {
     const id = (s: string) => (noTrunc || s === '<missing>' ? s : shortId(s));
     const format = flagString(p, 'format');
     if (format) {
-      io.stdout(formatList(format, steps.map((s) => ({ ...s, ID: id(s.Id), CreatedSince: relativeAge(s.Created, io.now()) })), steps));
+      io.stdout(
+        formatList(
+          format,
+          steps.map((s) => ({ ...s, ID: id(s.Id), CreatedSince: relativeAge(s.Created, io.now()) })),
+          steps,
+        ),
+      );
       return 0;
     }
     if (flagBool(p, 'quiet')) {

@@ -33,7 +33,12 @@ export const images: Command = {
   minArgs: 0,
   maxArgs: 0,
   flags: [
-    { name: 'all', short: 'a', type: 'boolean', help: 'Show all images (dangling ones show anyway, as in Docker; Berth keeps no intermediate images)' },
+    {
+      name: 'all',
+      short: 'a',
+      type: 'boolean',
+      help: 'Show all images (dangling ones show anyway, as in Docker; Berth keeps no intermediate images)',
+    },
     { name: 'quiet', short: 'q', type: 'boolean', help: 'Print only image IDs' },
     { name: 'digests', type: 'boolean', help: 'Show digests' },
     { name: 'no-trunc', type: 'boolean', help: "Don't truncate output" },
@@ -49,7 +54,13 @@ export const images: Command = {
       // Templates see the agent's ImageSummary, plus the table's columns for convenience.
       const items = list.map((img) => {
         const [repo, tag] = img.RepoTags[0] ? splitRepoTag(img.RepoTags[0]) : ['<none>', '<none>'];
-        return { ...img, ID: noTrunc ? img.Id : shortId(img.Id), Repository: familiarRepo(repo), Tag: tag, CreatedSince: relativeAge(img.Created, io.now()) };
+        return {
+          ...img,
+          ID: noTrunc ? img.Id : shortId(img.Id),
+          Repository: familiarRepo(repo),
+          Tag: tag,
+          CreatedSince: relativeAge(img.Created, io.now()),
+        };
       });
       io.stdout(formatList(format, items, list));
       return 0;
@@ -60,7 +71,9 @@ export const images: Command = {
       return 0;
     }
     const digests = flagBool(p, 'digests');
-    const headers = digests ? ['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE'] : ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'];
+    const headers = digests
+      ? ['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE']
+      : ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'];
     io.stdout(table(headers, imageRows(list, { digests, noTrunc, now: io.now() })));
     return 0;
   },

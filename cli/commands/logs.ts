@@ -11,7 +11,9 @@ export function parseSince(s: string, now: number): number {
   if (d && s !== '') return (now - ((Number(d[1] ?? 0) * 60 + Number(d[2] ?? 0)) * 60 + Number(d[3] ?? 0)) * 1000) / 1000;
   const t = Date.parse(s);
   if (!Number.isNaN(t)) return t / 1000;
-  throw new UsageError(`invalid value "${s}" for --since: want a time (2024-01-02T15:04:05Z), seconds since the epoch, or a duration (10m)`);
+  throw new UsageError(
+    `invalid value "${s}" for --since: want a time (2024-01-02T15:04:05Z), seconds since the epoch, or a duration (10m)`,
+  );
 }
 
 export const logs: Command = {

@@ -49,7 +49,11 @@ export const containerPrune: Command = {
   maxArgs: 0,
   flags: [FORCE, FORMAT_FLAG],
   async run(ctx, p) {
-    if (!flagBool(p, 'force') && !(await confirm(ctx.io, 'WARNING! This will remove all stopped containers.\nAre you sure you want to continue?'))) return 0;
+    if (
+      !flagBool(p, 'force') &&
+      !(await confirm(ctx.io, 'WARNING! This will remove all stopped containers.\nAre you sure you want to continue?'))
+    )
+      return 0;
     const client = await ctx.connect();
     report(ctx.io, await client.request(PruneContainersRequest.type, {}), 'Containers', flagString(p, 'format'));
     return 0;
@@ -62,10 +66,16 @@ export const imagePrune: Command = {
   operands: '',
   minArgs: 0,
   maxArgs: 0,
-  flags: [FORCE, { name: 'all', short: 'a', type: 'boolean', help: 'Remove all images without a container, not only dangling ones' }, FORMAT_FLAG],
+  flags: [
+    FORCE,
+    { name: 'all', short: 'a', type: 'boolean', help: 'Remove all images without a container, not only dangling ones' },
+    FORMAT_FLAG,
+  ],
   async run(ctx, p) {
     const all = flagBool(p, 'all');
-    const warning = all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
+    const warning = all
+      ? 'WARNING! This will remove all images without at least one container associated to them.'
+      : 'WARNING! This will remove all dangling images.';
     if (!flagBool(p, 'force') && !(await confirm(ctx.io, `${warning}\nAre you sure you want to continue?`))) return 0;
     const client = await ctx.connect();
     report(ctx.io, await client.request(PruneImagesRequest.type, { all }), 'Images', flagString(p, 'format'));

@@ -6,9 +6,15 @@ import { ellipsis, formatList, relativeAge, table } from '../format';
 
 /** `ps`'s PORTS text: "127.0.0.1:8080->80/tcp, 443/tcp", as Docker words it (ranges not folded). */
 export function formatPorts(ports: readonly ContainerSummary['Ports'][number][]): string {
-  const sorted = [...ports].sort((a, b) => a.PrivatePort - b.PrivatePort || a.Type.localeCompare(b.Type) || (a.PublicPort ?? 0) - (b.PublicPort ?? 0));
+  const sorted = [...ports].sort(
+    (a, b) => a.PrivatePort - b.PrivatePort || a.Type.localeCompare(b.Type) || (a.PublicPort ?? 0) - (b.PublicPort ?? 0),
+  );
   return sorted
-    .map((p) => (p.PublicPort ? `${p.IP ? `${p.IP.includes(':') ? `[${p.IP}]` : p.IP}:` : ''}${p.PublicPort}->${p.PrivatePort}/${p.Type}` : `${p.PrivatePort}/${p.Type}`))
+    .map((p) =>
+      p.PublicPort
+        ? `${p.IP ? `${p.IP.includes(':') ? `[${p.IP}]` : p.IP}:` : ''}${p.PublicPort}->${p.PrivatePort}/${p.Type}`
+        : `${p.PrivatePort}/${p.Type}`,
+    )
     .join(', ');
 }
 
@@ -61,7 +67,9 @@ export const ps: Command = {
       io.stdout(list.map((c) => (noTrunc ? c.Id : c.Id.slice(0, 12)) + '\n').join(''));
       return 0;
     }
-    io.stdout(table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], containerRows(list, { noTrunc, now: io.now() })));
+    io.stdout(
+      table(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], containerRows(list, { noTrunc, now: io.now() })),
+    );
     return 0;
   },
 };

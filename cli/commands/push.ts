@@ -23,7 +23,10 @@ const PHASES: Record<string, string> = {
 
 /** Push phases as Docker words them ("Mounted from team/base"). */
 export const PUSH_LABELS: PhaseLabels = {
-  label: (item) => (item.phase === 'mounted' ? `Mounted from ${(item as { from?: string }).from ?? 'another repository'}` : (PHASES[item.phase] ?? item.phase)),
+  label: (item) =>
+    item.phase === 'mounted'
+      ? `Mounted from ${(item as { from?: string }).from ?? 'another repository'}`
+      : (PHASES[item.phase] ?? item.phase),
   barPhases: ['pushing'],
 };
 

@@ -1,4 +1,8 @@
 import { RestartContainerRequest } from '../../protocol';
 import { stopVerb } from './stop';
 
-export const restart = stopVerb('restart', 'Restart containers: stop (stop signal, then SIGKILL after -t seconds), then start', RestartContainerRequest.type);
+export const restart = stopVerb(
+  'restart',
+  'Restart containers: stop (stop signal, then SIGKILL after -t seconds), then start',
+  RestartContainerRequest.type,
+);

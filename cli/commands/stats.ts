@@ -35,7 +35,10 @@ export const stats: Command = {
   operands: '[CONTAINER...]',
   minArgs: 0,
   maxArgs: Infinity,
-  flags: [{ name: 'no-stream', type: 'boolean', help: 'Print one reading and exit (always so when stdout is not a terminal)' }, FORMAT_FLAG],
+  flags: [
+    { name: 'no-stream', type: 'boolean', help: 'Print one reading and exit (always so when stdout is not a terminal)' },
+    FORMAT_FLAG,
+  ],
   async run(ctx, p) {
     const { io } = ctx;
     const client = await ctx.connect();
@@ -48,7 +51,14 @@ export const stats: Command = {
         const list = await client.request(ContainerStatsRequest.type, { containers: p.args, intervalMs: 1000 });
         if (readings > 1) io.stdout('\x1b[2J\x1b[H');
         if (format) {
-          const items = list.map((s) => ({ ...s, ID: s.Id.slice(0, 12), CPUPerc: `${s.CPUPercent.toFixed(2)}%`, MemPerc: `${s.MemPercent.toFixed(2)}%`, MemUsageText: `${binarySize(s.MemUsage)} / ${binarySize(s.MemLimit)}`, PIDs: s.Pids }));
+          const items = list.map((s) => ({
+            ...s,
+            ID: s.Id.slice(0, 12),
+            CPUPerc: `${s.CPUPercent.toFixed(2)}%`,
+            MemPerc: `${s.MemPercent.toFixed(2)}%`,
+            MemUsageText: `${binarySize(s.MemUsage)} / ${binarySize(s.MemLimit)}`,
+            PIDs: s.Pids,
+          }));
           io.stdout(formatList(format, items, list));
         } else {
           io.stdout(table(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS'], statsRows(list)));

@@ -24,4 +24,8 @@ export function stopVerb(name: string, summary: string, type: RequestType<StopCo
   };
 }
 
-export const stop = stopVerb('stop', "Stop running containers: the image's stop signal (else SIGTERM), then SIGKILL", StopContainerRequest.type);
+export const stop = stopVerb(
+  'stop',
+  "Stop running containers: the image's stop signal (else SIGTERM), then SIGKILL",
+  StopContainerRequest.type,
+);

@@ -77,10 +77,19 @@ export function upSummary(r: WorkspaceUpResult): string {
   const lines: string[] = [];
   if (r.ignored.length) lines.push(`Ignored devcontainer.json keys (not supported by Berth): ${r.ignored.join(', ')}`);
   for (const p of r.ports) {
-    lines.push(`Forwarding ${p.hostIp}:${p.hostPort} -> ${p.containerPort}/tcp${p.hostPort !== p.containerPort ? ` (port ${p.containerPort} was in use on the host)` : ''}`);
+    lines.push(
+      `Forwarding ${p.hostIp}:${p.hostPort} -> ${p.containerPort}/tcp${p.hostPort !== p.containerPort ? ` (port ${p.containerPort} was in use on the host)` : ''}`,
+    );
   }
-  const how: Record<WorkspaceUpResult['action'], string> = { created: 'created', recreated: 'recreated', started: 'started', running: 'already running, reused' };
-  lines.push(`Workspace container ${r.container.Name} (${r.container.Id.slice(0, 12)}) ${how[r.action]}: ${r.folder} is at ${r.workspaceFolder}`);
+  const how: Record<WorkspaceUpResult['action'], string> = {
+    created: 'created',
+    recreated: 'recreated',
+    started: 'started',
+    running: 'already running, reused',
+  };
+  lines.push(
+    `Workspace container ${r.container.Name} (${r.container.Id.slice(0, 12)}) ${how[r.action]}: ${r.folder} is at ${r.workspaceFolder}`,
+  );
   return lines.join('\n') + '\n';
 }
 

@@ -8,7 +8,15 @@ declare const BERTH_VERSION: string;
 /** The CLI's own version: set by the bundler, "0.0.0-dev" when run from source. */
 export const CLIENT_VERSION = typeof BERTH_VERSION !== 'undefined' ? BERTH_VERSION : '0.0.0-dev';
 
-const GO_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+const GO_ARCH: Record<string, string> = {
+  x64: 'amd64',
+  ia32: '386',
+  arm64: 'arm64',
+  arm: 'arm',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+};
 
 export const version: Command = {
   name: 'version',

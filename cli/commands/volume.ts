@@ -3,7 +3,14 @@
  * cli/main.ts): Docker's output shapes; every listing has --format json.
  */
 import { ResponseError } from 'vscode-jsonrpc/node';
-import { CreateVolumeRequest, InspectVolumeRequest, ListVolumesRequest, PruneVolumesRequest, RemoveVolumeRequest, type Volume } from '../../protocol';
+import {
+  CreateVolumeRequest,
+  InspectVolumeRequest,
+  ListVolumesRequest,
+  PruneVolumesRequest,
+  RemoveVolumeRequest,
+  type Volume,
+} from '../../protocol';
 import { flagBool, flagString, flagStrings } from '../args';
 import { eachOperand, errorLine, FORMAT_FLAG, type Command } from '../context';
 import { formatList, humanSize, table, toJson } from '../format';
@@ -17,7 +24,9 @@ export const volumeCreate: Command = {
   maxArgs: 1,
   flags: [{ name: 'label', short: 'l', type: 'strings', value: 'KEY=value', help: 'Set a label' }],
   async run(ctx, p) {
-    const labels = Object.fromEntries(flagStrings(p, 'label').map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])));
+    const labels = Object.fromEntries(
+      flagStrings(p, 'label').map((l) => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])),
+    );
     const client = await ctx.connect();
     const v = await client.request(CreateVolumeRequest.type, { ...(p.args[0] ? { name: p.args[0] } : {}), labels });
     ctx.io.stdout(`${v.Name}\n`);
@@ -38,7 +47,13 @@ export const volumeLs: Command = {
     const format = flagString(p, 'format');
     if (format) ctx.io.stdout(formatList(format, list));
     else if (flagBool(p, 'quiet')) ctx.io.stdout(list.map((v) => `${v.Name}\n`).join(''));
-    else ctx.io.stdout(table(['DRIVER', 'VOLUME NAME'], list.map((v) => [v.Driver, v.Name])));
+    else
+      ctx.io.stdout(
+        table(
+          ['DRIVER', 'VOLUME NAME'],
+          list.map((v) => [v.Driver, v.Name]),
+        ),
+      );
     return 0;
   },
 };
@@ -99,7 +114,11 @@ export const volumePrune: Command = {
   async run(ctx, p) {
     const all = flagBool(p, 'all');
     const what = all ? 'all volumes' : 'all anonymous volumes';
-    if (!flagBool(p, 'force') && !(await confirm(ctx.io, `WARNING! This will remove ${what} not used by at least one container.\nAre you sure you want to continue?`))) return 0;
+    if (
+      !flagBool(p, 'force') &&
+      !(await confirm(ctx.io, `WARNING! This will remove ${what} not used by at least one container.\nAre you sure you want to continue?`))
+    )
+      return 0;
     const client = await ctx.connect();
     const r = await client.request(PruneVolumesRequest.type, { all });
     if (flagString(p, 'format') === 'json') ctx.io.stdout(toJson(r) + '\n');

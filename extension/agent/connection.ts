@@ -25,9 +25,9 @@ import { watch, type FSWatcher } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import {
-  CancellationToken,
+  type CancellationToken,
   CancellationTokenSource,
-  DataCallback,
+  type DataCallback,
   Emitter,
   ErrorCodes,
   ResponseError,
@@ -252,7 +252,12 @@ export class AgentConnection {
    * RequestTimeoutError) and tells the agent; vscode-jsonrpc alone would wait for the agent's
    * answer, which a hung agent never sends.
    */
-  private async send<R>(method: string, f: (c: MessageConnection, token: CancellationToken) => Promise<R>, token?: CancellationToken, opts?: RequestOptions): Promise<R> {
+  private async send<R>(
+    method: string,
+    f: (c: MessageConnection, token: CancellationToken) => Promise<R>,
+    token?: CancellationToken,
+    opts?: RequestOptions,
+  ): Promise<R> {
     const c = this.connection;
     if (!c || this._state.kind !== 'connected') throw new NotConnectedError(this._state);
     const socket = this._state.socket;
@@ -263,7 +268,11 @@ export class AgentConnection {
     const settledHere = new Promise<never>((_, reject) => {
       subscriptions.push(
         source.token.onCancellationRequested(() =>
-          reject(timedOut ? new RequestTimeoutError(socket, method, opts!.timeoutMs!) : new ResponseError(ErrorCode.Cancelled, `${method}: cancelled`, { operation: method })),
+          reject(
+            timedOut
+              ? new RequestTimeoutError(socket, method, opts!.timeoutMs!)
+              : new ResponseError(ErrorCode.Cancelled, `${method}: cancelled`, { operation: method }),
+          ),
         ),
       );
     });
@@ -417,7 +426,8 @@ export class AgentConnection {
         handle.once('close', () => reject(new Error('the agent closed the connection')));
       });
       const version = await Promise.race([connection.sendRequest(VersionRequest.type), timeout, closed, broken]);
-      if (version === null || typeof version !== 'object' || typeof version.ApiVersion !== 'number') throw new Error('the agent answered berth/version with something that is not a version');
+      if (version === null || typeof version !== 'object' || typeof version.ApiVersion !== 'number')
+        throw new Error('the agent answered berth/version with something that is not a version');
       if (version.ApiVersion !== API_VERSION) throw new IncompatibleAgentError(version);
       await Promise.race([connection.sendRequest(SubscribeRequest.type, {}), timeout, closed, broken]);
       return { connection, handle, version };
@@ -497,7 +507,8 @@ class CheckedMessageReader extends SocketMessageReader {
   override listen(callback: DataCallback) {
     const onData = (chunk: Buffer) => {
       this.unframed += chunk.length;
-      if (this.unframed > MAX_UNFRAMED_BYTES) this.fireError(new Error(`more than ${MAX_UNFRAMED_BYTES / 1024 / 1024} MiB without a complete message`));
+      if (this.unframed > MAX_UNFRAMED_BYTES)
+        this.fireError(new Error(`more than ${MAX_UNFRAMED_BYTES / 1024 / 1024} MiB without a complete message`));
     };
     this.socket.on('data', onData);
     const sub = super.listen((message) => {
@@ -527,7 +538,8 @@ function jsonRpcProblem(m: unknown): string | undefined {
   if (hasResult === hasError) return 'a response needs exactly one of "result" and "error"';
   if (hasError) {
     const e = o.error as Record<string, unknown> | null;
-    if (e === null || typeof e !== 'object' || typeof e.code !== 'number' || typeof e.message !== 'string') return 'an error response without a numeric "code" and a "message"';
+    if (e === null || typeof e !== 'object' || typeof e.code !== 'number' || typeof e.message !== 'string')
+      return 'an error response without a numeric "code" and a "message"';
   }
   return undefined;
 }

@@ -18,7 +18,13 @@ export type Failure =
 export function classify(err: unknown): Failure {
   if (err instanceof ResponseError) {
     if (err.code === ErrorCode.Cancelled) return { kind: 'cancelled', message: err.message };
-    return { kind: 'agent', message: sentence(err.message), code: err.code, codeName: errorCodeName(err.code), data: err.data as ErrorData | undefined };
+    return {
+      kind: 'agent',
+      message: sentence(err.message),
+      code: err.code,
+      codeName: errorCodeName(err.code),
+      data: err.data as ErrorData | undefined,
+    };
   }
   if (err instanceof NotConnectedError) return { kind: 'notConnected', message: err.message };
   if (err instanceof ConnectionLostError) return { kind: 'connectionLost', message: err.message };

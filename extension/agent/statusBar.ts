@@ -30,7 +30,11 @@ export class AgentStatusBar implements vscode.Disposable {
         break;
       case 'disconnected':
         item.text = `$(debug-disconnect) ${vscode.l10n.t('Berth: disconnected')}`;
-        item.tooltip = vscode.l10n.t('Not connected to the Berth agent on {0}: {1}. Retrying by itself; click to retry now.', s.socket, s.reason);
+        item.tooltip = vscode.l10n.t(
+          'Not connected to the Berth agent on {0}: {1}. Retrying by itself; click to retry now.',
+          s.socket,
+          s.reason,
+        );
         item.command = 'berth.agent.reconnect';
         item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
         break;

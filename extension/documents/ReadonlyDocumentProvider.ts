@@ -8,7 +8,15 @@
  */
 import * as vscode from 'vscode';
 import { ellipsis, humanSize, shortId, table } from '../../cli/format';
-import { ContainerDiffRequest, ImageHistoryRequest, InspectContainerRequest, InspectImageRequest, InspectVolumeRequest, type ContainerChange, type HistoryEntry } from '../../protocol';
+import {
+  ContainerDiffRequest,
+  ImageHistoryRequest,
+  InspectContainerRequest,
+  InspectImageRequest,
+  InspectVolumeRequest,
+  type ContainerChange,
+  type HistoryEntry,
+} from '../../protocol';
 import type { AgentConnection } from '../agent/connection';
 import { ageText } from '../tree/images/ImageTreeItem';
 
@@ -20,7 +28,11 @@ export type DocumentKind = 'image' | 'container' | 'history' | 'changes' | 'volu
 const CONTAINER_KINDS: readonly DocumentKind[] = ['container', 'changes'];
 
 export function documentUri(kind: DocumentKind, reference: string): vscode.Uri {
-  return vscode.Uri.from({ scheme: INSPECT_SCHEME, authority: kind, path: `/${reference}.${kind === 'history' || kind === 'changes' ? 'txt' : 'json'}` });
+  return vscode.Uri.from({
+    scheme: INSPECT_SCHEME,
+    authority: kind,
+    path: `/${reference}.${kind === 'history' || kind === 'changes' ? 'txt' : 'json'}`,
+  });
 }
 
 export function parseDocumentUri(uri: vscode.Uri): { kind: DocumentKind; reference: string } {
@@ -40,7 +52,8 @@ export class ReadonlyDocumentProvider implements vscode.TextDocumentContentProvi
       for (const doc of vscode.workspace.textDocuments) {
         if (doc.uri.scheme !== INSPECT_SCHEME) continue;
         const kind = parseDocumentUri(doc.uri).kind;
-        const follows = kind === 'volume' ? e.Type === 'volume' : CONTAINER_KINDS.includes(kind) === (e.Type === 'container') && e.Type !== 'volume';
+        const follows =
+          kind === 'volume' ? e.Type === 'volume' : CONTAINER_KINDS.includes(kind) === (e.Type === 'container') && e.Type !== 'volume';
         if (follows) this.changed.fire(doc.uri);
       }
     });
@@ -49,9 +62,12 @@ export class ReadonlyDocumentProvider implements vscode.TextDocumentContentProvi
   async provideTextDocumentContent(uri: vscode.Uri, token: vscode.CancellationToken): Promise<string> {
     const { kind, reference } = parseDocumentUri(uri);
     if (kind === 'image') return JSON.stringify(await this.agent.request(InspectImageRequest.type, { reference }, token), null, 2) + '\n';
-    if (kind === 'container') return JSON.stringify(await this.agent.request(InspectContainerRequest.type, { container: reference }, token), null, 2) + '\n';
-    if (kind === 'volume') return JSON.stringify(await this.agent.request(InspectVolumeRequest.type, { name: reference }, token), null, 2) + '\n';
-    if (kind === 'changes') return changesList(await this.agent.request(ContainerDiffRequest.type, { container: reference }, token), reference);
+    if (kind === 'container')
+      return JSON.stringify(await this.agent.request(InspectContainerRequest.type, { container: reference }, token), null, 2) + '\n';
+    if (kind === 'volume')
+      return JSON.stringify(await this.agent.request(InspectVolumeRequest.type, { name: reference }, token), null, 2) + '\n';
+    if (kind === 'changes')
+      return changesList(await this.agent.request(ContainerDiffRequest.type, { container: reference }, token), reference);
     return historyTable(await this.agent.request(ImageHistoryRequest.type, { reference }, token), reference);
   }
 
@@ -70,7 +86,13 @@ function historyTable(steps: HistoryEntry[], reference: string): string {
     humanSize(s.Size),
     s.Comment,
   ]);
-  const headers = [vscode.l10n.t('IMAGE'), vscode.l10n.t('CREATED'), vscode.l10n.t('CREATED BY'), vscode.l10n.t('SIZE'), vscode.l10n.t('COMMENT')];
+  const headers = [
+    vscode.l10n.t('IMAGE'),
+    vscode.l10n.t('CREATED'),
+    vscode.l10n.t('CREATED BY'),
+    vscode.l10n.t('SIZE'),
+    vscode.l10n.t('COMMENT'),
+  ];
   return `${vscode.l10n.t('History of {0}, newest step first', reference)}\n\n${table(headers, rows)}`;
 }
 

@@ -105,13 +105,19 @@ export class BerthFileSystemProvider implements vscode.FileSystemProvider, vscod
 }
 
 /** The events one feed delta means for a watch of `path` (of `uri`'s container). */
-export function changeEvents(uri: vscode.Uri, path: string, recursive: boolean, u: Extract<ChangeUpdate, { kind: 'delta' }>): vscode.FileChangeEvent[] {
+export function changeEvents(
+  uri: vscode.Uri,
+  path: string,
+  recursive: boolean,
+  u: Extract<ChangeUpdate, { kind: 'delta' }>,
+): vscode.FileChangeEvent[] {
   const below = (p: string) => (path === '/' ? p !== '/' : p.startsWith(`${path}/`));
   const concerns = (p: string) => p === path || (recursive ? below(p) : parentPath(p) === path && p !== '/');
   const out = new Map<string, vscode.FileChangeType>();
   for (const c of u.changed) {
     const was = u.before.get(c.Path);
-    const type = c.Kind === 2 ? vscode.FileChangeType.Deleted : c.Kind === 1 && !was ? vscode.FileChangeType.Created : vscode.FileChangeType.Changed;
+    const type =
+      c.Kind === 2 ? vscode.FileChangeType.Deleted : c.Kind === 1 && !was ? vscode.FileChangeType.Created : vscode.FileChangeType.Changed;
     if (concerns(c.Path)) out.set(c.Path, type);
     // A deleted directory above the watched path takes the path with it.
     else if (c.Kind === 2 && path.startsWith(`${c.Path}/`)) out.set(path, vscode.FileChangeType.Deleted);
@@ -124,7 +130,9 @@ export function changeEvents(uri: vscode.Uri, path: string, recursive: boolean, 
 }
 
 function readonly(uri: vscode.Uri): vscode.FileSystemError {
-  return vscode.FileSystemError.NoPermissions(vscode.l10n.t('{0} is read-only: Browse Files shows the files of containers and images as they are.', uri.path));
+  return vscode.FileSystemError.NoPermissions(
+    vscode.l10n.t('{0} is read-only: Browse Files shows the files of containers and images as they are.', uri.path),
+  );
 }
 
 /** VS Code's type bits: a symlink is its target's type with SymbolicLink set (Unknown when it leads nowhere). */

@@ -16,7 +16,12 @@ import { childPath, parentPath } from './uris';
 /** How many folder steps one browse may take (every step waits for the user). */
 const MAX_STEPS = 10_000;
 
-export type BrowseAction = { kind: 'up' } | { kind: 'enter'; path: string } | { kind: 'open'; path: string } | { kind: 'unreadable'; path: string } | { kind: 'workspace' };
+export type BrowseAction =
+  | { kind: 'up' }
+  | { kind: 'enter'; path: string }
+  | { kind: 'open'; path: string }
+  | { kind: 'unreadable'; path: string }
+  | { kind: 'workspace' };
 
 export interface BrowseItem extends vscode.QuickPickItem {
   action: BrowseAction;
@@ -26,7 +31,11 @@ export interface BrowseItem extends vscode.QuickPickItem {
 export function browseItems(dir: string, entries: [string, vscode.FileType][]): BrowseItem[] {
   const items: BrowseItem[] = [];
   if (dir === '/') {
-    items.push({ label: `$(root-folder) ${vscode.l10n.t('Add to Workspace as a Folder')}`, description: vscode.l10n.t('browse in the Explorer'), action: { kind: 'workspace' } });
+    items.push({
+      label: `$(root-folder) ${vscode.l10n.t('Add to Workspace as a Folder')}`,
+      description: vscode.l10n.t('browse in the Explorer'),
+      action: { kind: 'workspace' },
+    });
   } else {
     items.push({ label: '$(arrow-up) ..', description: parentPath(dir), action: { kind: 'up' } });
   }
@@ -36,9 +45,17 @@ export function browseItems(dir: string, entries: [string, vscode.FileType][]): 
     const path = childPath(dir, name);
     const link = (type & vscode.FileType.SymbolicLink) !== 0;
     if (isDir(type)) {
-      items.push({ label: `$(${link ? 'file-symlink-directory' : 'folder'}) ${name}`, description: link ? vscode.l10n.t('link to a folder') : undefined, action: { kind: 'enter', path } });
+      items.push({
+        label: `$(${link ? 'file-symlink-directory' : 'folder'}) ${name}`,
+        description: link ? vscode.l10n.t('link to a folder') : undefined,
+        action: { kind: 'enter', path },
+      });
     } else if ((type & vscode.FileType.File) !== 0) {
-      items.push({ label: `$(${link ? 'file-symlink-file' : 'file'}) ${name}`, description: link ? vscode.l10n.t('link to a file') : undefined, action: { kind: 'open', path } });
+      items.push({
+        label: `$(${link ? 'file-symlink-file' : 'file'}) ${name}`,
+        description: link ? vscode.l10n.t('link to a file') : undefined,
+        action: { kind: 'open', path },
+      });
     } else {
       items.push({
         label: `$(circle-slash) ${name}`,
@@ -54,7 +71,11 @@ export function browseItems(dir: string, entries: [string, vscode.FileType][]): 
  * Browses from `root` (a berth-container: or berth-image: URI of "/"); `title` names what is
  * browsed ("Files of web"). Returns the URI opened, if any.
  */
-export async function browseFiles(ctx: Pick<Context, 'agent' | 'reportError'>, root: vscode.Uri, title: string): Promise<vscode.Uri | undefined> {
+export async function browseFiles(
+  ctx: Pick<Context, 'agent' | 'reportError'>,
+  root: vscode.Uri,
+  title: string,
+): Promise<vscode.Uri | undefined> {
   const provider = new BerthFileSystemProvider(ctx.agent);
   const at = (path: string) => root.with({ path });
   let dir = '/';
@@ -89,7 +110,9 @@ export async function browseFiles(ctx: Pick<Context, 'agent' | 'reportError'>, r
         await vscode.commands.executeCommand('vscode.open', at(a.path), { preview: true });
         return at(a.path);
       case 'unreadable':
-        void vscode.window.showInformationMessage(vscode.l10n.t('{0} cannot be opened: it is a link that leads nowhere, or a device, fifo or socket.', a.path));
+        void vscode.window.showInformationMessage(
+          vscode.l10n.t('{0} cannot be opened: it is a link that leads nowhere, or a device, fifo or socket.', a.path),
+        );
         break;
       case 'workspace': {
         const count = vscode.workspace.workspaceFolders?.length ?? 0;

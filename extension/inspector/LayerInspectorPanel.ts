@@ -91,7 +91,8 @@ export class LayerInspectorPanel implements vscode.Disposable {
   private changed(u: ChangeUpdate): void {
     if (!this.ready) return;
     if (u.kind === 'reset') this.post({ kind: 'containerChanges', reset: true, ...view(u.snapshot), version: u.snapshot.version });
-    else if (u.kind === 'delta') this.post({ kind: 'containerChanges', reset: false, version: u.version, running: u.running, changed: u.changed, removed: u.removed });
+    else if (u.kind === 'delta')
+      this.post({ kind: 'containerChanges', reset: false, version: u.version, running: u.running, changed: u.changed, removed: u.removed });
     else if (u.kind === 'error') this.post({ kind: 'gone', message: u.message });
   }
 
@@ -176,6 +177,10 @@ function view(s: ChangesSnapshot): ContainerChangesView {
 }
 
 /** A one-off answer (the feed's first list is still on its way): no version, the page waits for the pushed list. */
-function oneOff(r: { Running: boolean; ImageLayers: ContainerChangesView['layers']; Changes: ContainerChangesView['changes'] }): ContainerChangesView {
+function oneOff(r: {
+  Running: boolean;
+  ImageLayers: ContainerChangesView['layers'];
+  Changes: ContainerChangesView['changes'];
+}): ContainerChangesView {
   return { running: r.Running, layers: r.ImageLayers, changes: r.Changes };
 }

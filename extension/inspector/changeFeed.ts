@@ -15,7 +15,13 @@
  * Notifications arriving before the watch's answer are held and applied after it, in `seq` order;
  * a gap in `seq` (never expected on one connection) re-watches. No polling: the agent pushes.
  */
-import { ContainerChangesRequest, UnwatchContainerChangesRequest, type ContainerChangedParams, type ContainerChangesResult, type ContainerFileChange } from '../../protocol';
+import {
+  ContainerChangesRequest,
+  UnwatchContainerChangesRequest,
+  type ContainerChangedParams,
+  type ContainerChangesResult,
+  type ContainerFileChange,
+} from '../../protocol';
 import type { AgentConnection } from '../agent/connection';
 import { classify } from '../agent/errors';
 
@@ -32,7 +38,14 @@ export interface ChangesSnapshot {
 
 export type ChangeUpdate =
   | { kind: 'reset'; snapshot: ChangesSnapshot }
-  | { kind: 'delta'; version: number; running: boolean; changed: ContainerFileChange[]; removed: string[]; before: ReadonlyMap<string, ContainerFileChange | undefined> }
+  | {
+      kind: 'delta';
+      version: number;
+      running: boolean;
+      changed: ContainerFileChange[];
+      removed: string[];
+      before: ReadonlyMap<string, ContainerFileChange | undefined>;
+    }
   | { kind: 'gone' }
   | { kind: 'error'; message: string };
 
@@ -179,7 +192,13 @@ export class ContainerChangeFeed {
     this.delta(w, changed, removed, before, w.snapshot?.running ?? true);
   }
 
-  private delta(w: Watch, changed: ContainerFileChange[], removed: string[], before: Map<string, ContainerFileChange | undefined>, running: boolean): void {
+  private delta(
+    w: Watch,
+    changed: ContainerFileChange[],
+    removed: string[],
+    before: Map<string, ContainerFileChange | undefined>,
+    running: boolean,
+  ): void {
     const version = (w.snapshot?.version ?? 0) + 1;
     w.snapshot = { layers: w.snapshot?.layers ?? [], running, version, changes: w.changes };
     this.emit(w, { kind: 'delta', version, running, changed, removed, before });

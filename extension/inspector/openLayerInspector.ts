@@ -18,7 +18,8 @@ export function openLayerInspector(ctx: Context) {
 
 export function openContainerLayerInspector(ctx: Context) {
   return async (node?: unknown): Promise<void> => {
-    const [n] = (await targetContainers(ctx, node, undefined, { placeHolder: vscode.l10n.t('Container whose writable layer to inspect') })) ?? [];
+    const [n] =
+      (await targetContainers(ctx, node, undefined, { placeHolder: vscode.l10n.t('Container whose writable layer to inspect') })) ?? [];
     if (!n) return;
     LayerInspectorPanel.showContainer(ctx, n.reference, n.name);
   };

@@ -46,7 +46,9 @@ export class WorkspaceTreeProvider implements vscode.TreeDataProvider<WorkspaceN
         const folders = localFolders();
         const infos = await Promise.all(
           folders.map((f) =>
-            this.agent.request(WorkspaceStatusRequest.type, { folder: f.path }, undefined, { timeoutMs: QUICK_REQUEST_TIMEOUT_MS }).catch((e: unknown) => ({ error: classify(e).message })),
+            this.agent
+              .request(WorkspaceStatusRequest.type, { folder: f.path }, undefined, { timeoutMs: QUICK_REQUEST_TIMEOUT_MS })
+              .catch((e: unknown) => ({ error: classify(e).message })),
           ),
         );
         return buildWorkspaceNodes(folders, infos);
@@ -86,14 +88,21 @@ export class WorkspaceTreeProvider implements vscode.TreeDataProvider<WorkspaceN
         : node.port.detected
           ? vscode.l10n.t('→ {0}/tcp (detected)', node.port.containerPort)
           : vscode.l10n.t('→ {0}/tcp', node.port.containerPort);
-      item.tooltip = vscode.l10n.t('Port {0} of the workspace container, forwarded to {1} on this machine', node.port.containerPort, portAddress(node.port));
+      item.tooltip = vscode.l10n.t(
+        'Port {0} of the workspace container, forwarded to {1} on this machine',
+        node.port.containerPort,
+        portAddress(node.port),
+      );
       item.iconPath = new vscode.ThemeIcon('plug');
       item.contextValue = contextValue(node);
       item.command = { command: 'berth.workspace.openPort', title: vscode.l10n.t('Open in Browser'), arguments: [node] };
       return item;
     }
     const hasPorts = (node.info?.ports.length ?? 0) > 0;
-    const item = new vscode.TreeItem(node.folder.name, hasPorts ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(
+      node.folder.name,
+      hasPorts ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
+    );
     const info = node.info;
     if (node.error) {
       item.description = node.error;
@@ -106,7 +115,14 @@ export class WorkspaceTreeProvider implements vscode.TreeDataProvider<WorkspaceN
       item.iconPath = new vscode.ThemeIcon(info.container.State === 'running' ? 'vm-running' : 'vm-outline');
     }
     item.tooltip = info
-      ? vscode.l10n.t('{0} in container {1} ({2}) at {3}, image {4}', node.folder.path, info.container.Name, info.container.State, info.workspaceFolder, info.image)
+      ? vscode.l10n.t(
+          '{0} in container {1} ({2}) at {3}, image {4}',
+          node.folder.path,
+          info.container.Name,
+          info.container.State,
+          info.workspaceFolder,
+          info.image,
+        )
       : node.folder.path;
     item.contextValue = contextValue(node);
     item.id = `workspace:${node.folder.path}`;

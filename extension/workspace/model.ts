@@ -18,7 +18,10 @@ export type WorkspaceNode =
   | { kind: 'port'; folder: FolderRef; container: string; port: WorkspacePort; loopback?: boolean };
 
 /** The tree's roots: a node per folder, in VS Code's order. */
-export function buildWorkspaceNodes(folders: readonly FolderRef[], infos: readonly (WorkspaceInfo | null | { error: string })[]): WorkspaceNode[] {
+export function buildWorkspaceNodes(
+  folders: readonly FolderRef[],
+  infos: readonly (WorkspaceInfo | null | { error: string })[],
+): WorkspaceNode[] {
   return folders.map((folder, i) => {
     const r = infos[i];
     if (r && 'error' in r) return { kind: 'folder', folder, info: null, error: r.error };
@@ -33,7 +36,13 @@ export function portNodes(node: WorkspaceNode): WorkspaceNode[] {
   const loopback = new Set(info.loopbackPorts ?? []);
   return [...info.ports]
     .sort((a, b) => a.containerPort - b.containerPort)
-    .map((port) => ({ kind: 'port', folder: node.folder, container: info.container.Id, port, ...(loopback.has(port.containerPort) ? { loopback: true } : {}) }));
+    .map((port) => ({
+      kind: 'port',
+      folder: node.folder,
+      container: info.container.Id,
+      port,
+      ...(loopback.has(port.containerPort) ? { loopback: true } : {}),
+    }));
 }
 
 /** The `viewItem` context value: workspace.running / .exited / .created / .none, or workspacePort. */

@@ -54,7 +54,11 @@ export function registerWorkspace(ctx: Context): WorkspaceTreeProvider {
   const openTerminal = async (folder: FolderRef, info?: WorkspaceInfo): Promise<vscode.Terminal | undefined> => {
     const ws = info ?? (await runningWorkspace(ctx, folder));
     if (!ws) return undefined;
-    const terminal = vscode.window.createTerminal({ name: vscode.l10n.t('Berth: {0}', folder.name), pty: workspacePty(ctx, ws), iconPath: new vscode.ThemeIcon('vm') });
+    const terminal = vscode.window.createTerminal({
+      name: vscode.l10n.t('Berth: {0}', folder.name),
+      pty: workspacePty(ctx, ws),
+      iconPath: new vscode.ThemeIcon('vm'),
+    });
     terminal.show();
     return terminal;
   };
@@ -69,7 +73,10 @@ export function registerWorkspace(ctx: Context): WorkspaceTreeProvider {
       const terminal = vscode.l10n.t('Open Terminal');
       const choices = [terminal, ...(r.ports.length ? [vscode.l10n.t('Open in Browser')] : [])];
       void vscode.window
-        .showInformationMessage(vscode.l10n.t('{0} runs in container {1}; the folder is at {2}.', folder.name, r.container.Name, r.workspaceFolder), ...choices)
+        .showInformationMessage(
+          vscode.l10n.t('{0} runs in container {1}; the folder is at {2}.', folder.name, r.container.Name, r.workspaceFolder),
+          ...choices,
+        )
         .then((c) => {
           if (c === terminal) void openTerminal(folder, r);
           else if (c) void vscode.env.openExternal(vscode.Uri.parse(portUrl(r.ports[0])));
@@ -81,7 +88,10 @@ export function registerWorkspace(ctx: Context): WorkspaceTreeProvider {
       if (!folder) return undefined;
       const rebuild = vscode.l10n.t('Rebuild');
       const ok = await vscode.window.showWarningMessage(
-        vscode.l10n.t('Rebuild the workspace container of {0}? It is removed and made again; files outside the workspace folder are lost.', folder.name),
+        vscode.l10n.t(
+          'Rebuild the workspace container of {0}? It is removed and made again; files outside the workspace folder are lost.',
+          folder.name,
+        ),
         { modal: true },
         rebuild,
       );
@@ -94,8 +104,9 @@ export function registerWorkspace(ctx: Context): WorkspaceTreeProvider {
       const folder = await pickFolder(node);
       if (!folder) return undefined;
       try {
-        const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Stopping the workspace container of {0}', folder.name) }, () =>
-          ctx.agent.request(WorkspaceDownRequest.type, { folder: folder.path }),
+        const r = await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Stopping the workspace container of {0}', folder.name) },
+          () => ctx.agent.request(WorkspaceDownRequest.type, { folder: folder.path }),
         );
         workspaceOutput(ctx).appendLine(`Stopped ${r.container.Name}`);
         await tree.refresh();
@@ -124,7 +135,9 @@ export function registerWorkspace(ctx: Context): WorkspaceTreeProvider {
   for (const [id, fn] of Object.entries(commands)) ctx.push(vscode.commands.registerCommand(id, fn));
 
   // tasks.json entries of type "berth" run inside their folder's container (tasks.ts).
-  ctx.push(vscode.tasks.registerTaskProvider(TASK_TYPE, new BerthTaskProvider(ctx.agent, (folder) => runningWorkspace(ctx, folder), localFolders)));
+  ctx.push(
+    vscode.tasks.registerTaskProvider(TASK_TYPE, new BerthTaskProvider(ctx.agent, (folder) => runningWorkspace(ctx, folder), localFolders)),
+  );
 
   // New terminals of the "Berth workspace" profile open inside the first folder's container.
   ctx.push(
@@ -134,7 +147,11 @@ export function registerWorkspace(ctx: Context): WorkspaceTreeProvider {
         if (!folder) throw new Error(vscode.l10n.t('Open a folder with a devcontainer.json first.'));
         const info = await runningWorkspace(ctx, folder);
         if (!info) throw new Error(vscode.l10n.t('The workspace container of {0} is not running.', folder.name));
-        return new vscode.TerminalProfile({ name: vscode.l10n.t('Berth: {0}', folder.name), pty: workspacePty(ctx, info), iconPath: new vscode.ThemeIcon('vm') });
+        return new vscode.TerminalProfile({
+          name: vscode.l10n.t('Berth: {0}', folder.name),
+          pty: workspacePty(ctx, info),
+          iconPath: new vscode.ThemeIcon('vm'),
+        });
       },
     }),
   );

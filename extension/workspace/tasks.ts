@@ -64,7 +64,8 @@ export function taskCommand(def: unknown): TaskCommand | { error: string } {
   if (d.args === undefined) {
     cmd = ['/bin/sh', '-c', d.command];
   } else {
-    if (!Array.isArray(d.args) || d.args.length > MAX_ARGS || !d.args.every((a) => typeof a === 'string')) return bad(vscode.l10n.t('"args" must be an array of strings'));
+    if (!Array.isArray(d.args) || d.args.length > MAX_ARGS || !d.args.every((a) => typeof a === 'string'))
+      return bad(vscode.l10n.t('"args" must be an array of strings'));
     cmd = [d.command, ...(d.args as string[])];
   }
   if (cmd.some((a) => a.includes('\0'))) return bad(vscode.l10n.t('the command must not contain NUL characters'));
@@ -78,7 +79,8 @@ export function taskCommand(def: unknown): TaskCommand | { error: string } {
     if (!d.env || typeof d.env !== 'object' || Array.isArray(d.env)) return bad(vscode.l10n.t('"env" must be an object of strings'));
     for (const [k, v] of Object.entries(d.env as Record<string, unknown>)) {
       if (typeof v !== 'string') return bad(vscode.l10n.t('"env": the value of {0} must be a string', k));
-      if (k === '' || k.includes('=') || k.includes('\0') || v.includes('\0')) return bad(vscode.l10n.t('"env": {0} is not a valid variable name', JSON.stringify(k)));
+      if (k === '' || k.includes('=') || k.includes('\0') || v.includes('\0'))
+        return bad(vscode.l10n.t('"env": {0} is not a valid variable name', JSON.stringify(k)));
       env.push(`${k}=${v}`);
     }
   }
@@ -122,11 +124,20 @@ export class TaskPseudoterminal extends StreamPseudoterminal {
     if ('error' in c) throw new Error(c.error);
     const info = await this.workspace();
     if (this.closed) return this.finish(undefined);
-    if (!info) throw new Error(vscode.l10n.t('Berth task: the workspace container is not running, and it could not be brought up (see the Berth Workspace output).'));
+    if (!info)
+      throw new Error(
+        vscode.l10n.t(
+          'Berth task: the workspace container is not running, and it could not be brought up (see the Berth Workspace output).',
+        ),
+      );
     const params = execParams(info, c);
     this.write(`${DIM}${vscode.l10n.t('> {0} (in {1}, {2})', c.cmd.join(' '), info.container.Name, params.workingDir ?? '/')}${RESET}\r\n`);
     const size = this.size ?? { rows: 24, cols: 80 };
-    const answer = this.agent.request(ExecRequest.type, { ...params, tty: true, stdin: true, rows: size.rows, cols: size.cols, attachToken: this.token }, this.cancel.token);
+    const answer = this.agent.request(
+      ExecRequest.type,
+      { ...params, tty: true, stdin: true, rows: size.rows, cols: size.cols, attachToken: this.token },
+      this.cancel.token,
+    );
     // The agent queues input that arrives while the process starts.
     this.attached();
     const { ExitCode } = await answer;

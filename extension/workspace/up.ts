@@ -31,7 +31,11 @@ export function describeEvent(e: WorkspaceEvent): { message?: string; output?: s
     case 'pull':
       return { message: vscode.l10n.t('Pulling {0}: {1}', e.reference, e.layer.phase) };
     case 'build':
-      if (e.event.type === 'step') return { message: `Step ${e.event.step}/${e.event.total}`, output: `Step ${e.event.step}/${e.event.total} : ${e.event.instruction}\n` };
+      if (e.event.type === 'step')
+        return {
+          message: `Step ${e.event.step}/${e.event.total}`,
+          output: `Step ${e.event.step}/${e.event.total} : ${e.event.instruction}\n`,
+        };
       if (e.event.type === 'output') return { output: Buffer.from(e.event.data, 'base64').toString('utf8') };
       if (e.event.type === 'cached') return { output: ' ---> Using cache\n' };
       if (e.event.type === 'warning') return { output: `[Warning] ${e.event.message}\n` };
@@ -51,7 +55,11 @@ export function describeEvent(e: WorkspaceEvent): { message?: string; output?: s
  * Runs `workspace/up` for `folder` with progress. Resolves with the answer, or undefined when it
  * failed (already shown) or was cancelled.
  */
-export async function runWorkspaceUp(ctx: Context, folder: FolderRef, opts: { rebuild?: boolean } = {}): Promise<WorkspaceUpResult | undefined> {
+export async function runWorkspaceUp(
+  ctx: Context,
+  folder: FolderRef,
+  opts: { rebuild?: boolean } = {},
+): Promise<WorkspaceUpResult | undefined> {
   const out = workspaceOutput(ctx);
   const token = randomUUID();
   out.appendLine(`--- ${opts.rebuild ? 'Rebuilding' : 'Opening'} ${folder.path} in a container`);
@@ -59,7 +67,9 @@ export async function runWorkspaceUp(ctx: Context, folder: FolderRef, opts: { re
     const result = await vscode.window.withProgress(
       {
         location: vscode.ProgressLocation.Notification,
-        title: opts.rebuild ? vscode.l10n.t('Rebuilding the workspace container of {0}', folder.name) : vscode.l10n.t('Opening {0} in a container', folder.name),
+        title: opts.rebuild
+          ? vscode.l10n.t('Rebuilding the workspace container of {0}', folder.name)
+          : vscode.l10n.t('Opening {0} in a container', folder.name),
         cancellable: true,
       },
       async (progress, cancel) => {
@@ -72,7 +82,11 @@ export async function runWorkspaceUp(ctx: Context, folder: FolderRef, opts: { re
         try {
           const localEnv: Record<string, string> = {};
           for (const [k, v] of Object.entries(process.env)) if (typeof v === 'string') localEnv[k] = v;
-          return await ctx.agent.request(WorkspaceUpRequest.type, { folder: folder.path, rebuild: opts.rebuild === true, localEnv, progressToken: token }, cancel);
+          return await ctx.agent.request(
+            WorkspaceUpRequest.type,
+            { folder: folder.path, rebuild: opts.rebuild === true, localEnv, progressToken: token },
+            cancel,
+          );
         } finally {
           sub.dispose();
         }

@@ -110,8 +110,17 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     const [dir] = readdirSync(server.extensionsDir).filter((d) => d.startsWith('berth.berth-'));
     assert.ok(dir, `no berth extension in ${server.extensionsDir}: ${readdirSync(server.extensionsDir).join(', ')}`);
     const root = join(server.extensionsDir, dir);
-    for (const f of ['package.json', 'package.nls.json', 'LICENSE.txt', 'dist/extension.js', 'dist/berth.js', 'dist/agent.js',
-      'native/build/Release/berth_native.node', 'extension/resources/berth.svg', 'extension/resources/berth-agent.service']) {
+    for (const f of [
+      'package.json',
+      'package.nls.json',
+      'LICENSE.txt',
+      'dist/extension.js',
+      'dist/berth.js',
+      'dist/agent.js',
+      'native/build/Release/berth_native.node',
+      'extension/resources/berth.svg',
+      'extension/resources/berth-agent.service',
+    ]) {
       assert.ok(existsSync(join(root, f)), `${f} is shipped`);
     }
     const helper = join(root, 'native/build/Release/berth-helper');
@@ -122,8 +131,14 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
   it('shows the Berth view container with an empty Images view, connected', async () => {
     await page.locator('.activitybar [aria-label^="Berth"]').first().click({ timeout: UI_TIMEOUT });
     // Containers first, then Images, as Docker's extension orders them.
-    await page.locator('.sidebar .pane-header', { hasText: /Containers/i }).first().waitFor({ timeout: UI_TIMEOUT });
-    await page.locator('.sidebar .pane-header', { hasText: /Images/i }).first().waitFor({ timeout: UI_TIMEOUT });
+    await page
+      .locator('.sidebar .pane-header', { hasText: /Containers/i })
+      .first()
+      .waitFor({ timeout: UI_TIMEOUT });
+    await page
+      .locator('.sidebar .pane-header', { hasText: /Images/i })
+      .first()
+      .waitFor({ timeout: UI_TIMEOUT });
     await page.locator('.sidebar', { hasText: 'No images in the store yet.' }).waitFor({ timeout: UI_TIMEOUT });
     await page.locator('.sidebar', { hasText: 'No containers yet.' }).waitFor({ timeout: UI_TIMEOUT });
     await statusItem().waitFor({ timeout: UI_TIMEOUT });
@@ -197,11 +212,18 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     agent = await startAgent({ root });
     const started = Date.now();
     await page.locator('.statusbar-item', { hasText: 'Berth: disconnected' }).waitFor({ state: 'detached', timeout: UI_TIMEOUT });
-    await page.locator('.sidebar .label-description', { hasText: 'disconnected' }).first().waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    await page
+      .locator('.sidebar .label-description', { hasText: 'disconnected' })
+      .first()
+      .waitFor({ state: 'detached', timeout: UI_TIMEOUT });
     await row('v1').waitFor({ timeout: UI_TIMEOUT });
     await page.getByText('Not connected to the Berth agent').waitFor({ state: 'hidden', timeout: UI_TIMEOUT });
     console.log(`# reconnected ${Date.now() - started} ms after the agent listened again`);
-    assert.equal(await page.locator('.notifications-toasts', { hasText: 'No Berth agent answers' }).count(), 0, 'no how-to-start nagging after a lost connection');
+    assert.equal(
+      await page.locator('.notifications-toasts', { hasText: 'No Berth agent answers' }).count(),
+      0,
+      'no how-to-start nagging after a lost connection',
+    );
     await shot('09-reconnected');
   });
 
@@ -246,7 +268,9 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await answer('(2/4)', 'GREETING=hello, OTHER=2');
     await answer('(3/4)', '');
     await page.locator('.quick-input-widget', { hasText: '(4/4)' }).waitFor({ timeout: UI_TIMEOUT });
-    await page.locator('.quick-input-widget input').fill(`sh -c 'echo "$GREETING from e2e"; echo oops >&2; trap "exit 0" TERM; while true; do sleep 1; done'`);
+    await page
+      .locator('.quick-input-widget input')
+      .fill(`sh -c 'echo "$GREETING from e2e"; echo oops >&2; trap "exit 0" TERM; while true; do sleep 1; done'`);
     await shot('10-run-command-input');
     await page.keyboard.press('Enter');
     await row('e2e-web').waitFor({ timeout: UI_TIMEOUT });
@@ -256,7 +280,10 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
   });
 
   it('shows a container started by `berth run -d` in a terminal, live', async () => {
-    const r = await berth(['run', '-d', '--name', 'cli-job', ref, 'sh', '-c', 'trap "exit 0" TERM; echo from-cli; while true; do sleep 1; done'], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
+    const r = await berth(
+      ['run', '-d', '--name', 'cli-job', ref, 'sh', '-c', 'trap "exit 0" TERM; echo from-cli; while true; do sleep 1; done'],
+      { ...agent.env, BERTH_NO_AUTOSTART: '1' },
+    );
     assert.equal(r.code, 0, r.stderr);
     const started = Date.now();
     await row('cli-job').waitFor({ timeout: 5000 });
@@ -310,7 +337,10 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
 
   it('opens a shell in the running container: a command runs, `exit` closes the terminal', async () => {
     await contextMenu('e2e-web', 'Attach Shell');
-    await page.locator('.terminal-tab, .tabs-container .monaco-list-row, .single-terminal-tab', { hasText: 'Shell: e2e-web' }).first().waitFor({ timeout: UI_TIMEOUT });
+    await page
+      .locator('.terminal-tab, .tabs-container .monaco-list-row, .single-terminal-tab', { hasText: 'Shell: e2e-web' })
+      .first()
+      .waitFor({ timeout: UI_TIMEOUT });
     const shellRows = page.locator('.terminal-wrapper.active .xterm-rows');
     // busybox has no bash: /bin/sh's prompt.
     await shellRows.filter({ hasText: '#' }).waitFor({ timeout: UI_TIMEOUT });
@@ -324,7 +354,10 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await shot('18-shell');
     await page.keyboard.type('exit');
     await page.keyboard.press('Enter');
-    await page.locator('.terminal-tab, .tabs-container .monaco-list-row, .single-terminal-tab', { hasText: 'Shell: e2e-web' }).first().waitFor({ state: 'detached', timeout: UI_TIMEOUT });
+    await page
+      .locator('.terminal-tab, .tabs-container .monaco-list-row, .single-terminal-tab', { hasText: 'Shell: e2e-web' })
+      .first()
+      .waitFor({ state: 'detached', timeout: UI_TIMEOUT });
   });
 
   it('shows what the container changed: the file the shell wrote is added', async () => {
@@ -382,8 +415,13 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await passwd.waitFor({ timeout: UI_TIMEOUT });
     assert.match((await passwd.locator('.shadow-col').textContent()) ?? '', /^0 · [0-9a-f]{12}$/);
     await passwd.locator('.name').click();
-    await view.locator('.detail', { hasText: /etc\/passwd: changed, .*shadows the .* file of image layer 0/ }).waitFor({ timeout: UI_TIMEOUT });
-    await view.locator('.image-layer', { hasText: /shadowed by \d+ changes?/ }).first().waitFor({ timeout: UI_TIMEOUT });
+    await view
+      .locator('.detail', { hasText: /etc\/passwd: changed, .*shadows the .* file of image layer 0/ })
+      .waitFor({ timeout: UI_TIMEOUT });
+    await view
+      .locator('.image-layer', { hasText: /shadowed by \d+ changes?/ })
+      .first()
+      .waitFor({ timeout: UI_TIMEOUT });
     await shot('23b-container-layer-inspector-live');
     await tab.locator('.codicon-close').click();
     await tab.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
@@ -449,13 +487,20 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await runCommand('Berth: Open Workspace in Container');
     const done = page.locator('.notification-toast', { hasText: 'runs in container' });
     await done.waitFor({ timeout: 60_000 });
-    assert.equal(readFileSync(join(server.folder, 'from-container.txt'), 'utf8'), 'made-in-container\n', 'postCreateCommand ran in the mounted folder');
+    assert.equal(
+      readFileSync(join(server.folder, 'from-container.txt'), 'utf8'),
+      'made-in-container\n',
+      'postCreateCommand ran in the mounted folder',
+    );
     // The Workspace view shows the folder's container running.
     const wsRow = page.locator('.sidebar .monaco-list-row[role="treeitem"]', { hasText: 'berth-ws-workspace-' });
     await wsRow.filter({ hasText: 'running' }).first().waitFor({ timeout: UI_TIMEOUT });
     await shot('25-workspace-up');
     await done.locator('.monaco-button', { hasText: 'Open Terminal' }).click();
-    await page.locator('.terminal-tab, .tabs-container .monaco-list-row, .single-terminal-tab', { hasText: 'Berth: workspace' }).first().waitFor({ timeout: UI_TIMEOUT });
+    await page
+      .locator('.terminal-tab, .tabs-container .monaco-list-row, .single-terminal-tab', { hasText: 'Berth: workspace' })
+      .first()
+      .waitFor({ timeout: UI_TIMEOUT });
     const rows = page.locator('.terminal-wrapper.active .xterm-rows');
     await rows.filter({ hasText: '#' }).waitFor({ timeout: UI_TIMEOUT });
     await page.keyboard.type('pwd; cat from-container.txt');
@@ -484,10 +529,17 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await answer('Build Dockerfile', 'e2e/built:1');
     const done = page.locator('.notification-toast', { hasText: 'Built e2e/built:1.' });
     await done.waitFor({ timeout: 60_000 });
-    await page.locator('.output-view, .monaco-editor', { hasText: 'Successfully tagged e2e/built:1' }).first().waitFor({ timeout: UI_TIMEOUT });
+    await page
+      .locator('.output-view, .monaco-editor', { hasText: 'Successfully tagged e2e/built:1' })
+      .first()
+      .waitFor({ timeout: UI_TIMEOUT });
     await shot('27-build-output');
     const run = await berth(['run', '--rm', 'e2e/built:1'], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
     assert.equal(run.stdout, 'built-by-berth\n', run.stderr);
-    await done.locator('.codicon-notifications-clear, .codicon-close').first().click().catch(() => undefined);
+    await done
+      .locator('.codicon-notifications-clear, .codicon-close')
+      .first()
+      .click()
+      .catch(() => undefined);
   });
 });

@@ -72,7 +72,8 @@ describe('nothing left behind by the test suite', () => {
     for (const pid of pids()) {
       const cg = read(`/proc/${pid}/cgroup`);
       const m = /\/berth\/([0-9a-f]{64})/.exec(cg);
-      if (m && !realContainer(m[1])) left.push(`process ${pid} (${read(`/proc/${pid}/comm`).trim()}) in the cgroup of container ${m[1].slice(0, 12)}`);
+      if (m && !realContainer(m[1]))
+        left.push(`process ${pid} (${read(`/proc/${pid}/comm`).trim()}) in the cgroup of container ${m[1].slice(0, 12)}`);
       let exe = '';
       try {
         exe = readlinkSync(`/proc/${pid}/exe`);
@@ -92,14 +93,17 @@ describe('nothing left behind by the test suite', () => {
       } catch {
         /* gone */
       }
-      if (fds.some((f) => f.startsWith('/tmp/berth-'))) left.push(`process ${pid} (${exe}) holds ${fds.filter((f) => f.startsWith('/tmp/berth-')).join(', ')}`);
+      if (fds.some((f) => f.startsWith('/tmp/berth-')))
+        left.push(`process ${pid} (${exe}) holds ${fds.filter((f) => f.startsWith('/tmp/berth-')).join(', ')}`);
     }
 
     if (existsSync('/run/netns')) {
       for (const ns of readdirSync('/run/netns')) {
         if (!/^berth-[0-9a-f]{12}$/.test(ns)) continue;
         const prefix = ns.slice(6);
-        const real = REAL_ROOTS.some((r) => existsSync(join(r, 'containers')) && readdirSync(join(r, 'containers')).some((id) => id.startsWith(prefix)));
+        const real = REAL_ROOTS.some(
+          (r) => existsSync(join(r, 'containers')) && readdirSync(join(r, 'containers')).some((id) => id.startsWith(prefix)),
+        );
         if (!real) left.push(`network namespace: /run/netns/${ns}`);
       }
     }

@@ -32,7 +32,6 @@ import { expectAgentError, ok } from '../support/expect';
 
 const NOBODY = 65534;
 
-
 /** A failure: exit 1 and exactly one stderr line, returned. */
 function oneLineError(r: CliResult, what: string): string {
   assert.equal(r.code, 1, `${what}: expected exit 1, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -72,7 +71,14 @@ function ociArchive(img: BuiltImage, tag: string, override: Record<string, Buffe
   const index = JSON.stringify({
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{ mediaType: img.mediaType, digest: img.manifestDigest, size: img.manifest.length, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+    manifests: [
+      {
+        mediaType: img.mediaType,
+        digest: img.manifestDigest,
+        size: img.manifest.length,
+        annotations: { 'org.opencontainers.image.ref.name': tag },
+      },
+    ],
   });
   const blob = (digest: string, bytes: Buffer): [string, Buffer] => [`blobs/sha256/${digest.slice(7)}`, override[digest] ?? bytes];
   return tarOf([
@@ -133,12 +139,22 @@ describe('berth save / load with real peers', () => {
     const out = join(work, 'x');
     mkdirSync(out);
     await run('tar', ['-C', out, '-xf', archive]);
-    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { Config: string; RepoTags: string[]; Layers: string[] }[];
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as {
+      Config: string;
+      RepoTags: string[];
+      Layers: string[];
+    }[];
     assert.equal(manifest.length, 2);
     assert.equal(manifest[0].Config, `${feature.configDigest.slice(7)}.json`);
-    assert.deepEqual(manifest[0].RepoTags.sort(), [`${registry.host}/arc/feature:v1`, 'example.org/team/feature:latest', 'feature:2'].sort());
+    assert.deepEqual(
+      manifest[0].RepoTags.sort(),
+      [`${registry.host}/arc/feature:v1`, 'example.org/team/feature:latest', 'feature:2'].sort(),
+    );
     assert.deepEqual(manifest[1].RepoTags, [`${registry.host}/arc/box:v1`]);
-    assert.deepEqual(manifest[0].Layers, feature.layers.map((l) => `${l.diffId.slice(7)}/layer.tar`));
+    assert.deepEqual(
+      manifest[0].Layers,
+      feature.layers.map((l) => `${l.diffId.slice(7)}/layer.tar`),
+    );
     assert.equal(manifest[1].Layers[0], manifest[0].Layers[0], 'the shared busybox layer is named once');
     for (const l of feature.layers) assert.equal(sha256Digest(readFileSync(join(out, l.diffId.slice(7), 'layer.tar'))), l.diffId);
     assert.equal(sha256Digest(readFileSync(join(out, manifest[0].Config))), feature.configDigest);
@@ -156,25 +172,44 @@ describe('berth save / load with real peers', () => {
       byId.get(feature.configDigest)!.sort(),
       [`${registry.host}/arc/feature:v1`, 'localhost/feature:2', 'example.org/team/feature:latest'].sort(),
     );
-    const inspected = JSON.parse((await podman(dir, ['image', 'inspect', 'example.org/team/feature:latest'])).toString()) as { Id: string; RootFS: { Layers: string[] }; Config: { WorkingDir: string } }[];
+    const inspected = JSON.parse((await podman(dir, ['image', 'inspect', 'example.org/team/feature:latest'])).toString()) as {
+      Id: string;
+      RootFS: { Layers: string[] };
+      Config: { WorkingDir: string };
+    }[];
     assert.equal(`sha256:${inspected[0].Id}`, feature.configDigest);
-    assert.deepEqual(inspected[0].RootFS.Layers, feature.layers.map((l) => l.diffId));
+    assert.deepEqual(
+      inspected[0].RootFS.Layers,
+      feature.layers.map((l) => l.diffId),
+    );
     assert.equal(inspected[0].Config.WorkingDir, '/srv');
     assert.deepEqual(byId.get(box.configDigest), [`${registry.host}/arc/box:v1`]);
   });
 
   it('skopeo reads it and copies an image out of it into an OCI layout', async () => {
-    const info = JSON.parse((await run('skopeo', ['inspect', `docker-archive:${archive}:${featureRef}`])).toString()) as { Layers: string[]; Env: string[] };
+    const info = JSON.parse((await run('skopeo', ['inspect', `docker-archive:${archive}:${featureRef}`])).toString()) as {
+      Layers: string[];
+      Env: string[];
+    };
     assert.equal(info.Layers.length, 3);
     assert.ok(info.Env.includes('FEATURE=1'));
-    const raw = JSON.parse((await run('skopeo', ['inspect', '--config', '--raw', `docker-archive:${archive}:${boxRef}`])).toString()) as { rootfs: { diff_ids: string[] } };
+    const raw = JSON.parse((await run('skopeo', ['inspect', '--config', '--raw', `docker-archive:${archive}:${boxRef}`])).toString()) as {
+      rootfs: { diff_ids: string[] };
+    };
     assert.deepEqual(raw.rootfs.diff_ids, [box.layers[0].diffId]);
     const out = await makeTempDir('berth-skopeo-');
     // dir: keeps the manifest format, so the config bytes (the image ID) come through unchanged.
     await run('skopeo', ['copy', '--insecure-policy', `docker-archive:${archive}:${featureRef}`, `dir:${join(out, 'dir')}`]);
-    const dm = JSON.parse(readFileSync(join(out, 'dir', 'manifest.json'), 'utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+    const dm = JSON.parse(readFileSync(join(out, 'dir', 'manifest.json'), 'utf8')) as {
+      config: { digest: string };
+      layers: { digest: string }[];
+    };
     assert.equal(dm.config.digest, feature.configDigest, 'the config (the image ID) survives unchanged');
-    assert.deepEqual(dm.layers.map((l) => l.digest), feature.layers.map((l) => l.diffId), 'uncompressed layers: blob digest = diff_id');
+    assert.deepEqual(
+      dm.layers.map((l) => l.digest),
+      feature.layers.map((l) => l.diffId),
+      'uncompressed layers: blob digest = diff_id',
+    );
     // oci: converts to OCI media types; skopeo re-serialises the config then, but says the same.
     await run('skopeo', ['copy', '--insecure-policy', `docker-archive:${archive}:${featureRef}`, `oci:${join(out, 'oci')}:feature`]);
     const index = JSON.parse(readFileSync(join(out, 'oci', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
@@ -194,12 +229,20 @@ describe('berth save / load with real peers', () => {
     const out = r.stdout.split('\n').filter(Boolean);
     assert.deepEqual(
       out.sort(),
-      [`Loaded image: ${registry.host}/arc/feature:v1`, 'Loaded image: feature:2', 'Loaded image: example.org/team/feature:latest', `Loaded image: ${registry.host}/arc/box:v1`].sort(),
+      [
+        `Loaded image: ${registry.host}/arc/feature:v1`,
+        'Loaded image: feature:2',
+        'Loaded image: example.org/team/feature:latest',
+        `Loaded image: ${registry.host}/arc/box:v1`,
+      ].sort(),
     );
     const fconn = await fresh.connect();
     const list = await fconn.sendRequest(ListImagesRequest.type, {});
     const mine = await conn.sendRequest(ListImagesRequest.type, {});
-    const shape = (l: ImageSummary[]) => l.map((i) => ({ Id: i.Id, RepoTags: i.RepoTags, Layers: i.Layers, Size: i.Size, Created: i.Created, Labels: i.Labels })).sort((a, b) => a.Id.localeCompare(b.Id));
+    const shape = (l: ImageSummary[]) =>
+      l
+        .map((i) => ({ Id: i.Id, RepoTags: i.RepoTags, Layers: i.Layers, Size: i.Size, Created: i.Created, Labels: i.Labels }))
+        .sort((a, b) => a.Id.localeCompare(b.Id));
     assert.deepEqual(shape(list), shape(mine));
     assert.deepEqual(list.find((i) => i.Id === feature.configDigest)!.RepoTags, featureTags);
     assert.deepEqual(list.find((i) => i.Id === box.configDigest)!.RepoTags, boxTags);
@@ -208,7 +251,10 @@ describe('berth save / load with real peers', () => {
     const b = await fconn.sendRequest(InspectImageRequest.type, { reference: featureRef });
     assert.deepEqual(b.RootFS, a.RootFS);
     assert.deepEqual(b.Config, a.Config);
-    assert.deepEqual(b.Berth.Layers.map((l) => l.ChainID), a.Berth.Layers.map((l) => l.ChainID));
+    assert.deepEqual(
+      b.Berth.Layers.map((l) => l.ChainID),
+      a.Berth.Layers.map((l) => l.ChainID),
+    );
     const diffs = diffTrees(await mergedView(conn, featureRef), await mergedView(fconn, featureRef), { labels: ['pulled', 'loaded'] });
     assert.deepEqual(diffs, [], `merged views differ:\n${diffs.join('\n')}`);
     assert.deepEqual(readdirSync(join(fresh.root, 'tmp')), []);
@@ -221,7 +267,13 @@ describe('berth save / load with real peers', () => {
 
   it('berth load takes an oci-archive written by skopeo from the registry', async () => {
     const file = join(await makeTempDir('berth-ociarc-'), 'feature.tar');
-    await run('skopeo', ['copy', '--insecure-policy', '--src-tls-verify=false', `docker://${featureRef}`, `oci-archive:${file}:arc/feature:oci`]);
+    await run('skopeo', [
+      'copy',
+      '--insecure-policy',
+      '--src-tls-verify=false',
+      `docker://${featureRef}`,
+      `oci-archive:${file}:arc/feature:oci`,
+    ]);
     const fresh = await startAgent();
     const r = ok(await berth(['load', '-i', file], { ...fresh.env, BERTH_NO_AUTOSTART: '1' }), 'load oci-archive');
     assert.equal(r.stdout, 'Loaded image: arc/feature:oci\n');
@@ -229,7 +281,10 @@ describe('berth save / load with real peers', () => {
     const ins = await fconn.sendRequest(InspectImageRequest.type, { reference: 'arc/feature:oci' });
     assert.equal(ins.Id, feature.configDigest, 'the image ID is the registry image config digest');
     assert.deepEqual(ins.RepoTags, ['docker.io/arc/feature:oci']);
-    assert.deepEqual(ins.RootFS.Layers, feature.layers.map((l) => l.diffId));
+    assert.deepEqual(
+      ins.RootFS.Layers,
+      feature.layers.map((l) => l.diffId),
+    );
     const diffs = diffTrees(await mergedView(conn, featureRef), await mergedView(fconn, ins.Id), { labels: ['pulled', 'oci-archive'] });
     assert.deepEqual(diffs, [], `merged views differ:\n${diffs.join('\n')}`);
   });
@@ -279,7 +334,10 @@ describe('berth save / load with real peers', () => {
     assert.match(unknown, /nosuch:1/);
     assert.deepEqual(readdirSync(dir), [], 'nothing written for an unknown image');
     await expectAgentError(conn.sendRequest(SaveImagesRequest.type, { references: ['nosuch:1'], path: target }), ErrorCode.NotFound);
-    await expectAgentError(conn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: 'relative.tar' }), ErrorCode.InvalidArgument);
+    await expectAgentError(
+      conn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: 'relative.tar' }),
+      ErrorCode.InvalidArgument,
+    );
 
     // A store whose layer blob was damaged behind the agent's back: the save fails half-way, and
     // neither the target nor the temp file beside it remains.
@@ -288,10 +346,16 @@ describe('berth save / load with real peers', () => {
     await dconn.sendRequest(PullRequest.type, { reference: boxRef });
     const blob = join(damaged.root, 'blobs', 'sha256', box.layers[0].digest.slice(7));
     truncateSync(blob, Math.floor(box.layers[0].size / 2));
-    const err = await expectAgentError(dconn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: target }), ErrorCode.InvalidContent);
+    const err = await expectAgentError(
+      dconn.sendRequest(SaveImagesRequest.type, { references: [boxRef], path: target }),
+      ErrorCode.InvalidContent,
+    );
     assert.match(err.message, new RegExp(`^save ${target}: stored layer ${box.layers[0].digest}`));
     assert.deepEqual(readdirSync(dir), [], `no archive and no temp file after a failed save: ${readdirSync(dir).join(', ')}`);
-    const cli = oneLineError(await berth(['save', '-o', target, boxRef], { ...damaged.env, BERTH_NO_AUTOSTART: '1' }), 'save from a damaged store');
+    const cli = oneLineError(
+      await berth(['save', '-o', target, boxRef], { ...damaged.env, BERTH_NO_AUTOSTART: '1' }),
+      'save from a damaged store',
+    );
     assert.match(cli, /^Error: save/);
     assert.deepEqual(readdirSync(dir), []);
   });
@@ -330,21 +394,43 @@ describe('berth load refuses hostile archives and leaves the store unchanged', (
 
   it('an entry named ../escape', async () => {
     const content = Buffer.from('escaped\n');
-    const bytes = Buffer.concat([rawHeader({ name: '../escape', size: content.length, mtime: 1 }), content, contentPadding(content.length), endOfArchive()]);
+    const bytes = Buffer.concat([
+      rawHeader({ name: '../escape', size: content.length, mtime: 1 }),
+      content,
+      contentPadding(content.length),
+      endOfArchive(),
+    ]);
     await refused('escape.tar', bytes, ErrorCode.InvalidArchive, /\.\.\/escape/);
-    assert.ok(!existsSync(join(agent.root, 'escape')) && !existsSync(join(dirname(agent.root), 'escape')) && !existsSync(join(agent.root, 'tmp', '..', 'escape')));
+    assert.ok(
+      !existsSync(join(agent.root, 'escape')) &&
+        !existsSync(join(dirname(agent.root), 'escape')) &&
+        !existsSync(join(agent.root, 'tmp', '..', 'escape')),
+    );
   });
 
   it('a manifest.json naming a layer that is not there', async () => {
     const config = box.config;
     const manifest = JSON.stringify([{ Config: 'config.json', RepoTags: ['hostile:1'], Layers: ['missing/layer.tar'] }]);
-    await refused('missing-layer.tar', tarOf([['config.json', config], ['manifest.json', manifest]]), ErrorCode.InvalidArchive, /missing\/layer\.tar/);
+    await refused(
+      'missing-layer.tar',
+      tarOf([
+        ['config.json', config],
+        ['manifest.json', manifest],
+      ]),
+      ErrorCode.InvalidArchive,
+      /missing\/layer\.tar/,
+    );
   });
 
   it('an OCI layout whose blob does not hash to its name', async () => {
     const bad = Buffer.from(box.layers[0].bytes);
     bad[bad.length >> 1] ^= 0xff;
-    await refused('bad-blob.tar', ociArchive(box, 'hostile:2', { [box.layers[0].digest]: bad }), ErrorCode.DigestMismatch, new RegExp(box.layers[0].digest.slice(7, 19)));
+    await refused(
+      'bad-blob.tar',
+      ociArchive(box, 'hostile:2', { [box.layers[0].digest]: bad }),
+      ErrorCode.DigestMismatch,
+      new RegExp(box.layers[0].digest.slice(7, 19)),
+    );
     // The same layout with honest blobs loads: the refusal was about the content, not the layout.
     const good = join(dir, 'good.tar');
     writeFileSync(good, ociArchive(box, 'honest:1'));
@@ -357,7 +443,12 @@ describe('berth load refuses hostile archives and leaves the store unchanged', (
 
   it('a well-formed archive whose layer tries to write outside its directory', async () => {
     const content = Buffer.from('owned\n');
-    const layer = Buffer.concat([rawHeader({ name: '../../evil', size: content.length, mtime: 1 }), content, contentPadding(content.length), endOfArchive()]);
+    const layer = Buffer.concat([
+      rawHeader({ name: '../../evil', size: content.length, mtime: 1 }),
+      content,
+      contentPadding(content.length),
+      endOfArchive(),
+    ]);
     const config = JSON.stringify({
       architecture: JSON.parse(box.config.toString()).architecture,
       os: 'linux',
@@ -365,12 +456,26 @@ describe('berth load refuses hostile archives and leaves the store unchanged', (
       rootfs: { type: 'layers', diff_ids: [sha256Digest(layer)] },
     });
     const manifest = JSON.stringify([{ Config: 'config.json', RepoTags: ['hostile:3'], Layers: ['l/layer.tar'] }]);
-    await refused('hostile-layer.tar', tarOf([['config.json', config], ['l/layer.tar', layer], ['manifest.json', manifest]]), ErrorCode.HostileLayer, /\.\.\/\.\.\/evil/);
+    await refused(
+      'hostile-layer.tar',
+      tarOf([
+        ['config.json', config],
+        ['l/layer.tar', layer],
+        ['manifest.json', manifest],
+      ]),
+      ErrorCode.HostileLayer,
+      /\.\.\/\.\.\/evil/,
+    );
     assert.ok(!existsSync(join(agent.root, '..', 'evil')) && !existsSync(join(agent.root, 'evil')));
   });
 
   it('a file that is not a tar at all', async () => {
-    await refused('not-a-tar.tar', Buffer.from('this is not an archive, just some text that goes on for a while\n'.repeat(20)), ErrorCode.InvalidArchive, /not-a-tar\.tar/);
+    await refused(
+      'not-a-tar.tar',
+      Buffer.from('this is not an archive, just some text that goes on for a while\n'.repeat(20)),
+      ErrorCode.InvalidArchive,
+      /not-a-tar\.tar/,
+    );
   });
 
   it('a relative path, a missing file, a directory: InvalidArgument / a clear error', async () => {

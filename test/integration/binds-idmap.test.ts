@@ -27,7 +27,19 @@ describe('idmapped binds', () => {
 
   it("maps the container's root to the folder's owner: its files show as root inside and belong to the owner outside", async () => {
     const dir = await ownedFolder();
-    const r = ok(await cli(['run', '--rm', '-v', `${dir}:/w:idmap`, s.ref, 'sh', '-c', 'stat -c %u:%g /w /w/existing; echo x > /w/made; mkdir /w/sub; stat -c %u:%g /w/made']), 'run');
+    const r = ok(
+      await cli([
+        'run',
+        '--rm',
+        '-v',
+        `${dir}:/w:idmap`,
+        s.ref,
+        'sh',
+        '-c',
+        'stat -c %u:%g /w /w/existing; echo x > /w/made; mkdir /w/sub; stat -c %u:%g /w/made',
+      ]),
+      'run',
+    );
     assert.equal(r.stdout, '0:0\n0:0\n0:0\n');
     assert.deepEqual([statSync(join(dir, 'made')).uid, statSync(join(dir, 'made')).gid], [1234, 4321]);
     assert.equal(statSync(join(dir, 'sub')).uid, 1234);
@@ -36,18 +48,53 @@ describe('idmapped binds', () => {
 
   it('maps a given container user (idmap=UID:GID with -u); ids outside the map cannot create files there', async () => {
     const dir = await ownedFolder();
-    const r = ok(await cli(['run', '--rm', '-u', '1000:1000', '-v', `${dir}:/w:rw,idmap=1000:1000`, s.ref, 'sh', '-c', 'id -u; stat -c %u:%g /w/existing; touch /w/by-user']), 'run as 1000');
+    const r = ok(
+      await cli([
+        'run',
+        '--rm',
+        '-u',
+        '1000:1000',
+        '-v',
+        `${dir}:/w:rw,idmap=1000:1000`,
+        s.ref,
+        'sh',
+        '-c',
+        'id -u; stat -c %u:%g /w/existing; touch /w/by-user',
+      ]),
+      'run as 1000',
+    );
     assert.equal(r.stdout, '1000\n1000:1000\n');
     assert.equal(statSync(join(dir, 'by-user')).uid, 1234);
-    const root = await cli(['run', '--rm', '-v', `${dir}:/w:idmap=1000:1000`, s.ref, 'sh', '-c', 'stat -c %u /w/existing; touch /w/by-root']);
+    const root = await cli([
+      'run',
+      '--rm',
+      '-v',
+      `${dir}:/w:idmap=1000:1000`,
+      s.ref,
+      'sh',
+      '-c',
+      'stat -c %u /w/existing; touch /w/by-root',
+    ]);
     assert.notEqual(root.code, 0, 'root is not in the map');
     assert.match(root.stdout, /^1000\n/);
     assert.match(root.stderr, /Value too large|Invalid argument|Operation not permitted/);
   });
 
   it('--userns auto: root inside is host uid 100000, the image still belongs to it, exec joins the namespace', async () => {
-    const id = ok(await cli(['run', '-d', '--userns', 'auto', s.ref, 'sh', '-c', 'echo made > /etc/new; exec sleep 600']), 'run -d').stdout.trim();
-    const r = ok(await cli(['exec', id, 'sh', '-c', 'cat /proc/self/uid_map; id -u; stat -c %u:%g /etc/passwd /bin/busybox; echo x >> /etc/passwd && echo appended']), 'exec');
+    const id = ok(
+      await cli(['run', '-d', '--userns', 'auto', s.ref, 'sh', '-c', 'echo made > /etc/new; exec sleep 600']),
+      'run -d',
+    ).stdout.trim();
+    const r = ok(
+      await cli([
+        'exec',
+        id,
+        'sh',
+        '-c',
+        'cat /proc/self/uid_map; id -u; stat -c %u:%g /etc/passwd /bin/busybox; echo x >> /etc/passwd && echo appended',
+      ]),
+      'exec',
+    );
     assert.match(r.stdout, /^\s+0\s+100000\s+65536\n0\n0:0\n0:0\nappended\n$/);
     const info = await s.conn.sendRequest(InspectContainerRequest.type, { container: id });
     assert.equal(info.HostConfig.UsernsMode, 'auto');

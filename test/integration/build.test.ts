@@ -146,10 +146,16 @@ EXPOSE 8080
     assert.equal(layerRows.length, ins.RootFS.Layers.length, 'one non-empty history row per layer');
     // Each filesystem step is one layer holding exactly what the step changed.
     const files = async (layer: number) =>
-      ((await s.conn.sendRequest(LayerFilesRequest.type, { reference: 'demo:1', layer })) as LayerFilesResult).entries.map((e) => `${e.path} ${e.type} ${e.uid}:${e.gid}`);
+      ((await s.conn.sendRequest(LayerFilesRequest.type, { reference: 'demo:1', layer })) as LayerFilesResult).entries.map(
+        (e) => `${e.path} ${e.type} ${e.uid}:${e.gid}`,
+      );
     const top = ins.RootFS.Layers.length - 1;
     assert.deepEqual(await files(top), ['tmp dir 0:0', 'tmp/whoami.txt file 1000:1000'], 'the RUN layer: the upper dir of its container');
-    assert.deepEqual(await files(top - 2), ['opt dir 0:0', 'opt/app dir 0:0', 'opt/app/data dir 1000:1000', 'opt/app/data/data.txt file 1000:1000'], 'COPY --chown');
+    assert.deepEqual(
+      await files(top - 2),
+      ['opt dir 0:0', 'opt/app dir 0:0', 'opt/app/data dir 1000:1000', 'opt/app/data/data.txt file 1000:1000'],
+      'COPY --chown',
+    );
     assert.deepEqual(await files(top - 3), ['opt dir 0:0', 'opt/app dir 0:0', 'opt/app/built.txt file 0:0'], 'COPY --from');
     assert.deepEqual(await files(top - 4), ['opt dir 0:0', 'opt/app dir 0:0'], 'WORKDIR made its directory');
   });
@@ -185,14 +191,17 @@ EXPOSE 8080
       assert.equal(s.cached, s.line < line, `line ${s.line} (${s.instruction}) ${s.line < line ? 'is' : 'is not'} cached`);
     }
     assert.equal(result.steps.filter((s) => !s.cached).length, 6, 'USER, RUN, ENTRYPOINT, CMD, LABEL, EXPOSE');
-    assert.equal(events.filter((e) => e.type === 'running').length, 1, 'only the second stage\'s RUN ran');
+    assert.equal(events.filter((e) => e.type === 'running').length, 1, "only the second stage's RUN ran");
     const out = ok(await cli(['run', '--rm', 'demo:2', 'id -gn; cat /tmp/whoami.txt']), 'run demo:2');
     assert.equal(out.stdout, 'app\nrun as app in /opt/app\n');
   });
 
   it('--no-cache runs every step again', async () => {
     const { result, events } = await build({ contextDir: ctx, noCache: true });
-    assert.deepEqual(result.steps.filter((s) => s.cached && !s.instruction.startsWith('FROM')), []);
+    assert.deepEqual(
+      result.steps.filter((s) => s.cached && !s.instruction.startsWith('FROM')),
+      [],
+    );
     assert.equal(events.filter((e) => e.type === 'running').length, 2, 'both RUN steps ran');
     const first = (await s.conn.sendRequest(InspectImageRequest.type, { reference: 'demo:1' })) as ImageInspect;
     assert.notEqual(result.Id, first.Id, 'new timestamps make a new image');
@@ -201,21 +210,55 @@ EXPOSE 8080
   it('-q prints only the ID, -f - reads the Dockerfile from stdin, --build-arg fills ARGs (unknown ones warned)', async () => {
     const df = `ARG BASE\nFROM --platform=$TARGETPLATFORM $BASE\nARG GREETING=hello\nARG UNSET\nENV FROM_ENV=\${GREETING:-none}-\${UNSET:-unset}\nRUN echo "$GREETING/$FROM_ENV" > /greeting\nCOPY --from=$BASE /etc/group /group-from-image\n`;
     const dir = await context('unused: the Dockerfile comes from stdin\n');
-    const r = await runWithInput(process.execPath, [join(REPO, 'bin', 'berth'), 'build', '-q', '-f', '-', '--build-arg', `BASE=${s.ref}`, '--build-arg', 'GREETING=bonjour', '--build-arg', 'NOBODY_USES=1', '-t', 'args:1', dir], s.env, df);
+    const r = await runWithInput(
+      process.execPath,
+      [
+        join(REPO, 'bin', 'berth'),
+        'build',
+        '-q',
+        '-f',
+        '-',
+        '--build-arg',
+        `BASE=${s.ref}`,
+        '--build-arg',
+        'GREETING=bonjour',
+        '--build-arg',
+        'NOBODY_USES=1',
+        '-t',
+        'args:1',
+        dir,
+      ],
+      s.env,
+      df,
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^sha256:[0-9a-f]{64}\n$/);
     assert.equal(r.stderr, '[Warning] one or more build arguments were not consumed (no ARG declares them): NOBODY_USES\n');
     const out = ok(await cli(['run', '--rm', 'args:1', 'sh', '-c', 'cat /greeting; echo $FROM_ENV; head -1 /group-from-image']), 'run');
     assert.equal(out.stdout, 'bonjour/bonjour-unset\nbonjour-unset\nroot:x:0:\n');
     const hist = (await s.conn.sendRequest(ImageHistoryRequest.type, { reference: 'args:1' })) as HistoryEntry[];
-    assert.ok(hist.some((h) => h.CreatedBy === 'RUN |1 GREETING=bonjour /bin/sh -c echo "$GREETING/$FROM_ENV" > /greeting'), hist.map((h) => h.CreatedBy).join('\n'));
+    assert.ok(
+      hist.some((h) => h.CreatedBy === 'RUN |1 GREETING=bonjour /bin/sh -c echo "$GREETING/$FROM_ENV" > /greeting'),
+      hist.map((h) => h.CreatedBy).join('\n'),
+    );
     // The same arguments hit the cache; another value misses from the step that declares it on.
-    const again = await build({ contextDir: dir, dockerfileContent: df, buildArgs: { BASE: s.ref, GREETING: 'bonjour', NOBODY_USES: '1' } });
+    const again = await build({
+      contextDir: dir,
+      dockerfileContent: df,
+      buildArgs: { BASE: s.ref, GREETING: 'bonjour', NOBODY_USES: '1' },
+    });
     assert.ok(again.result.steps.every((s) => s.cached));
     const { result } = await build({ contextDir: dir, dockerfileContent: df, buildArgs: { BASE: s.ref, GREETING: 'salut' } });
     assert.deepEqual(
       result.steps.map((s) => [s.instruction.split(' ')[0], s.cached]),
-      [['FROM', true], ['ARG', false], ['ARG', false], ['ENV', false], ['RUN', false], ['COPY', false]],
+      [
+        ['FROM', true],
+        ['ARG', false],
+        ['ARG', false],
+        ['ENV', false],
+        ['RUN', false],
+        ['COPY', false],
+      ],
     );
   });
 
@@ -226,8 +269,15 @@ EXPOSE 8080
     assert.match(r.stdout, /^before$/m, 'the step output was streamed');
     assert.match(r.stdout, /^oops$/m);
     assert.doesNotMatch(r.stdout, /never|Successfully/);
-    assert.equal(r.stderr.trim(), `Error: Dockerfile:3: RUN: the command '/bin/sh -c echo before; echo oops >&2; exit 3' returned a non-zero code: 3`);
-    const e = await expectAgentError(build({ contextDir: dir }), ErrorCode.BuildFailed, /^Dockerfile:3: RUN: .* returned a non-zero code: 3$/);
+    assert.equal(
+      r.stderr.trim(),
+      `Error: Dockerfile:3: RUN: the command '/bin/sh -c echo before; echo oops >&2; exit 3' returned a non-zero code: 3`,
+    );
+    const e = await expectAgentError(
+      build({ contextDir: dir }),
+      ErrorCode.BuildFailed,
+      /^Dockerfile:3: RUN: .* returned a non-zero code: 3$/,
+    );
     assert.equal(e.data.line, 3);
     assert.equal(e.data.path, join(dir, 'Dockerfile'));
     const list = await s.conn.sendRequest(ListContainersRequest.type, { all: true });
@@ -247,8 +297,14 @@ EXPOSE 8080
       [`FROM ${s.ref}\nCOPY secret.txt /\n`, /^Dockerfile:2: COPY: secret.txt: excluded by .dockerignore$/],
       [`FROM ${s.ref}\nCOPY missing.txt /\n`, /^Dockerfile:2: COPY: missing.txt: no such file or directory in the build context$/],
       [`FROM ${s.ref}\nCOPY ../outside /\n`, /^Dockerfile:2: COPY: \.\.\/outside is outside the build context$/],
-      [`FROM ${s.ref}\nADD https://example.org/x.tar.gz /\n`, /^Dockerfile:2: ADD: https:\/\/example.org\/x.tar.gz: ADD from a URL is not supported/],
-      [`FROM ${s.ref}\nCOPY a.txt b.txt /notadir\n`, /^Dockerfile:2: COPY: with more than one source file, the destination must be a directory and end with a \//],
+      [
+        `FROM ${s.ref}\nADD https://example.org/x.tar.gz /\n`,
+        /^Dockerfile:2: ADD: https:\/\/example.org\/x.tar.gz: ADD from a URL is not supported/,
+      ],
+      [
+        `FROM ${s.ref}\nCOPY a.txt b.txt /notadir\n`,
+        /^Dockerfile:2: COPY: with more than one source file, the destination must be a directory and end with a \//,
+      ],
       [`FROM ${s.ref}\nUSER nosuchuser\nRUN true\n`, /^Dockerfile:3: RUN: create container: unable to find user nosuchuser/],
       [`FROM ${s.registry.host}/b/nosuch:v1\n`, /^Dockerfile:1: FROM: .*b\/nosuch:v1.*(not found|unknown)/i],
       [`FROM --platform=linux/s390x ${s.ref}\n`, /^Dockerfile:1: FROM: --platform=linux\/s390x is not this machine's platform/],
@@ -262,14 +318,25 @@ EXPOSE 8080
     // A FIFO named as the Dockerfile is refused at once, never waited on.
     const fifo = join(await makeTempDir('berth-build-fifo-'), 'Dockerfile');
     await run('mkfifo', [fifo]);
-    await expectAgentError(build({ contextDir: ctx, dockerfile: fifo }), ErrorCode.InvalidArgument, /the Dockerfile .* is not a regular file/);
-    const e = await expectAgentError(build({ contextDir: ctx, dockerfileContent: `FROM ${s.ref}\nRUN echo ok\nCOPY onlyone\n` }), ErrorCode.InvalidArgument);
+    await expectAgentError(
+      build({ contextDir: ctx, dockerfile: fifo }),
+      ErrorCode.InvalidArgument,
+      /the Dockerfile .* is not a regular file/,
+    );
+    const e = await expectAgentError(
+      build({ contextDir: ctx, dockerfileContent: `FROM ${s.ref}\nRUN echo ok\nCOPY onlyone\n` }),
+      ErrorCode.InvalidArgument,
+    );
     assert.equal(e.data.line, 3);
     assert.equal(e.data.operation, 'build');
-    assert.deepEqual(await s.conn.sendRequest(ListContainersRequest.type, { all: true }), [], 'the syntax error stopped the build before its RUN');
+    assert.deepEqual(
+      await s.conn.sendRequest(ListContainersRequest.type, { all: true }),
+      [],
+      'the syntax error stopped the build before its RUN',
+    );
   });
 
-  it('ADD extracts a local tar archive with the project\'s tar reader; --target stops at a stage', async () => {
+  it("ADD extracts a local tar archive with the project's tar reader; --target stops at a stage", async () => {
     const dir = await context(
       `FROM ${s.ref} AS first
 ADD bundle.tar.gz /opt/bundle/
@@ -290,9 +357,15 @@ RUN echo second > /second
     await run('tar', ['-C', join(dir, 'src'), '-czf', join(dir, 'bundle.tar.gz'), '.']);
     const { result, events } = await build({ contextDir: dir, target: 'first', tags: ['add:1'] });
     assert.equal(result.steps.length, 10, 'the second stage was not built');
-    const output = events.filter((e) => e.type === 'output').map((e) => Buffer.from((e as { data: string }).data, 'base64').toString()).join('');
+    const output = events
+      .filter((e) => e.type === 'output')
+      .map((e) => Buffer.from((e as { data: string }).data, 'base64').toString())
+      .join('');
     assert.equal(output, 'top\ninner\nplain\nexec form\n');
-    const out = ok(await cli(['run', '--rm', 'add:1', 'sh', '-c', 'ls /opt/bundle; cat /opt/shell.txt; test -e /second || echo no-second']), 'run');
+    const out = ok(
+      await cli(['run', '--rm', 'add:1', 'sh', '-c', 'ls /opt/bundle; cat /opt/shell.txt; test -e /second || echo no-second']),
+      'run',
+    );
     assert.equal(out.stdout, 'sub\ntop.txt\nshell /bin/sh\nno-second\n');
     const ins = (await s.conn.sendRequest(InspectImageRequest.type, { reference: 'add:1' })) as ImageInspect;
     assert.deepEqual(Object.keys(ins.Config.Volumes).sort(), ['/cache', '/data', '/json']);
@@ -302,7 +375,11 @@ RUN echo second > /second
     const staging = await makeTempDir('berth-build-evil-');
     writeTree(staging, { 'x/escape.txt': 'escaped\n' });
     await run('tar', ['-C', join(staging, 'x'), '-cf', join(hostile, 'evil.tar'), '--transform', 's|^|../../|', 'escape.txt']);
-    await expectAgentError(build({ contextDir: hostile }), ErrorCode.InvalidArgument, /^Dockerfile:2: ADD: evil.tar: the archive entry "\.\.\/\.\.\/escape.txt" leaves the destination$/);
+    await expectAgentError(
+      build({ contextDir: hostile }),
+      ErrorCode.InvalidArgument,
+      /^Dockerfile:2: ADD: evil.tar: the archive entry "\.\.\/\.\.\/escape.txt" leaves the destination$/,
+    );
   });
 
   it('berth save of a built image is accepted by podman load', async () => {
@@ -336,7 +413,10 @@ RUN echo second > /second
       if (n.event.type === 'output') cts.cancel();
     });
     try {
-      await expectAgentError(s.conn.sendRequest(BuildImageRequest.type, { contextDir: dir, progressToken }, cts.token), ErrorCode.Cancelled);
+      await expectAgentError(
+        s.conn.sendRequest(BuildImageRequest.type, { contextDir: dir, progressToken }, cts.token),
+        ErrorCode.Cancelled,
+      );
     } finally {
       sub.dispose();
     }
@@ -362,7 +442,10 @@ RUN echo second > /second
     writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY private.txt /p\n');
     const denied = await asUser(['build', dir]);
     assert.equal(denied.code, 1, denied.stdout + denied.stderr);
-    assert.match(denied.stderr, /^Error: Dockerfile:2: COPY: build: permission denied: uid 65534 may not read .*private.txt of the build context \(the file is not readable for it\)$/m);
+    assert.match(
+      denied.stderr,
+      /^Error: Dockerfile:2: COPY: build: permission denied: uid 65534 may not read .*private.txt of the build context \(the file is not readable for it\)$/m,
+    );
     // A directory of the context it cannot list.
     mkdirSync(join(dir, 'closed'), { mode: 0o700 });
     writeFileSync(join(dir, 'closed', 'x'), 'x');
@@ -377,7 +460,10 @@ RUN echo second > /second
   it('COPY never follows a symlink out of the context', async () => {
     const outside = await makeTempDir('berth-build-outside-');
     writeFileSync(join(outside, 'secret'), 'outside secret\n');
-    const dir = await context(`FROM ${s.ref}\nCOPY dir /d/\nCOPY inside-link /copied-inside\n`, { 'dir/file': 'in dir\n', 'real.txt': 'real\n' });
+    const dir = await context(`FROM ${s.ref}\nCOPY dir /d/\nCOPY inside-link /copied-inside\n`, {
+      'dir/file': 'in dir\n',
+      'real.txt': 'real\n',
+    });
     symlinkSync(join(outside, 'secret'), join(dir, 'abs-link'));
     symlinkSync(`../${outside.split('/').pop()}/secret`, join(dir, 'rel-link'));
     symlinkSync('/', join(dir, 'dir', 'to-root'));
@@ -392,7 +478,17 @@ RUN echo second > /second
     }
     // Symlinks inside a copied directory are copied as symlinks; a link inside the context is followed.
     const { result } = await build({ contextDir: dir, tags: ['links:1'] });
-    const out = ok(await cli(['run', '--rm', result.Id, 'sh', '-c', 'readlink /d/to-root; cat /d/file /copied-inside; test -L /copied-inside || echo not-a-link']), 'run');
+    const out = ok(
+      await cli([
+        'run',
+        '--rm',
+        result.Id,
+        'sh',
+        '-c',
+        'readlink /d/to-root; cat /d/file /copied-inside; test -L /copied-inside || echo not-a-link',
+      ]),
+      'run',
+    );
     assert.equal(out.stdout, '/\nin dir\nreal\nnot-a-link\n');
   });
 });

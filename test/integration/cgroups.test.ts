@@ -221,7 +221,10 @@ if (process.env[V2_CHILD_ENV]) {
       trackChild(child);
       busy.addProcess(child.pid!);
       const removed = ContainerCgroup.sweep(layout, PREFIX);
-      assert.ok(removed.some((d) => d.endsWith(`${PREFIX}/leftover-1`)) && removed.some((d) => d.endsWith(`${PREFIX}/leftover-2`)), removed.join(' '));
+      assert.ok(
+        removed.some((d) => d.endsWith(`${PREFIX}/leftover-1`)) && removed.some((d) => d.endsWith(`${PREFIX}/leftover-2`)),
+        removed.join(' '),
+      );
       assert.ok(!removed.some((d) => d.includes('/busy')));
       for (const d of busy.dirs()) assert.ok(existsSync(d));
       await busy.killAll('SIGKILL');
@@ -229,31 +232,37 @@ if (process.env[V2_CHILD_ENV]) {
       await busy.destroy();
     });
 
-    it('v2 code paths on a real cgroup2 mount, in a private mount namespace', { skip: layout_isV2() ? 'host is pure v2: the tests above already drove v2' : undefined }, async () => {
-      const res = spawnSync('unshare', ['-m', '--propagation', 'private', '--fork', process.execPath, '--import', 'tsx', __filename], {
-        env: { ...process.env, [V2_CHILD_ENV]: '1', BERTH_TEST_PREFIX: PREFIX, BERTH_PARENT_MNTNS: readlinkSync('/proc/self/ns/mnt') },
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
-      let out: V2ChildReport & { fatal?: string };
-      try {
-        out = JSON.parse(res.stdout);
-      } catch {
-        assert.fail(`v2 child: status ${res.status}: ${res.stdout} ${res.stderr}`);
-      }
-      assert.equal(out.fatal, undefined, out.fatal);
-      assert.equal(out.mode, 'v2', 'detection saw the stacked cgroup2 as a pure-v2 host');
-      assert.equal(out.unified, '/sys/fs/cgroup');
-      assert.ok(out.tracked, 'a real process joined the v2 group');
-      assert.equal(out.pids, 1);
-      assert.ok(out.frozen && out.thawed, 'cgroup.freeze + cgroup.events');
-      assert.equal(out.killedBy, 'SIGKILL', 'cgroup.kill');
-      assert.ok(out.destroyed);
-      // Honest about what this host cannot do: no v2 memory/cpu/pids here.
-      assert.match(out.memoryLimitError, /--memory needs the memory cgroup controller/);
-      assert.deepEqual(out.enable, { memory: 'ENOENT', cpu: 'ENOENT', pids: 'ENOENT' });
-      console.log(`v2 in a private mount namespace: controllers offered: [${out.controllers.join(' ')}]; +memory/+cpu/+pids refused with ENOENT`);
-    });
+    it(
+      'v2 code paths on a real cgroup2 mount, in a private mount namespace',
+      { skip: layout_isV2() ? 'host is pure v2: the tests above already drove v2' : undefined },
+      async () => {
+        const res = spawnSync('unshare', ['-m', '--propagation', 'private', '--fork', process.execPath, '--import', 'tsx', __filename], {
+          env: { ...process.env, [V2_CHILD_ENV]: '1', BERTH_TEST_PREFIX: PREFIX, BERTH_PARENT_MNTNS: readlinkSync('/proc/self/ns/mnt') },
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        let out: V2ChildReport & { fatal?: string };
+        try {
+          out = JSON.parse(res.stdout);
+        } catch {
+          assert.fail(`v2 child: status ${res.status}: ${res.stdout} ${res.stderr}`);
+        }
+        assert.equal(out.fatal, undefined, out.fatal);
+        assert.equal(out.mode, 'v2', 'detection saw the stacked cgroup2 as a pure-v2 host');
+        assert.equal(out.unified, '/sys/fs/cgroup');
+        assert.ok(out.tracked, 'a real process joined the v2 group');
+        assert.equal(out.pids, 1);
+        assert.ok(out.frozen && out.thawed, 'cgroup.freeze + cgroup.events');
+        assert.equal(out.killedBy, 'SIGKILL', 'cgroup.kill');
+        assert.ok(out.destroyed);
+        // Honest about what this host cannot do: no v2 memory/cpu/pids here.
+        assert.match(out.memoryLimitError, /--memory needs the memory cgroup controller/);
+        assert.deepEqual(out.enable, { memory: 'ENOENT', cpu: 'ENOENT', pids: 'ENOENT' });
+        console.log(
+          `v2 in a private mount namespace: controllers offered: [${out.controllers.join(' ')}]; +memory/+cpu/+pids refused with ENOENT`,
+        );
+      },
+    );
   });
 }
 

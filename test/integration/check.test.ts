@@ -42,7 +42,10 @@ describe('berth check', () => {
     const conn = await agent.connect();
     await conn.sendRequest(PullRequest.type, { reference: featureRef() });
     await conn.sendRequest(PullRequest.type, { reference: `${registry.host}/check/box:v1` });
-    const created = await berth(['create', '--name', 'c1', `${registry.host}/check/box:v1`, 'true'], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
+    const created = await berth(['create', '--name', 'c1', `${registry.host}/check/box:v1`, 'true'], {
+      ...agent.env,
+      BERTH_NO_AUTOSTART: '1',
+    });
     assert.equal(created.code, 0, created.stderr);
     await agent.stop();
     pristine = agent.root;
@@ -69,7 +72,8 @@ describe('berth check', () => {
     assert.equal(c.code, want.length ? 1 : 0);
     for (const [, p] of want) assert.ok(c.text.includes(p), `the text output names ${p}:\n${c.text}`);
   };
-  const layerDir = (a: TestAgent, img: BuiltImage, i: number) => join(a.root, 'layers', chainIds(img.layers.map((l) => l.diffId))[i].slice(7));
+  const layerDir = (a: TestAgent, img: BuiltImage, i: number) =>
+    join(a.root, 'layers', chainIds(img.layers.map((l) => l.diffId))[i].slice(7));
   const blob = (a: TestAgent, digest: string) => join(a.root, 'blobs', 'sha256', digest.slice(7));
 
   it('a pristine store passes, with every blob, layer, image, tag and container counted', async () => {
@@ -81,7 +85,10 @@ describe('berth check', () => {
     assert.deepEqual([s.blobs, s.layers, s.images, s.tags, s.containers], [7, 3, 2, 2, 1]);
     assert.ok(s.files >= 20, `files in the indexes were found in place: ${s.files}`);
     assert.equal(s.unreferencedLayers + s.unreferencedBlobs, 0);
-    assert.match(c.text, /^Checked 7 blobs \(\S+\), 3 layers \(\d+ files\), 2 images, 2 tags, 1 container in [\d.]+s\.\nNo problems found\.\n$/);
+    assert.match(
+      c.text,
+      /^Checked 7 blobs \(\S+\), 3 layers \(\d+ files\), 2 images, 2 tags, 1 container in [\d.]+s\.\nNo problems found\.\n$/,
+    );
     await a.stop();
   });
 
@@ -96,7 +103,10 @@ describe('berth check', () => {
       ['image-blob', path],
     ]);
     const repaired = await check(a, true);
-    assert.deepEqual(repaired.res.problems.filter((p) => p.repaired).map((p) => p.path), [path]);
+    assert.deepEqual(
+      repaired.res.problems.filter((p) => p.repaired).map((p) => p.path),
+      [path],
+    );
     assert.equal(repaired.code, 1, 'the image still needs the blob');
     assert.ok(!existsSync(path));
     expectProblems(await check(a), [['image-blob', path]]);
@@ -179,7 +189,10 @@ describe('berth check', () => {
       ['container', containerRec[0]],
     ]);
     const r = await check(a, true);
-    assert.deepEqual(r.res.problems.filter((p) => p.repaired).map((p) => p.kind), ['partial-layer']);
+    assert.deepEqual(
+      r.res.problems.filter((p) => p.repaired).map((p) => p.kind),
+      ['partial-layer'],
+    );
     assert.ok(!existsSync(base), 'the partial layer is gone');
     await a.stop();
   });
@@ -206,7 +219,11 @@ describe('berth check', () => {
       ['ref', refs],
       ['ref', refs],
     ]);
-    assert.equal(c.res.problems.filter((p) => p.kind === 'ref' && /check\/box:v1/.test(p.message)).length, 1, 'the tag of the image whose record is unreadable');
+    assert.equal(
+      c.res.problems.filter((p) => p.kind === 'ref' && /check\/box:v1/.test(p.message)).length,
+      1,
+      'the tag of the image whose record is unreadable',
+    );
     await a.stop();
   });
 
@@ -256,7 +273,10 @@ describe('berth check', () => {
     const cdir = join(a.root, 'containers', readdirSync(join(a.root, 'containers'))[0]);
     const containerTemp = join(cdir, `.config.json.${hex12}.tmp`);
     writeFileSync(containerTemp, '{');
-    expectProblems(await check(a), [...leftovers.slice(0, 4).map((p): [StoreProblemKind, string] => ['temp-leftover', p]), ['temp-leftover', containerTemp]]);
+    expectProblems(await check(a), [
+      ...leftovers.slice(0, 4).map((p): [StoreProblemKind, string] => ['temp-leftover', p]),
+      ['temp-leftover', containerTemp],
+    ]);
     await a.stop();
     const b = await startAgent({ root: a.root });
     expectProblems(await check(b), []);

@@ -99,7 +99,10 @@ describe('berth CLI against a real agent and registry', () => {
     assert.deepEqual(img.Labels, { 'org.berth.test': 'busybox' });
 
     const q = ok(await berth(['images', '-q'], env), 'images -q');
-    assert.deepEqual(lines(q.stdout), list.map((i) => i.Id.slice(7, 19)).filter((v, i, a) => a.indexOf(v) === i));
+    assert.deepEqual(
+      lines(q.stdout),
+      list.map((i) => i.Id.slice(7, 19)).filter((v, i, a) => a.indexOf(v) === i),
+    );
     const tpl = ok(await berth(['images', '--format', '{{.Repository}}:{{.Tag}} {{.Id}}'], env), 'images --format template');
     assert.ok(lines(tpl.stdout).includes(`${registry.host}/cli/box:v1 ${box.configDigest}`), tpl.stdout);
   });
@@ -111,12 +114,18 @@ describe('berth CLI against a real agent and registry', () => {
     assert.equal(arr.length, 2);
     assert.equal(arr[0].Id, feature.configDigest);
     assert.equal(arr[1].Id, box.configDigest);
-    assert.deepEqual(arr[0].RootFS.Layers, feature.layers.map((l) => l.diffId));
+    assert.deepEqual(
+      arr[0].RootFS.Layers,
+      feature.layers.map((l) => l.diffId),
+    );
     assert.deepEqual(arr[0].Config.Env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'FEATURE=1']);
     assert.equal(r.stderr, '');
     const wd = ok(await berth(['inspect', '--format', '{{.Config.WorkingDir}}', featureRef], env), 'inspect --format');
     assert.equal(wd.stdout, '/srv\n');
-    const byId = ok(await berth(['inspect', '--format', '{{json .RepoTags}}', feature.configDigest.slice(7, 19)], env), 'inspect by short ID');
+    const byId = ok(
+      await berth(['inspect', '--format', '{{json .RepoTags}}', feature.configDigest.slice(7, 19)], env),
+      'inspect by short ID',
+    );
     assert.deepEqual(JSON.parse(byId.stdout), [featureRef]);
   });
 
@@ -128,11 +137,17 @@ describe('berth CLI against a real agent and registry', () => {
     assert.equal(rows.length - 1, config.history.length);
     assert.ok(rows[1].startsWith(feature.configDigest.slice(7, 19)), rows[1]);
     assert.match(rows[1], /CMD \["sh"\]/);
-    assert.ok(rows.slice(2).every((l) => l.startsWith('<missing>')), r.stdout);
+    assert.ok(
+      rows.slice(2).every((l) => l.startsWith('<missing>')),
+      r.stdout,
+    );
     const json = JSON.parse(ok(await berth(['history', '--format', 'json', featureRef], env), 'history json').stdout) as HistoryEntry[];
     assert.equal(json.length, config.history.length);
     assert.equal(json[0].Id, feature.configDigest);
-    assert.deepEqual(json.map((h) => h.EmptyLayer), [true, true, false, false, false]);
+    assert.deepEqual(
+      json.map((h) => h.EmptyLayer),
+      [true, true, false, false, false],
+    );
     assert.ok(json.filter((h) => !h.EmptyLayer).every((h) => h.Size >= 0));
     assert.ok(json.at(-1)!.Size > 500_000, 'the busybox layer is the oldest step');
   });
@@ -154,7 +169,10 @@ describe('berth CLI against a real agent and registry', () => {
     assert.deepEqual(out.slice(0, 2), [`Untagged: ${boxRef}`, 'Untagged: mybox:2']);
     assert.ok(out.includes(`Untagged: ${registry.host}/cli/box@${box.manifestDigest}`), del.stdout);
     assert.ok(out.includes(`Deleted: ${box.configDigest}`), del.stdout);
-    assert.ok(out.every((l) => /^(Untagged|Deleted): \S+$/.test(l)), del.stdout);
+    assert.ok(
+      out.every((l) => /^(Untagged|Deleted): \S+$/.test(l)),
+      del.stdout,
+    );
     // The busybox layer is shared with the feature image: it stays.
     const inspect = JSON.parse(ok(await berth(['inspect', featureRef], env), 'inspect feature').stdout) as ImageInspect[];
     assert.ok(existsSync(inspect[0].Berth.Layers[0].Path));
@@ -175,14 +193,19 @@ describe('berth CLI against a real agent and registry', () => {
   });
 
   it('events --format json prints live events until SIGINT', async () => {
-    const child = spawn(process.execPath, [join(REPO, 'bin', 'berth'), 'events', '--format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO, 'bin', 'berth'), 'events', '--format', 'json'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     trackChild(child);
     const unregister = registerCleanup(() => stopChild(child));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on('exit', (code, signal) => r({ code, signal })),
+    );
     const events = () => lines(stdout).map((l) => JSON.parse(l) as BerthEvent);
 
     // The subscription is live once a probe tag shows up (bounded: 10 s).

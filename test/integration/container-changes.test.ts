@@ -35,7 +35,10 @@ const APP_CONF = 'mode=prod\n';
 class Notes {
   readonly all: ContainerChangedParams[] = [];
   private waiters: (() => void)[] = [];
-  constructor(conn: MessageConnection, readonly token: string) {
+  constructor(
+    conn: MessageConnection,
+    readonly token: string,
+  ) {
     conn.onNotification(ContainerChangedNotification.type, (n) => {
       if (n.token !== token) return;
       this.all.push(n);
@@ -85,7 +88,12 @@ describe('container/changes: the writable layer in detail, live while it runs', 
       { createdBy: 'COPY app / # changes test' },
     );
     appLayerDigest = app.digest;
-    await pushImage(registry, 'changes/box', 'v1', buildImage({ layers: [await busyboxLayer(), app], config: { Env: ['PATH=/bin'], Cmd: ['sh'] } }));
+    await pushImage(
+      registry,
+      'changes/box',
+      'v1',
+      buildImage({ layers: [await busyboxLayer(), app], config: { Env: ['PATH=/bin'], Cmd: ['sh'] } }),
+    );
     ref = `${registry.host}/changes/box:v1`;
     agent = await startAgent();
     env = { ...agent.env, BERTH_NO_AUTOSTART: '1' };
@@ -99,24 +107,43 @@ describe('container/changes: the writable layer in detail, live while it runs', 
   });
 
   it('lists what a container changed with sizes and the image layer each change shadows', async () => {
-    await cli(['run', '--name', 'ch-exited', ref, 'sh', '-c', 'echo extra:x:5:5::/:/bin/sh >> /etc/passwd; rm /etc/motd; echo 12345 > /new.txt']);
+    await cli([
+      'run',
+      '--name',
+      'ch-exited',
+      ref,
+      'sh',
+      '-c',
+      'echo extra:x:5:5::/:/bin/sh >> /etc/passwd; rm /etc/motd; echo 12345 > /new.txt',
+    ]);
     const r = await conn.sendRequest(ContainerChangesRequest.type, { container: 'ch-exited' });
     assert.equal(r.Running, false);
     assert.equal(r.Seq, 0);
     assert.equal(r.Watch, undefined, 'no watch without a token');
-    assert.deepEqual(r.ImageLayers.map((l) => [l.index, l.createdBy]), [
-      [0, 'COPY busybox-rootfs / # berth test image'],
-      [1, 'COPY app / # changes test'],
-    ]);
+    assert.deepEqual(
+      r.ImageLayers.map((l) => [l.index, l.createdBy]),
+      [
+        [0, 'COPY busybox-rootfs / # berth test image'],
+        [1, 'COPY app / # changes test'],
+      ],
+    );
     assert.equal(r.ImageLayers[1].digest, appLayerDigest);
     // The same rows as container/diff, in the same order.
     const diff = await conn.sendRequest(ContainerDiffRequest.type, { container: 'ch-exited' });
-    assert.deepEqual(r.Changes.map((c) => [c.Path, c.Kind]), diff.map((c) => [c.Path, c.Kind]));
+    assert.deepEqual(
+      r.Changes.map((c) => [c.Path, c.Kind]),
+      diff.map((c) => [c.Path, c.Kind]),
+    );
     const passwd = byPath(r.Changes, '/etc/passwd')!;
     const extra = 'extra:x:5:5::/:/bin/sh\n';
     assert.deepEqual(
       { Kind: passwd.Kind, Type: passwd.Type, Size: passwd.Size, Shadows: passwd.Shadows },
-      { Kind: 0, Type: 'file', Size: PASSWD.length + extra.length, Shadows: { Layer: 0, Type: 'file', Size: PASSWD.length, Digest: sha256Digest(PASSWD) } },
+      {
+        Kind: 0,
+        Type: 'file',
+        Size: PASSWD.length + extra.length,
+        Shadows: { Layer: 0, Type: 'file', Size: PASSWD.length, Digest: sha256Digest(PASSWD) },
+      },
     );
     assert.ok(passwd.Mtime > Date.now() - 600_000 && passwd.Mode === 0o644, JSON.stringify(passwd));
     const motd = byPath(r.Changes, '/etc/motd')!;
@@ -125,7 +152,10 @@ describe('container/changes: the writable layer in detail, live while it runs', 
       { Kind: 2, Type: 'deleted', Size: 0, Shadows: { Layer: 1, Type: 'file', Size: MOTD.length, Digest: sha256Digest(MOTD) } },
     );
     const added = byPath(r.Changes, '/new.txt')!;
-    assert.deepEqual({ Kind: added.Kind, Type: added.Type, Size: added.Size, Shadows: added.Shadows }, { Kind: 1, Type: 'file', Size: 6, Shadows: undefined });
+    assert.deepEqual(
+      { Kind: added.Kind, Type: added.Type, Size: added.Size, Shadows: added.Shadows },
+      { Kind: 1, Type: 'file', Size: 6, Shadows: undefined },
+    );
     assert.equal(byPath(r.Changes, '/etc')?.Shadows?.Layer, 1, '/etc: the top layer that has it');
   });
 
@@ -141,7 +171,10 @@ describe('container/changes: the writable layer in detail, live while it runs', 
     await sh('ch-live', 'echo mode=dev > /opt/app/app.conf');
     const n1 = await notes.next('app.conf changed', (n) => !!byPath(n.changed, '/opt/app/app.conf'));
     const conf = byPath(n1.changed, '/opt/app/app.conf')!;
-    assert.deepEqual({ Kind: conf.Kind, Size: conf.Size, Layer: conf.Shadows?.Layer, Digest: conf.Shadows?.Digest }, { Kind: 0, Size: 9, Layer: 1, Digest: sha256Digest(APP_CONF) });
+    assert.deepEqual(
+      { Kind: conf.Kind, Size: conf.Size, Layer: conf.Shadows?.Layer, Digest: conf.Shadows?.Digest },
+      { Kind: 0, Size: 9, Layer: 1, Digest: sha256Digest(APP_CONF) },
+    );
 
     // Written again: the same path comes again with its new size (an open editor must refresh).
     const from = notes.all.length;
@@ -160,10 +193,16 @@ describe('container/changes: the writable layer in detail, live while it runs', 
     await sh('ch-live', 'rm /data/a/b/one /etc/motd');
     const n4 = await notes.next('one removed', (n) => n.removed.includes('/data/a/b/one'));
     const all4 = notes.all.slice(0, notes.all.indexOf(n4) + 1);
-    assert.ok(all4.some((n) => byPath(n.changed, '/etc/motd')?.Kind === 2), 'motd deleted');
+    assert.ok(
+      all4.some((n) => byPath(n.changed, '/etc/motd')?.Kind === 2),
+      'motd deleted',
+    );
 
     // Notifications come seq by seq, and their sum is the agent's list now.
-    assert.deepEqual(notes.all.map((n) => n.seq), notes.all.map((_, i) => i + 1));
+    assert.deepEqual(
+      notes.all.map((n) => n.seq),
+      notes.all.map((_, i) => i + 1),
+    );
     const mirror = new Map(first.Changes.map((c) => [c.Path, c]));
     for (const n of notes.all) {
       for (const p of n.removed) mirror.delete(p);
@@ -180,7 +219,11 @@ describe('container/changes: the writable layer in detail, live while it runs', 
     await notes.next('/restarted added', (n) => byPath(n.changed, '/restarted')?.Kind === 1, before5);
 
     // A second watch on the same container, on the same connection, with the same token: refused.
-    await expectAgentError(conn.sendRequest(ContainerChangesRequest.type, { container: 'ch-live', watchToken: 'live-1' }), ErrorCode.Conflict, /watch token "live-1" is in use/);
+    await expectAgentError(
+      conn.sendRequest(ContainerChangesRequest.type, { container: 'ch-live', watchToken: 'live-1' }),
+      ErrorCode.Conflict,
+      /watch token "live-1" is in use/,
+    );
 
     // Removal ends the watch with a last notification.
     await cli(['rm', '-f', 'ch-live']);
@@ -212,15 +255,31 @@ describe('container/changes: the writable layer in detail, live while it runs', 
   });
 
   it('refuses hostile parameters with clear errors', async () => {
-    await expectAgentError(conn.sendRequest(ContainerChangesRequest.type, { container: 'no-such' }), ErrorCode.NotFound, /container changes: no such container: no-such/);
-    await expectAgentError(conn.sendRequest(ContainerChangesRequest.type, { container: 'no-such', watchToken: 'x' }), ErrorCode.NotFound, /no such container/);
+    await expectAgentError(
+      conn.sendRequest(ContainerChangesRequest.type, { container: 'no-such' }),
+      ErrorCode.NotFound,
+      /container changes: no such container: no-such/,
+    );
+    await expectAgentError(
+      conn.sendRequest(ContainerChangesRequest.type, { container: 'no-such', watchToken: 'x' }),
+      ErrorCode.NotFound,
+      /no such container/,
+    );
     await expectAgentError(
       conn.sendRequest(ContainerChangesRequest.type, { container: 'ch-exited', watchToken: 'x'.repeat(257) }),
       ErrorCode.InvalidArgument,
       /"watchToken" must be/,
     );
-    await expectAgentError(conn.sendRequest(ContainerChangesRequest.type, { container: 'ch-exited', watchToken: 5 as unknown as string }), ErrorCode.InvalidArgument, /"watchToken" must be a string/);
-    await expectAgentError(conn.sendRequest(UnwatchContainerChangesRequest.type, {} as { watchToken: string }), ErrorCode.InvalidArgument, /"watchToken" must be a non-empty string/);
+    await expectAgentError(
+      conn.sendRequest(ContainerChangesRequest.type, { container: 'ch-exited', watchToken: 5 as unknown as string }),
+      ErrorCode.InvalidArgument,
+      /"watchToken" must be a string/,
+    );
+    await expectAgentError(
+      conn.sendRequest(UnwatchContainerChangesRequest.type, {} as { watchToken: string }),
+      ErrorCode.InvalidArgument,
+      /"watchToken" must be a non-empty string/,
+    );
   });
 
   it('never follows a symlink the container plants in its writable layer', async () => {
@@ -232,6 +291,9 @@ describe('container/changes: the writable layer in detail, live while it runs', 
     const n = await notes.next('/d as a symlink', (x) => byPath(x.changed, '/d')?.Type === 'symlink');
     assert.ok(n);
     const r = await conn.sendRequest(ContainerChangesRequest.type, { container: 'ch-links' });
-    assert.deepEqual(r.Changes.filter((c) => c.Path.startsWith('/d/')), []);
+    assert.deepEqual(
+      r.Changes.filter((c) => c.Path.startsWith('/d/')),
+      [],
+    );
   });
 });

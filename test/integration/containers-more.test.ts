@@ -39,7 +39,8 @@ import { makeTempDir, requireTools, runCleanups, podman } from '../support/tmp';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What a container sees under /srv: every path with type+mode, size, owner; then file contents. */
-const VIEW = 'cd /srv && find . | sort | while read f; do stat -c "%n %A %s %u:%g" "$f"; done; for f in $(find . -type f | sort); do echo "== $f"; cat "$f"; done';
+const VIEW =
+  'cd /srv && find . | sort | while read f; do stat -c "%n %A %s %u:%g" "$f"; done; for f in $(find . -type f | sort); do echo "== $f"; cat "$f"; done';
 
 describe('containers: diff, commit, top, stats, restart, prune', () => {
   let registry: TestRegistry;
@@ -75,12 +76,24 @@ describe('containers: diff, commit, top, stats, restart, prune', () => {
     await runCleanups();
   });
 
-  it('diff and commit: added, changed, deleted, opaque dirs, hardlinks, xattrs; the new image sees the container\'s view', async () => {
+  it("diff and commit: added, changed, deleted, opaque dirs, hardlinks, xattrs; the new image sees the container's view", async () => {
     // Step 1: a container adds files; its commit is the base of step 2.
-    const setup = 'mkdir -p /srv/x/sub && echo a > /srv/x/a && echo c > /srv/x/sub/c && echo orig > /srv/keep && echo gone > /srv/gone && ln /srv/keep /srv/hard';
+    const setup =
+      'mkdir -p /srv/x/sub && echo a > /srv/x/a && echo c > /srv/x/sub/c && echo orig > /srv/keep && echo gone > /srv/gone && ln /srv/keep /srv/hard';
     ok(await cli(['run', '--name', 'c1', ref, 'sh', '-c', setup]), 'run c1');
-    const d1 = ok(await cli(['diff', 'c1']), 'diff c1').stdout.split('\n').filter((l) => l.includes(' /srv'));
-    assert.deepEqual(d1, ['A /srv', 'A /srv/gone', 'A /srv/hard', 'A /srv/keep', 'A /srv/x', 'A /srv/x/a', 'A /srv/x/sub', 'A /srv/x/sub/c']);
+    const d1 = ok(await cli(['diff', 'c1']), 'diff c1')
+      .stdout.split('\n')
+      .filter((l) => l.includes(' /srv'));
+    assert.deepEqual(d1, [
+      'A /srv',
+      'A /srv/gone',
+      'A /srv/hard',
+      'A /srv/keep',
+      'A /srv/x',
+      'A /srv/x/a',
+      'A /srv/x/sub',
+      'A /srv/x/sub/c',
+    ]);
     const base = ok(await cli(['commit', 'c1', 'more/base:1']), 'commit c1').stdout.trim();
     assert.match(base, /^sha256:[0-9a-f]{64}$/);
 
@@ -104,24 +117,48 @@ describe('containers: diff, commit, top, stats, restart, prune', () => {
       ],
     );
     const cliDiff = ok(await cli(['diff', 'c2']), 'diff c2').stdout;
-    assert.match(cliDiff, /^C \/srv\nA \/srv\/added\nD \/srv\/gone\nC \/srv\/keep\nC \/srv\/x\nD \/srv\/x\/a\nA \/srv\/x\/new\nD \/srv\/x\/sub\n/m);
+    assert.match(
+      cliDiff,
+      /^C \/srv\nA \/srv\/added\nD \/srv\/gone\nC \/srv\/keep\nC \/srv\/x\nD \/srv\/x\/a\nA \/srv\/x\/new\nD \/srv\/x\/sub\n/m,
+    );
     assert.deepEqual(JSON.parse(ok(await cli(['diff', '--format', 'json', 'c2']), 'diff json').stdout), changes);
     // An xattr set on the upper dir from the host must survive the commit.
     const c2info = await inspect('c2');
     native().lsetxattr(join(c2info.GraphDriver.Data.UpperDir, 'srv/added'), 'user.berth', Buffer.from('hello'));
 
     events.length = 0;
-    const id = ok(await cli(['commit', '-m', 'the second step', '-a', 'Tester <t@example.org>', '-c', 'ENV FOO=bar', '-c', 'CMD ["sh", "-c", "echo from-cmd $FOO"]', 'c2', 'more/committed:2']), 'commit c2').stdout.trim();
+    const id = ok(
+      await cli([
+        'commit',
+        '-m',
+        'the second step',
+        '-a',
+        'Tester <t@example.org>',
+        '-c',
+        'ENV FOO=bar',
+        '-c',
+        'CMD ["sh", "-c", "echo from-cmd $FOO"]',
+        'c2',
+        'more/committed:2',
+      ]),
+      'commit c2',
+    ).stdout.trim();
     const img = await inspectImage('more/committed:2');
     assert.equal(img.Id, id);
     assert.equal(img.Author, 'Tester <t@example.org>');
     assert.ok(img.Config.Env.includes('FOO=bar'));
     assert.equal(img.RootFS.Layers.length, (await inspectImage('more/base:1')).RootFS.Layers.length + 1);
-    const hist = JSON.parse(ok(await cli(['history', '--format', 'json', 'more/committed:2']), 'history').stdout) as { CreatedBy: string; Comment: string }[];
+    const hist = JSON.parse(ok(await cli(['history', '--format', 'json', 'more/committed:2']), 'history').stdout) as {
+      CreatedBy: string;
+      Comment: string;
+    }[];
     assert.equal(hist[0].CreatedBy, 'berth commit c2');
     assert.equal(hist[0].Comment, 'the second step');
     await sleep(100);
-    assert.ok(events.some((e) => e.Type === 'container' && e.Action === 'commit' && e.Actor.Attributes.imageID === id), JSON.stringify(events));
+    assert.ok(
+      events.some((e) => e.Type === 'container' && e.Action === 'commit' && e.Actor.Attributes.imageID === id),
+      JSON.stringify(events),
+    );
     assert.ok(events.some((e) => e.Type === 'image' && e.Action === 'tag' && e.Actor.ID === id));
 
     // The stored top layer: a whiteout, an opaque dir, the xattr, no overlay xattrs leaked.
@@ -129,7 +166,7 @@ describe('containers: diff, commit, top, stats, restart, prune', () => {
     assert.ok(lstatSync(join(top, 'srv/gone')).isCharacterDevice());
     assert.equal(native().lgetxattr(join(top, 'srv/x'), 'trusted.overlay.opaque')?.toString(), 'y');
     assert.equal(native().lgetxattr(join(top, 'srv/added'), 'user.berth')?.toString(), 'hello');
-    assert.equal((lstatSync(join(top, 'srv/added')).mode & 0o7777), 0o4750);
+    assert.equal(lstatSync(join(top, 'srv/added')).mode & 0o7777, 0o4750);
 
     // Run the new image: exactly the container's view, and the changed config.
     const again = ok(await cli(['run', '--rm', 'more/committed:2', 'sh', '-c', VIEW]), 'run committed');
@@ -140,16 +177,26 @@ describe('containers: diff, commit, top, stats, restart, prune', () => {
     const dir = await makeTempDir('berth-commit-');
     ok(await cli(['save', '-o', join(dir, 'c.tar'), 'more/committed:2']), 'save');
     await podman(dir, ['load', '-i', join(dir, 'c.tar')]);
-    const pinfo = JSON.parse((await podman(dir, ['image', 'inspect', 'more/committed:2'])).toString()) as { Id: string; RootFS: { Layers: string[] } }[];
+    const pinfo = JSON.parse((await podman(dir, ['image', 'inspect', 'more/committed:2'])).toString()) as {
+      Id: string;
+      RootFS: { Layers: string[] };
+    }[];
     assert.equal(`sha256:${pinfo[0].Id}`, id);
     assert.deepEqual(pinfo[0].RootFS.Layers, img.RootFS.Layers);
 
     // Bad input.
-    await expectAgentError(conn.sendRequest(ContainerDiffRequest.type, { container: 'nosuch' }), ErrorCode.NotFound, /no such container: nosuch/);
+    await expectAgentError(
+      conn.sendRequest(ContainerDiffRequest.type, { container: 'nosuch' }),
+      ErrorCode.NotFound,
+      /no such container: nosuch/,
+    );
     const badChange = await cli(['commit', '-c', 'FROM x', 'c2']);
     assert.equal(badChange.code, 1);
     assert.match(badChange.stderr, /FROM is not one of/);
-    await expectAgentError(conn.sendRequest(CommitContainerRequest.type, { container: 'c2', reference: 'a@sha256:' + '0'.repeat(64) }), ErrorCode.InvalidReference);
+    await expectAgentError(
+      conn.sendRequest(CommitContainerRequest.type, { container: 'c2', reference: 'a@sha256:' + '0'.repeat(64) }),
+      ErrorCode.InvalidReference,
+    );
   });
 
   it('commit of a running container pauses it and it keeps running', async () => {
@@ -163,7 +210,10 @@ describe('containers: diff, commit, top, stats, restart, prune', () => {
   });
 
   it('top, stats, restart', async () => {
-    const id = ok(await cli(['run', '-d', '--name', 'busy', '--cpus', '0.5', '--memory', '64m', ref, 'sh', '-c', 'sleep 600 & while :; do :; done']), 'run -d busy').stdout.trim();
+    const id = ok(
+      await cli(['run', '-d', '--name', 'busy', '--cpus', '0.5', '--memory', '64m', ref, 'sh', '-c', 'sleep 600 & while :; do :; done']),
+      'run -d busy',
+    ).stdout.trim();
     const t = ok(await cli(['top', 'busy']), 'top').stdout.split('\n');
     assert.match(t[0], /^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/);
     const sleepRow = t.find((l) => l.endsWith('sleep 600'));
@@ -194,7 +244,13 @@ describe('containers: diff, commit, top, stats, restart, prune', () => {
     assert.notEqual(afterRestart.State.Pid, before.State.Pid);
     assert.notEqual(afterRestart.State.StartedAt, before.State.StartedAt);
     await sleep(100);
-    assert.deepEqual(events.filter((e) => e.Type === 'container').map((e) => e.Action).filter((a) => a !== 'kill'), ['die', 'stop', 'start', 'restart']);
+    assert.deepEqual(
+      events
+        .filter((e) => e.Type === 'container')
+        .map((e) => e.Action)
+        .filter((a) => a !== 'kill'),
+      ['die', 'stop', 'start', 'restart'],
+    );
 
     ok(await cli(['stop', '-t', '0', 'busy']), 'stop');
     const notRunning = await cli(['top', 'busy']);
@@ -218,7 +274,10 @@ describe('containers: diff, commit, top, stats, restart, prune', () => {
     assert.ok(existsSync(join(agent.root, 'containers', p2)), 'nothing removed without --force');
 
     events.length = 0;
-    const res = JSON.parse(ok(await cli(['container', 'prune', '-f', '--format', 'json']), 'container prune').stdout) as { Deleted: string[]; SpaceReclaimed: number };
+    const res = JSON.parse(ok(await cli(['container', 'prune', '-f', '--format', 'json']), 'container prune').stdout) as {
+      Deleted: string[];
+      SpaceReclaimed: number;
+    };
     assert.ok(res.Deleted.includes(p2));
     assert.ok(!res.Deleted.includes(running), 'the running container stays');
     assert.ok(res.SpaceReclaimed >= 100 * 1024, `reclaimed ${res.SpaceReclaimed}`);

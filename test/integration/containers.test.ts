@@ -38,7 +38,6 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
   }
 }
 
-
 describe('containers', () => {
   const s = containerSuite({ repo: 'c/box', cliTimeoutMs: 60_000 });
   const { cli, track } = s;
@@ -56,7 +55,8 @@ describe('containers', () => {
 
   // After the suite's own teardown (agent stopped, cgroups checked).
   after(() => {
-    for (const pid of pids) assert.ok(!alive(pid) || !readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes('/berth/'), `container process ${pid} is gone`);
+    for (const pid of pids)
+      assert.ok(!alive(pid) || !readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes('/berth/'), `container process ${pid} is gone`);
   });
 
   it('run propagates the exit code, prints stdout and stderr apart, --rm removes it', async () => {
@@ -72,7 +72,8 @@ describe('containers', () => {
   });
 
   it('-d, ps, logs, stop with the stop signal first, start with the upper layer kept, rm', async () => {
-    const script = 'test -f /keep && echo found-keep; echo kept > /keep; trap "echo got-term; exit 0" TERM; echo ready; while :; do sleep 1; done';
+    const script =
+      'test -f /keep && echo found-keep; echo kept > /keep; trap "echo got-term; exit 0" TERM; echo ready; while :; do sleep 1; done';
     const id = await runD(['--name', 'lifecycle', s.ref, 'sh', '-c', script]);
     const ps = ok(await cli(['ps']), 'ps');
     const rows = ps.stdout.trim().split('\n');
@@ -112,7 +113,24 @@ describe('containers', () => {
   });
 
   it('env, workdir, user by name and number, hostname, entrypoint', async () => {
-    const r = await cli(['run', '--rm', '-e', 'FOO=bar', '-e', 'PATH=/bin', '-w', '/tmp', '-u', 'app', '--hostname', 'box1', s.ref, 'sh', '-c', 'echo $FOO $PATH $HOME; pwd; id -u; id -g; hostname; cat /etc/hostname']);
+    const r = await cli([
+      'run',
+      '--rm',
+      '-e',
+      'FOO=bar',
+      '-e',
+      'PATH=/bin',
+      '-w',
+      '/tmp',
+      '-u',
+      'app',
+      '--hostname',
+      'box1',
+      s.ref,
+      'sh',
+      '-c',
+      'echo $FOO $PATH $HOME; pwd; id -u; id -g; hostname; cat /etc/hostname',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'bar /bin /home/app\n/tmp\n1000\n1000\nbox1\nbox1\n');
     const n = await cli(['run', '--rm', '-u', '1234:55', s.ref, 'id']);
@@ -133,8 +151,16 @@ describe('containers', () => {
     mkdirSync(join(host, 'ro'));
     writeFileSync(join(host, 'ro', 'f'), 'from-host\n');
     const r = await cli([
-      'run', '--rm', '-v', `${join(host, 'rw')}:/rw`, '-v', `${join(host, 'ro')}:/ro:ro`, s.ref,
-      'sh', '-c', 'cat /ro/f; echo written > /rw/out; touch /ro/x 2>/dev/null && echo ro-writable; exit 0',
+      'run',
+      '--rm',
+      '-v',
+      `${join(host, 'rw')}:/rw`,
+      '-v',
+      `${join(host, 'ro')}:/ro:ro`,
+      s.ref,
+      'sh',
+      '-c',
+      'cat /ro/f; echo written > /rw/out; touch /ro/x 2>/dev/null && echo ro-writable; exit 0',
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'from-host\n');
@@ -180,7 +206,16 @@ describe('containers', () => {
   });
 
   it('a pids limit stops a fork bomb', async () => {
-    const r = await cli(['run', '--rm', '--pids-limit', '8', s.ref, 'sh', '-c', 'i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; echo started']);
+    const r = await cli([
+      'run',
+      '--rm',
+      '--pids-limit',
+      '8',
+      s.ref,
+      'sh',
+      '-c',
+      'i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; echo started',
+    ]);
     assert.match(r.stderr, /can't fork|Resource temporarily unavailable|fork/i, r.stderr);
   });
 
@@ -190,7 +225,11 @@ describe('containers', () => {
     assert.equal(again.code, 1);
     assert.match(again.stderr, /the container name "\/dup" is already in use by container [0-9a-f]{12}/);
     await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: 'dup' }), ErrorCode.Conflict);
-    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: 'a b' }), ErrorCode.InvalidArgument, /invalid container name/);
+    await expectAgentError(
+      s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: 'a b' }),
+      ErrorCode.InvalidArgument,
+      /invalid container name/,
+    );
     await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: 'nosuch:v1' }), ErrorCode.NotFound, /no such image/);
     await expectAgentError(inspect('nosuch'), ErrorCode.NotFound);
     // sleep as pid 1 has no SIGTERM handler, so the kernel drops TERM: KILL (the default) it is.
@@ -218,7 +257,10 @@ describe('containers', () => {
     ok(await cli(['rm', 'evented']), 'rm');
     await until('destroy', () => events.some((e) => e.Action === 'destroy'));
     const mine = events.filter((e) => e.Type === 'container');
-    assert.deepEqual(mine.map((e) => e.Action), ['create', 'start', 'die', 'destroy']);
+    assert.deepEqual(
+      mine.map((e) => e.Action),
+      ['create', 'start', 'die', 'destroy'],
+    );
     assert.equal(mine[2].Actor.Attributes.exitCode, '7');
     assert.equal(mine[0].Actor.Attributes.name, 'evented');
     assert.equal(mine[0].Actor.Attributes.image, s.ref);

@@ -73,7 +73,16 @@ describe('cp', () => {
     ok(await cli(['cp', tree, `${id}:/root`]), 'cp dir into dir');
     ok(await cli(['cp', `${tree}/.`, `${id}:/tmp`]), 'cp contents');
     ok(await cli(['cp', tree, `${id}:/opt`]), 'cp dir to a new name (/opt is not in the image)');
-    const ls = ok(await cli(['exec', id, 'sh', '-c', 'cat /root/tree/sub/f /tmp/sub/f /opt/hard; readlink /root/tree/soft; stat -c %h /root/tree/hard']), 'exec');
+    const ls = ok(
+      await cli([
+        'exec',
+        id,
+        'sh',
+        '-c',
+        'cat /root/tree/sub/f /tmp/sub/f /opt/hard; readlink /root/tree/soft; stat -c %h /root/tree/hard',
+      ]),
+      'exec',
+    );
     assert.equal(ls.stdout, 'FFFsub/f\n2\n');
     // A file the container writes comes back out; a running container's /proc is not copied.
     ok(await cli(['exec', id, 'sh', '-c', 'mkdir -p /data/x && echo made > /data/x/y']), 'exec write');
@@ -129,7 +138,8 @@ describe('cp', () => {
   it('refuses hostile archives from stdin: "..", links then files through them, device nodes', async () => {
     const host = await makeTempDir('berth-cp-');
     const id = await create('true');
-    const file = (name: string, body: string) => Buffer.concat([rawHeader({ name, size: body.length }), Buffer.from(body), contentPadding(body.length)]);
+    const file = (name: string, body: string) =>
+      Buffer.concat([rawHeader({ name, size: body.length }), Buffer.from(body), contentPadding(body.length)]);
     const cases: [string, Buffer, RegExp][] = [
       ['dotdot', Buffer.concat([file('../../../../tmp/berth-escape', 'x'), endOfArchive()]), /has a "\.\." component/],
       ['device', Buffer.concat([rawHeader({ name: 'sda', typeflag: '4', devmajor: 8, devminor: 0 }), endOfArchive()]), /device node/],

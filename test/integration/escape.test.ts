@@ -110,7 +110,11 @@ describe('escape attempts from inside a container all fail', () => {
       if (a.attempt === 'mknod block device' && a.ok) {
         const open = byName.get('open block device');
         assert.ok(open, `${who}: the probe tried to open the node it made`);
-        assert.equal(open.ok, false, `${who}: opening the host's disk ${a.device} (${a.major}:${a.minor}) is refused: ${JSON.stringify(open)}`);
+        assert.equal(
+          open.ok,
+          false,
+          `${who}: opening the host's disk ${a.device} (${a.major}:${a.minor}) is refused: ${JSON.stringify(open)}`,
+        );
         continue;
       }
       if (a.ok) breaches.push(a);
@@ -156,9 +160,13 @@ describe('escape attempts from inside a container all fail', () => {
   it('the probe is not blind: without a container (private mount, pid and uts namespaces only) its attempts succeed', async () => {
     // Same binary, same parameters, run by unshare(1) as root on the host's filesystem: the
     // attempts that the container stops must succeed here, or the checks above prove nothing.
-    const out = await run('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', '--mount-proc', '--uts', await probeBinary(), ...escapeArgs()], {
-      timeoutMs: 30_000,
-    });
+    const out = await run(
+      'unshare',
+      ['--mount', '--propagation', 'private', '--pid', '--fork', '--mount-proc', '--uts', await probeBinary(), ...escapeArgs()],
+      {
+        timeoutMs: 30_000,
+      },
+    );
     const r = parseProbe(out.toString());
     const a = (n: string) => r.escapes!.find((x) => x.attempt === n)!;
     assert.deepEqual([a('read host file by its path').ok, a('read host file by its path').content], [true, secret]);

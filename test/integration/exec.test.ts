@@ -10,14 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MessageConnection } from 'vscode-jsonrpc';
-import {
-  ErrorCode,
-  ExecRequest,
-  InputNotification,
-  OutputNotification,
-  PullRequest,
-  ResizeNotification,
-} from '../../protocol';
+import { ErrorCode, ExecRequest, InputNotification, OutputNotification, PullRequest, ResizeNotification } from '../../protocol';
 import { BUNDLE, REPO, berth, runWithInput, startAgent, type TestAgent } from '../support/agent';
 import { expectAgentError } from '../support/expect';
 import { busyboxImage } from '../support/images';
@@ -27,7 +20,6 @@ import { requireTools, runCleanups } from '../support/tmp';
 import { cgroupLeft, removeAllContainers } from '../support/containers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 
 describe('exec and terminals', () => {
   let registry: TestRegistry;
@@ -48,7 +40,20 @@ describe('exec and terminals', () => {
     env = { ...agent.env, BERTH_NO_AUTOSTART: '1' };
     conn = await agent.connect();
     await conn.sendRequest(PullRequest.type, { reference: ref });
-    const r = await cli(['run', '-d', '--name', 'target', '--hostname', 'inside', '-e', 'FROM_RUN=1', ref, 'sh', '-c', 'echo init > /marker; exec sleep 1000']);
+    const r = await cli([
+      'run',
+      '-d',
+      '--name',
+      'target',
+      '--hostname',
+      'inside',
+      '-e',
+      'FROM_RUN=1',
+      ref,
+      'sh',
+      '-c',
+      'echo init > /marker; exec sleep 1000',
+    ]);
     assert.equal(r.code, 0, r.stderr);
   });
 
@@ -59,7 +64,8 @@ describe('exec and terminals', () => {
   });
 
   it('berth exec sees the container: hostname, its init as pid 1, its files, cgroup, env + -e; exit code propagates', async () => {
-    const script = 'hostname; tr "\\0" " " < /proc/1/cmdline; echo; cat /marker; cat /proc/self/cgroup | grep -c /berth/ || true; echo $FROM_RUN $EXTRA; exit 4';
+    const script =
+      'hostname; tr "\\0" " " < /proc/1/cmdline; echo; cat /marker; cat /proc/self/cgroup | grep -c /berth/ || true; echo $FROM_RUN $EXTRA; exit 4';
     const r = await cli(['exec', '-e', 'EXTRA=yes', 'target', 'sh', '-c', script]);
     assert.equal(r.code, 4, r.stderr);
     const lines = r.stdout.split('\n');
@@ -125,7 +131,16 @@ describe('exec and terminals', () => {
       if (n.token === token) out += Buffer.from(n.data, 'base64').toString();
     });
     try {
-      const done = conn.sendRequest(ExecRequest.type, { container: 'target', cmd: ['sh'], tty: true, stdin: true, rows: 10, cols: 40, attachToken: token, env: ['PS1=$ '] });
+      const done = conn.sendRequest(ExecRequest.type, {
+        container: 'target',
+        cmd: ['sh'],
+        tty: true,
+        stdin: true,
+        rows: 10,
+        cols: 40,
+        attachToken: token,
+        env: ['PS1=$ '],
+      });
       const send = (s: string) => conn.sendNotification(InputNotification.type, { token, data: Buffer.from(s).toString('base64') });
       await send('stty size\n');
       for (let i = 0; i < 200 && !/10 40/.test(out); i++) await sleep(20);
@@ -152,7 +167,12 @@ describe('exec and terminals', () => {
       if (n.stream === 'stdout') o += Buffer.from(n.data, 'base64').toString();
       else if (n.stream === 'stderr') e += Buffer.from(n.data, 'base64').toString();
     });
-    const done2 = conn.sendRequest(ExecRequest.type, { container: 'target', cmd: ['sh', '-c', 'cat; echo err >&2'], stdin: true, attachToken: 'proto-2' });
+    const done2 = conn.sendRequest(ExecRequest.type, {
+      container: 'target',
+      cmd: ['sh', '-c', 'cat; echo err >&2'],
+      stdin: true,
+      attachToken: 'proto-2',
+    });
     await conn.sendNotification(InputNotification.type, { token: 'proto-2', data: Buffer.from('piped').toString('base64'), eof: true });
     assert.deepEqual(await done2, { ExitCode: 0 });
     sub2.dispose();

@@ -117,7 +117,12 @@ const pipes = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWr
 
 function connection(socket: string) {
   const log: string[] = [];
-  const conn = new AgentConnection({ socket: () => socket, log: (l) => log.push(l), backoff: { initialMs: 50, maxMs: 200 }, connectTimeoutMs: 2000 });
+  const conn = new AgentConnection({
+    socket: () => socket,
+    log: (l) => log.push(l),
+    backoff: { initialMs: 50, maxMs: 200 },
+    connectTimeoutMs: 2000,
+  });
   return { conn, log };
 }
 
@@ -168,8 +173,14 @@ describe('the extension against broken agents', () => {
     await until('connected', () => conn.state.kind === 'connected');
     const err = await rejection(conn.request(ListImagesRequest.type, {}, undefined, { timeoutMs: 300 }));
     assert.ok(err instanceof RequestTimeoutError, String(err));
-    assert.equal(sentence(err.message), `The agent at ${socket} did not answer image/list within 0.3 s; it may be stuck (its log says more).`);
-    assert.ok(log.some((l) => l.includes('did not answer image/list')), 'logged');
+    assert.equal(
+      sentence(err.message),
+      `The agent at ${socket} did not answer image/list within 0.3 s; it may be stuck (its log says more).`,
+    );
+    assert.ok(
+      log.some((l) => l.includes('did not answer image/list')),
+      'logged',
+    );
     await until('the agent was told', () => silent.seen.filter((s) => 'cancel' in s).length === 1);
     // A user's cancel: settles at once, as "cancelled" (not an error to show).
     const cancel = new CancellationTokenSource();

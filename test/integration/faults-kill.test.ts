@@ -118,7 +118,7 @@ describe('the agent killed at random points', () => {
   it('during a pull: the store stays consistent and the pull, repeated, completes', async () => {
     const ref = `${proxy.host}/kill/feature:v1`;
     // Calibrate: how long a whole pull takes here.
-    const cal = await restart((await makeTempDir('berth-kill-')));
+    const cal = await restart(await makeTempDir('berth-kill-'));
     const t0 = Date.now();
     await (await cal.connect()).sendRequest(PullRequest.type, { reference: ref });
     const span = Date.now() - t0;
@@ -148,7 +148,11 @@ describe('the agent killed at random points', () => {
     let agent = await restart(await makeTempDir('berth-kill-'));
     let conn: MessageConnection = await agent.connect();
     await conn.sendRequest(PullRequest.type, { reference: ref });
-    const { Id: id } = await conn.sendRequest(CreateContainerRequest.type, { image: ref, name: 'killed-start', cmd: ['sh', '-c', 'echo up; exec sleep 60'] });
+    const { Id: id } = await conn.sendRequest(CreateContainerRequest.type, {
+      image: ref,
+      name: 'killed-start',
+      cmd: ['sh', '-c', 'echo up; exec sleep 60'],
+    });
     containerIds.add(id);
     // Calibrate on starts that are not interrupted (the first one also warms caches: the last counts).
     let span = 0;
@@ -208,12 +212,18 @@ describe('the agent killed at random points', () => {
       const res = await conn.sendRequest(CommitContainerRequest.type, { container: id, reference: tag });
       const img = await conn.sendRequest(InspectImageRequest.type, { reference: res.Id });
       assert.equal(img.RootFS.Layers.length, 2, `base + the container's layer ${replay()}`);
-      assert.ok(img.RepoTags.some((t) => t.endsWith(tag)), `${tag} names it`);
+      assert.ok(
+        img.RepoTags.some((t) => t.endsWith(tag)),
+        `${tag} names it`,
+      );
       await checkPasses(agent, `commit round ${round}, after committing again`);
     }
     console.log(`commit: whole commit ${span} ms; kill points ${outcomes.join(' ')}`);
     // The committed image runs and holds the container's files.
-    const r = await berth(['run', '--rm', `kill/committed:r${ROUNDS - 1}`, 'sh', '-c', 'cat /payload; stat -c %s /big'], { ...agent.env, BERTH_NO_AUTOSTART: '1' });
+    const r = await berth(['run', '--rm', `kill/committed:r${ROUNDS - 1}`, 'sh', '-c', 'cat /payload; stat -c %s /big'], {
+      ...agent.env,
+      BERTH_NO_AUTOSTART: '1',
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `payload\n${4096 * 1024}\n`);
     await agent.stop();
@@ -237,10 +247,23 @@ describe('a full disk during unpack', () => {
     const agent = await startAgent({
       root,
       socket: `${sockDir}/agent.sock`,
-      launcher: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o size=40m,mode=0711 berth-test-full "$0" && exec "$@"', root],
+      launcher: [
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount -t tmpfs -o size=40m,mode=0711 berth-test-full "$0" && exec "$@"',
+        root,
+      ],
     });
     const conn = await agent.connect();
-    const err = await expectAgentError(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/disk/big:v1` }), ErrorCode.System, /ENOSPC/);
+    const err = await expectAgentError(
+      conn.sendRequest(PullRequest.type, { reference: `${registry.host}/disk/big:v1` }),
+      ErrorCode.System,
+      /ENOSPC/,
+    );
     assert.equal(err.data.errno, 'ENOSPC');
     assert.ok(typeof err.data.path === 'string' && err.data.path.startsWith(root), `the error names a path in the store: ${err.data.path}`);
     assert.match(err.message, /disk holding the Berth store is full/);

@@ -25,7 +25,6 @@ function storeIsEmpty(root: string): void {
   assert.deepEqual(readdirSync(join(root, 'tmp')), [], 'no temp work left');
 }
 
-
 describe('registry faults', () => {
   let registry: TestRegistry;
   let proxy: FaultProxy;
@@ -46,7 +45,10 @@ describe('registry faults', () => {
   it('a corrupted blob is refused with DigestMismatch and nothing is stored', async () => {
     const agent = await startAgent();
     proxy.fault = (req) => (isLayer(req.path) ? { kind: 'corrupt', atByte: 1000 } : undefined);
-    const err = await expectAgentError((await agent.connect()).sendRequest(PullRequest.type, { reference: `${proxy.host}/f/box:v1` }), ErrorCode.DigestMismatch);
+    const err = await expectAgentError(
+      (await agent.connect()).sendRequest(PullRequest.type, { reference: `${proxy.host}/f/box:v1` }),
+      ErrorCode.DigestMismatch,
+    );
     assert.match(err.message, new RegExp(layerDigest.slice(7, 19)));
     storeIsEmpty(agent.root);
     assert.deepEqual(readdirSync(join(agent.root, 'blobs', 'sha256')), []);
@@ -160,7 +162,11 @@ describe('hostile layers served by a registry', () => {
   });
 
   const cases: { name: string; entries: Parameters<typeof hostileLayer>[0]; entry: string }[] = [
-    { name: 'a path climbing out with ..', entries: [{ name: '../../../../../../tmp/berth-escape-probe', content: 'x' }], entry: '../../../../../../tmp/berth-escape-probe' },
+    {
+      name: 'a path climbing out with ..',
+      entries: [{ name: '../../../../../../tmp/berth-escape-probe', content: 'x' }],
+      entry: '../../../../../../tmp/berth-escape-probe',
+    },
     {
       name: 'a symlink out, then a file written through it',
       entries: [
@@ -178,7 +184,10 @@ describe('hostile layers served by a registry', () => {
       const img = buildImage({ layers: [await busyboxLayer(), hostileLayer(c.entries)] });
       const repo = `hostile/${c.name.replace(/[^a-z]+/g, '-').replace(/^-|-$/g, '')}`;
       await pushImage(registry, repo, 'v1', img);
-      const err = await expectAgentError(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/${repo}:v1` }), ErrorCode.HostileLayer);
+      const err = await expectAgentError(
+        conn.sendRequest(PullRequest.type, { reference: `${registry.host}/${repo}:v1` }),
+        ErrorCode.HostileLayer,
+      );
       assert.equal(err.data.entry, c.entry);
       assert.ok(err.message.includes(c.entry), `the message names the entry: ${err.message}`);
       assert.equal(existsSync(outside), false, 'nothing was written outside the store');

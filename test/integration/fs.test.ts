@@ -88,15 +88,25 @@ describe('fs/*: Browse Files served by the agent from the layers', () => {
   it("reads an image's files: the root, a file, a symlink reported as one and read through", async () => {
     const image: FsTarget = { image: ref };
     const root = await list(image, '/');
-    for (const n of ['bin', 'etc', 'home', 'tmp']) assert.ok(root.some((e) => e.name === n && e.type === 'dir' && !e.symlink), `/${n} listed as a directory`);
+    for (const n of ['bin', 'etc', 'home', 'tmp'])
+      assert.ok(
+        root.some((e) => e.name === n && e.type === 'dir' && !e.symlink),
+        `/${n} listed as a directory`,
+      );
     assert.equal(await text(image, '/etc/passwd'), PASSWD);
     assert.equal(await text({ image: imageId }, '/etc/passwd'), PASSWD, 'the image ID names it too');
     const sh = await stat(image, '/bin/sh');
-    assert.deepEqual({ type: sh.type, symlink: sh.symlink, linkTarget: sh.linkTarget, layer: sh.layer }, { type: 'file', symlink: true, linkTarget: 'busybox', layer: 0 });
+    assert.deepEqual(
+      { type: sh.type, symlink: sh.symlink, linkTarget: sh.linkTarget, layer: sh.layer },
+      { type: 'file', symlink: true, linkTarget: 'busybox', layer: 0 },
+    );
     assert.equal(sh.size, readFileSync('/bin/busybox').length);
     assert.ok((await read(image, '/bin/sh')).equals(readFileSync('/bin/busybox')), '/bin/sh reads through to busybox');
     const bin = await list(image, '/bin');
-    assert.deepEqual(bin.find((e) => e.name === 'sh'), { name: 'sh', type: 'file', symlink: true });
+    assert.deepEqual(
+      bin.find((e) => e.name === 'sh'),
+      { name: 'sh', type: 'file', symlink: true },
+    );
     const tmp = await stat(image, '/tmp');
     assert.equal(tmp.type, 'dir');
     assert.equal(tmp.mode, 0o1777);
@@ -112,7 +122,11 @@ describe('fs/*: Browse Files served by the agent from the layers', () => {
     // The image still has the original.
     assert.equal(await text({ image: ref }, '/etc/passwd'), PASSWD);
     // Deleted in the container (a whiteout): gone from the file and from the listing.
-    const e = await expectAgentError(read(c1, '/etc/group'), ErrorCode.NotFound, /read file "\/etc\/group" in container fs-one: no such file or directory/);
+    const e = await expectAgentError(
+      read(c1, '/etc/group'),
+      ErrorCode.NotFound,
+      /read file "\/etc\/group" in container fs-one: no such file or directory/,
+    );
     assert.equal(e.data.errno, 'ENOENT');
     assert.equal(e.data.path, '/etc/group');
     const etc = await names(c1, '/etc');
@@ -129,14 +143,18 @@ describe('fs/*: Browse Files served by the agent from the layers', () => {
     assert.deepEqual([link.type, link.symlink, link.linkTarget], ['dir', true, '/etc']);
   });
 
-  it('never leaves the rootfs: absolute and relative links to /etc/shadow read the container\'s own', async () => {
+  it("never leaves the rootfs: absolute and relative links to /etc/shadow read the container's own", async () => {
     const hostShadow = readFileSync('/etc/shadow', 'utf8');
     assert.notEqual(hostShadow, 'container-shadow\n');
     assert.equal(await text(c1, '/abs-shadow'), 'container-shadow\n');
     assert.equal(await text(c1, '/tmp/rel-shadow'), 'container-shadow\n');
     // A link to a host file the container does not have: not found, although the host has it.
     const host = await stat(c1, '/host-only');
-    assert.deepEqual([host.type, host.symlink, host.linkTarget], ['symlink', true, '/root/.bashrc'], 'a dangling link is reported as a link');
+    assert.deepEqual(
+      [host.type, host.symlink, host.linkTarget],
+      ['symlink', true, '/root/.bashrc'],
+      'a dangling link is reported as a link',
+    );
     await expectAgentError(read(c1, '/host-only'), ErrorCode.NotFound);
     // A link to "/" is the container's root, not the host's.
     const root = await names(c1, '/hostroot');
@@ -166,14 +184,23 @@ describe('fs/*: Browse Files served by the agent from the layers', () => {
     await bad(read(c1, '/fifo'), ErrorCode.InvalidArgument, /not a regular file/, 'EINVAL');
     // 17 MiB: over the cap, said before reading.
     assert.equal((await stat(c1, '/big')).size, 17 * 1024 * 1024);
-    await bad(read(c1, '/big'), ErrorCode.InvalidArgument, /read file "\/big" in container fs-one: the file is 17\.0 MiB; Browse Files opens files up to 16\.0 MiB/, 'EFBIG');
+    await bad(
+      read(c1, '/big'),
+      ErrorCode.InvalidArgument,
+      /read file "\/big" in container fs-one: the file is 17\.0 MiB; Browse Files opens files up to 16\.0 MiB/,
+      'EFBIG',
+    );
     // Targets.
     await bad(read({ container: 'nope' }, '/hello'), ErrorCode.NotFound, /no such container: nope/);
     await bad(read({ image: 'nope:1' }, '/hello'), ErrorCode.NotFound, /no such image/);
     const both = { container: 'c1', image: ref } as unknown as FsTarget;
     await bad(read(both, '/hello'), ErrorCode.InvalidArgument, /exactly one of "container" and "image"/);
     await bad(conn.sendRequest(FsReadFileRequest.type, { path: '/hello' } as never), ErrorCode.InvalidArgument, /"target" must be/);
-    await bad(conn.sendRequest(FsReadFileRequest.type, { target: c1, path: 42 } as never), ErrorCode.InvalidArgument, /"path" must be a string/);
+    await bad(
+      conn.sendRequest(FsReadFileRequest.type, { target: c1, path: 42 } as never),
+      ErrorCode.InvalidArgument,
+      /"path" must be a string/,
+    );
   });
 
   it("follows a running container's changes live", async () => {

@@ -44,8 +44,14 @@ describe('hostile manifests from a fake registry', () => {
       const url = req.url ?? '';
       if (url === '/v2/' || url === '/v2') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       const m = /^\/v2\/hostile\/(manifests|blobs)\/(.+)$/.exec(url);
-      const item = m?.[1] === 'manifests' ? manifests.get(decodeURIComponent(m[2])) : m ? { body: blobs.get(decodeURIComponent(m[2])), type: 'application/octet-stream' } : undefined;
-      if (!item?.body) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}');
+      const item =
+        m?.[1] === 'manifests'
+          ? manifests.get(decodeURIComponent(m[2]))
+          : m
+            ? { body: blobs.get(decodeURIComponent(m[2])), type: 'application/octet-stream' }
+            : undefined;
+      if (!item?.body)
+        return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}');
       res.writeHead(200, { 'content-type': item.type, 'content-length': item.body.length });
       res.end(req.method === 'HEAD' ? undefined : item.body);
     });
@@ -64,7 +70,13 @@ describe('hostile manifests from a fake registry', () => {
   const image = (layers: unknown[], diffIds: string[], over: Record<string, unknown> = {}) => {
     const config = json({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, config: {} });
     blobs.set(sha(config), config);
-    return json({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: { mediaType: MediaTypes.ociConfig, digest: sha(config), size: config.length }, layers, ...over });
+    return json({
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociManifest,
+      config: { mediaType: MediaTypes.ociConfig, digest: sha(config), size: config.length },
+      layers,
+      ...over,
+    });
   };
   const serve = (tag: string, body: Buffer, type: string = MediaTypes.ociManifest) => manifests.set(tag, { body, type });
 
@@ -72,7 +84,11 @@ describe('hostile manifests from a fake registry', () => {
   const refused = async (tag: string, code: ErrorCode, re: RegExp) => {
     const ref = `${host}/hostile:${tag}`;
     const err = await expectAgentError(conn.sendRequest(PullRequest.type, { reference: ref }), code, re);
-    assert.match(err.message, new RegExp(`^pull ${host.replace(/\./g, '\\.')}/hostile:${tag}: `), `the message names the reference: ${err.message}`);
+    assert.match(
+      err.message,
+      new RegExp(`^pull ${host.replace(/\./g, '\\.')}/hostile:${tag}: `),
+      `the message names the reference: ${err.message}`,
+    );
     assert.deepEqual(readdirSync(join(agent.root, 'images')), [], 'no image recorded');
     assert.deepEqual(readdirSync(join(agent.root, 'layers')), [], 'no layer stored');
     assert.deepEqual(readdirSync(join(agent.root, 'tmp')), [], 'no temp work left');
@@ -85,7 +101,11 @@ describe('hostile manifests from a fake registry', () => {
   });
 
   it('wrong media types: an unknown manifest type, HTML, a layer of an unknown type', async () => {
-    serve('unknown-type', json({ schemaVersion: 2, mediaType: 'application/vnd.example.not-an-image+json', config: {}, layers: [] }), 'application/vnd.example.not-an-image+json');
+    serve(
+      'unknown-type',
+      json({ schemaVersion: 2, mediaType: 'application/vnd.example.not-an-image+json', config: {}, layers: [] }),
+      'application/vnd.example.not-an-image+json',
+    );
     await refused('unknown-type', ErrorCode.UnsupportedManifest, /not a container image manifest/);
     serve('html', Buffer.from('<html><body>login</body></html>'), 'text/html');
     await refused('html', ErrorCode.InvalidContent, /not valid JSON/);
@@ -97,7 +117,11 @@ describe('hostile manifests from a fake registry', () => {
   it('index loops and nesting deeper than two levels', async () => {
     // A loop: an index naming a digest whose served bytes are the index itself.
     const stub = json({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [] });
-    const loop = json({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [{ mediaType: MediaTypes.ociIndex, digest: sha(stub), size: stub.length }] });
+    const loop = json({
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociIndex,
+      manifests: [{ mediaType: MediaTypes.ociIndex, digest: sha(stub), size: stub.length }],
+    });
     serve('loop', loop, MediaTypes.ociIndex);
     serve(sha(stub), loop, MediaTypes.ociIndex);
     await refused('loop', ErrorCode.DigestMismatch, /./);
@@ -108,7 +132,11 @@ describe('hostile manifests from a fake registry', () => {
     let type: string = MediaTypes.ociManifest;
     for (let depth = 0; depth < 3; depth++) {
       serve(sha(doc), doc, type);
-      doc = json({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [{ mediaType: type, digest: sha(doc), size: doc.length, platform: { os: 'linux', architecture: 'amd64' } }] });
+      doc = json({
+        schemaVersion: 2,
+        mediaType: MediaTypes.ociIndex,
+        manifests: [{ mediaType: type, digest: sha(doc), size: doc.length, platform: { os: 'linux', architecture: 'amd64' } }],
+      });
       type = MediaTypes.ociIndex;
     }
     serve('deep', doc, MediaTypes.ociIndex);
@@ -135,26 +163,44 @@ describe('hostile manifests from a fake registry', () => {
       () => assert.fail('a layer shorter than its descriptor was accepted'),
       (err: { code: number; message: string }) => err,
     );
-    assert.ok([ErrorCode.RegistryError, ErrorCode.DigestMismatch, ErrorCode.InvalidContent].includes(e.code), `a typed error: ${e.code} ${e.message}`);
+    assert.ok(
+      [ErrorCode.RegistryError, ErrorCode.DigestMismatch, ErrorCode.InvalidContent].includes(e.code),
+      `a typed error: ${e.code} ${e.message}`,
+    );
     assert.deepEqual(readdirSync(join(agent.root, 'images')), []);
   });
 
   it('bad digests and a layer-count bomb', async () => {
     const layer = await busyboxLayer();
-    serve('digest-md5', image([{ mediaType: MediaTypes.ociLayerGzip, digest: 'md5:d41d8cd98f00b204e9800998ecf8427e', size: 1 }], [layer.diffId]));
+    serve(
+      'digest-md5',
+      image([{ mediaType: MediaTypes.ociLayerGzip, digest: 'md5:d41d8cd98f00b204e9800998ecf8427e', size: 1 }], [layer.diffId]),
+    );
     await refused('digest-md5', ErrorCode.InvalidContent, /invalid digest/);
-    serve('digest-traversal', image([{ mediaType: MediaTypes.ociLayerGzip, digest: 'sha256:../../../../etc/passwd', size: 1 }], [layer.diffId]));
+    serve(
+      'digest-traversal',
+      image([{ mediaType: MediaTypes.ociLayerGzip, digest: 'sha256:../../../../etc/passwd', size: 1 }], [layer.diffId]),
+    );
     await refused('digest-traversal', ErrorCode.InvalidContent, /invalid digest/);
     const before = requests;
     const many = Array.from({ length: 5000 }, () => ({ mediaType: MediaTypes.ociLayerGzip, digest: layer.digest, size: layer.size }));
-    serve('bomb', image(many, many.map(() => layer.diffId)));
+    serve(
+      'bomb',
+      image(
+        many,
+        many.map(() => layer.diffId),
+      ),
+    );
     await refused('bomb', ErrorCode.InvalidContent, /5000 layers; at most 1000/);
     assert.ok(requests - before <= 3, `no layer was fetched (${requests - before} requests)`);
   });
 
   it('JSON nested 100,000 deep, and a manifest that is a JSON array', async () => {
     serve('deep-json', Buffer.from('{"schemaVersion":2,"layers":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}'));
-    const e = await expectAgentError(conn.sendRequest(PullRequest.type, { reference: `${host}/hostile:deep-json` }), ErrorCode.InvalidContent);
+    const e = await expectAgentError(
+      conn.sendRequest(PullRequest.type, { reference: `${host}/hostile:deep-json` }),
+      ErrorCode.InvalidContent,
+    );
     assert.doesNotMatch(e.message, /internal error/);
     serve('array', Buffer.from('[1,2,3]'));
     await refused('array', ErrorCode.InvalidContent, /not a JSON object/);

@@ -136,7 +136,9 @@ describe('malformed JSON-RPC at the agent socket', () => {
   before(async () => {
     sentinel = await makeTempDir('berth-fuzz-sentinel-');
     for (const f of hostFiles) hostBefore.set(f, stamp(f));
-    notFound = createServer((_req, res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN"}]}'));
+    notFound = createServer((_req, res) =>
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN"}]}'),
+    );
     await new Promise<void>((r) => notFound.listen(0, '127.0.0.1', r));
     notFoundHost = `127.0.0.1:${(notFound.address() as AddressInfo).port}`;
     registerCleanup(async () => {
@@ -150,7 +152,9 @@ describe('malformed JSON-RPC at the agent socket', () => {
     imageRef = `${registry.host}/fuzz/box:v1`;
     const conn = await agent.connect();
     imageId = (await conn.sendRequest(PullRequest.type, { reference: imageRef })).image.Id;
-    containerId = (await conn.sendRequest(CreateContainerRequest.type, { image: imageRef, name: 'fuzz-c', cmd: ['true'], networkMode: 'none' })).Id;
+    containerId = (
+      await conn.sendRequest(CreateContainerRequest.type, { image: imageRef, name: 'fuzz-c', cmd: ['true'], networkMode: 'none' })
+    ).Id;
     await conn.sendRequest(CreateVolumeRequest.type, { name: 'fuzz-v' });
     conn.dispose();
   });
@@ -177,7 +181,10 @@ describe('malformed JSON-RPC at the agent socket', () => {
       r.socket.write(bytes);
       await r.closed(300);
       const got = r.received().toString('latin1');
-      assert.ok(got === '' || /^Content-Length: \d+\r\n/.test(got), `only framed JSON-RPC comes back: ${JSON.stringify(got.slice(0, 200))}`);
+      assert.ok(
+        got === '' || /^Content-Length: \d+\r\n/.test(got),
+        `only framed JSON-RPC comes back: ${JSON.stringify(got.slice(0, 200))}`,
+      );
       r.socket.destroy();
     }
     await stillServes('after random bytes');
@@ -202,7 +209,11 @@ describe('malformed JSON-RPC at the agent socket', () => {
 
   it('an oversized message (64 MiB of JSON) closes the connection before it is buffered, and the agent serves on', async () => {
     const r = await raw(agent.socket);
-    const body = Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":1,"method":"berth/version","params":{"x":"'), Buffer.alloc(64 * 1024 * 1024, 0x61), Buffer.from('"}}')]);
+    const body = Buffer.concat([
+      Buffer.from('{"jsonrpc":"2.0","id":1,"method":"berth/version","params":{"x":"'),
+      Buffer.alloc(64 * 1024 * 1024, 0x61),
+      Buffer.from('"}}'),
+    ]);
     r.socket.on('error', () => undefined);
     r.socket.write(frame(body), () => undefined);
     const msgs = await r.messages(1, 5_000);
@@ -217,7 +228,20 @@ describe('malformed JSON-RPC at the agent socket', () => {
   });
 
   it('valid JSON that is not JSON-RPC: arrays, scalars, a request without a method, a numeric method, a huge id', async () => {
-    const bodies = ['[]', '[1,2,3]', '42', 'null', '"x"', '{}', '{"jsonrpc":"2.0","id":1}', '{"jsonrpc":"2.0","id":2,"method":42}', `{"jsonrpc":"2.0","id":${'9'.repeat(400)},"method":"berth/version"}`, '{"jsonrpc":"1.0","id":3,"method":"berth/version"}', '{"jsonrpc":"2.0","id":{"a":1},"method":"berth/version"}', '{"jsonrpc":"2.0","id":4,"method":"berth/version","params":"str"}'];
+    const bodies = [
+      '[]',
+      '[1,2,3]',
+      '42',
+      'null',
+      '"x"',
+      '{}',
+      '{"jsonrpc":"2.0","id":1}',
+      '{"jsonrpc":"2.0","id":2,"method":42}',
+      `{"jsonrpc":"2.0","id":${'9'.repeat(400)},"method":"berth/version"}`,
+      '{"jsonrpc":"1.0","id":3,"method":"berth/version"}',
+      '{"jsonrpc":"2.0","id":{"a":1},"method":"berth/version"}',
+      '{"jsonrpc":"2.0","id":4,"method":"berth/version","params":"str"}',
+    ];
     for (const b of bodies) {
       const r = await raw(agent.socket);
       r.socket.write(frame(b));
@@ -235,18 +259,112 @@ describe('malformed JSON-RPC at the agent socket', () => {
   // --- fuzzed params for every declared request ------------------------------------------------
 
   const FIELDS = [
-    'reference', 'references', 'container', 'containers', 'image', 'name', 'path', 'paths', 'cmd', 'env', 'entrypoint', 'tty', 'stdin',
-    'attachToken', 'token', 'follow', 'tail', 'since', 'all', 'force', 'volumes', 'timeout', 'signal', 'platform', 'progressToken', 'source',
-    'target', 'layer', 'merged', 'offset', 'limit', 'repair', 'labels', 'binds', 'memory', 'nanoCpus', 'pidsLimit', 'capAdd', 'capDrop',
-    'privileged', 'user', 'workingDir', 'hostname', 'condition', 'intervalMs', 'changes', 'pause', 'comment', 'author', 'rows', 'cols',
-    'stream', 'context', 'dockerfile', 'tags', 'buildArgs', 'data', 'eof', 'network', 'publish', 'autoRemove', 'openStdin', 'types',
-    '__proto__', 'constructor', 'prototype',
+    'reference',
+    'references',
+    'container',
+    'containers',
+    'image',
+    'name',
+    'path',
+    'paths',
+    'cmd',
+    'env',
+    'entrypoint',
+    'tty',
+    'stdin',
+    'attachToken',
+    'token',
+    'follow',
+    'tail',
+    'since',
+    'all',
+    'force',
+    'volumes',
+    'timeout',
+    'signal',
+    'platform',
+    'progressToken',
+    'source',
+    'target',
+    'layer',
+    'merged',
+    'offset',
+    'limit',
+    'repair',
+    'labels',
+    'binds',
+    'memory',
+    'nanoCpus',
+    'pidsLimit',
+    'capAdd',
+    'capDrop',
+    'privileged',
+    'user',
+    'workingDir',
+    'hostname',
+    'condition',
+    'intervalMs',
+    'changes',
+    'pause',
+    'comment',
+    'author',
+    'rows',
+    'cols',
+    'stream',
+    'context',
+    'dockerfile',
+    'tags',
+    'buildArgs',
+    'data',
+    'eof',
+    'network',
+    'publish',
+    'autoRemove',
+    'openStdin',
+    'types',
+    '__proto__',
+    'constructor',
+    'prototype',
   ];
   const strings = () => [
-    '', 'x', '-1', '0', 'ALL', '../../../../../../etc/passwd', '/etc/passwd', '/nonexistent/berth-fuzz', join(sentinel, 'out.tar'), join(sentinel, 'sub', 'x'),
-    sentinel, 'a\0b', 'line\nbreak', '%s%n%x', '🙂ünï', 'x'.repeat(5000), 'sha256:' + '0'.repeat(64), 'busybox', 'docker.io/library/busybox:latest',
-    'localhost:1/a', '/', '.', '..', 'root', '65535:65535', 'SIGKILL', 'SIGSEGV', '1g', 'c1',
-    imageRef, imageId, imageId.slice(7, 19), containerId, containerId.slice(0, 12), 'fuzz-c', 'fuzz-v', '/data', 'fuzz-v:/data',
+    '',
+    'x',
+    '-1',
+    '0',
+    'ALL',
+    '../../../../../../etc/passwd',
+    '/etc/passwd',
+    '/nonexistent/berth-fuzz',
+    join(sentinel, 'out.tar'),
+    join(sentinel, 'sub', 'x'),
+    sentinel,
+    'a\0b',
+    'line\nbreak',
+    '%s%n%x',
+    '🙂ünï',
+    'x'.repeat(5000),
+    'sha256:' + '0'.repeat(64),
+    'busybox',
+    'docker.io/library/busybox:latest',
+    'localhost:1/a',
+    '/',
+    '.',
+    '..',
+    'root',
+    '65535:65535',
+    'SIGKILL',
+    'SIGSEGV',
+    '1g',
+    'c1',
+    imageRef,
+    imageId,
+    imageId.slice(7, 19),
+    containerId,
+    containerId.slice(0, 12),
+    'fuzz-c',
+    'fuzz-v',
+    '/data',
+    'fuzz-v:/data',
   ];
   const value = (depth: number): unknown => {
     const r = random();
@@ -322,7 +440,8 @@ describe('malformed JSON-RPC at the agent socket', () => {
         const responses = msgs.filter((m) => 'id' in m && ('result' in m || 'error' in m));
         for (const m of responses) {
           const e = m.error as { code: number; message: string } | undefined;
-          if (e?.code === ErrorCode.InvalidArgument) for (const f of e.message.matchAll(/"([A-Za-z]{1,40})"/g)) if (FIELDS.includes(f[1])) learnt.add(f[1]);
+          if (e?.code === ErrorCode.InvalidArgument)
+            for (const f of e.message.matchAll(/"([A-Za-z]{1,40})"/g)) if (FIELDS.includes(f[1])) learnt.add(f[1]);
         }
         for (const s of sent) {
           const m = responses.find((x) => x.id === s.id);
@@ -336,7 +455,8 @@ describe('malformed JSON-RPC at the agent socket', () => {
           const e = m.error as { code: number; message: string } | undefined;
           const k = e ? protocol.errorCodeName(e.code) : 'result';
           outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
-          if (e && (e.code === ErrorCode.Internal || /internal error/i.test(e.message))) failures.push(`${d.method} ${JSON.stringify(s.params).slice(0, 300)}: ${e.message}`);
+          if (e && (e.code === ErrorCode.Internal || /internal error/i.test(e.message)))
+            failures.push(`${d.method} ${JSON.stringify(s.params).slice(0, 300)}: ${e.message}`);
         }
         r.socket.destroy();
       }
@@ -344,10 +464,20 @@ describe('malformed JSON-RPC at the agent socket', () => {
     // Client -> agent notifications with fuzzed params: no answer is due; the agent must not fall over.
     const r = await raw(agent.socket);
     for (const d of declared.filter((x) => !(x.type instanceof RequestType))) {
-      for (let i = 0; i < CASES; i++) r.socket.write(frame(JSON.stringify({ jsonrpc: '2.0', method: d.method, params: tame(params(new Set(['token', 'data', 'eof', 'rows', 'cols']))) })));
+      for (let i = 0; i < CASES; i++)
+        r.socket.write(
+          frame(
+            JSON.stringify({ jsonrpc: '2.0', method: d.method, params: tame(params(new Set(['token', 'data', 'eof', 'rows', 'cols']))) }),
+          ),
+        );
     }
     r.socket.destroy();
-    console.log(`fuzz answers: ${[...outcomes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    console.log(
+      `fuzz answers: ${[...outcomes]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
     await stillServes('after the fuzz');
     assert.deepEqual(failures, [], `seed ${SEED}: requests answered badly`);
     assert.equal(answered, requests.length * Math.ceil(CASES / WAVES) * WAVES);

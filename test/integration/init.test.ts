@@ -15,7 +15,15 @@ describe('--init', () => {
   const { cli } = s;
 
   it('pid 1 is the init from a sealed memfd, the command its child; exit codes pass through', async () => {
-    const r = await cli(['run', '--rm', '--init', s.ref, 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; echo "me $$"; readlink /proc/1/exe; exit 3']);
+    const r = await cli([
+      'run',
+      '--rm',
+      '--init',
+      s.ref,
+      'sh',
+      '-c',
+      'tr "\\0" " " < /proc/1/cmdline; echo; echo "me $$"; readlink /proc/1/exe; exit 3',
+    ]);
     assert.equal(r.code, 3, r.stderr);
     const [cmdline, me, exe] = r.stdout.split('\n');
     assert.match(cmdline, /^berth-init \/bin\/sh sh -c /);
@@ -25,11 +33,22 @@ describe('--init', () => {
 
   it('reaps orphans: no zombie is left while the command runs', async () => {
     // The inner shell exits at once; its background sleep is reparented to pid 1 and exits later.
-    const r = ok(await cli(['run', '--rm', '--init', s.ref, 'sh', '-c', 'sh -c "sleep 0.2 & exit 0"; sleep 1; cat /proc/[0-9]*/stat | cut -d" " -f3 | grep -c Z || true']), 'run');
+    const r = ok(
+      await cli([
+        'run',
+        '--rm',
+        '--init',
+        s.ref,
+        'sh',
+        '-c',
+        'sh -c "sleep 0.2 & exit 0"; sleep 1; cat /proc/[0-9]*/stat | cut -d" " -f3 | grep -c Z || true',
+      ]),
+      'run',
+    );
     assert.equal(r.stdout.trim(), '0');
   });
 
-  it('forwards stop\'s SIGTERM to the command (a bare pid 1 would ignore it and be killed)', async () => {
+  it("forwards stop's SIGTERM to the command (a bare pid 1 would ignore it and be killed)", async () => {
     const id = ok(await cli(['run', '-d', '--init', s.ref, 'sleep', '600']), 'run -d').stdout.trim();
     s.track(id);
     const info = await s.conn.sendRequest(InspectContainerRequest.type, { container: id });

@@ -54,7 +54,10 @@ describe('load', () => {
     for (const l of feature.layers) {
       assert.equal(proxy.count(new RegExp(`/blobs/${l.digest}$`), 'GET'), 1, `layer ${l.digest.slice(7, 19)} downloaded once`);
     }
-    assert.ok(proxy.count(new RegExp(`/blobs/${feature.configDigest}$`), 'GET') <= 1, `the config blob downloaded at most once: ${proxy.requests.map((r) => r.method + ' ' + r.path.slice(0, 60)).join('\n')}`);
+    assert.ok(
+      proxy.count(new RegExp(`/blobs/${feature.configDigest}$`), 'GET') <= 1,
+      `the config blob downloaded at most once: ${proxy.requests.map((r) => r.method + ' ' + r.path.slice(0, 60)).join('\n')}`,
+    );
     for (const c of conns) c.dispose();
     proxy.fault = () => undefined;
     const check = await berth(['check'], { ...s.agent.env, BERTH_NO_AUTOSTART: '1' });
@@ -65,7 +68,12 @@ describe('load', () => {
     await s.conn.sendRequest(PullRequest.type, { reference: s.ref });
     // 30 bursts of 1,000 numbered lines, 0.1 s apart: 30,000 lines in about 3 s.
     const script = 'i=0; while [ $i -lt 30 ]; do seq $((i*1000+1)) $((i*1000+1000)); i=$((i+1)); sleep 0.1; done';
-    const { Id: id } = await s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: 'chatty', cmd: ['sh', '-c', script], networkMode: 'none' });
+    const { Id: id } = await s.conn.sendRequest(CreateContainerRequest.type, {
+      image: s.ref,
+      name: 'chatty',
+      cmd: ['sh', '-c', script],
+      networkMode: 'none',
+    });
     const follower = await s.agent.connect();
     const seen: string[] = [];
     follower.onNotification(LogLineNotification.type, (n) => {
@@ -83,7 +91,10 @@ describe('load', () => {
     assert.deepEqual(seen, want, 'in order');
     const all = await s.conn.sendRequest(ContainerLogsRequest.type, { container: id });
     assert.equal(all.lines.length, 30_000);
-    assert.deepEqual(all.lines.map((l) => l.line), want);
+    assert.deepEqual(
+      all.lines.map((l) => l.line),
+      want,
+    );
     assert.ok(all.lines.every((l) => l.stream === 'stdout'));
     console.log(`logs: 30,000 lines in ${took} ms from start to the exit`);
     await s.conn.sendRequest(RemoveContainerRequest.type, { container: id, force: true });
@@ -95,7 +106,12 @@ describe('load', () => {
     const t0 = Date.now();
     const created = await Promise.all(
       Array.from({ length: CONTAINERS }, (_, i) =>
-        s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: `load-${i}`, cmd: ['sh', '-c', `echo hello-${i}; exec sleep 60`], networkMode: 'none' }),
+        s.conn.sendRequest(CreateContainerRequest.type, {
+          image: s.ref,
+          name: `load-${i}`,
+          cmd: ['sh', '-c', `echo hello-${i}; exec sleep 60`],
+          networkMode: 'none',
+        }),
       ),
     );
     const ids = created.map((c) => c.Id);
@@ -103,7 +119,10 @@ describe('load', () => {
     await Promise.all(ids.map((id) => s.conn.sendRequest(StartContainerRequest.type, { container: id })));
     const tStarted = Date.now();
     const inspected = await Promise.all(ids.map((id) => s.conn.sendRequest(InspectContainerRequest.type, { container: id })));
-    assert.ok(inspected.every((c) => c.State.Running), 'all running');
+    assert.ok(
+      inspected.every((c) => c.State.Running),
+      'all running',
+    );
     const pids = inspected.map((c) => c.State.Pid);
     assert.equal(new Set(pids).size, CONTAINERS, 'each its own process');
     const running = await s.conn.sendRequest(ListContainersRequest.type, {});
@@ -111,7 +130,10 @@ describe('load', () => {
     await Promise.all(ids.map((id) => s.conn.sendRequest(RemoveContainerRequest.type, { container: id, force: true })));
     const tRemoved = Date.now();
     console.log(`${CONTAINERS} containers: created and started in ${tStarted - t0} ms, removed in ${tRemoved - tStarted} ms`);
-    assert.deepEqual((await s.conn.sendRequest(ListContainersRequest.type, { all: true })).filter((c) => c.Names.some((n) => n.startsWith('/load-'))), []);
+    assert.deepEqual(
+      (await s.conn.sendRequest(ListContainersRequest.type, { all: true })).filter((c) => c.Names.some((n) => n.startsWith('/load-'))),
+      [],
+    );
     for (const id of ids) assert.deepEqual(cgroupLeft(id), [], `no cgroup left for ${id}`);
     for (let i = 0; i < 100 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(pids.filter(alive), [], 'every container process is gone');

@@ -113,7 +113,8 @@ describe('container networking', () => {
   const s = containerSuite({
     repo: 'net/box',
     tools: ['docker-registry', 'tar', 'gzip', 'ip', 'iptables', 'iptables-save', 'gcc'],
-    image: async () => buildImage({ layers: [await busyboxLayer()], config: { Env: ['PATH=/bin'], Cmd: ['sh'], ExposedPorts: { '443/tcp': {} } } }),
+    image: async () =>
+      buildImage({ layers: [await busyboxLayer()], config: { Env: ['PATH=/bin'], Cmd: ['sh'], ExposedPorts: { '443/tcp': {} } } }),
     agentOptions: async () => {
       root = await makeTempDir('berth-root-');
       const net = testNetwork(root);
@@ -141,7 +142,12 @@ describe('container networking', () => {
   /** Nothing of the network of container `id` is left on the host. */
   const noNetworkLeft = (id: string) => {
     assert.ok(!ipLinks().includes(`${vethName(id)}@`), `no veth ${vethName(id)} left`);
-    assert.ok(!netnsList().split('\n').some((l) => l.startsWith(netnsName(id))), `no namespace ${netnsName(id)} left`);
+    assert.ok(
+      !netnsList()
+        .split('\n')
+        .some((l) => l.startsWith(netnsName(id))),
+      `no namespace ${netnsName(id)} left`,
+    );
     assert.ok(!existsSync(`/run/netns/${netnsName(id)}`));
   };
   /** A web server on port 80 of the container answering `body`. */
@@ -175,7 +181,13 @@ describe('container networking', () => {
     assert.equal(ns.IPAddress, addressOf(id), 'the address recorded for it');
     const last = Number(ns.IPAddress.split('.')[3]);
     assert.ok(ns.IPAddress.startsWith(`${base[0]}.${base[1]}.${base[2]}.`) && last > base[3] + 1 && last < base[3] + 15, ns.IPAddress);
-    assert.equal(ns.MacAddress, '02:42:' + ns.IPAddress.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':'));
+    assert.equal(
+      ns.MacAddress,
+      '02:42:' +
+        ns.IPAddress.split('.')
+          .map((o) => Number(o).toString(16).padStart(2, '0'))
+          .join(':'),
+    );
     assert.deepEqual(ns.Networks.bridge?.IPAddress, ns.IPAddress);
     assert.equal(ns.SandboxKey, `/run/netns/${netnsName(id)}`);
     assert.deepEqual(ns.Ports, { '443/tcp': null }, "the image's exposed port, not published");
@@ -196,8 +208,14 @@ describe('container networking', () => {
     assert.match(ipLinks(), new RegExp(`${vethName(id)}@\\S+.*master ${bridge} state UP`));
     assert.ok(netnsList().includes(netnsName(id)));
     const rules = rulesInSave(iptablesSave(), bridge);
-    assert.ok(rules.some((r) => r.includes(`-s ${subnet} ! -o ${bridge}`) && r.endsWith('-j MASQUERADE')), rules.join('\n'));
-    assert.ok(rules.some((r) => r.startsWith(`-A FORWARD -i ${bridge} `) && r.endsWith('-j ACCEPT')), rules.join('\n'));
+    assert.ok(
+      rules.some((r) => r.includes(`-s ${subnet} ! -o ${bridge}`) && r.endsWith('-j MASQUERADE')),
+      rules.join('\n'),
+    );
+    assert.ok(
+      rules.some((r) => r.startsWith(`-A FORWARD -i ${bridge} `) && r.endsWith('-j ACCEPT')),
+      rules.join('\n'),
+    );
     assert.equal(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim(), '1');
   });
 
@@ -229,7 +247,7 @@ describe('container networking', () => {
     assert.equal(addressOf(beta), undefined, 'rm releases the address');
   });
 
-  it('outbound traffic leaves through NAT: a peer outside the bridge sees the host\'s address', async () => {
+  it("outbound traffic leaves through NAT: a peer outside the bridge sees the host's address", async () => {
     // "Outside" is a namespace this test makes, behind a veth of the host with a /30 taken from the
     // test's /24 (the bridge has its first /28): leaving the host through it, a container's
     // connection is masqueraded to the host's address there.
@@ -253,9 +271,20 @@ describe('container networking', () => {
       ip('-n', ns, 'addr', 'add', `${outside}/30`, 'dev', 'eth0');
       ip('-n', ns, 'link', 'set', 'dev', 'eth0', 'up');
       // A server in the outside namespace that answers each connection with the address it comes from.
-      server = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `require('net').createServer((s) => s.end(s.remoteAddress + '\\n')).listen(7000, '${outside}')`], {
-        stdio: 'ignore',
-      });
+      server = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          ns,
+          process.execPath,
+          '-e',
+          `require('net').createServer((s) => s.end(s.remoteAddress + '\\n')).listen(7000, '${outside}')`,
+        ],
+        {
+          stdio: 'ignore',
+        },
+      );
       trackChild(server);
       const seen = await eventually('an answer from outside', async () => {
         const r = await cli(['exec', 'alpha', 'nc', outside, '7000']);
@@ -321,9 +350,18 @@ describe('container networking', () => {
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
     const port = (taken.address() as { port: number }).port;
     try {
-      const { Id } = await s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name: 'clash', ports: [`${port}:80`], cmd: ['sleep', '600'] });
+      const { Id } = await s.conn.sendRequest(CreateContainerRequest.type, {
+        image: s.ref,
+        name: 'clash',
+        ports: [`${port}:80`],
+        cmd: ['sleep', '600'],
+      });
       ids.add(Id);
-      await expectAgentError(s.conn.sendRequest(StartContainerRequest.type, { container: Id }), ErrorCode.Conflict, new RegExp(`^start container: port 127\\.0\\.0\\.1:${port}/tcp is already in use$`));
+      await expectAgentError(
+        s.conn.sendRequest(StartContainerRequest.type, { container: Id }),
+        ErrorCode.Conflict,
+        new RegExp(`^start container: port 127\\.0\\.0\\.1:${port}/tcp is already in use$`),
+      );
       const c = await inspect(Id);
       assert.equal(c.State.Status, 'created');
       assert.match(c.State.Error, /already in use/);
@@ -342,8 +380,11 @@ describe('container networking', () => {
     ok(await cli(['rm', '-f', 'clash']), 'rm clash');
   });
 
-  it('--network none has only lo; --network host sees the host\'s interfaces and files', async () => {
-    const none = ok(await cli(['run', '--rm', '--network', 'none', s.ref, 'sh', '-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate /etc/hosts']), 'run none');
+  it("--network none has only lo; --network host sees the host's interfaces and files", async () => {
+    const none = ok(
+      await cli(['run', '--rm', '--network', 'none', s.ref, 'sh', '-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate /etc/hosts']),
+      'run none',
+    );
     assert.match(none.stdout, /^lo\n(unknown|up)\n127\.0\.0\.1\tlocalhost\n/);
     const id = await runD(['--network', 'none', s.ref, 'sleep', '600']);
     const c = await inspect(id);
@@ -354,10 +395,13 @@ describe('container networking', () => {
     assert.ok(!netnsList().includes(netnsName(id)), 'no persistent namespace');
 
     const before = new Set(readdirSync('/sys/class/net'));
-    const host = ok(await cli(['run', '--rm', '--network', 'host', s.ref, 'sh', '-c', 'ls /sys/class/net; echo ---; cat /etc/hosts; echo ---; hostname']), 'run host');
+    const host = ok(
+      await cli(['run', '--rm', '--network', 'host', s.ref, 'sh', '-c', 'ls /sys/class/net; echo ---; cat /etc/hosts; echo ---; hostname']),
+      'run host',
+    );
     const after = new Set(readdirSync('/sys/class/net'));
     const [ifaces, hostsFile, name] = host.stdout.split('---\n');
-    assert.equal(name.trim(), hostname(), "it is named like the host, as Docker names it");
+    assert.equal(name.trim(), hostname(), 'it is named like the host, as Docker names it');
     const seen = new Set(readdirOf(ifaces));
     for (const i of before) if (after.has(i)) assert.ok(seen.has(i), `the container sees the host's ${i}`);
     assert.ok(seen.has(bridge), "including this test's bridge");
@@ -383,9 +427,21 @@ describe('container networking', () => {
       assert.match(r.stderr, re, flags.join(' '));
       assert.match(r.stderr, /create container: /);
     }
-    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, ports: ['80:80:80:80'] }), ErrorCode.InvalidArgument, /too many ":"/);
-    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, ports: 'x' as never }), ErrorCode.InvalidArgument, /"ports" must be an array of strings/);
-    await expectAgentError(s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, networkMode: 7 as never }), ErrorCode.InvalidArgument, /"networkMode" must be a string/);
+    await expectAgentError(
+      s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, ports: ['80:80:80:80'] }),
+      ErrorCode.InvalidArgument,
+      /too many ":"/,
+    );
+    await expectAgentError(
+      s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, ports: 'x' as never }),
+      ErrorCode.InvalidArgument,
+      /"ports" must be an array of strings/,
+    );
+    await expectAgentError(
+      s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, networkMode: 7 as never }),
+      ErrorCode.InvalidArgument,
+      /"networkMode" must be a string/,
+    );
     assert.equal(await count(), n0, 'no container was created');
   });
 
@@ -402,7 +458,12 @@ describe('container networking', () => {
     made.forEach((m) => ids.add(m));
     assert.ok(err, 'the 13-address subnet ran out');
     assert.equal((err as unknown as { code: number }).code, ErrorCode.Conflict);
-    assert.match(err.message, new RegExp(`^create container: no free address in the default network's subnet ${subnet.replace(/\./g, '\\.')} \\(13 containers hold its 13 addresses\\)`));
+    assert.match(
+      err.message,
+      new RegExp(
+        `^create container: no free address in the default network's subnet ${subnet.replace(/\./g, '\\.')} \\(13 containers hold its 13 addresses\\)`,
+      ),
+    );
     for (const m of made) await s.conn.sendRequest(RemoveContainerRequest.type, { container: m });
     assert.ok(made.every((m) => addressOf(m) === undefined));
     const { Id } = await s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, cmd: ['true'] });
@@ -453,7 +514,9 @@ describe('container networking', () => {
       await expectAgentError(
         oc.sendRequest(StartContainerRequest.type, { container: Id }),
         ErrorCode.Conflict,
-        new RegExp(`^start container: bridge ${bridge} is the default network of another Berth agent \\(${root.replace(/[/.]/g, '\\$&')}\\); give this agent another bridge`),
+        new RegExp(
+          `^start container: bridge ${bridge} is the default network of another Berth agent \\(${root.replace(/[/.]/g, '\\$&')}\\); give this agent another bridge`,
+        ),
       );
       noNetworkLeft(Id);
       assert.match(await exec('alpha', ['cat', '/etc/hosts']), /^127\.0\.0\.1\tlocalhost$/m, 'this agent is unaffected');
@@ -462,7 +525,7 @@ describe('container networking', () => {
     }
   });
 
-  it('rm leaves no veth, namespace or address; the running containers\' rules stay until the agent stops', async () => {
+  it("rm leaves no veth, namespace or address; the running containers' rules stay until the agent stops", async () => {
     const id = await runD(['--name', 'gone', '-p', '80', s.ref, 'sleep', '600']);
     assert.ok(netnsList().includes(netnsName(id)));
     assert.ok(addressOf(id));

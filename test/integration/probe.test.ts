@@ -53,7 +53,11 @@ describe('the probe inside containers', () => {
     const left = agent ? await conn.sendRequest(ListContainersRequest.type, { all: true }) : [];
     await removeAllContainers(agent ? conn : undefined);
     await runCleanups();
-    assert.deepEqual(left.map((c) => c.Id), [], 'every --rm container removed itself');
+    assert.deepEqual(
+      left.map((c) => c.Id),
+      [],
+      'every --rm container removed itself',
+    );
   });
 
   it('defaults: pid 1 alone in its pid namespace, a 12-hex hostname, root in /, the image env, no inherited fds', async () => {
@@ -66,10 +70,12 @@ describe('the probe inside containers', () => {
     assert.equal(r.cwd, '/');
     assert.equal(r.umask, 0o022);
     assert.deepEqual(r.argv, ['/probe']);
-    assert.deepEqual(
-      [...r.env].sort(),
-      ['HOME=/root', `HOSTNAME=${r.hostname}`, 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'PROBE_IMAGE=1'],
-    );
+    assert.deepEqual([...r.env].sort(), [
+      'HOME=/root',
+      `HOSTNAME=${r.hostname}`,
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'PROBE_IMAGE=1',
+    ]);
     assert.deepEqual(r.fds, [], 'no file descriptor above 2 reaches the container');
   });
 
@@ -169,7 +175,11 @@ describe('the probe inside containers', () => {
       assert.equal(m.root, '/', `${m.mountPoint} shows the container's own group as its root`);
     }
     if (layout.mode === 'v2') assert.equal(one('/sys/fs/cgroup').fstype, 'cgroup2');
-    else assert.ok(cg.some((m) => m.fstype === 'cgroup' && m.superOptions.split(',').includes('memory')), 'the v1 memory hierarchy is mounted');
+    else
+      assert.ok(
+        cg.some((m) => m.fstype === 'cgroup' && m.superOptions.split(',').includes('memory')),
+        'the v1 memory hierarchy is mounted',
+      );
   });
 
   it('memory, cpu and pids limits are seen through cgroups; none without flags', async () => {
@@ -186,7 +196,10 @@ describe('the probe inside containers', () => {
       assert.equal(r.cgroup.v1['memory.limit_in_bytes'], String(64 * 1024 * 1024));
       assert.equal(r.cgroup.v1['cpu.cfs_quota_us'], String(Number(r.cgroup.v1['cpu.cfs_period_us']) / 2));
       assert.equal(r.cgroup.v1['pids.max'], '50');
-      assert.ok(BigInt(none.cgroup.v1['memory.limit_in_bytes'] ?? '0') >= V1_UNLIMITED, `no memory limit: ${none.cgroup.v1['memory.limit_in_bytes']}`);
+      assert.ok(
+        BigInt(none.cgroup.v1['memory.limit_in_bytes'] ?? '0') >= V1_UNLIMITED,
+        `no memory limit: ${none.cgroup.v1['memory.limit_in_bytes']}`,
+      );
       assert.equal(none.cgroup.v1['cpu.cfs_quota_us'], '-1');
       assert.equal(none.cgroup.v1['pids.max'], 'max');
     }
@@ -210,7 +223,7 @@ describe('the probe inside containers', () => {
     assert.equal(num.cwd, '/');
   });
 
-  it('network: only the loopback interface (today\'s default; --network none when the CLI has it)', async () => {
+  it("network: only the loopback interface (today's default; --network none when the CLI has it)", async () => {
     const help = await berth(['run', '--help'], env);
     const flags = /--network\b/.test(help.stdout) ? ['--network', 'none'] : [];
     const r = await probe(flags);

@@ -40,7 +40,6 @@ import { expectAgentError } from '../support/expect';
 const NOBODY = 65534;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 /** Waits (bounded) for `cond`, polling every 50 ms. */
 async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
   for (let waited = 0; !cond(); waited += 50) {
@@ -67,9 +66,18 @@ s.once('connect', () => {
 setTimeout(() => done({ timeout: true }), 10000);
 `;
 
-function runPeer(uid: number, socket: string): Promise<{ connectError?: string; code?: number; message?: string; result?: unknown; timeout?: boolean; uid: number }> {
+function runPeer(
+  uid: number,
+  socket: string,
+): Promise<{ connectError?: string; code?: number; message?: string; result?: unknown; timeout?: boolean; uid: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', PEER_SCRIPT, socket], { uid, gid: uid, cwd: '/', env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', PEER_SCRIPT, socket], {
+      uid,
+      gid: uid,
+      cwd: '/',
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     trackChild(child);
     let out = '';
     let err = '';
@@ -107,7 +115,15 @@ describe('the protocol over the socket', () => {
     assert.equal(v.Socket, agent.socket);
     assert.equal(v.Os, process.platform);
     // Docker's (Go's) architecture names, as in image configs.
-    const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+    const goArch: Record<string, string> = {
+      x64: 'amd64',
+      arm64: 'arm64',
+      arm: 'arm',
+      ia32: '386',
+      ppc64: 'ppc64le',
+      s390x: 's390x',
+      riscv64: 'riscv64',
+    };
     assert.equal(v.Arch, goArch[process.arch] ?? process.arch);
     assert.match(v.Version, /^\d+\.\d+\.\d+/);
   });
@@ -160,7 +176,13 @@ describe('the protocol over the socket', () => {
     }
     // Positional (array) params and no params at all are malformed too, answered by the agent's
     // own checks with its own code.
-    for (const method of [PullRequest.method, InspectImageRequest.method, TagImageRequest.method, SaveImagesRequest.method, LoadImagesRequest.method]) {
+    for (const method of [
+      PullRequest.method,
+      InspectImageRequest.method,
+      TagImageRequest.method,
+      SaveImagesRequest.method,
+      LoadImagesRequest.method,
+    ]) {
       await expectAgentError(conn.sendRequest(method, ['/tmp/x.tar']), ErrorCode.InvalidArgument);
       await expectAgentError(conn.sendRequest(method, ['/tmp/x.tar', 'two']), ErrorCode.InvalidArgument);
       await expectAgentError(conn.sendRequest(method), ErrorCode.InvalidArgument);
@@ -222,7 +244,9 @@ describe('stdio mode', () => {
     const unregister = registerCleanup(() => stopChild(child));
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on('exit', (code, signal) => r({ code, signal })),
+    );
     const c = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
     c.listen();
     try {
@@ -274,10 +298,15 @@ describe('events and vanishing clients', () => {
     await b.sendRequest(SubscribeRequest.type, { types: ['image'] }); // twice: still one copy of each event
     await quiet.sendRequest(PullRequest.type, { reference: boxRef });
     await quiet.sendRequest(TagImageRequest.type, { source: boxRef, target: 'evt:1' });
-    await waitFor('both subscribers to see the tag', () => [got.a, got.b].every((l) => l.some((e) => e.Action === 'tag' && e.Actor.Attributes.name === 'evt:1')));
+    await waitFor('both subscribers to see the tag', () =>
+      [got.a, got.b].every((l) => l.some((e) => e.Action === 'tag' && e.Actor.Attributes.name === 'evt:1')),
+    );
     for (const list of [got.a, got.b]) {
       // The pull sets its own tag (pull, tag), then the explicit tag.
-      assert.deepEqual(list.map((e) => `${e.Action} ${e.Actor.Attributes.name}`), [`pull ${boxRef}`, `tag ${boxRef}`, 'tag evt:1']);
+      assert.deepEqual(
+        list.map((e) => `${e.Action} ${e.Actor.Attributes.name}`),
+        [`pull ${boxRef}`, `tag ${boxRef}`, 'tag evt:1'],
+      );
       assert.ok(list.every((e) => e.Type === 'image' && e.Actor.ID === box.configDigest));
     }
     assert.deepEqual(got.quiet, []);
@@ -293,7 +322,8 @@ describe('events and vanishing clients', () => {
 
   it('a client that drops its socket in the middle of a pull does not hurt the agent', async () => {
     const proxy = await startFaultProxy(registry.host);
-    proxy.fault = (req) => (req.path.includes(box.layers[0].digest) ? { kind: 'throttle', bytesPerSecond: Math.ceil(box.layers[0].size / 2) } : undefined);
+    proxy.fault = (req) =>
+      req.path.includes(box.layers[0].digest) ? { kind: 'throttle', bytesPerSecond: Math.ceil(box.layers[0].size / 2) } : undefined;
     const ref = `${proxy.host}/proto/box:v1`;
     const watcher = await agent.connect();
     const events: BerthEvent[] = [];
@@ -327,11 +357,19 @@ describe('events and vanishing clients', () => {
     // The pull settles one way or the other (finished, or cancelled with its connection) and
     // leaves no work behind.
     const tmp = join(agent.root, 'tmp');
-    await waitFor('the abandoned pull to settle (image stored or tmp/ emptied)', () => events.some((e) => e.Action === 'pull') || readdirSync(tmp).length === 0, 15_000);
+    await waitFor(
+      'the abandoned pull to settle (image stored or tmp/ emptied)',
+      () => events.some((e) => e.Action === 'pull') || readdirSync(tmp).length === 0,
+      15_000,
+    );
     await waitFor('tmp/ to be empty', () => readdirSync(tmp).length === 0, 15_000);
     const list = await after.sendRequest(ListImagesRequest.type, {});
     if (events.some((e) => e.Action === 'pull')) {
-      assert.deepEqual(list.map((i) => i.Id), [box.configDigest], 'a finished pull stored the whole image');
+      assert.deepEqual(
+        list.map((i) => i.Id),
+        [box.configDigest],
+        'a finished pull stored the whole image',
+      );
     } else {
       assert.deepEqual(list, [], 'a cancelled pull stored no image');
       assert.deepEqual(readdirSync(join(agent.root, 'layers')), []);

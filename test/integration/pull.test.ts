@@ -30,7 +30,6 @@ import { startRegistry, type TestRegistry } from '../support/registry';
 import { makeTempDir, requireTools, runCleanups } from '../support/tmp';
 import { expectAgentError } from '../support/expect';
 
-
 describe('pull from a registry without auth', () => {
   let registry: TestRegistry;
   let agent: TestAgent;
@@ -99,7 +98,10 @@ describe('pull from a registry without auth', () => {
       const inspect = await conn.sendRequest(InspectImageRequest.type, { reference: res.image.Id });
       layerSets.push(inspect.Berth.Layers.map((l) => l.ChainID).join(','));
       assert.equal(inspect.Config.WorkingDir, '/srv');
-      assert.deepEqual(inspect.Berth.Layers.map((l) => l.DiffID), inspect.RootFS.Layers);
+      assert.deepEqual(
+        inspect.Berth.Layers.map((l) => l.DiffID),
+        inspect.RootFS.Layers,
+      );
     }
     // Same diff_ids => same chain IDs => the very same layer directories, whatever the compression.
     assert.equal(new Set(layerSets).size, 1, `layer chains differ: ${layerSets.join(' | ')}`);
@@ -118,25 +120,36 @@ describe('pull from a registry without auth', () => {
     assert.equal(inspect.Architecture, host.architecture);
     assert.deepEqual(inspect.RepoDigests, [`${registry.host}/lib/multi@${idx.indexDigest}`]);
 
-    const other = host.architecture === 'arm64' ? { os: 'linux', architecture: 'amd64' } : { os: 'linux', architecture: 'arm64', variant: 'v8' };
+    const other =
+      host.architecture === 'arm64' ? { os: 'linux', architecture: 'amd64' } : { os: 'linux', architecture: 'arm64', variant: 'v8' };
     const res2 = await conn.sendRequest(PullRequest.type, { reference: `${registry.host}/lib/multi:latest`, platform: other });
     const inspect2 = await conn.sendRequest(InspectImageRequest.type, { reference: res2.image.Id });
     assert.equal(inspect2.Architecture, other.architecture);
 
     await expectAgentError(
-      conn.sendRequest(PullRequest.type, { reference: `${registry.host}/lib/multi:latest`, platform: { os: 'linux', architecture: 's390x' } }),
+      conn.sendRequest(PullRequest.type, {
+        reference: `${registry.host}/lib/multi:latest`,
+        platform: { os: 'linux', architecture: 's390x' },
+      }),
       ErrorCode.NoMatchingPlatform,
       /s390x/,
     );
     await expectAgentError(
-      conn.sendRequest(PullRequest.type, { reference: `${registry.host}/lib/multi:latest`, platform: { os: 'unknown', architecture: 'unknown' } }),
+      conn.sendRequest(PullRequest.type, {
+        reference: `${registry.host}/lib/multi:latest`,
+        platform: { os: 'unknown', architecture: 'unknown' },
+      }),
       ErrorCode.NoMatchingPlatform,
     );
   });
 
   it('answers bad references, unknown tags and unknown repositories with clear errors', async () => {
     await expectAgentError(conn.sendRequest(PullRequest.type, { reference: 'UPPER/Case' }), ErrorCode.InvalidReference, /lowercase/);
-    await expectAgentError(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/lib/busybox:nope` }), ErrorCode.ManifestUnknown, /nope/);
+    await expectAgentError(
+      conn.sendRequest(PullRequest.type, { reference: `${registry.host}/lib/busybox:nope` }),
+      ErrorCode.ManifestUnknown,
+      /nope/,
+    );
     await expectAgentError(conn.sendRequest(PullRequest.type, { reference: `${registry.host}/no/such` }), ErrorCode.ManifestUnknown);
     await expectAgentError(conn.sendRequest(PullRequest.type, { reference: 42 } as never), ErrorCode.InvalidArgument);
     const closed = `127.0.0.1:1/x/y`;
@@ -167,7 +180,11 @@ describe('pull from a registry without auth', () => {
     assert.deepEqual(await conn.sendRequest(ListImagesRequest.type, {}), []);
     assert.deepEqual(readdirSync(join(agent.root, 'layers')), []);
     assert.deepEqual(readdirSync(join(agent.root, 'blobs', 'sha256')), []);
-    await expectAgentError(conn.sendRequest(InspectImageRequest.type, { reference: feature.image.Id }), ErrorCode.NotFound, /no such image/);
+    await expectAgentError(
+      conn.sendRequest(InspectImageRequest.type, { reference: feature.image.Id }),
+      ErrorCode.NotFound,
+      /no such image/,
+    );
 
     // Events arrive without polling; give the last ones a moment to cross the socket.
     for (let i = 0; i < 50 && !events.some((e) => e.Action === 'delete'); i++) await new Promise((r) => setTimeout(r, 20));
@@ -187,7 +204,11 @@ describe('pull with credentials', () => {
     const dockerConfig = await makeTempDir('berth-dockercfg-');
     const noAuth = await startAgent({ env: { DOCKER_CONFIG: await makeTempDir('berth-empty-') } });
     const c0 = await noAuth.connect();
-    await expectAgentError(c0.sendRequest(PullRequest.type, { reference: `${registry.host}/private/box:v1` }), ErrorCode.RegistryAuth, new RegExp(registry.host.replace(/\./g, '\\.')));
+    await expectAgentError(
+      c0.sendRequest(PullRequest.type, { reference: `${registry.host}/private/box:v1` }),
+      ErrorCode.RegistryAuth,
+      new RegExp(registry.host.replace(/\./g, '\\.')),
+    );
     await noAuth.stop();
 
     const auth = Buffer.from(`${registry.username}:${registry.password}`).toString('base64');
@@ -222,11 +243,17 @@ describe('pull with credentials', () => {
     const registry = await startRegistry({ auth: 'token' });
     await pushImage(registry, 'closed/app', 'v1', await busyboxImage());
     const anon = await startAgent({ env: { DOCKER_CONFIG: await makeTempDir('berth-empty-') } });
-    await expectAgentError((await anon.connect()).sendRequest(PullRequest.type, { reference: `${registry.host}/closed/app:v1` }), ErrorCode.RegistryAuth);
+    await expectAgentError(
+      (await anon.connect()).sendRequest(PullRequest.type, { reference: `${registry.host}/closed/app:v1` }),
+      ErrorCode.RegistryAuth,
+    );
     await anon.stop();
     const dockerConfig = await makeTempDir('berth-dockercfg-');
     mkdirSync(dockerConfig, { recursive: true });
-    writeFileSync(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [registry.host]: { username: registry.username, password: registry.password } } }));
+    writeFileSync(
+      join(dockerConfig, 'config.json'),
+      JSON.stringify({ auths: { [registry.host]: { username: registry.username, password: registry.password } } }),
+    );
     const agent = await startAgent({ env: { DOCKER_CONFIG: dockerConfig } });
     const res = await (await agent.connect()).sendRequest(PullRequest.type, { reference: `${registry.host}/closed/app:v1` });
     assert.equal(res.image.Layers, 1);

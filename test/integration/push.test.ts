@@ -109,16 +109,25 @@ describe('push to a registry without auth', () => {
     assert.equal(blobUploads(proxy), 0, JSON.stringify(proxy.requests.map((r) => `${r.method} ${r.path}`)));
     const mounts = proxy.requests.filter((r) => r.method === 'POST' && /mount=/.test(r.path));
     assert.equal(mounts.length, 2);
-    assert.ok(mounts.every((r) => r.path.includes('from=lib%2Fbusybox')), mounts.map((r) => r.path).join('\n'));
+    assert.ok(
+      mounts.every((r) => r.path.includes('from=lib%2Fbusybox')),
+      mounts.map((r) => r.path).join('\n'),
+    );
 
     const copied = await skopeoCopy(`${host}/team/copy:v1`);
     assert.equal(copied.manifestDigest, img.manifestDigest);
     assert.equal(copied.manifest.config.digest, img.configDigest);
-    assert.deepEqual(copied.manifest.layers.map((l) => l.digest), img.layers.map((l) => l.digest));
+    assert.deepEqual(
+      copied.manifest.layers.map((l) => l.digest),
+      img.layers.map((l) => l.digest),
+    );
 
     const after = await inspectImage(`${host}/team/copy:v1`);
     assert.ok(after.RepoDigests.includes(`${host}/team/copy@${img.manifestDigest}`), JSON.stringify(after.RepoDigests));
-    assert.ok(events.some((e) => e.Type === 'image' && e.Action === 'push' && e.Actor.Attributes.name === `${host}/team/copy:v1`), JSON.stringify(events));
+    assert.ok(
+      events.some((e) => e.Type === 'image' && e.Action === 'push' && e.Actor.Attributes.name === `${host}/team/copy:v1`),
+      JSON.stringify(events),
+    );
   });
 
   it('a second push sends no blob: every blob is found by HEAD', async () => {
@@ -130,7 +139,13 @@ describe('push to a registry without auth', () => {
     assert.equal(blobUploads(proxy), 0);
     assert.equal(proxy.count(/\/blobs\/uploads\//, 'POST'), 0, 'no upload session and no mount');
     assert.equal(proxy.count(/\/team\/copy\/blobs\/sha256:/, 'HEAD'), 2);
-    assert.deepEqual(res.blobs.map((b) => [b.kind, b.action]), [['layer', 'exists'], ['config', 'exists']]);
+    assert.deepEqual(
+      res.blobs.map((b) => [b.kind, b.action]),
+      [
+        ['layer', 'exists'],
+        ['config', 'exists'],
+      ],
+    );
     assert.ok(progress.length > 0 && progress.every((p) => p.token === 'p2' && p.blob.phase !== 'pushing'));
     assert.equal(progress.at(-1)!.blob.phase, 'exists');
   });
@@ -146,7 +161,11 @@ describe('push to a registry without auth', () => {
     sub.dispose();
     assert.deepEqual(
       res.blobs.map((b) => [b.kind, b.action]),
-      [['layer', 'mounted'], ['layer', 'pushed'], ['config', 'pushed']],
+      [
+        ['layer', 'mounted'],
+        ['layer', 'pushed'],
+        ['config', 'pushed'],
+      ],
     );
     assert.equal(blobUploads(proxy), 2, 'the new layer and the config');
     const top = local.Berth.Layers[1].Digest;
@@ -216,7 +235,11 @@ describe('push to a registry without auth', () => {
   });
 
   it('refuses what cannot be pushed with a clear error', async () => {
-    await expectAgentError(conn.sendRequest(PushRequest.type, { reference: `${host}/team/nothing:here` }), ErrorCode.NotFound, /no image has this tag/);
+    await expectAgentError(
+      conn.sendRequest(PushRequest.type, { reference: `${host}/team/nothing:here` }),
+      ErrorCode.NotFound,
+      /no image has this tag/,
+    );
     await expectAgentError(
       conn.sendRequest(PushRequest.type, { reference: `${host}/team/copy@sha256:${'a'.repeat(64)}` }),
       ErrorCode.InvalidReference,
@@ -234,10 +257,14 @@ describe('push to a registry without auth', () => {
     ok(await cli(['commit', 'c2', `${host}/flaky/app:1`]), 'commit');
     proxy.requests.length = 0;
     let failed = 0;
-    proxy.fault = (req) => (req.method === 'PUT' && req.path.includes('/blobs/uploads/') && failed++ < 2 ? { kind: 'status', status: 500 } : undefined);
+    proxy.fault = (req) =>
+      req.method === 'PUT' && req.path.includes('/blobs/uploads/') && failed++ < 2 ? { kind: 'status', status: 500 } : undefined;
     try {
       const res = await conn.sendRequest(PushRequest.type, { reference: `${host}/flaky/app:1` });
-      assert.deepEqual(res.blobs.map((b) => b.action), ['mounted', 'pushed', 'pushed']);
+      assert.deepEqual(
+        res.blobs.map((b) => b.action),
+        ['mounted', 'pushed', 'pushed'],
+      );
     } finally {
       proxy.fault = () => undefined;
     }
@@ -287,7 +314,11 @@ describe('push to registries that misbehave', () => {
       res.writeHead(req.url === '/v2/' ? 200 : 500, { 'content-length': '0' }).end();
     });
     await conn.sendRequest(TagImageRequest.type, { source: `${registry.host}/lib/busybox`, target: `${liar.host}/x/y:1` });
-    const err = await expectAgentError(conn.sendRequest(PushRequest.type, { reference: `${liar.host}/x/y:1` }), ErrorCode.RegistryError, /without a usable Location/);
+    const err = await expectAgentError(
+      conn.sendRequest(PushRequest.type, { reference: `${liar.host}/x/y:1` }),
+      ErrorCode.RegistryError,
+      /without a usable Location/,
+    );
     assert.match(String(err.data.digest), /^sha256:/);
     assert.ok(!liar.seen.some((s) => s.startsWith('PUT')), 'nothing was uploaded anywhere');
   });
@@ -301,7 +332,11 @@ describe('push to registries that misbehave', () => {
       res.writeHead(200, { 'content-length': '0' }).end();
     });
     await conn.sendRequest(TagImageRequest.type, { source: `${registry.host}/lib/busybox`, target: `${liar.host}/x/y:1` });
-    await expectAgentError(conn.sendRequest(PushRequest.type, { reference: `${liar.host}/x/y:1` }), ErrorCode.DigestMismatch, new RegExp(`stored blob sha256:\\w+ as ${bogus}`));
+    await expectAgentError(
+      conn.sendRequest(PushRequest.type, { reference: `${liar.host}/x/y:1` }),
+      ErrorCode.DigestMismatch,
+      new RegExp(`stored blob sha256:\\w+ as ${bogus}`),
+    );
   });
 
   it('a registry error body is reported with its code and message, naming what was being done', async () => {
@@ -340,7 +375,10 @@ describe('push to a registry with token auth', () => {
   async function agentWith(user?: string): Promise<{ agent: TestAgent; env: NodeJS.ProcessEnv }> {
     const dockerConfig = await makeTempDir('berth-push-auth-');
     if (user) {
-      writeFileSync(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [registry.host]: { username: user, password: registry.users[user] } } }));
+      writeFileSync(
+        join(dockerConfig, 'config.json'),
+        JSON.stringify({ auths: { [registry.host]: { username: user, password: registry.users[user] } } }),
+      );
     }
     const agent = await startAgent({ env: { DOCKER_CONFIG: dockerConfig } });
     return { agent, env: { ...agent.env, BERTH_NO_AUTOSTART: '1' } };
@@ -357,7 +395,12 @@ describe('push to a registry with token auth', () => {
     ok(await berth(['tag', `${registry.host}/lib/busybox`, `${registry.host}/team/app:1`], anon.env), 'tag');
     const r = await berth(['push', `${registry.host}/team/app:1`], anon.env);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, new RegExp(`Error: push ${registry.host}/team/app:1: push denied to ${registry.host}/team/app \\(401\\): the registry wants credentials that may push; add them to "auths" in`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `Error: push ${registry.host}/team/app:1: push denied to ${registry.host}/team/app \\(401\\): the registry wants credentials that may push; add them to "auths" in`,
+      ),
+    );
   });
 
   it('with read-only credentials the push is denied, naming the credentials file', async () => {
@@ -383,9 +426,21 @@ describe('push to a registry with token auth', () => {
     assert.equal(registry.tokenIssuer!.issued, 1, 'one token for the whole push');
     const copied = await (async () => {
       const out = join(await makeTempDir('berth-push-skopeo-auth-'), 'img');
-      await run('skopeo', ['copy', '--insecure-policy', '--src-tls-verify=false', '--src-creds', `berth:${registry.users.berth}`, `docker://${registry.host}/team/app:2`, `dir:${out}`], {
-        timeoutMs: 60_000,
-      });
+      await run(
+        'skopeo',
+        [
+          'copy',
+          '--insecure-policy',
+          '--src-tls-verify=false',
+          '--src-creds',
+          `berth:${registry.users.berth}`,
+          `docker://${registry.host}/team/app:2`,
+          `dir:${out}`,
+        ],
+        {
+          timeoutMs: 60_000,
+        },
+      );
       return sha256(readFileSync(join(out, 'manifest.json')));
     })();
     assert.equal(copied, img.manifestDigest);

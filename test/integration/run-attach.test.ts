@@ -34,7 +34,6 @@ import { cgroupLeft, removeAllContainers } from '../support/containers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 describe('run -i/-t and start -a -i', () => {
   let registry: TestRegistry;
   let agent: TestAgent;
@@ -73,7 +72,12 @@ describe('run -i/-t and start -a -i', () => {
   });
 
   it('run -i keeps stdout and stderr apart and propagates the exit code', async () => {
-    const r = await runWithInput(berthArgv[0], [berthArgv[1], 'run', '-i', '--rm', ref, 'sh', '-c', 'read x; echo "out $x"; echo err >&2; exit 7'], env, 'abc\n');
+    const r = await runWithInput(
+      berthArgv[0],
+      [berthArgv[1], 'run', '-i', '--rm', ref, 'sh', '-c', 'read x; echo "out $x"; echo err >&2; exit 7'],
+      env,
+      'abc\n',
+    );
     assert.equal(r.code, 7, r.stderr);
     assert.equal(r.stdout, 'out abc\n');
     assert.equal(r.stderr, 'err\n');
@@ -119,7 +123,12 @@ describe('run -i/-t and start -a -i', () => {
   });
 
   it('run -t without -i: a pty without input; recorded in Config; its output logged as stdout', async () => {
-    const r = await runWithInput('script', ['-qfec', `${berthCmd} run -t --name tty2 ${ref} sh -c 'tty; echo hello; exit 2'`, '/dev/null'], env, async () => void (await sleep(3000)));
+    const r = await runWithInput(
+      'script',
+      ['-qfec', `${berthCmd} run -t --name tty2 ${ref} sh -c 'tty; echo hello; exit 2'`, '/dev/null'],
+      env,
+      async () => void (await sleep(3000)),
+    );
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stdout, /\/dev\/pts\/\d+/);
     const c = await conn.sendRequest(InspectContainerRequest.type, { container: 'tty2' });
@@ -129,7 +138,10 @@ describe('run -i/-t and start -a -i', () => {
     assert.equal(c.State.ExitCode, 2);
     const logs = await conn.sendRequest(ContainerLogsRequest.type, { container: 'tty2' });
     assert.ok(logs.lines.length > 0 && logs.lines.every((l) => l.stream === 'stdout'));
-    assert.ok(logs.lines.some((l) => /^hello\r?$/.test(l.line)), JSON.stringify(logs.lines));
+    assert.ok(
+      logs.lines.some((l) => /^hello\r?$/.test(l.line)),
+      JSON.stringify(logs.lines),
+    );
   });
 
   it('berth create -it, then berth start -ai under a terminal', async () => {
@@ -149,7 +161,13 @@ describe('run -i/-t and start -a -i', () => {
   });
 
   it('protocol: a streamed start with output, input and resize; the exit is the wait answer', async () => {
-    const { Id } = await conn.sendRequest(CreateContainerRequest.type, { image: ref, cmd: ['sh'], tty: true, openStdin: true, env: ['PS1=$ '] });
+    const { Id } = await conn.sendRequest(CreateContainerRequest.type, {
+      image: ref,
+      cmd: ['sh'],
+      tty: true,
+      openStdin: true,
+      env: ['PS1=$ '],
+    });
     const token = 'start-1';
     let out = '';
     const sub = conn.onNotification(OutputNotification.type, (n) => {
@@ -159,7 +177,11 @@ describe('run -i/-t and start -a -i', () => {
       }
     });
     try {
-      await expectAgentError(conn.sendRequest(StartContainerRequest.type, { container: Id, stream: true }), ErrorCode.InvalidArgument, /attachToken/);
+      await expectAgentError(
+        conn.sendRequest(StartContainerRequest.type, { container: Id, stream: true }),
+        ErrorCode.InvalidArgument,
+        /attachToken/,
+      );
       const waited = conn.sendRequest(WaitContainerRequest.type, { container: Id, condition: 'next-exit' });
       await conn.sendRequest(StartContainerRequest.type, { container: Id, attachToken: token, stream: true, rows: 10, cols: 40 });
       const send = (s: string) => conn.sendNotification(InputNotification.type, { token, data: Buffer.from(s).toString('base64') });

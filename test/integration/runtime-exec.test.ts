@@ -53,7 +53,12 @@ async function container(): Promise<{ c: LaunchedContainer; spec: ContainerSpec 
     id: 'exec-test',
     hostname: 'box',
     rootfs: { lowerDirs: [busybox], upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), mountPoint: join(dir, 'rootfs') },
-    process: { args: ['sh', '-c', 'echo init-was-here > /marker; exec sleep 1000'], env: [PATH_ENV, 'FROM_IMAGE=1'], cwd: '/', user: { uid: 0, gid: 0 } },
+    process: {
+      args: ['sh', '-c', 'echo init-was-here > /marker; exec sleep 1000'],
+      env: [PATH_ENV, 'FROM_IMAGE=1'],
+      cwd: '/',
+      user: { uid: 0, gid: 0 },
+    },
   };
   const c = track(await launch(buildLaunchPlan(spec), ['ignore', 'ignore', 'ignore'], { timeoutMs: TIMEOUT_MS }));
   // The marker shows the init has run its first command.
@@ -74,7 +79,12 @@ function execSpec(target: LaunchedContainer, args: string[], over: Partial<ExecS
 }
 
 async function exec(target: LaunchedContainer, args: string[], over: Partial<ExecSpec['process']> = {}, stdin?: string) {
-  const p = track(await launch(buildExecPlan(execSpec(target, args, over)), [stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'], { timeoutMs: TIMEOUT_MS, operation: 'exec in container' }));
+  const p = track(
+    await launch(buildExecPlan(execSpec(target, args, over)), [stdin !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'], {
+      timeoutMs: TIMEOUT_MS,
+      operation: 'exec in container',
+    }),
+  );
   let stdout = '';
   let stderr = '';
   p.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -118,7 +128,11 @@ describe('exec into a running container', () => {
   it('sees the container: hostname, pid namespace, mounts, env; exit codes propagate', async () => {
     const { c } = await container();
     try {
-      const r = await exec(c, ['sh', '-c', 'hostname; cat /proc/1/cmdline | tr "\\0" " "; echo; echo $$; cat /marker; echo $FROM_IMAGE; exit 4']);
+      const r = await exec(c, [
+        'sh',
+        '-c',
+        'hostname; cat /proc/1/cmdline | tr "\\0" " "; echo; echo $$; cat /marker; echo $FROM_IMAGE; exit 4',
+      ]);
       assert.equal(r.status.code, 4, r.stderr);
       const lines = r.stdout.split('\n');
       assert.equal(lines[0], 'box');
@@ -140,9 +154,13 @@ describe('exec into a running container', () => {
     const { c } = await container();
     try {
       const p = track(
-        await launch(buildExecPlan(execSpec(c, ['sh', '-c', 'cat; id -u; id -g; pwd; sleep 5'], { user: { uid: 1000, gid: 1001 }, cwd: '/tmp' })), ['pipe', 'pipe', 'pipe'], {
-          timeoutMs: TIMEOUT_MS,
-        }),
+        await launch(
+          buildExecPlan(execSpec(c, ['sh', '-c', 'cat; id -u; id -g; pwd; sleep 5'], { user: { uid: 1000, gid: 1001 }, cwd: '/tmp' })),
+          ['pipe', 'pipe', 'pipe'],
+          {
+            timeoutMs: TIMEOUT_MS,
+          },
+        ),
       );
       let out = '';
       p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -151,7 +169,11 @@ describe('exec into a running container', () => {
       const { readlinkSync } = await import('node:fs');
       for (const ns of ['mnt', 'uts', 'ipc', 'net', 'pid_for_children', 'cgroup']) {
         const n = ns === 'pid_for_children' ? 'pid' : ns;
-        assert.equal(readlinkSync(`/proc/${p.pid}/ns/${n}`), readlinkSync(`/proc/${c.pid}/ns/${ns === 'pid_for_children' ? 'pid' : ns}`), ns);
+        assert.equal(
+          readlinkSync(`/proc/${p.pid}/ns/${n}`),
+          readlinkSync(`/proc/${c.pid}/ns/${ns === 'pid_for_children' ? 'pid' : ns}`),
+          ns,
+        );
       }
       p.kill('SIGKILL');
       const st = await waitFor(p);
@@ -166,7 +188,11 @@ describe('exec into a running container', () => {
   it('a missing command fails with the exec step named', async () => {
     const { c } = await container();
     try {
-      await assert.rejects(exec(c, ['nosuch']), (e: unknown) => e instanceof BerthError && e.code === ErrorCode.InvalidArgument && /exec in container: exec "nosuch": ENOENT/.test(e.message));
+      await assert.rejects(
+        exec(c, ['nosuch']),
+        (e: unknown) =>
+          e instanceof BerthError && e.code === ErrorCode.InvalidArgument && /exec in container: exec "nosuch": ENOENT/.test(e.message),
+      );
     } finally {
       c.kill('SIGKILL');
       await waitFor(c);
@@ -198,10 +224,14 @@ describe('terminals', () => {
     const { c } = await container();
     try {
       const p = track(
-        await launch(buildExecPlan(execSpec(c, ['sh'], { terminal: { rows: 24, cols: 80 }, env: [PATH_ENV, 'PS1=$ '] })), ['pipe', 'pipe', 'pipe'], {
-          timeoutMs: TIMEOUT_MS,
-          control: true,
-        }),
+        await launch(
+          buildExecPlan(execSpec(c, ['sh'], { terminal: { rows: 24, cols: 80 }, env: [PATH_ENV, 'PS1=$ '] })),
+          ['pipe', 'pipe', 'pipe'],
+          {
+            timeoutMs: TIMEOUT_MS,
+            control: true,
+          },
+        ),
       );
       let out = '';
       p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -235,7 +265,13 @@ describe('terminals', () => {
       id: 'tty-test',
       hostname: 'box',
       rootfs: { lowerDirs: [busybox], upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), mountPoint: join(dir, 'rootfs') },
-      process: { args: ['sh', '-c', 'tty; stty size; read x; echo got=$x; exit 7'], env: [PATH_ENV], cwd: '/', user: { uid: 0, gid: 0 }, terminal: { rows: 50, cols: 132 } },
+      process: {
+        args: ['sh', '-c', 'tty; stty size; read x; echo got=$x; exit 7'],
+        env: [PATH_ENV],
+        cwd: '/',
+        user: { uid: 0, gid: 0 },
+        terminal: { rows: 50, cols: 132 },
+      },
     };
     const c = track(await launch(buildLaunchPlan(spec), ['pipe', 'pipe', 'pipe'], { timeoutMs: TIMEOUT_MS, control: true }));
     let out = '';

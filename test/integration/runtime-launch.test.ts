@@ -8,7 +8,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmdirSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BerthError, ErrorCode } from '../../agent/errors';
@@ -60,14 +71,22 @@ function makeSpec(args: string[], over: SpecOverrides = {}): { spec: ContainerSp
   const spec: ContainerSpec = {
     id: `c${seq}`,
     hostname: 'box',
-    rootfs: { lowerDirs: layers ?? [hostile, busybox], upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), mountPoint: join(dir, 'rootfs') },
+    rootfs: {
+      lowerDirs: layers ?? [hostile, busybox],
+      upperDir: join(dir, 'upper'),
+      workDir: join(dir, 'work'),
+      mountPoint: join(dir, 'rootfs'),
+    },
     process: { args, env: [PATH_ENV], cwd: '/', user: { uid: 0, gid: 0 }, ...proc },
     ...rest,
   };
   return { spec, upper: join(dir, 'upper') };
 }
 
-async function start(args: string[], over: SpecOverrides = {}): Promise<{ c: LaunchedContainer; upper: string; out: () => string; err: () => string }> {
+async function start(
+  args: string[],
+  over: SpecOverrides = {},
+): Promise<{ c: LaunchedContainer; upper: string; out: () => string; err: () => string }> {
   const { spec, upper } = makeSpec(args, over);
   const c = await launch(buildLaunchPlan(spec), ['ignore', 'pipe', 'pipe'], { timeoutMs: RUN_TIMEOUT_MS });
   live.add(c);
@@ -162,10 +181,23 @@ describe('runtime launch: isolation', () => {
         'echo --; cat /proc/self/mountinfo',
     );
     assert.equal(r.status.code, 0, r.stderr);
-    for (const [name, maj, min] of [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]] as const) {
+    for (const [name, maj, min] of [
+      ['null', 1, 3],
+      ['zero', 1, 5],
+      ['full', 1, 7],
+      ['random', 1, 8],
+      ['urandom', 1, 9],
+      ['tty', 5, 0],
+    ] as const) {
       assert.match(r.stdout, new RegExp(`^crw-rw-rw-\\s+1 0\\s+0\\s+${maj},\\s+${min} .* ${name}$`, 'm'), name);
     }
-    for (const [l, t] of [['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'], ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx']]) {
+    for (const [l, t] of [
+      ['fd', '/proc/self/fd'],
+      ['stdin', '/proc/self/fd/0'],
+      ['stdout', '/proc/self/fd/1'],
+      ['stderr', '/proc/self/fd/2'],
+      ['ptmx', 'pts/ptmx'],
+    ]) {
       assert.match(r.stdout, new RegExp(` ${l} -> ${t.replace(/\//g, '\\/')}$`, 'm'), l);
     }
     assert.match(r.stdout, /^null-ok$/m);
@@ -194,7 +226,7 @@ describe('runtime launch: isolation', () => {
     assert.match(mounts, /^\/ overlay rw\S* rw,lowerdir\+=/m);
   });
 
-  it("hides the masked paths and makes the read-only ones read-only", async () => {
+  it('hides the masked paths and makes the read-only ones read-only', async () => {
     const r = await sh(
       'cat /proc/kcore >/dev/null 2>&1 && echo kcore-readable; ' +
         'stat -c "%F %t,%T" /proc/keys /proc/timer_list 2>/dev/null; ' +
@@ -252,7 +284,10 @@ describe('runtime launch: capabilities and privileges', () => {
 
   it('privileged: every capability the host has, /sys read-write, nothing masked', async () => {
     const host = readFileSync('/proc/self/status', 'utf8');
-    const r = await sh('cat /proc/self/status; grep " /sys " /proc/self/mountinfo | cut -d" " -f6; grep -c " /proc/keys " /proc/self/mountinfo', { privileged: true });
+    const r = await sh(
+      'cat /proc/self/status; grep " /sys " /proc/self/mountinfo | cut -d" " -f6; grep -c " /proc/keys " /proc/self/mountinfo',
+      { privileged: true },
+    );
     assert.equal(statusField(r.stdout, 'CapEff'), statusField(host, 'CapBnd'));
     assert.match(r.stdout, /^rw,/m);
     assert.match(r.stdout, /^0$/m);
@@ -277,7 +312,10 @@ describe('runtime launch: filesystem', () => {
     const e = await launchFails(['pwd'], { process: { cwd: '/no/such/dir' } });
     assert.equal(e.code, ErrorCode.InvalidArgument);
     assert.match(e.message, /^start container: chdir "\/no\/such\/dir": ENOENT/);
-    assert.deepEqual({ syscall: e.data.syscall, path: e.data.path, errno: e.data.errno }, { syscall: 'chdir', path: '/no/such/dir', errno: 'ENOENT' });
+    assert.deepEqual(
+      { syscall: e.data.syscall, path: e.data.path, errno: e.data.errno },
+      { syscall: 'chdir', path: '/no/such/dir', errno: 'ENOENT' },
+    );
   });
 
   it('writes go to the upper dir; the lower dirs are untouched', async () => {
@@ -419,11 +457,18 @@ describe('runtime launch: user namespace', () => {
       chownSync(join(upper, d), 100000, 100000);
     }
     // The helper attaches the idmapped layers on lowers/N beside the mount point.
-    for (let i = 0; i < spec.rootfs.lowerDirs.length; i++) mkdirSync(join(spec.rootfs.mountPoint, '..', 'lowers', String(i)), { recursive: true });
-    const r = await sh('cat /proc/self/uid_map /proc/self/gid_map; id -u; echo hi > /w && echo wrote; grep CapEff /proc/self/status; ls -ln /dev/null; stat -c "image %u:%g" /bin /etc; echo x >> /etc/passwd && echo copied-up', {
-      userNamespace: { uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }] },
-      rootfs: { ...spec.rootfs, upperDir: join(upper, 'upper'), workDir: join(upper, 'work') },
-    });
+    for (let i = 0; i < spec.rootfs.lowerDirs.length; i++)
+      mkdirSync(join(spec.rootfs.mountPoint, '..', 'lowers', String(i)), { recursive: true });
+    const r = await sh(
+      'cat /proc/self/uid_map /proc/self/gid_map; id -u; echo hi > /w && echo wrote; grep CapEff /proc/self/status; ls -ln /dev/null; stat -c "image %u:%g" /bin /etc; echo x >> /etc/passwd && echo copied-up',
+      {
+        userNamespace: {
+          uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+          gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+        },
+        rootfs: { ...spec.rootfs, upperDir: join(upper, 'upper'), workDir: join(upper, 'work') },
+      },
+    );
     assert.equal(r.status.code, 0, r.stderr);
     assert.match(r.stdout, /^\s+0\s+100000\s+65536\n\s+0\s+100000\s+65536\n0\n/);
     assert.match(r.stdout, /^CapEff:\s+00000000a80425fb$/m);
@@ -483,7 +528,12 @@ describe('runtime helper: plan validation', () => {
     const withMonitor = (stdin: string, twice = false) => {
       const g = encodePlan({ ...plan, monitor: { dir: '/tmp', stdin: false } });
       // Rewrite the record's stdin argument ("0") in place, or append a second record after it.
-      const rec = Buffer.concat([Buffer.from([8, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0]), Buffer.from('/tmp'), Buffer.from([stdin.length, 0, 0, 0]), Buffer.from(stdin)]);
+      const rec = Buffer.concat([
+        Buffer.from([8, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0]),
+        Buffer.from('/tmp'),
+        Buffer.from([stdin.length, 0, 0, 0]),
+        Buffer.from(stdin),
+      ]);
       const at = g.indexOf(Buffer.from([8, 0, 0, 0, 2, 0, 0, 0]));
       const end = at + 12 + 4 + 4 + 1;
       return Buffer.concat([g.subarray(0, at), rec, ...(twice ? [rec] : []), g.subarray(end)]);
@@ -491,7 +541,16 @@ describe('runtime helper: plan validation', () => {
     const cases: [Buffer, RegExp][] = [
       [withMonitor('2'), /monitor: stdin flag 2 is neither 0 nor 1/],
       [withMonitor('1', true), /monitor given twice/],
-      [encodePlan({ namespaces: [], cgroupProcs: [], join: { pid: process.pid, namespaces: [] }, monitor: { dir: '/tmp', stdin: false }, ops: [{ op: 'exec', path: 'true', args: ['true'], env: [] }] }), /monitor is for containers/],
+      [
+        encodePlan({
+          namespaces: [],
+          cgroupProcs: [],
+          join: { pid: process.pid, namespaces: [] },
+          monitor: { dir: '/tmp', stdin: false },
+          ops: [{ op: 'exec', path: 'true', args: ['true'], env: [] }],
+        }),
+        /monitor is for containers/,
+      ],
     ];
     for (const [input, re] of cases) {
       const r = await helper(input);
@@ -503,7 +562,13 @@ describe('runtime helper: plan validation', () => {
   it('refuses netns with a new "net" namespace or in an exec plan, and a file that is no network namespace', async () => {
     const plan = buildLaunchPlan(makeSpec(['true']).spec);
     assert.ok(plan.namespaces.includes('net'));
-    const exec = { namespaces: [], cgroupProcs: [], join: { pid: process.pid, namespaces: [] }, netns: '/run/netns/x', ops: [{ op: 'exec' as const, path: 'true', args: ['true'], env: [] }] };
+    const exec = {
+      namespaces: [],
+      cgroupProcs: [],
+      join: { pid: process.pid, namespaces: [] },
+      netns: '/run/netns/x',
+      ops: [{ op: 'exec' as const, path: 'true', args: ['true'], env: [] }],
+    };
     for (const input of [encodePlan({ ...plan, netns: '/run/netns/x' }), encodePlan(exec)]) {
       const r = await helper(input);
       assert.equal(r.code, 125);

@@ -10,7 +10,17 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { native } from '../../native';
-import { busyboxImage, FEATURE, featureImage, INDEX_PLATFORMS, MediaTypes, multiPlatformIndex, PASSWD, sha256Digest, type BuiltImage } from '../support/images';
+import {
+  busyboxImage,
+  FEATURE,
+  featureImage,
+  INDEX_PLATFORMS,
+  MediaTypes,
+  multiPlatformIndex,
+  PASSWD,
+  sha256Digest,
+  type BuiltImage,
+} from '../support/images';
 import { extractLayerForOverlay, snapshotOverlay } from '../support/overlay';
 import { authHeader, deleteManifest, parseChallenge, pushImage, pushIndex } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
@@ -77,12 +87,23 @@ describe('images', () => {
     const a = await featureImage({ compression: 'none' });
     const b = await featureImage({ compression: 'none' });
     assert.equal(a.manifestDigest, b.manifestDigest);
-    const config = JSON.parse(a.config.toString()) as { rootfs: { diff_ids: string[] }; history: { empty_layer?: boolean; created_by: string }[]; architecture: string };
-    assert.deepEqual(config.rootfs.diff_ids, a.layers.map((l) => l.diffId));
+    const config = JSON.parse(a.config.toString()) as {
+      rootfs: { diff_ids: string[] };
+      history: { empty_layer?: boolean; created_by: string }[];
+      architecture: string;
+    };
+    assert.deepEqual(
+      config.rootfs.diff_ids,
+      a.layers.map((l) => l.diffId),
+    );
     assert.equal(config.history.filter((h) => !h.empty_layer).length, 3);
     for (const l of a.layers) assert.equal(l.digest, l.diffId, 'uncompressed layer: digest == diff_id');
     const z = await featureImage({ compression: 'zstd' });
-    assert.deepEqual(z.layers.map((l) => l.diffId), a.layers.map((l) => l.diffId), 'same tars, whatever the compression');
+    assert.deepEqual(
+      z.layers.map((l) => l.diffId),
+      a.layers.map((l) => l.diffId),
+      'same tars, whatever the compression',
+    );
     assert.equal(z.layers[0].bytes.subarray(0, 4).toString('hex'), '28b52ffd');
     const d = await busyboxImage({ flavour: 'docker' });
     assert.equal(d.mediaType, MediaTypes.dockerManifest);
@@ -90,8 +111,13 @@ describe('images', () => {
     assert.equal(d.layers[0].bytes.subarray(0, 2).toString('hex'), '1f8b');
     await assert.rejects(featureImage({ flavour: 'docker', compression: 'zstd' }), /zstd/);
     const idx = await multiPlatformIndex();
-    const parsed = JSON.parse(idx.index.toString()) as { manifests: { platform: { architecture: string; os: string; variant?: string }; annotations?: Record<string, string> }[] };
-    assert.deepEqual(parsed.manifests.slice(0, 3).map((m) => m.platform), INDEX_PLATFORMS);
+    const parsed = JSON.parse(idx.index.toString()) as {
+      manifests: { platform: { architecture: string; os: string; variant?: string }; annotations?: Record<string, string> }[];
+    };
+    assert.deepEqual(
+      parsed.manifests.slice(0, 3).map((m) => m.platform),
+      INDEX_PLATFORMS,
+    );
     assert.deepEqual(parsed.manifests[3].platform, { os: 'unknown', architecture: 'unknown' });
     assert.equal(parsed.manifests[3].annotations?.['vnd.docker.reference.type'], 'attestation-manifest');
   });
@@ -123,7 +149,8 @@ describe('registry without auth', () => {
       const idx = await multiPlatformIndex({ flavour });
       assert.equal(await pushIndex(reg, 'test/multi', flavour, idx), idx.indexDigest);
       await checkManifest(reg, 'test/multi', flavour, idx.mediaType, idx.index);
-      for (const img of [...idx.images, idx.attestation]) await checkManifest(reg, 'test/multi', img.manifestDigest, img.mediaType, img.manifest);
+      for (const img of [...idx.images, idx.attestation])
+        await checkManifest(reg, 'test/multi', img.manifestDigest, img.mediaType, img.manifest);
     }
   });
 
@@ -148,7 +175,10 @@ describe('registry without auth', () => {
       assert.ok(t[FEATURE.longName] && t[FEATURE.unicode] && t[FEATURE.empty]);
       for (const p of FEATURE.deleted) assert.equal(t[p], undefined, `${p} is whited out`);
       assert.equal(t['/srv/gonedir/x'], undefined);
-      assert.deepEqual(Object.keys(t).filter((p) => p.startsWith(`${FEATURE.opaqueDir}/`)), FEATURE.opaqueAfter);
+      assert.deepEqual(
+        Object.keys(t).filter((p) => p.startsWith(`${FEATURE.opaqueDir}/`)),
+        FEATURE.opaqueAfter,
+      );
       assert.equal(await readFile(join(u.rootfs, FEATURE.changed.path), 'utf8'), FEATURE.changed.after);
       assert.equal(t[FEATURE.changed.path].mode, FEATURE.changed.modeAfter);
       assert.equal(t[FEATURE.typeChange].type, 'dir');
@@ -259,8 +289,14 @@ describe('registry with token auth', () => {
 
     // A pull-only token may read but not start an upload.
     const pullOnly = issuer.mint(reg.username, [{ type: 'repository', name: 'test/feature', actions: ['pull'] }]);
-    assert.equal((await httpGet(`${reg.url}/v2/test/feature/manifests/latest`, { authorization: `Bearer ${pullOnly}`, accept: ACCEPT })).status, 200);
-    const upload = await fetch(`${reg.url}/v2/test/feature/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${pullOnly}` } });
+    assert.equal(
+      (await httpGet(`${reg.url}/v2/test/feature/manifests/latest`, { authorization: `Bearer ${pullOnly}`, accept: ACCEPT })).status,
+      200,
+    );
+    const upload = await fetch(`${reg.url}/v2/test/feature/blobs/uploads/`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${pullOnly}` },
+    });
     await upload.arrayBuffer();
     assert.equal(upload.status, 401);
 
@@ -270,7 +306,9 @@ describe('registry with token auth', () => {
     });
     assert.equal(multi.status, 200);
     assert.deepEqual(issuer.lastScopes, ['repository:a:pull', 'repository:b:pull,push']);
-    const claims = JSON.parse(Buffer.from((JSON.parse(multi.body.toString()) as { token: string }).token.split('.')[1], 'base64url').toString()) as {
+    const claims = JSON.parse(
+      Buffer.from((JSON.parse(multi.body.toString()) as { token: string }).token.split('.')[1], 'base64url').toString(),
+    ) as {
       access: unknown;
       aud: string;
     };
@@ -348,9 +386,20 @@ describe('snapshotOverlay (kernel view of hand-made overlay dirs)', () => {
   it('diffTrees reports differences readably and honours its ignore list', () => {
     const base = { type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 1, mtimeNs: 0, xattrs: {}, sha256: 'aa' };
     const a: TreeSnapshot = { '/': { ...base, type: 'dir', size: 0, sha256: undefined, mtime: 5 }, '/f': base, '/only-a': base };
-    const b: TreeSnapshot = { '/': { ...base, type: 'dir', size: 0, sha256: undefined, mtime: 6 }, '/f': { ...base, mode: 0o4755, mtime: 2 } };
-    assert.deepEqual(diffTrees(a, b), ['/: mtime 5 (a) != 6 (b)', '/f: mode 0644 (a) != 4755 (b)', '/f: mtime 1 (a) != 2 (b)', '/only-a: only in a (file)']);
+    const b: TreeSnapshot = {
+      '/': { ...base, type: 'dir', size: 0, sha256: undefined, mtime: 6 },
+      '/f': { ...base, mode: 0o4755, mtime: 2 },
+    };
+    assert.deepEqual(diffTrees(a, b), [
+      '/: mtime 5 (a) != 6 (b)',
+      '/f: mode 0644 (a) != 4755 (b)',
+      '/f: mtime 1 (a) != 2 (b)',
+      '/only-a: only in a (file)',
+    ]);
     assert.deepEqual(diffTrees(a, b, { ignore: ['root', 'mtime', 'mode'], ignorePaths: ['/only-a'] }), []);
-    assert.deepEqual(diffTrees(a, b, { ignore: ['dirMtime'], ignorePaths: [/^\/only/] }), ['/f: mode 0644 (a) != 4755 (b)', '/f: mtime 1 (a) != 2 (b)']);
+    assert.deepEqual(diffTrees(a, b, { ignore: ['dirMtime'], ignorePaths: [/^\/only/] }), [
+      '/f: mode 0644 (a) != 4755 (b)',
+      '/f: mtime 1 (a) != 2 (b)',
+    ]);
   });
 });

@@ -80,21 +80,36 @@ describe('volumes', () => {
     assert.match(v[0].Mountpoint, /\/volumes\/shared\/_data$/);
     assert.ok(existsSync(v[0].Mountpoint));
     const c = await conn.sendRequest(InspectContainerRequest.type, { container: 'reader' });
-    assert.deepEqual(c.Mounts, [{ Type: 'volume', Name: 'shared', Source: v[0].Mountpoint, Destination: '/data', Driver: 'local', RW: true }]);
+    assert.deepEqual(c.Mounts, [
+      { Type: 'volume', Name: 'shared', Source: v[0].Mountpoint, Destination: '/data', Driver: 'local', RW: true },
+    ]);
     const mine = events.filter((e) => e.Actor.ID === 'shared').map((e) => e.Action);
     assert.deepEqual(mine.slice(0, 3), ['create', 'mount', 'unmount']);
     assert.ok(mine.filter((a) => a === 'mount').length >= 2);
   });
 
   it('a new volume is seeded from the merged image view: whiteouts, opaque dirs, owners', async () => {
-    const script = 'ls /srv/opaque; test -e /srv/gone || echo gone-absent; test -e /srv/gonedir || echo gonedir-absent; cat /srv/changed; ls -ln /srv/links/ | grep -c -- "->"; cat /srv/typechange/file';
+    const script =
+      'ls /srv/opaque; test -e /srv/gone || echo gone-absent; test -e /srv/gonedir || echo gonedir-absent; cat /srv/changed; ls -ln /srv/links/ | grep -c -- "->"; cat /srv/typechange/file';
     const r = ok(await cli(['run', '--rm', '-v', 'seeded:/srv', feat, 'sh', '-c', script]), 'seeded');
     assert.equal(r.stdout, 'new\ngone-absent\ngonedir-absent\nv2 changed\n4\nnow a dir\n');
-    const own = ok(await cli(['run', '--rm', '-v', 'homes:/home/app', feat, 'sh', '-c', 'stat -c "%u:%g %a" /home/app/private /home/app/owned']), 'owners');
+    const own = ok(
+      await cli(['run', '--rm', '-v', 'homes:/home/app', feat, 'sh', '-c', 'stat -c "%u:%g %a" /home/app/private /home/app/owned']),
+      'owners',
+    );
     assert.equal(own.stdout, '1000:1000 700\n1000:1000 640\n');
     // An existing volume is not seeded again: the container's change stays.
     ok(await cli(['run', '--rm', '-v', 'seeded:/srv', feat, 'rm', '/srv/changed']), 'change');
-    const again = await cli(['run', '--rm', '-v', 'seeded:/srv', feat, 'sh', '-c', 'test -e /srv/changed && echo there || echo still-gone']);
+    const again = await cli([
+      'run',
+      '--rm',
+      '-v',
+      'seeded:/srv',
+      feat,
+      'sh',
+      '-c',
+      'test -e /srv/changed && echo there || echo still-gone',
+    ]);
     assert.equal(again.stdout, 'still-gone\n');
   });
 
@@ -116,7 +131,9 @@ describe('volumes', () => {
     // As in Docker 23+: named volumes stay unless -a.
     const anon = JSON.parse(ok(await cli(['volume', 'prune', '-f', '--format', 'json']), 'prune').stdout) as { VolumesDeleted: string[] };
     assert.ok(!anon.VolumesDeleted.includes('spare') && !anon.VolumesDeleted.includes('seeded'), JSON.stringify(anon));
-    const pr = JSON.parse(ok(await cli(['volume', 'prune', '-a', '-f', '--format', 'json']), 'prune -a').stdout) as { VolumesDeleted: string[] };
+    const pr = JSON.parse(ok(await cli(['volume', 'prune', '-a', '-f', '--format', 'json']), 'prune -a').stdout) as {
+      VolumesDeleted: string[];
+    };
     assert.ok(pr.VolumesDeleted.includes('spare'));
     assert.ok(pr.VolumesDeleted.includes('seeded'));
     assert.ok(!pr.VolumesDeleted.includes('shared'));
@@ -144,7 +161,10 @@ describe('volumes', () => {
     // -v over the image's volume path: no anonymous one.
     ok(await cli(['create', '--name', 'anon3', '-v', 'over:/data', feat, 'true']), 'create anon3');
     const m3 = (await conn.sendRequest(InspectContainerRequest.type, { container: 'anon3' })).Mounts;
-    assert.deepEqual(m3.map((m) => (m as { Name: string }).Name), ['over']);
+    assert.deepEqual(
+      m3.map((m) => (m as { Name: string }).Name),
+      ['over'],
+    );
   });
 
   it('names are validated: no path traversal', async () => {

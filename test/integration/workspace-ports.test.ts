@@ -152,7 +152,11 @@ describe('workspace ports detected in the container', () => {
     const listen = (p: number) => events.find((e) => e.Action === 'listen' && e.Actor.Attributes.port === String(p));
     assert.equal(listen(late)?.Actor.ID, id);
     assert.deepEqual(
-      [late, takenPort].map((p) => [listen(p)?.Actor.Attributes.workspace, listen(p)?.Actor.Attributes.hostIp, listen(p)?.Actor.Attributes.hostPort]),
+      [late, takenPort].map((p) => [
+        listen(p)?.Actor.Attributes.workspace,
+        listen(p)?.Actor.Attributes.hostIp,
+        listen(p)?.Actor.Attributes.hostPort,
+      ]),
       [
         [dir, '127.0.0.1', String(late)],
         [dir, '127.0.0.1', String(fwdTaken.hostPort)],
@@ -188,12 +192,17 @@ describe('workspace ports detected in the container', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, '.devcontainer.json'),
-      JSON.stringify({ image: s.ref, postStartCommand: `mkdir -p /www && echo again > /www/index.html && busybox httpd -p ${port} -h /www` }),
+      JSON.stringify({
+        image: s.ref,
+        postStartCommand: `mkdir -p /www && echo again > /www/index.html && busybox httpd -p ${port} -h /www`,
+      }),
     );
     const up = (await s.conn.sendRequest(WorkspaceUpRequest.type, { folder: dir })) as WorkspaceInfo;
     s.track(up.container.Id);
     const portOf = async (p: number) =>
-      ((await s.conn.sendRequest(WorkspaceStatusRequest.type, { folder: dir })) as WorkspaceInfo | null)?.ports.find((x) => x.containerPort === p);
+      ((await s.conn.sendRequest(WorkspaceStatusRequest.type, { folder: dir })) as WorkspaceInfo | null)?.ports.find(
+        (x) => x.containerPort === p,
+      );
     await eventually(`port ${port} detected`, () => portOf(port));
 
     // The agent goes away (its proxies with it); the container keeps running; a new agent takes over.
@@ -202,7 +211,12 @@ describe('workspace ports detected in the container', () => {
     assert.equal(await connectResult(port), 'ECONNREFUSED', 'no forward while no agent runs');
     s.agent = await startAgent({ root: first.root });
     s.conn = await s.agent.connect();
-    assert.deepEqual(await eventually(`port ${port} detected by the new agent`, () => portOf(port)), { containerPort: port, hostIp: '127.0.0.1', hostPort: port, detected: true });
+    assert.deepEqual(await eventually(`port ${port} detected by the new agent`, () => portOf(port)), {
+      containerPort: port,
+      hostIp: '127.0.0.1',
+      hostPort: port,
+      detected: true,
+    });
     assert.match(await httpGet(port), /again/);
   });
 });

@@ -89,7 +89,9 @@ describe('workspaces', () => {
   const cli = (args: string[]) => berth(args, env, 120_000);
   const inspect = (id: string) => conn.sendRequest(InspectContainerRequest.type, { container: id }) as Promise<ContainerInspect>;
   const workspaceContainers = async (folder: string) =>
-    ((await conn.sendRequest(ListContainersRequest.type, { all: true })) as ContainerSummary[]).filter((c) => c.Labels['berth.workspace'] === folder);
+    ((await conn.sendRequest(ListContainersRequest.type, { all: true })) as ContainerSummary[]).filter(
+      (c) => c.Labels['berth.workspace'] === folder,
+    );
   /** A fixture folder holding `.devcontainer/devcontainer.json` with `text`. */
   const fixture = async (name: string, text: string): Promise<string> => {
     const dir = join(await makeTempDir('berth-ws-'), name);
@@ -143,8 +145,14 @@ describe('workspaces', () => {
     assert.match(first.stderr, /Running postCreateCommand: sh -c /);
     assert.match(first.stdout, /^Ignored devcontainer\.json keys \(not supported by Berth\): features, customizations$/m);
     assert.match(first.stdout, new RegExp(`^Forwarding 127\\.0\\.0\\.1:${web} -> ${web}/tcp$`, 'm'));
-    assert.match(first.stdout, new RegExp(`^Forwarding 127\\.0\\.0\\.1:(\\d+) -> ${takenPort}/tcp \\(port ${takenPort} was in use on the host\\)$`, 'm'));
-    assert.match(first.stdout, /Workspace container berth-ws-proj-[0-9a-f]{8} \([0-9a-f]{12}\) created: .*proj is at \/workspaces\/proj\n$/);
+    assert.match(
+      first.stdout,
+      new RegExp(`^Forwarding 127\\.0\\.0\\.1:(\\d+) -> ${takenPort}/tcp \\(port ${takenPort} was in use on the host\\)$`, 'm'),
+    );
+    assert.match(
+      first.stdout,
+      /Workspace container berth-ws-proj-[0-9a-f]{8} \([0-9a-f]{12}\) created: .*proj is at \/workspaces\/proj\n$/,
+    );
     const [c1] = await workspaceContainers(dir);
     assert.ok(c1, 'the container carries the berth.workspace label with the folder');
     ids.add(c1.Id);
@@ -157,7 +165,10 @@ describe('workspaces', () => {
     assert.equal(readFileSync(join(dir, 'pwd.txt'), 'utf8'), '/workspaces/proj\n', 'commands run in workspaceFolder');
     const ins = await inspect(c1.Id);
     assert.ok(ins.Config.Env.includes('GREETING=hello'));
-    assert.deepEqual(ins.Mounts.map((m) => [m.Source, m.Destination]), [[dir, '/workspaces/proj']]);
+    assert.deepEqual(
+      ins.Mounts.map((m) => [m.Source, m.Destination]),
+      [[dir, '/workspaces/proj']],
+    );
 
     // The server started by postStartCommand answers from the host on the forwarded port.
     assert.match(await eventually('httpd on the forwarded port', () => httpGet(web)), /ws-hello/);
@@ -175,7 +186,10 @@ describe('workspaces', () => {
     assert.deepEqual(r2.ignored, ['features', 'customizations']);
     const fwd = r2.ports.find((p) => p.containerPort === takenPort)!;
     assert.ok(fwd && fwd.hostPort !== takenPort && fwd.hostIp === '127.0.0.1', JSON.stringify(r2.ports));
-    assert.deepEqual(r2.ports.find((p) => p.containerPort === web), { containerPort: web, hostIp: '127.0.0.1', hostPort: web });
+    assert.deepEqual(
+      r2.ports.find((p) => p.containerPort === web),
+      { containerPort: web, hostIp: '127.0.0.1', hostPort: web },
+    );
     assert.deepEqual(lines(join(dir, 'created.log')), ['created']);
     assert.deepEqual(lines(join(dir, 'started.log')), ['started']);
     process.stderr.write(`# second berth up of an unchanged workspace (CLI process, connect, reuse): ${secondMs.toFixed(0)} ms\n`);
@@ -208,7 +222,11 @@ describe('workspaces', () => {
     assert.deepEqual(fourth.ran, ['onCreateCommand', 'postCreateCommand', 'postStartCommand']);
     assert.deepEqual(lines(join(dir, 'created.log')), ['created', 'created']);
     assert.equal(readFileSync(join(dir, 'remote-env.txt'), 'utf8'), 'changed-remote\n');
-    assert.deepEqual((await workspaceContainers(dir)).map((c) => c.Id), [fourth.container.Id], 'the old container is gone');
+    assert.deepEqual(
+      (await workspaceContainers(dir)).map((c) => c.Id),
+      [fourth.container.Id],
+      'the old container is gone',
+    );
     // --rebuild recreates even when nothing changed.
     const fifth = JSON.parse(ok(await cli(['up', '--rebuild', '--format', 'json', dir]), 'up --rebuild').stdout) as WorkspaceUpResult;
     assert.equal(fifth.action, 'recreated');
@@ -222,36 +240,56 @@ describe('workspaces', () => {
   });
 
   it('a failing postCreateCommand shows its output, keeps the container, fails up clearly, and runs again next time', async () => {
-    const dir = await fixture('failing', `{"image": "${ref}", "postCreateCommand": "echo about-to-fail; echo oops >&2; exit 7", "postStartCommand": "echo started >> started.log"}`);
+    const dir = await fixture(
+      'failing',
+      `{"image": "${ref}", "postCreateCommand": "echo about-to-fail; echo oops >&2; exit 7", "postStartCommand": "echo started >> started.log"}`,
+    );
     const r = await cli(['up', dir]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stdout, /about-to-fail\n/);
     assert.match(r.stderr, /oops\n/);
     assert.match(r.stderr, /postCreateCommand exited with code 7\n/);
-    assert.match(r.stderr, /Error: workspace up: postCreateCommand failed with exit code 7; the container berth-ws-failing-[0-9a-f]{8} \([0-9a-f]{12}\) is kept for inspection/);
+    assert.match(
+      r.stderr,
+      /Error: workspace up: postCreateCommand failed with exit code 7; the container berth-ws-failing-[0-9a-f]{8} \([0-9a-f]{12}\) is kept for inspection/,
+    );
     const [c] = await workspaceContainers(dir);
     assert.ok(c, 'the container is kept');
     ids.add(c.Id);
     assert.equal(c.State, 'running', 'and still runs, to be looked into');
     const probe = await conn.sendRequest(ExecRequest.type, { container: c.Id, cmd: ['true'] });
     assert.equal(probe.ExitCode, 0);
-    const again = await expectAgentError(conn.sendRequest(WorkspaceUpRequest.type, { folder: dir }), ErrorCode.LifecycleCommandFailed, /postCreateCommand failed with exit code 7/);
+    const again = await expectAgentError(
+      conn.sendRequest(WorkspaceUpRequest.type, { folder: dir }),
+      ErrorCode.LifecycleCommandFailed,
+      /postCreateCommand failed with exit code 7/,
+    );
     assert.equal(again.data.operation, 'workspace up');
-    assert.deepEqual((await workspaceContainers(dir)).map((x) => x.Id), [c.Id], 'the same container, its postCreateCommand tried again');
+    assert.deepEqual(
+      (await workspaceContainers(dir)).map((x) => x.Id),
+      [c.Id],
+      'the same container, its postCreateCommand tried again',
+    );
   });
 
   it('parse errors name the file, line and column; bad values name the key; a missing image fails clearly', async () => {
     const broken = await fixture('broken', '{\n  "image": "busybox"\n  "forwardPorts": [8080]\n}\n');
     const r = await cli(['up', broken]);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, `Error: workspace up: ${broken}/.devcontainer/devcontainer.json: expected ',' or '}' but found character '"' at line 3, column 3\n`);
+    assert.equal(
+      r.stderr,
+      `Error: workspace up: ${broken}/.devcontainer/devcontainer.json: expected ',' or '}' but found character '"' at line 3, column 3\n`,
+    );
     const e = await expectAgentError(conn.sendRequest(WorkspaceUpRequest.type, { folder: broken }), ErrorCode.InvalidArgument);
     assert.equal(e.data.line, 3);
     assert.equal(e.data.column, 3);
     assert.equal(e.data.path, `${broken}/.devcontainer/devcontainer.json`);
 
     const wrong = await fixture('wrong', `{"image": "${ref}", "forwardPorts": ["eighty"]}`);
-    assert.match((await cli(['up', wrong])).stderr, /"forwardPorts\[0\]" is "eighty": Berth forwards ports of the workspace container only/);
+    assert.match(
+      (await cli(['up', wrong])).stderr,
+      /"forwardPorts\[0\]" is "eighty": Berth forwards ports of the workspace container only/,
+    );
     const runArgs = await fixture('runargs', `{"image": "${ref}", "runArgs": ["--gpus=all"]}`);
     assert.match((await cli(['up', runArgs])).stderr, /"runArgs\[0\]": "--gpus=all" is not supported by Berth/);
     const missing = await fixture('missing', `{"image": "${registry.host}/ws/none:1"}`);
@@ -260,13 +298,19 @@ describe('workspaces', () => {
     assert.match(m.stderr, /Error: pull .*ws\/none:1: .*(not found|unknown)/i);
     assert.deepEqual(await workspaceContainers(missing), [], 'nothing was created');
     const empty = await makeTempDir('berth-ws-empty-');
-    assert.match((await cli(['up', empty])).stderr, /no dev container configuration in .* \(looked for \.devcontainer\/devcontainer\.json and \.devcontainer\.json\)/);
+    assert.match(
+      (await cli(['up', empty])).stderr,
+      /no dev container configuration in .* \(looked for \.devcontainer\/devcontainer\.json and \.devcontainer\.json\)/,
+    );
   });
 
   it('files written in the folder from inside belong to the folder owner on the host; nothing is chowned', async () => {
     const OWNER = 4321;
     // remoteUser "app" (uid 1000 in the image) works in the folder; the container itself runs as root.
-    const dir = await fixture('owned', `{"image": "${ref}", "remoteUser": "app", "postCreateCommand": "id -u > whoami.txt; touch made-inside; mkdir made-dir; stat -c %u host-file > host-file-owner.txt"}`);
+    const dir = await fixture(
+      'owned',
+      `{"image": "${ref}", "remoteUser": "app", "postCreateCommand": "id -u > whoami.txt; touch made-inside; mkdir made-dir; stat -c %u host-file > host-file-owner.txt"}`,
+    );
     writeFileSync(join(dir, 'host-file'), 'from the host\n');
     const { chownSync, statSync } = await import('node:fs');
     for (const p of [dir, join(dir, 'host-file')]) chownSync(p, OWNER, OWNER);
@@ -285,7 +329,10 @@ describe('workspaces', () => {
   });
 
   it('a build configuration builds its Dockerfile and runs the result', async () => {
-    const dir = await fixture('built', `{"build": {"dockerfile": "Dockerfile", "args": {"WORD": "built-here"}}, "postCreateCommand": "cat /made.txt > made.txt"}`);
+    const dir = await fixture(
+      'built',
+      `{"build": {"dockerfile": "Dockerfile", "args": {"WORD": "built-here"}}, "postCreateCommand": "cat /made.txt > made.txt"}`,
+    );
     writeFileSync(join(dir, '.devcontainer', 'Dockerfile'), `FROM ${ref}\nARG WORD\nRUN echo $WORD > /made.txt\n`);
     const r = ok(await cli(['up', dir]), 'up of a build configuration');
     assert.match(r.stderr, /Building berth-ws-built-[0-9a-f]{8}:latest from /);

@@ -140,7 +140,9 @@ function requireBundle(): void {
  * (e.g. unshare(1) and a shell that mounts a tmpfs on the root in the agent's own namespace and
  * then execs "$@"); it must exec the agent in the end, so the child's pid is the agent's.
  */
-export async function startAgent(opts: { root?: string; env?: NodeJS.ProcessEnv; socket?: string; launcher?: string[] } = {}): Promise<TestAgent> {
+export async function startAgent(
+  opts: { root?: string; env?: NodeJS.ProcessEnv; socket?: string; launcher?: string[] } = {},
+): Promise<TestAgent> {
   requireBundle();
   const root = opts.root ?? (await makeTempDir('berth-root-'));
   const socket = opts.socket ?? join(root, 'agent.sock');
@@ -257,7 +259,11 @@ function runChild(
     if (input === undefined) return;
     child.stdin!.on('error', () => undefined);
     if (typeof input === 'string') child.stdin!.end(input);
-    else void input((s) => child.stdin!.write(s), () => stdout).then(() => child.stdin!.end());
+    else
+      void input(
+        (s) => child.stdin!.write(s),
+        () => stdout,
+      ).then(() => child.stdin!.end());
   });
 }
 

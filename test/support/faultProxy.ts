@@ -68,7 +68,8 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
     const up = request({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers }, (upRes) => {
       const outHeaders = { ...upRes.headers };
       // Location headers pointing at the upstream must come back through the proxy.
-      if (typeof outHeaders.location === 'string') outHeaders.location = outHeaders.location.replace(`//${upstreamHost}`, `//${proxy.host}`);
+      if (typeof outHeaders.location === 'string')
+        outHeaders.location = outHeaders.location.replace(`//${upstreamHost}`, `//${proxy.host}`);
       res.writeHead(upRes.statusCode ?? 502, outHeaders);
       if (!fault) {
         upRes.pipe(res);

@@ -371,10 +371,58 @@ export function buildImage(spec: ImageSpec): BuiltImage {
 
 /** The busybox applets linked in /bin of {@link busyboxImage} (each a symlink to "busybox"). */
 export const BUSYBOX_APPLETS = [
-  'sh', 'ash', 'ls', 'cat', 'echo', 'true', 'false', 'sleep', 'id', 'env', 'mkdir', 'rm', 'rmdir', 'touch',
-  'stat', 'ln', 'cp', 'mv', 'chmod', 'chown', 'grep', 'head', 'tail', 'wc', 'printf', 'test', 'pwd', 'uname',
-  'whoami', 'hostname', 'ps', 'kill', 'readlink', 'find', 'sort', 'tr', 'sed', 'date', 'dd', 'du', 'seq',
-  'tee', 'xargs', 'basename', 'dirname', 'od', 'mkfifo', 'mknod', 'sha256sum', 'nc', 'wget', 'vi',
+  'sh',
+  'ash',
+  'ls',
+  'cat',
+  'echo',
+  'true',
+  'false',
+  'sleep',
+  'id',
+  'env',
+  'mkdir',
+  'rm',
+  'rmdir',
+  'touch',
+  'stat',
+  'ln',
+  'cp',
+  'mv',
+  'chmod',
+  'chown',
+  'grep',
+  'head',
+  'tail',
+  'wc',
+  'printf',
+  'test',
+  'pwd',
+  'uname',
+  'whoami',
+  'hostname',
+  'ps',
+  'kill',
+  'readlink',
+  'find',
+  'sort',
+  'tr',
+  'sed',
+  'date',
+  'dd',
+  'du',
+  'seq',
+  'tee',
+  'xargs',
+  'basename',
+  'dirname',
+  'od',
+  'mkfifo',
+  'mknod',
+  'sha256sum',
+  'nc',
+  'wget',
+  'vi',
 ];
 
 /** /etc/passwd of {@link busyboxImage}: root (0), app (1000, home /home/app), nobody (65534). */
@@ -462,7 +510,12 @@ export const FEATURE = {
   /** Layer 2: a hardlink pair (b is archived as a link to a), content "hardlinked\n". */
   hardlinks: ['/srv/hard/a', '/srv/hard/b'],
   /** Layer 2: symlinks and their targets. */
-  symlinks: { '/srv/links/rel': '../hard/a', '/srv/links/abs': '/etc/passwd', '/srv/links/dangling': '/nonexistent/target', '/srv/links/dir': '../hard' } as Record<string, string>,
+  symlinks: {
+    '/srv/links/rel': '../hard/a',
+    '/srv/links/abs': '/etc/passwd',
+    '/srv/links/dangling': '/nonexistent/target',
+    '/srv/links/dir': '../hard',
+  } as Record<string, string>,
   /** Layer 2: a FIFO, mode 0640. */
   fifo: '/srv/fifo',
   /** Layer 2: a character device 1:3 (a copy of /dev/null), mode 0666. */
@@ -475,7 +528,12 @@ export const FEATURE = {
   ownedFile: '/home/app/owned',
   ownedDir: '/home/app/private',
   /** Layer 2: files with odd mtimes (seconds). */
-  mtimes: { '/srv/mtime/epoch': 0, '/srv/mtime/y1980': 315_532_800, '/srv/mtime/y2038': 2_147_483_648, '/srv/mtime/olddir': 1_000_000_000 } as Record<string, number>,
+  mtimes: {
+    '/srv/mtime/epoch': 0,
+    '/srv/mtime/y1980': 315_532_800,
+    '/srv/mtime/y2038': 2_147_483_648,
+    '/srv/mtime/olddir': 1_000_000_000,
+  } as Record<string, number>,
   /** Layer 2: an empty file, a file with a >100-byte name, a non-ASCII name. */
   empty: '/srv/empty',
   longName: `/srv/long/${LONG_NAME}`,
@@ -503,7 +561,13 @@ export function featureEntries(): StageEntry[] {
     ...Object.entries(FEATURE.symlinks).map(([path, target]): StageEntry => ({ type: 'symlink', path, target })),
     { type: 'fifo', path: FEATURE.fifo, mode: 0o640 },
     { type: 'char', path: FEATURE.charDevice, major: 1, minor: 3, mode: 0o666 },
-    { type: 'file', path: FEATURE.xattrFile, content: 'xattrs\n', mode: 0o755, xattrs: { 'user.foo': 'bar', 'security.capability': CAP_NET_BIND_SERVICE_XATTR } },
+    {
+      type: 'file',
+      path: FEATURE.xattrFile,
+      content: 'xattrs\n',
+      mode: 0o755,
+      xattrs: { 'user.foo': 'bar', 'security.capability': CAP_NET_BIND_SERVICE_XATTR },
+    },
     { type: 'dir', path: FEATURE.xattrDir, xattrs: { 'user.dir': '1' } },
     { type: 'file', path: FEATURE.ownedFile, content: 'owned by app\n', mode: 0o640, uid: 1000, gid: 1000 },
     { type: 'dir', path: FEATURE.ownedDir, mode: 0o700, uid: 1000, gid: 1000 },
@@ -621,13 +685,22 @@ export async function multiPlatformIndex(opts: { flavour?: Flavour; compression?
     tar: statement,
     createdBy: '',
   };
-  const attConfig = Buffer.from(JSON.stringify({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [attLayer.diffId] } }));
+  const attConfig = Buffer.from(
+    JSON.stringify({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [attLayer.diffId] } }),
+  );
   const attManifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MediaTypes.ociManifest,
       config: { mediaType: MediaTypes.ociConfig, digest: sha256Digest(attConfig), size: attConfig.length },
-      layers: [{ mediaType: MediaTypes.inToto, digest: attLayer.digest, size: attLayer.size, annotations: { 'in-toto.io/predicate-type': 'https://spdx.dev/Document' } }],
+      layers: [
+        {
+          mediaType: MediaTypes.inToto,
+          digest: attLayer.digest,
+          size: attLayer.size,
+          annotations: { 'in-toto.io/predicate-type': 'https://spdx.dev/Document' },
+        },
+      ],
     }),
   );
   const attestation: BuiltImage = {
@@ -647,7 +720,12 @@ export async function multiPlatformIndex(opts: { flavour?: Flavour; compression?
       schemaVersion: 2,
       mediaType,
       manifests: [
-        ...images.map((img) => ({ mediaType: img.mediaType, digest: img.manifestDigest, size: img.manifest.length, platform: img.platform })),
+        ...images.map((img) => ({
+          mediaType: img.mediaType,
+          digest: img.manifestDigest,
+          size: img.manifest.length,
+          platform: img.platform,
+        })),
         {
           mediaType: attestation.mediaType,
           digest: attestation.manifestDigest,

@@ -38,7 +38,18 @@ export async function snapshotOverlay(lowerDirsTopFirst: string[]): Promise<Tree
     for (let i = 0; i < lowers.length; i++) await symlink(lowers[i], join(links, String(i)));
     const out = await run(
       'unshare',
-      ['-m', '--propagation', 'private', process.execPath, '--import', 'tsx', join(__dirname, 'overlaySnapshot.ts'), mnt, links, String(lowers.length)],
+      [
+        '-m',
+        '--propagation',
+        'private',
+        process.execPath,
+        '--import',
+        'tsx',
+        join(__dirname, 'overlaySnapshot.ts'),
+        mnt,
+        links,
+        String(lowers.length),
+      ],
       { cwd: REPO_ROOT, timeoutMs: 120_000 },
     );
     return JSON.parse(out.toString()) as TreeSnapshot;

@@ -15,7 +15,10 @@ async function main(): Promise<void> {
   const count = Number(countText);
   if (!mountpoint || !linkDir || !Number.isInteger(count) || count < 2) throw new Error('usage: overlaySnapshot MOUNTPOINT LINKDIR N(>=2)');
   const lowers = Array.from({ length: count }, (_, i) => String(i)).join(':');
-  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers}`, mountpoint], { cwd: linkDir, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lowers}`, mountpoint], {
+    cwd: linkDir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const snap = await snapshotTree(mountpoint);
   process.stdout.write(JSON.stringify(snap));
   // The namespace (and with it the mount) goes away when this process exits.

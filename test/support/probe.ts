@@ -45,7 +45,18 @@ export interface ProbeReport {
   /** Fields of /proc/self/status, as written there (hex masks, decimal flags). */
   status: Record<'CapInh' | 'CapPrm' | 'CapEff' | 'CapBnd' | 'CapAmb' | 'NoNewPrivs' | 'Seccomp' | 'Seccomp_filters', string | null>;
   mounts: { root: string; mountPoint: string; options: string; fstype: string; source: string; superOptions: string }[];
-  masked: Record<string, { exists: boolean; type?: 'dir' | 'char' | 'file' | 'other'; entries?: number; bytes?: number; major?: number; minor?: number; errno?: string }>;
+  masked: Record<
+    string,
+    {
+      exists: boolean;
+      type?: 'dir' | 'char' | 'file' | 'other';
+      entries?: number;
+      bytes?: number;
+      major?: number;
+      minor?: number;
+      errno?: string;
+    }
+  >;
   readonly: Record<string, { exists: boolean; mountReadOnly?: boolean; file?: string; openForWrite?: boolean; errno?: string }>;
   cgroup: {
     self: string | null;
@@ -86,7 +97,10 @@ let layer: Promise<BuiltLayer> | undefined;
 
 /** The layer holding /probe (0755, root). */
 export function probeLayer(): Promise<BuiltLayer> {
-  layer ??= (async () => buildLayer([{ type: 'copy', path: '/probe', from: await probeBinary(), mode: 0o755 }], { createdBy: 'COPY probe /probe # berth test image' }))();
+  layer ??= (async () =>
+    buildLayer([{ type: 'copy', path: '/probe', from: await probeBinary(), mode: 0o755 }], {
+      createdBy: 'COPY probe /probe # berth test image',
+    }))();
   layer.catch(() => (layer = undefined));
   return layer;
 }

@@ -84,7 +84,8 @@ export async function registryFetch(
     if (registry.username === undefined) throw new Error(`registry wants Basic auth for ${url} but has no user`);
     header = basic(registry.username, registry.password ?? '');
   } else if (challenge.scheme === 'bearer' && challenge.params.realm) {
-    header = 'Bearer ' + (await fetchToken(registry, challenge.params.realm, challenge.params.service, `repository:${repo}:${actions.join(',')}`));
+    header =
+      'Bearer ' + (await fetchToken(registry, challenge.params.realm, challenge.params.service, `repository:${repo}:${actions.join(',')}`));
   } else {
     throw new Error(`registry answered 401 with an unusable challenge for ${url}: ${res.headers.get('www-authenticate')}`);
   }
@@ -112,7 +113,10 @@ export async function pushBlob(registry: TestRegistry, repo: string, bytes: Buff
     if (head.status === 200) return digest;
     await expectStatus(head, [404], `HEAD blob ${digest}`);
   }
-  const start = await registryFetch(registry, repo, rw, `/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+  const start = await registryFetch(registry, repo, rw, `/v2/${repo}/blobs/uploads/`, {
+    method: 'POST',
+    headers: { 'content-length': '0' },
+  });
   await expectStatus(start, [202], `POST upload for ${repo}`);
   await start.arrayBuffer();
   const location = start.headers.get('location');
@@ -130,7 +134,13 @@ export async function pushBlob(registry: TestRegistry, repo: string, bytes: Buff
 }
 
 /** PUTs a manifest (or index) under `reference` (a tag or its digest); returns the digest the registry reports. */
-export async function putManifest(registry: TestRegistry, repo: string, reference: string, mediaType: string, bytes: Buffer): Promise<string> {
+export async function putManifest(
+  registry: TestRegistry,
+  repo: string,
+  reference: string,
+  mediaType: string,
+  bytes: Buffer,
+): Promise<string> {
   const res = await registryFetch(registry, repo, ['pull', 'push'], `/v2/${repo}/manifests/${reference}`, {
     method: 'PUT',
     headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },

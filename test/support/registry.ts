@@ -99,7 +99,21 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     } else if (auth === 'token') {
       const keyPath = join(dir, 'token.key');
       const certPath = join(dir, 'token.crt');
-      await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=berth-test', '-days', '2', '-keyout', keyPath, '-out', certPath]);
+      await run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-subj',
+        '/CN=berth-test',
+        '-days',
+        '2',
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
+      ]);
       issuer = await startTokenIssuer({
         keyPem: await readFile(keyPath, 'utf8'),
         certPem: await readFile(certPath, 'utf8'),

@@ -63,7 +63,10 @@ export async function makeTempDir(prefix: string): Promise<string> {
 export function makeTempDirSync(prefix: string): string {
   const dir = mkdtempSync(join('/tmp', prefix));
   liveDirs.add(dir);
-  dirUnregister.set(dir, registerCleanup(() => removeTempDir(dir)));
+  dirUnregister.set(
+    dir,
+    registerCleanup(() => removeTempDir(dir)),
+  );
   return dir;
 }
 
@@ -223,12 +226,38 @@ function missingTool(cmd: string): Error {
 
 /** podman with a private store in `dir` (never the host's), no systemd, no event log. */
 export function podman(dir: string, args: string[]): Promise<Buffer> {
-  const base = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-  return run('podman', [...base, ...args], { timeoutMs: 120_000, env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') } });
+  const base = [
+    '--root',
+    join(dir, 'root'),
+    '--runroot',
+    join(dir, 'run'),
+    '--storage-driver',
+    'vfs',
+    '--cgroup-manager',
+    'cgroupfs',
+    '--events-backend',
+    'none',
+  ];
+  return run('podman', [...base, ...args], {
+    timeoutMs: 120_000,
+    env: { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config') },
+  });
 }
 
 /** The Debian-packaged programs the integration tests stand on. */
-export const REQUIRED_TOOLS = ['docker-registry', 'skopeo', 'umoci', 'htpasswd', 'openssl', 'zstd', 'gzip', 'tar', 'unshare', 'mount', 'mknod'];
+export const REQUIRED_TOOLS = [
+  'docker-registry',
+  'skopeo',
+  'umoci',
+  'htpasswd',
+  'openssl',
+  'zstd',
+  'gzip',
+  'tar',
+  'unshare',
+  'mount',
+  'mknod',
+];
 
 /**
  * Throws (never skips) when not root or when one of `tools` is not on PATH, with a message that
@@ -236,7 +265,9 @@ export const REQUIRED_TOOLS = ['docker-registry', 'skopeo', 'umoci', 'htpasswd',
  */
 export function requireTools(tools: string[] = REQUIRED_TOOLS): void {
   if (process.getuid?.() !== 0) {
-    throw new Error('berth integration tests must run as root (they mknod, chown, mount overlays in a private namespace and run umoci unpack)');
+    throw new Error(
+      'berth integration tests must run as root (they mknod, chown, mount overlays in a private namespace and run umoci unpack)',
+    );
   }
   const path = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':');
   const missing = tools.filter((t) => !path.some((d) => d && existsSync(join(d, t))));

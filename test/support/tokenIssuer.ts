@@ -125,7 +125,8 @@ export async function startTokenIssuer(opts: TokenIssuerOptions): Promise<TokenI
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     };
-    if (req.method !== 'GET' || url.pathname !== '/token') return send(404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] }, undefined, []);
+    if (req.method !== 'GET' || url.pathname !== '/token')
+      return send(404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] }, undefined, []);
 
     let user: string | undefined;
     const auth = req.headers.authorization;

@@ -42,7 +42,16 @@ export async function unpackWithUmoci(registry: TestRegistry, repo: string, tag:
     const creds = registry.username !== undefined ? ['--src-creds', `${registry.username}:${registry.password ?? ''}`] : ['--src-no-creds'];
     await run(
       'skopeo',
-      ['--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false', ...creds, ...(opts.gzipLayers ? ['--dest-compress', '--dest-compress-format', 'gzip'] : []), `docker://${registry.host}/${repo}:${tag}`, `oci:${layout}:${tag}`],
+      [
+        '--insecure-policy',
+        'copy',
+        '--quiet',
+        '--src-tls-verify=false',
+        ...creds,
+        ...(opts.gzipLayers ? ['--dest-compress', '--dest-compress-format', 'gzip'] : []),
+        `docker://${registry.host}/${repo}:${tag}`,
+        `oci:${layout}:${tag}`,
+      ],
       { timeoutMs: 120_000, env: { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'no-auth.json') } },
     );
     await run('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle], { timeoutMs: 120_000 });

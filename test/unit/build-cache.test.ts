@@ -17,8 +17,20 @@ after(() => rmSync(root, { recursive: true, force: true }));
 const hex = (c: string) => c.repeat(64);
 const diffIds = [`sha256:${hex('a')}`, `sha256:${hex('b')}`];
 const chains = chainIds(diffIds);
-const layers = diffIds.map((d, i) => ({ digest: `sha256:${hex(String(i + 1))}`, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: 10, diffId: d, chainId: chains[i] }));
-const config = JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: diffIds }, history: [{}, {}] });
+const layers = diffIds.map((d, i) => ({
+  digest: `sha256:${hex(String(i + 1))}`,
+  mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  size: 10,
+  diffId: d,
+  chainId: chains[i],
+}));
+const config = JSON.stringify({
+  architecture: 'amd64',
+  os: 'linux',
+  config: {},
+  rootfs: { type: 'layers', diff_ids: diffIds },
+  history: [{}, {}],
+});
 
 function storeWithLayers(): Store {
   const store = new Store(join(root, `store-${Math.random().toString(36).slice(2)}`));
@@ -32,7 +44,12 @@ function storeWithLayers(): Store {
 }
 
 describe('build cache', () => {
-  const base: CacheKeyParts = { parentConfig: `sha256:${hex('c')}`, parentChain: chains[0], instruction: 'RUN /bin/sh -c make', args: ['A=1'] };
+  const base: CacheKeyParts = {
+    parentConfig: `sha256:${hex('c')}`,
+    parentChain: chains[0],
+    instruction: 'RUN /bin/sh -c make',
+    args: ['A=1'],
+  };
 
   it('keys change with every input', () => {
     const k = BuildCache.key(base);

@@ -53,7 +53,12 @@ describe('berth build output', () => {
   });
 
   it('--build-arg NAME=VALUE, NAME from the environment, bad names refused', () => {
-    assert.deepEqual(parseBuildArgs(['A=1', 'B=x=y', 'C=', 'FROM_ENV', 'UNSET_HERE'], { FROM_ENV: 'e' }), { A: '1', B: 'x=y', C: '', FROM_ENV: 'e' });
+    assert.deepEqual(parseBuildArgs(['A=1', 'B=x=y', 'C=', 'FROM_ENV', 'UNSET_HERE'], { FROM_ENV: 'e' }), {
+      A: '1',
+      B: 'x=y',
+      C: '',
+      FROM_ENV: 'e',
+    });
     assert.throws(() => parseBuildArgs(['1A=x'], {}), UsageError);
     assert.throws(() => parseBuildArgs(['=x'], {}), /invalid --build-arg "=x"/);
   });

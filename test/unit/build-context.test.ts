@@ -27,8 +27,22 @@ function tree(files: Record<string, string>): string {
 
 describe('.dockerignore', () => {
   it("Docker's rules: globs, **, parents, ! exceptions, the last match wins, comments, leading /", () => {
-    const m = new IgnoreMatcher('# comment\n*.log\n/build\n**/*.tmp\ndocs/*/draft\nsecret*\n!secret-ok.txt\n\n  spaced  \nvendor\n!vendor/keep\n');
-    const yes = ['a.log', 'build', 'build/x/y', 'x.tmp', 'deep/er/x.tmp', 'docs/a/draft', 'docs/a/draft/more', 'secret.txt', 'spaced', 'vendor/x', 'vendor'];
+    const m = new IgnoreMatcher(
+      '# comment\n*.log\n/build\n**/*.tmp\ndocs/*/draft\nsecret*\n!secret-ok.txt\n\n  spaced  \nvendor\n!vendor/keep\n',
+    );
+    const yes = [
+      'a.log',
+      'build',
+      'build/x/y',
+      'x.tmp',
+      'deep/er/x.tmp',
+      'docs/a/draft',
+      'docs/a/draft/more',
+      'secret.txt',
+      'spaced',
+      'vendor/x',
+      'vendor',
+    ];
     const no = ['a/b.log', 'src/build', 'docs/draft', 'secret-ok.txt', 'vendor/keep', 'vendor/keep/inner', 'keep.txt', ''];
     for (const p of yes) assert.equal(m.excludes(p), true, `${p} is excluded`);
     for (const p of no) assert.equal(m.excludes(p), false, `${p} is not excluded`);
@@ -59,8 +73,8 @@ describe('.dockerignore', () => {
 
 describe('BuildContext', () => {
   it('resolves symlinks inside the context only: absolute targets and .. start again at its root', () => {
-    const outside = tree({ 'secret': 'outside\n' });
-    const root = tree({ 'in/real.txt': 'real\n', 'secret': 'the context one\n' });
+    const outside = tree({ secret: 'outside\n' });
+    const root = tree({ 'in/real.txt': 'real\n', secret: 'the context one\n' });
     symlinkSync(join(outside, 'secret'), join(root, 'abs'));
     symlinkSync('../../../../../../secret', join(root, 'in', 'up'));
     symlinkSync('real.txt', join(root, 'in', 'rel'));
@@ -76,7 +90,13 @@ describe('BuildContext', () => {
   });
 
   it('walks without following symlinks, leaving out what .dockerignore excludes but not what ! brings back', () => {
-    const root = tree({ 'a/x.txt': '', 'a/y.log': '', 'logs/keep.log': '', 'logs/other.log': '', '.dockerignore': '*.log\n**/*.log\n!logs/keep.log\n' });
+    const root = tree({
+      'a/x.txt': '',
+      'a/y.log': '',
+      'logs/keep.log': '',
+      'logs/other.log': '',
+      '.dockerignore': '*.log\n**/*.log\n!logs/keep.log\n',
+    });
     symlinkSync('/etc', join(root, 'a', 'etc-link'));
     const ctx = BuildContext.open(root, undefined);
     const seen: string[] = [];
@@ -93,7 +113,7 @@ describe('BuildContext', () => {
   });
 
   it('refuses a file whose directory was swapped for a symlink after it was resolved', () => {
-    const outside = tree({ 'file': 'outside\n' });
+    const outside = tree({ file: 'outside\n' });
     const root = tree({ 'dir/file': 'inside\n' });
     const ctx = BuildContext.open(root, undefined);
     const e = ctx.resolve('dir/file')!;
@@ -101,7 +121,10 @@ describe('BuildContext', () => {
     symlinkSync(outside, join(root, 'dir'));
     assert.throws(
       () => ctx.openFile(e),
-      (err: unknown) => err instanceof BerthError && err.code === ErrorCode.PermissionDenied && /changed while the build context was read/.test(err.message),
+      (err: unknown) =>
+        err instanceof BerthError &&
+        err.code === ErrorCode.PermissionDenied &&
+        /changed while the build context was read/.test(err.message),
     );
   });
 
@@ -114,19 +137,25 @@ describe('BuildContext', () => {
     const peer = { uid: 65534, gid: 65534, pid: 1 };
     const ctx = BuildContext.open(root, peer);
     closeSync(ctx.openFile(ctx.resolve('open.txt')!).fd);
-    assert.throws(() => ctx.openFile(ctx.resolve('private.txt')!), /permission denied: uid 65534 may not read .*private.txt of the build context \(the file is not readable for it\)/);
+    assert.throws(
+      () => ctx.openFile(ctx.resolve('private.txt')!),
+      /permission denied: uid 65534 may not read .*private.txt of the build context \(the file is not readable for it\)/,
+    );
     assert.throws(() => ctx.list(ctx.resolve('closed')!), /may not read .*closed of the build context/);
     assert.throws(() => ctx.resolve('closed/inner.txt'), /closed of the build context \(the directory is not searchable for it\)/);
     // A context the caller cannot read at all.
     chmodSync(root, 0o700);
-    assert.throws(() => BuildContext.open(root, peer), (err: unknown) => err instanceof BerthError && err.code === ErrorCode.PermissionDenied);
+    assert.throws(
+      () => BuildContext.open(root, peer),
+      (err: unknown) => err instanceof BerthError && err.code === ErrorCode.PermissionDenied,
+    );
     // Root reads everything.
     const asRoot = BuildContext.open(root, { uid: 0, gid: 0, pid: 1 });
     closeSync(asRoot.openFile(asRoot.resolve('private.txt')!).fd);
   });
 
   it('a context that is not an absolute path of a directory is refused', () => {
-    const root = tree({ 'f': '' });
+    const root = tree({ f: '' });
     assert.throws(() => BuildContext.open('relative/dir', undefined), /must be an absolute path/);
     assert.throws(() => BuildContext.open(join(root, 'missing'), undefined), /does not exist/);
     assert.throws(() => BuildContext.open(join(root, 'f'), undefined), /is not a directory/);

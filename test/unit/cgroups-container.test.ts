@@ -86,13 +86,19 @@ describe('ContainerCgroup.create on v1 / hybrid', () => {
     const cg = ContainerCgroup.create(layout, 'berth/c1', {});
     fs.log.length = 0;
     cg.addProcess(4242);
-    assert.deepEqual(fs.writes(), cg.procsFiles().map((f) => `${f}=4242`));
+    assert.deepEqual(
+      fs.writes(),
+      cg.procsFiles().map((f) => `${f}=4242`),
+    );
   });
 
   it('refuses an existing group (Conflict) and undoes a half-made group when a write fails', () => {
     const { layout } = hybrid();
     ContainerCgroup.create(layout, 'berth/c1', {});
-    assert.throws(() => ContainerCgroup.create(layout, 'berth/c1', {}), (e) => isBerthError(e, ErrorCode.Conflict) && e.message.includes(`${R}/memory/berth/c1`));
+    assert.throws(
+      () => ContainerCgroup.create(layout, 'berth/c1', {}),
+      (e) => isBerthError(e, ErrorCode.Conflict) && e.message.includes(`${R}/memory/berth/c1`),
+    );
 
     const h = hybrid();
     h.fs.failNext('write', `${R}/pids/berth/c9/pids.max`, 'EINVAL');
@@ -114,7 +120,10 @@ describe('ContainerCgroup.create on v1 / hybrid', () => {
     const { fs, layout } = hybrid();
     const noPids = { ...layout, v1: { ...layout.v1 } };
     delete noPids.v1.pids;
-    assert.throws(() => ContainerCgroup.create(noPids, 'berth/c1', { pidsLimit: 5 }), (e) => isBerthError(e, ErrorCode.System) && /--pids-limit needs the pids cgroup controller/.test(e.message));
+    assert.throws(
+      () => ContainerCgroup.create(noPids, 'berth/c1', { pidsLimit: 5 }),
+      (e) => isBerthError(e, ErrorCode.System) && /--pids-limit needs the pids cgroup controller/.test(e.message),
+    );
     assert.equal(fs.log.filter((o) => o.op === 'mkdir').length, 0);
   });
 
@@ -135,7 +144,11 @@ describe('ContainerCgroup.create on v1 / hybrid', () => {
   it('rejects bad names', () => {
     const { layout } = hybrid();
     for (const n of ['', '/abs', '../x', 'berth/../x', 'a//b', 'berth/c 1', 'berth/']) {
-      assert.throws(() => ContainerCgroup.create(layout, n, {}), (e) => isBerthError(e, ErrorCode.InvalidArgument), n);
+      assert.throws(
+        () => ContainerCgroup.create(layout, n, {}),
+        (e) => isBerthError(e, ErrorCode.InvalidArgument),
+        n,
+      );
     }
   });
 });
@@ -167,10 +180,17 @@ describe('ContainerCgroup.create on v2', () => {
   it('enables only what the host offers, and names the missing controller for a limit', () => {
     const { fs, layout } = fakeHost(MOUNTINFO_V2_SYSTEMD, ['cpu', 'io']);
     ContainerCgroup.create(layout, 'berth/a', { cpus: 2 });
-    assert.deepEqual(fs.writes(), [`${R}/cgroup.subtree_control=+cpu`, `${R}/berth/cgroup.subtree_control=+cpu`, `${R}/berth/a/cpu.max=200000 100000`]);
+    assert.deepEqual(fs.writes(), [
+      `${R}/cgroup.subtree_control=+cpu`,
+      `${R}/berth/cgroup.subtree_control=+cpu`,
+      `${R}/berth/a/cpu.max=200000 100000`,
+    ]);
     assert.throws(
       () => ContainerCgroup.create(layout, 'berth/b', { memoryBytes: 64 * MiB }),
-      (e) => isBerthError(e, ErrorCode.System) && e.message.includes('--memory needs the memory cgroup controller') && e.message.includes('offers: cpu io'),
+      (e) =>
+        isBerthError(e, ErrorCode.System) &&
+        e.message.includes('--memory needs the memory cgroup controller') &&
+        e.message.includes('offers: cpu io'),
     );
     assert.ok(!fs.exists(`${R}/berth/b`));
   });
@@ -180,7 +200,11 @@ describe('ContainerCgroup.create on v2', () => {
     fs.failNext('write', `${R}/berth/cgroup.subtree_control`, 'EBUSY');
     assert.throws(
       () => ContainerCgroup.create(layout, 'berth/c1', {}),
-      (e) => isBerthError(e, ErrorCode.System) && e.message.includes(`\`${R}/berth/cgroup.subtree_control\``) && e.message.includes('EBUSY') && e.message.includes('enable the cpu controller'),
+      (e) =>
+        isBerthError(e, ErrorCode.System) &&
+        e.message.includes(`\`${R}/berth/cgroup.subtree_control\``) &&
+        e.message.includes('EBUSY') &&
+        e.message.includes('enable the cpu controller'),
     );
     assert.ok(!fs.exists(`${R}/berth`), 'the prefix it created is removed again');
   });
@@ -206,7 +230,10 @@ describe('limits', () => {
   for (const [what, limits, re] of bad) {
     it(`rejects ${what} before touching the filesystem`, () => {
       const { fs, layout } = hybrid();
-      assert.throws(() => ContainerCgroup.create(layout, 'berth/c1', limits), (e) => isBerthError(e, ErrorCode.InvalidArgument) && re.test(e.message));
+      assert.throws(
+        () => ContainerCgroup.create(layout, 'berth/c1', limits),
+        (e) => isBerthError(e, ErrorCode.InvalidArgument) && re.test(e.message),
+      );
       assert.equal(fs.log.length, 0);
     });
   }
@@ -357,7 +384,14 @@ describe('freeze, kill, destroy, sweep', () => {
     const cg2 = ContainerCgroup.create(layout, 'berth/c2', {});
     fs.set(`${R}/pids/berth/c2/cgroup.procs`, '77\n');
     fs.failNext('rmdir', `${R}/pids/berth/c2`, 'EBUSY', 1000);
-    await assert.rejects(cg2.destroy(), (e) => isBerthError(e, ErrorCode.System) && e.message.includes(`\`${R}/pids/berth/c2\``) && e.message.includes('EBUSY') && e.message.includes('77'));
+    await assert.rejects(
+      cg2.destroy(),
+      (e) =>
+        isBerthError(e, ErrorCode.System) &&
+        e.message.includes(`\`${R}/pids/berth/c2\``) &&
+        e.message.includes('EBUSY') &&
+        e.message.includes('77'),
+    );
     assert.ok(!fs.exists(`${R}/memory/berth/c2`), 'the other hierarchies are still cleaned');
   });
 

@@ -59,7 +59,10 @@ describe('detectCgroups', () => {
 
   it('ignores hierarchies under a directory that a later mount covers (a tmpfs over /sys/fs)', () => {
     const covered = MOUNTINFO_HYBRID_THIS_HOST + '51 23 0:41 / /sys/fs rw,relatime - tmpfs tmpfs rw\n';
-    assert.throws(() => detectCgroups(new FakeCgroupFs(), covered), (e) => isBerthError(e, ErrorCode.System) && /no cgroup filesystem is mounted/.test(e.message));
+    assert.throws(
+      () => detectCgroups(new FakeCgroupFs(), covered),
+      (e) => isBerthError(e, ErrorCode.System) && /no cgroup filesystem is mounted/.test(e.message),
+    );
   });
 
   it('reads a cgroup namespace view (mount root not "/") and octal escapes in mount points', () => {
@@ -79,7 +82,10 @@ describe('detectCgroups', () => {
 
   it('says so when no cgroup filesystem is mounted, or cgroup.controllers cannot be read', () => {
     const none = '1 0 0:1 / / rw - ext4 /dev/sda1 rw\n';
-    assert.throws(() => detectCgroups(new FakeCgroupFs(), none), (e) => isBerthError(e, ErrorCode.System) && /no cgroup filesystem/.test(e.message));
+    assert.throws(
+      () => detectCgroups(new FakeCgroupFs(), none),
+      (e) => isBerthError(e, ErrorCode.System) && /no cgroup filesystem/.test(e.message),
+    );
     assert.throws(
       () => detectCgroups(new FakeCgroupFs(), MOUNTINFO_V2_SYSTEMD),
       (e) => isBerthError(e, ErrorCode.System) && e.message.includes('/sys/fs/cgroup/cgroup.controllers') && e.message.includes('ENOENT'),

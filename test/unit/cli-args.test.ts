@@ -45,8 +45,14 @@ test('--help / -h are always known', () => {
 });
 
 test('usage errors', () => {
-  assert.throws(() => parseArgs(['--nope'], specs), (e: unknown) => e instanceof UsageError && /unknown flag: --nope/.test(e.message));
-  assert.throws(() => parseArgs(['-x'], specs), (e: unknown) => e instanceof UsageError && /unknown shorthand flag: 'x'/.test(e.message));
+  assert.throws(
+    () => parseArgs(['--nope'], specs),
+    (e: unknown) => e instanceof UsageError && /unknown flag: --nope/.test(e.message),
+  );
+  assert.throws(
+    () => parseArgs(['-x'], specs),
+    (e: unknown) => e instanceof UsageError && /unknown shorthand flag: 'x'/.test(e.message),
+  );
   assert.throws(() => parseArgs(['-ax'], specs), UsageError);
   assert.throws(() => parseArgs(['--output'], specs), /flag needs an argument: --output/);
   assert.throws(() => parseArgs(['-o'], specs), /flag needs an argument/);

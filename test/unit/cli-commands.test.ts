@@ -89,22 +89,36 @@ const INSPECT: ImageInspect = {
   Berth: { ManifestDigest: BUSYBOX_DIGEST, ManifestMediaType: 'application/vnd.oci.image.manifest.v1+json', Layers: [] },
 };
 
-const notFound = (what: string) => new ResponseError(ErrorCode.NotFound, `${what}: no such image`, { operation: 'inspect', reference: what });
+const notFound = (what: string) =>
+  new ResponseError(ErrorCode.NotFound, `${what}: no such image`, { operation: 'inspect', reference: what });
 
 /** Per-test overrides of the fake agent's handlers. */
 const overrides: Record<string, FakeHandler> = {};
 let cancelSeen = false;
 
 const handlers: Record<string, FakeHandler> = {
-  [VersionRequest.method]: (): VersionResult => ({ Version: '9.9.9', ApiVersion: 1, Os: 'linux', Arch: 'amd64', Pid: 4242, Root: '/var/lib/berth', Socket: agent.socket }),
+  [VersionRequest.method]: (): VersionResult => ({
+    Version: '9.9.9',
+    ApiVersion: 1,
+    Os: 'linux',
+    Arch: 'amd64',
+    Pid: 4242,
+    Root: '/var/lib/berth',
+    Socket: agent.socket,
+  }),
   [ListImagesRequest.method]: (p: { all?: boolean }) => (p.all ? IMAGES : IMAGES.filter((i) => i.RepoTags.length > 0)),
   [InspectImageRequest.method]: (p: { reference: string }) => {
     if (p.reference === 'busybox') return INSPECT;
     throw notFound(p.reference);
   },
   [RemoveImageRequest.method]: (p: { reference: string; force?: boolean }) => {
-    if (p.reference === 'busybox') return { Untagged: ['docker.io/library/busybox:latest', `docker.io/library/busybox@${BUSYBOX_DIGEST}`], Deleted: [BUSYBOX_ID, LAYER] };
-    if (p.reference === 'app' && !p.force) throw new ResponseError(ErrorCode.Conflict, 'remove app: image is referenced by 2 tags; use force', { operation: 'remove' });
+    if (p.reference === 'busybox')
+      return {
+        Untagged: ['docker.io/library/busybox:latest', `docker.io/library/busybox@${BUSYBOX_DIGEST}`],
+        Deleted: [BUSYBOX_ID, LAYER],
+      };
+    if (p.reference === 'app' && !p.force)
+      throw new ResponseError(ErrorCode.Conflict, 'remove app: image is referenced by 2 tags; use force', { operation: 'remove' });
     throw notFound(p.reference);
   },
   [TagImageRequest.method]: (p: { source: string }) => {
@@ -112,7 +126,15 @@ const handlers: Record<string, FakeHandler> = {
     return null;
   },
   [ImageHistoryRequest.method]: (): HistoryEntry[] => [
-    { Id: BUSYBOX_ID, Created: NOW / 1000 - 120, CreatedBy: '/bin/sh -c #(nop)  CMD ["sh"]', Tags: null, Size: 0, Comment: '', EmptyLayer: true },
+    {
+      Id: BUSYBOX_ID,
+      Created: NOW / 1000 - 120,
+      CreatedBy: '/bin/sh -c #(nop)  CMD ["sh"]',
+      Tags: null,
+      Size: 0,
+      Comment: '',
+      EmptyLayer: true,
+    },
     {
       Id: '<missing>',
       Created: NOW / 1000 - 120,
@@ -138,7 +160,8 @@ const handlers: Record<string, FakeHandler> = {
       cancelSeen = true;
       throw new ResponseError(ErrorCode.Cancelled, 'pull slow: cancelled', { operation: 'pull' });
     }
-    if (p.reference === 'nope') throw new ResponseError(ErrorCode.ManifestUnknown, 'pull docker.io/library/nope:latest: manifest unknown', { operation: 'pull' });
+    if (p.reference === 'nope')
+      throw new ResponseError(ErrorCode.ManifestUnknown, 'pull docker.io/library/nope:latest: manifest unknown', { operation: 'pull' });
     send({ phase: 'waiting', current: 0 });
     send({ phase: 'downloading', current: 1_000_000 });
     send({ phase: 'downloading', current: 2_000_000 });
@@ -266,7 +289,9 @@ test('pull: a registry error is one line, exit 1', async () => {
 test('pull: Ctrl-C cancels the request and exits 130 once the agent answers', async () => {
   cancelSeen = false;
   const started = Date.now();
-  const r = await run(['pull', 'slow'], { interruptWhen: () => agent.calls.some((c) => (c.params as PullParams | undefined)?.reference === 'slow') });
+  const r = await run(['pull', 'slow'], {
+    interruptWhen: () => agent.calls.some((c) => (c.params as PullParams | undefined)?.reference === 'slow'),
+  });
   assert.equal(r.code, 130);
   assert.equal(cancelSeen, true, 'the agent saw $/cancelRequest');
   assert.ok(Date.now() - started < 3000);
@@ -301,7 +326,7 @@ test('images: -q, --digests, --no-trunc', async () => {
   assert.match(d.stdout, /^127\.0\.0\.1:5000\/team\/app +v1 +<none> +0123456789ab /m);
 });
 
-test('images: --format json is the agent\'s array; templates see the ImageSummary', async () => {
+test("images: --format json is the agent's array; templates see the ImageSummary", async () => {
   const j = await run(['images', '-a', '--format', 'json']);
   assert.deepEqual(JSON.parse(j.stdout), IMAGES);
   const t = await run(['images', '--format', '{{.Id}} {{.RepoTags}} {{.Repository}}:{{.Tag}}']);
@@ -385,7 +410,10 @@ test('events: docker-style lines until Ctrl-C (130)', async () => {
   const r = await run(['events'], { interruptWhen: (o) => o.stdout.includes('\n') });
   assert.equal(r.code, 130);
   // timeNano is a JSON number, so only microseconds are kept.
-  assert.match(r.stdout, new RegExp(`^2026-11-22T21:40:00\\.123457000Z image pull ${BUSYBOX_ID} \\(name=docker\\.io/library/busybox:latest\\)\\n$`));
+  assert.match(
+    r.stdout,
+    new RegExp(`^2026-11-22T21:40:00\\.123457000Z image pull ${BUSYBOX_ID} \\(name=docker\\.io/library/busybox:latest\\)\\n$`),
+  );
   const j = await run(['events', '--format', 'json'], { interruptWhen: (o) => o.stdout.includes('\n') });
   assert.equal(JSON.parse(j.stdout).Action, 'pull');
 });

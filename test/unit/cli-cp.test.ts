@@ -17,7 +17,10 @@ describe('cp destination rules', () => {
     assert.deepEqual(place('/d', 'dir', 'other', 'a.txt', false, 'd'), { dir: '/d' });
     assert.deepEqual(place('/d/b.txt', 'file', 'other', 'a.txt', false, 'x'), { dir: '/d', rename: { from: 'a.txt', to: 'b.txt' } });
     assert.deepEqual(place('/d/new', 'missing', 'other', 'a.txt', false, 'x'), { dir: '/d', rename: { from: 'a.txt', to: 'new' } });
-    assert.throws(() => place('/d/new/', 'missing', 'other', 'a.txt', false, 'c:/d/new/'), /destination directory does not exist: c:\/d\/new\//);
+    assert.throws(
+      () => place('/d/new/', 'missing', 'other', 'a.txt', false, 'c:/d/new/'),
+      /destination directory does not exist: c:\/d\/new\//,
+    );
     assert.throws(() => place('/d/f/', 'file', 'other', 'a.txt', false, 'f/'), /is not a directory/);
   });
 

@@ -17,7 +17,10 @@ test('progress bar and layer line', () => {
   assert.equal(progressBar(0, 100, 10), '[          ]');
   assert.equal(progressBar(50, 100, 10), '[====>     ]');
   assert.equal(progressBar(100, 100, 10), '[==========]');
-  assert.equal(layerLine(lp(A, 'downloading', 12_300_000)), `a1b2c3d4e5f6: Downloading ${progressBar(12_300_000, 52_100_000)} 12.3MB/52.1MB`);
+  assert.equal(
+    layerLine(lp(A, 'downloading', 12_300_000)),
+    `a1b2c3d4e5f6: Downloading ${progressBar(12_300_000, 52_100_000)} 12.3MB/52.1MB`,
+  );
   assert.equal(layerLine(lp(A, 'exists')), 'a1b2c3d4e5f6: Already exists');
   assert.equal(layerLine(lp(A, 'done')), 'a1b2c3d4e5f6: Pull complete');
   // Kept narrower than the terminal.

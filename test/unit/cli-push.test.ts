@@ -24,9 +24,14 @@ before(async () => {
   agent = await startFakeAgent({
     [PushRequest.method]: async (p: PushParams, { conn }): Promise<PushResult> => {
       if (p.reference.includes('denied')) {
-        throw new ResponseError(ErrorCode.RegistryAuth, `push ${p.reference}: push denied to 127.0.0.1:5000/team/denied (401): the registry wants credentials`, { operation: 'push' });
+        throw new ResponseError(
+          ErrorCode.RegistryAuth,
+          `push ${p.reference}: push denied to 127.0.0.1:5000/team/denied (401): the registry wants credentials`,
+          { operation: 'push' },
+        );
       }
-      const send = (blob: PushProgress) => conn.sendNotification(PushProgressNotification.type, { token: p.progressToken!, reference: p.reference, blob });
+      const send = (blob: PushProgress) =>
+        conn.sendNotification(PushProgressNotification.type, { token: p.progressToken!, reference: p.reference, blob });
       await send({ digest: L1, phase: 'waiting', current: 0, total: 100 });
       await send({ digest: L1, phase: 'mounted', current: 100, total: 100, from: 'lib/base' });
       await send({ digest: L2, phase: 'exists', current: 100, total: 100 });
@@ -64,7 +69,7 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
   return { code, ...out };
 }
 
-test('push: Docker\'s lines on stdout, one per phase change off a terminal, then TAG: digest: D size: N', async () => {
+test("push: Docker's lines on stdout, one per phase change off a terminal, then TAG: digest: D size: N", async () => {
   const r = await run(['push', '127.0.0.1:5000/team/app:v1']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(
@@ -96,9 +101,14 @@ test('push progress on a terminal draws a bar while pushing', () => {
 });
 
 test('a push token asks for push on the target and pull on each mount source, one scope parameter each', () => {
-  const u = tokenUrl({ scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'reg' } }, [pushScope('team/app'), 'repository:lib/base:pull']);
+  const u = tokenUrl({ scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'reg' } }, [
+    pushScope('team/app'),
+    'repository:lib/base:pull',
+  ]);
   assert.deepEqual(u.searchParams.getAll('scope'), ['repository:team/app:pull,push', 'repository:lib/base:pull']);
   assert.equal(u.searchParams.get('service'), 'reg');
   // A single scope is still one parameter, as pulls ask.
-  assert.deepEqual(tokenUrl({ scheme: 'bearer', params: { realm: 'https://a/t' } }, 'repository:x:pull').searchParams.getAll('scope'), ['repository:x:pull']);
+  assert.deepEqual(tokenUrl({ scheme: 'bearer', params: { realm: 'https://a/t' } }, 'repository:x:pull').searchParams.getAll('scope'), [
+    'repository:x:pull',
+  ]);
 });

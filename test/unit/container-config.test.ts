@@ -9,7 +9,11 @@ import { BerthError, ErrorCode } from '../../agent/errors';
 import { checkName, mergeEnv, parseBind, resolveCommand, resolveProcess, resolveUser } from '../../agent/runtime/containers/config';
 import { RootfsReader, type LayerFs } from '../../agent/runtime/containers/rootfs';
 
-type Node = { kind: 'file'; content: string } | { kind: 'dir'; opaque?: boolean } | { kind: 'symlink'; target: string } | { kind: 'whiteout' };
+type Node =
+  | { kind: 'file'; content: string }
+  | { kind: 'dir'; opaque?: boolean }
+  | { kind: 'symlink'; target: string }
+  | { kind: 'whiteout' };
 
 /** Host paths -> nodes; parents are implicit directories. */
 function fakeFs(nodes: Record<string, Node>): LayerFs {
@@ -74,7 +78,14 @@ describe('rootfs reader', () => {
 });
 
 describe('container config', () => {
-  const rootfs = new RootfsReader(['/r'], fakeFs({ '/r/etc/passwd': { kind: 'file', content: PASSWD }, '/r/etc/group': { kind: 'file', content: GROUP }, '/r/work': { kind: 'dir' } }));
+  const rootfs = new RootfsReader(
+    ['/r'],
+    fakeFs({
+      '/r/etc/passwd': { kind: 'file', content: PASSWD },
+      '/r/etc/group': { kind: 'file', content: GROUP },
+      '/r/work': { kind: 'dir' },
+    }),
+  );
 
   it('users: names, numbers, groups, supplementary groups', () => {
     assert.deepEqual(resolveUser('', rootfs), { uid: 0, gid: 0, additionalGids: [], home: '/root' });
@@ -99,7 +110,12 @@ describe('container config', () => {
   it('env merges by name, overrides win in place; PATH, HOSTNAME, HOME defaults', () => {
     assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['B=3', 'C=4'], ['A=5']), ['A=5', 'B=3', 'C=4']);
     invalid(() => mergeEnv(['NOEQ']), /not NAME=value/);
-    const p = resolveProcess({ Env: ['PATH=/img', 'X=img'], Cmd: ['sh'], WorkingDir: '/work', User: 'app' }, { env: ['X=me', 'HOME=/h'] }, 'host1', rootfs);
+    const p = resolveProcess(
+      { Env: ['PATH=/img', 'X=img'], Cmd: ['sh'], WorkingDir: '/work', User: 'app' },
+      { env: ['X=me', 'HOME=/h'] },
+      'host1',
+      rootfs,
+    );
     assert.deepEqual(p.env, ['PATH=/img', 'HOSTNAME=host1', 'HOME=/h', 'X=me']);
     assert.equal(p.cwd, '/work');
     assert.equal(p.user.uid, 1000);

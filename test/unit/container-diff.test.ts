@@ -12,7 +12,15 @@ import type { LayerIndexEntry } from '../../agent/image/layerIndex';
 import { upperChanges, walkUpper } from '../../agent/runtime/containers/diff';
 import { makeTempDirSync, runCleanups } from '../support/tmp';
 
-const e = (path: string, type: LayerIndexEntry['type'] = 'file'): LayerIndexEntry => ({ path, type, size: 0, mode: 0o644, uid: 0, gid: 0, mtime: 0 });
+const e = (path: string, type: LayerIndexEntry['type'] = 'file'): LayerIndexEntry => ({
+  path,
+  type,
+  size: 0,
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  mtime: 0,
+});
 const whiteout = (p: string) => native().mknod(p, constants.S_IFCHR | 0o000, 0, 0);
 const opaque = (p: string) => native().lsetxattr(p, 'trusted.overlay.opaque', Buffer.from('y'));
 const show = (changes: { Path: string; Kind: number }[]) => changes.map((c) => `${'CAD'[c.Kind]} ${c.Path}`);
@@ -20,8 +28,31 @@ const show = (changes: { Path: string; Kind: number }[]) => changes.map((c) => `
 describe('container diff', () => {
   after(runCleanups);
   // The image: two layers. The top one deletes /opt/gone and replaces /var/cache wholesale.
-  const bottom = [e('bin', 'dir'), e('bin/sh'), e('etc', 'dir'), e('etc/passwd'), e('etc/group'), e('srv', 'dir'), e('srv/x', 'dir'), e('srv/x/a'), e('srv/x/b', 'dir'), e('srv/x/b/c'), e('opt', 'dir'), e('opt/gone'), e('var', 'dir'), e('var/cache', 'dir'), e('var/cache/old')];
-  const top = [e('opt', 'dir'), e('opt/gone', 'whiteout'), e('var', 'dir'), e('var/cache', 'dir'), e('var/cache', 'opaque'), e('var/cache/new')];
+  const bottom = [
+    e('bin', 'dir'),
+    e('bin/sh'),
+    e('etc', 'dir'),
+    e('etc/passwd'),
+    e('etc/group'),
+    e('srv', 'dir'),
+    e('srv/x', 'dir'),
+    e('srv/x/a'),
+    e('srv/x/b', 'dir'),
+    e('srv/x/b/c'),
+    e('opt', 'dir'),
+    e('opt/gone'),
+    e('var', 'dir'),
+    e('var/cache', 'dir'),
+    e('var/cache/old'),
+  ];
+  const top = [
+    e('opt', 'dir'),
+    e('opt/gone', 'whiteout'),
+    e('var', 'dir'),
+    e('var/cache', 'dir'),
+    e('var/cache', 'opaque'),
+    e('var/cache/new'),
+  ];
   const lowers = [top, bottom];
 
   it('reports added, changed and deleted paths with their parents as changed, sorted', () => {

@@ -54,7 +54,13 @@ describe('berth up output', () => {
         err,
         quiet
           ? ['warning\n', 'postCreateCommand exited with code 2\n']
-          : ['Creating container x\n', 'Running postCreateCommand: make setup\n', 'warning\n', 'postCreateCommand exited with code 2\n', "Running postStartCommand \"web\": httpd -p '80 81'\n"],
+          : [
+              'Creating container x\n',
+              'Running postCreateCommand: make setup\n',
+              'warning\n',
+              'postCreateCommand exited with code 2\n',
+              'Running postStartCommand "web": httpd -p \'80 81\'\n',
+            ],
       );
     }
   });
@@ -71,7 +77,10 @@ describe('the Workspace view model', () => {
     assert.deepEqual(nodes.map(contextValue), ['workspace.running', 'workspace.none', 'workspace.none']);
     assert.equal(nodes[2].kind === 'folder' && nodes[2].error, 'no such folder');
     const ports = portNodes(nodes[0]);
-    assert.deepEqual(ports.map((p) => p.kind === 'port' && p.port.containerPort), [8080, 9000]);
+    assert.deepEqual(
+      ports.map((p) => p.kind === 'port' && p.port.containerPort),
+      [8080, 9000],
+    );
     assert.deepEqual(ports.map(contextValue), ['workspacePort', 'workspacePort']);
     assert.deepEqual(portNodes(nodes[1]), []);
     const stopped = buildWorkspaceNodes([folders[0]], [{ ...info, container: { ...info.container, State: 'exited' } }]);

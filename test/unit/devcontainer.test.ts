@@ -25,7 +25,8 @@ import { makeTempDir, runCleanups } from '../support/tmp';
 
 const FOLDER = '/home/dev/My Project';
 const FILE = `${FOLDER}/.devcontainer/devcontainer.json`;
-const parse = (text: string, localEnv?: Record<string, string>): DevcontainerConfig => parseDevcontainer(text, FILE, FOLDER, 'workspace up', { localEnv });
+const parse = (text: string, localEnv?: Record<string, string>): DevcontainerConfig =>
+  parseDevcontainer(text, FILE, FOLDER, 'workspace up', { localEnv });
 
 /** The error `fn` throws, checked to be an InvalidArgument BerthError naming the file. */
 function configErr(fn: () => unknown): BerthError {
@@ -53,7 +54,15 @@ describe('JSONC parser', () => {
   "f": -0.5e3, "g": true, "h": false, "i": null,
 }
 // trailing comment`;
-    assert.deepEqual(parseJsonc(text), { a: 1, b: [1, 2, 3], c: { d: 'x // not a comment', e: '/* nor this */' }, f: -500, g: true, h: false, i: null });
+    assert.deepEqual(parseJsonc(text), {
+      a: 1,
+      b: [1, 2, 3],
+      c: { d: 'x // not a comment', e: '/* nor this */' },
+      f: -500,
+      g: true,
+      h: false,
+      i: null,
+    });
     const plain = '{"s":"\\u00e9\\n\\t\\"\\\\\\/","n":[0,1.5,-2e-2],"o":{}}';
     assert.deepEqual(parseJsonc(plain), JSON.parse(plain));
   });
@@ -78,7 +87,12 @@ describe('JSONC parser', () => {
     for (const [text, line, column, reason] of cases) {
       assert.throws(
         () => parseJsonc(text),
-        (e: unknown) => e instanceof JsoncError && e.line === line && e.column === column && reason.test(e.message) && e.message.includes(`at line ${line}, column ${column}`),
+        (e: unknown) =>
+          e instanceof JsoncError &&
+          e.line === line &&
+          e.column === column &&
+          reason.test(e.message) &&
+          e.message.includes(`at line ${line}, column ${column}`),
         `${JSON.stringify(text)} -> line ${line}, column ${column}, ${reason}`,
       );
     }
@@ -88,7 +102,10 @@ describe('JSONC parser', () => {
     const ok = '['.repeat(MAX_DEPTH) + ']'.repeat(MAX_DEPTH);
     assert.ok(Array.isArray(parseJsonc(ok)));
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
-    assert.throws(() => parseJsonc(deep), (e: unknown) => e instanceof JsoncError && /nesting deeper than 64 levels/.test(e.message) && e.column === MAX_DEPTH + 1);
+    assert.throws(
+      () => parseJsonc(deep),
+      (e: unknown) => e instanceof JsoncError && /nesting deeper than 64 levels/.test(e.message) && e.column === MAX_DEPTH + 1,
+    );
   });
 
   it('keeps "__proto__" an ordinary key: no prototype is changed', () => {
@@ -133,7 +150,9 @@ describe('devcontainer.json', () => {
   });
 
   it('lists unknown keys once as ignored, never failing on them', () => {
-    const c = parse('{"image": "box", "features": {"ghcr.io/x/y:1": {}}, "customizations": {"vscode": {}}, "features": {}, "hostRequirements": {"cpus": 2}}');
+    const c = parse(
+      '{"image": "box", "features": {"ghcr.io/x/y:1": {}}, "customizations": {"vscode": {}}, "features": {}, "hostRequirements": {"cpus": 2}}',
+    );
     assert.deepEqual(c.ignored, ['features', 'customizations', 'hostRequirements']);
   });
 
@@ -144,7 +163,9 @@ describe('devcontainer.json', () => {
       "postCreateCommand": ["touch", "/tmp/a b"],
       "postStartCommand": { "server": "httpd -p 8080", "watch": ["sh", "-c", "true"] },
     }`);
-    assert.deepEqual(c.lifecycle.onCreateCommand, { parts: [{ name: '', argv: ['/bin/sh', '-c', 'echo created > /workspaces/My Project/x'] }] });
+    assert.deepEqual(c.lifecycle.onCreateCommand, {
+      parts: [{ name: '', argv: ['/bin/sh', '-c', 'echo created > /workspaces/My Project/x'] }],
+    });
     assert.deepEqual(c.lifecycle.postCreateCommand, { parts: [{ name: '', argv: ['touch', '/tmp/a b'] }] });
     assert.deepEqual(c.lifecycle.postStartCommand, {
       parts: [
@@ -176,11 +197,23 @@ describe('devcontainer.json', () => {
       "mounts": ["source=cache-vol,target=/cache,type=volume", {"source": "/etc/hosts", "target": "/h", "type": "bind", "readonly": true}, "target=/anon,type=volume"]}`);
     assert.equal(c.workspaceMount, `${FOLDER}:/w`);
     assert.deepEqual(c.mounts, ['cache-vol:/cache', '/etc/hosts:/h:ro', '/anon']);
-    assert.match(configErr(() => parse('{"image": "box", "mounts": ["source=x,target=/t,type=tmpfs"]}')).message, /"mounts\[0\]": mount type "tmpfs" is not supported by Berth/);
-    assert.match(configErr(() => parse('{"image": "box", "mounts": ["source=rel/dir,target=/t,type=bind"]}')).message, /must be an absolute host path/);
+    assert.match(
+      configErr(() => parse('{"image": "box", "mounts": ["source=x,target=/t,type=tmpfs"]}')).message,
+      /"mounts\[0\]": mount type "tmpfs" is not supported by Berth/,
+    );
+    assert.match(
+      configErr(() => parse('{"image": "box", "mounts": ["source=rel/dir,target=/t,type=bind"]}')).message,
+      /must be an absolute host path/,
+    );
     assert.match(configErr(() => parse('{"image": "box", "mounts": ["source=/x,target=/a/../b"]}')).message, /without "\.\." or ":"/);
-    assert.match(configErr(() => parse('{"image": "box", "mounts": ["source=/x,target=/t,propagation=shared"]}')).message, /mount option "propagation" is not supported/);
-    assert.match(configErr(() => parse('{"image": "box", "workspaceMount": "source=/x,target=/w"}')).message, /"workspaceMount" needs "workspaceFolder" too/);
+    assert.match(
+      configErr(() => parse('{"image": "box", "mounts": ["source=/x,target=/t,propagation=shared"]}')).message,
+      /mount option "propagation" is not supported/,
+    );
+    assert.match(
+      configErr(() => parse('{"image": "box", "workspaceMount": "source=/x,target=/w"}')).message,
+      /"workspaceMount" needs "workspaceFolder" too/,
+    );
   });
 
   it('maps the supported runArgs onto create options and refuses the rest by name', () => {
@@ -204,8 +237,14 @@ describe('devcontainer.json', () => {
       name: 'my-dev',
       privileged: true,
     });
-    assert.match(configErr(() => parse('{"image": "box", "runArgs": ["--gpus", "all"]}')).message, /"runArgs\[0\]": "--gpus" is not supported by Berth \(it supports --name, --cap-add/);
-    assert.match(configErr(() => parse('{"image": "box", "runArgs": ["--security-opt=seccomp=unconfined"]}')).message, /"--security-opt=seccomp=unconfined" is not supported/);
+    assert.match(
+      configErr(() => parse('{"image": "box", "runArgs": ["--gpus", "all"]}')).message,
+      /"runArgs\[0\]": "--gpus" is not supported by Berth \(it supports --name, --cap-add/,
+    );
+    assert.match(
+      configErr(() => parse('{"image": "box", "runArgs": ["--security-opt=seccomp=unconfined"]}')).message,
+      /"--security-opt=seccomp=unconfined" is not supported/,
+    );
     assert.match(configErr(() => parse('{"image": "box", "runArgs": ["--memory", "lots"]}')).message, /--memory "lots" is not a size/);
     assert.match(configErr(() => parse('{"image": "box", "runArgs": ["--cap-add"]}')).message, /--cap-add needs a value/);
     assert.match(configErr(() => parse('{"image": "box", "runArgs": ["bash"]}')).message, /not a flag/);
@@ -217,7 +256,10 @@ describe('devcontainer.json', () => {
     assert.equal(c.image, undefined);
     assert.deepEqual(c.ignored, ['build.cacheFrom']);
     assert.match(configErr(() => parse('{"build": {"context": "."}}')).message, /"build\.dockerfile" is required/);
-    assert.match(configErr(() => parse('{"build": {"dockerfile": "D", "args": {"V": 1}}}')).message, /"build\.args\.V" must be a string, got 1/);
+    assert.match(
+      configErr(() => parse('{"build": {"dockerfile": "D", "args": {"V": 1}}}')).message,
+      /"build\.args\.V" must be a string, got 1/,
+    );
   });
 
   it('names the key and what was wrong for values of the wrong type', () => {
@@ -230,7 +272,10 @@ describe('devcontainer.json', () => {
       ['{"image": "box", "forwardPorts": 80}', /"forwardPorts" must be an array, got 80/],
       ['{"image": "box", "forwardPorts": [80, true]}', /"forwardPorts\[1\]" must be a port number, got true/],
       ['{"image": "box", "forwardPorts": [70000]}', /"forwardPorts\[0\]" must be a port from 1 to 65535, got 70000/],
-      ['{"image": "box", "forwardPorts": ["db:5432"]}', /"forwardPorts\[0\]" is "db:5432": Berth forwards ports of the workspace container only/],
+      [
+        '{"image": "box", "forwardPorts": ["db:5432"]}',
+        /"forwardPorts\[0\]" is "db:5432": Berth forwards ports of the workspace container only/,
+      ],
       ['{"image": "box", "containerEnv": {"A": 1}}', /"containerEnv\.A" must be a string, got 1/],
       ['{"image": "box", "containerEnv": ["A=1"]}', /"containerEnv" must be an object, got an array/],
       ['{"image": "box", "remoteEnv": {"A=B": "x"}}', /"remoteEnv" has an invalid variable name "A=B"/],
@@ -274,7 +319,10 @@ describe('finding and reading the file', () => {
     const dir = await makeTempDir('berth-devc-');
     assert.throws(
       () => findConfig(dir, 'workspace up', existsSync),
-      (e: unknown) => e instanceof BerthError && e.code === ErrorCode.NotFound && e.message.includes('.devcontainer/devcontainer.json and .devcontainer.json'),
+      (e: unknown) =>
+        e instanceof BerthError &&
+        e.code === ErrorCode.NotFound &&
+        e.message.includes('.devcontainer/devcontainer.json and .devcontainer.json'),
     );
     writeFileSync(join(dir, '.devcontainer.json'), '{"image": "b"}');
     assert.equal(findConfig(dir, 'workspace up', existsSync), join(dir, '.devcontainer.json'));

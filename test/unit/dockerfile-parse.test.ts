@@ -33,7 +33,9 @@ function only(text: string): Instruction {
 
 describe('Dockerfile parser: structure', () => {
   it('stages, names, global ARGs, lines of instructions', () => {
-    const df = parseDockerfile('ARG V=1\nARG BASE\n\nfrom busybox:$V as Build\nrun make\n\n# a comment\nFROM build\nCOPY --from=build /out /out\n');
+    const df = parseDockerfile(
+      'ARG V=1\nARG BASE\n\nfrom busybox:$V as Build\nrun make\n\n# a comment\nFROM build\nCOPY --from=build /out /out\n',
+    );
     assert.deepEqual(
       df.globalArgs.map((a) => a.args),
       [[{ name: 'V', value: '1' }], [{ name: 'BASE' }]],
@@ -42,7 +44,10 @@ describe('Dockerfile parser: structure', () => {
     assert.equal(df.stages[0].name, 'build', 'stage names are lower-cased');
     assert.equal(df.stages[0].from.image, 'busybox:$V');
     assert.equal(df.stages[0].from.line, 4);
-    assert.deepEqual(df.stages[0].instructions.map((i) => [i.keyword, i.line]), [['RUN', 5]]);
+    assert.deepEqual(
+      df.stages[0].instructions.map((i) => [i.keyword, i.line]),
+      [['RUN', 5]],
+    );
     assert.equal(df.stages[1].from.image, 'build');
     const copy = df.stages[1].instructions[0];
     assert.equal(copy.keyword, 'COPY');
@@ -106,7 +111,9 @@ describe('Dockerfile parser: forms', () => {
       { key: 'B', value: '"two words"' },
       { key: 'C', value: '' },
     ]);
-    assert.deepEqual((only('ENV PATH /usr/bin:/bin   and more') as { pairs: unknown }).pairs, [{ key: 'PATH', value: '/usr/bin:/bin   and more' }]);
+    assert.deepEqual((only('ENV PATH /usr/bin:/bin   and more') as { pairs: unknown }).pairs, [
+      { key: 'PATH', value: '/usr/bin:/bin   and more' },
+    ]);
     fails('FROM scratch\nENV A=1 B\n', /^Dockerfile:2: ENV: "B" is not NAME=VALUE/, 2);
     fails('FROM scratch\nENV ONLY\n', /^Dockerfile:2: ENV: "ONLY" has no value/, 2);
     fails('FROM scratch\nLABEL =x\n', /^Dockerfile:2: LABEL: a name is empty/, 2);
@@ -182,7 +189,11 @@ describe('Dockerfile parser: refusals and hostile input', () => {
     fails(Buffer.from([0x46, 0x52, 0x4f, 0x4d, 0x20, 0xff, 0xfe, 0x0a]), /^Dockerfile: the Dockerfile is not valid UTF-8 text$/, undefined);
     fails('FROM scratch\n' + 'a'.repeat(MAX_DOCKERFILE_BYTES), /^Dockerfile: the Dockerfile is larger than 1048576 bytes$/, undefined);
     fails(Buffer.alloc(MAX_DOCKERFILE_BYTES + 1, 0x20), /^Dockerfile: the Dockerfile is larger than/, undefined);
-    fails('FROM scratch\n' + 'ENV A=1\n'.repeat(MAX_INSTRUCTIONS), new RegExp(`^Dockerfile:${MAX_INSTRUCTIONS + 1}: too many instructions`), MAX_INSTRUCTIONS + 1);
+    fails(
+      'FROM scratch\n' + 'ENV A=1\n'.repeat(MAX_INSTRUCTIONS),
+      new RegExp(`^Dockerfile:${MAX_INSTRUCTIONS + 1}: too many instructions`),
+      MAX_INSTRUCTIONS + 1,
+    );
   });
 
   it('a huge line and a huge continuation parse in linear time', () => {

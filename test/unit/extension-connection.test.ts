@@ -9,7 +9,13 @@ import { afterEach, describe, it } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import { ListImagesRequest, PullRequest, type BerthEvent, type PullProgressParams } from '../../protocol';
 import { classify } from '../../extension/agent/errors';
-import { AgentConnection, ConnectionLostError, NotConnectedError, type AgentConnectionOptions, type AgentState } from '../../extension/agent/connection';
+import {
+  AgentConnection,
+  ConnectionLostError,
+  NotConnectedError,
+  type AgentConnectionOptions,
+  type AgentState,
+} from '../../extension/agent/connection';
 import { FakeAgent, until } from './extension-fake-agent';
 
 const cleanups: (() => unknown)[] = [];
@@ -22,7 +28,13 @@ function setup(opts: Partial<AgentConnectionOptions> = {}) {
   cleanups.push(d.remove);
   const log: string[] = [];
   const states: AgentState['kind'][] = [];
-  const conn = new AgentConnection({ socket: () => d.socket, log: (l) => log.push(l), backoff: { initialMs: 50, maxMs: 200 }, connectTimeoutMs: 500, ...opts });
+  const conn = new AgentConnection({
+    socket: () => d.socket,
+    log: (l) => log.push(l),
+    backoff: { initialMs: 50, maxMs: 200 },
+    connectTimeoutMs: 500,
+    ...opts,
+  });
   cleanups.push(() => conn.dispose());
   conn.onDidChangeState((s) => states.push(s.kind));
   return { socket: d.socket, dir: d.dir, conn, log, states };
@@ -153,7 +165,10 @@ describe('AgentConnection', () => {
   });
 
   it('reports an autostarted agent that dies at once', async () => {
-    const { conn } = setup({ autostart: () => ({ log: '/fake/agent.log', exited: () => 'exit code 1' }), backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    const { conn } = setup({
+      autostart: () => ({ log: '/fake/agent.log', exited: () => 'exit code 1' }),
+      backoff: { initialMs: 60_000, maxMs: 60_000 },
+    });
     conn.start();
     await until('disconnected', () => conn.state.kind === 'disconnected');
     assert.match((conn.state as { reason: string }).reason, /stopped \(exit code 1\); see \/fake\/agent.log/);

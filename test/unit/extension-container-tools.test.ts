@@ -31,16 +31,30 @@ async function setup() {
   cleanups.push(d.remove);
   const agent = await new FakeAgent(d.socket).listen();
   cleanups.push(() => agent.stop());
-  agent.containers = [fakeContainer('a'.repeat(64), 'web', 'busybox', 'running'), fakeContainer('b'.repeat(64), 'done', 'busybox', 'exited')];
+  agent.containers = [
+    fakeContainer('a'.repeat(64), 'web', 'busybox', 'running'),
+    fakeContainer('b'.repeat(64), 'done', 'busybox', 'exited'),
+  ];
   agent.images = [
-    { Id: `sha256:${'e'.repeat(64)}`, RepoTags: ['docker.io/library/busybox:latest'], RepoDigests: [], Created: 0, Size: 4_000_000, Layers: 1, Labels: {} },
+    {
+      Id: `sha256:${'e'.repeat(64)}`,
+      RepoTags: ['docker.io/library/busybox:latest'],
+      RepoDigests: [],
+      Created: 0,
+      Size: 4_000_000,
+      Layers: 1,
+      Labels: {},
+    },
     { Id: `sha256:${'f'.repeat(64)}`, RepoTags: [], RepoDigests: [], Created: 0, Size: 2_000_000, Layers: 1, Labels: {} },
   ];
   const conn = new AgentConnection({ socket: () => d.socket, log: () => {}, backoff: { initialMs: 50, maxMs: 200 } });
   cleanups.push(() => conn.dispose());
   const containers = new ContainersTreeProvider(conn);
   const images = new ImagesTreeProvider(conn);
-  cleanups.push(() => containers.dispose(), () => images.dispose());
+  cleanups.push(
+    () => containers.dispose(),
+    () => images.dispose(),
+  );
   conn.start();
   await until('the lists', () => containers.isLoaded && images.isLoaded);
   const errors: unknown[] = [];

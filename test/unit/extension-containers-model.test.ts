@@ -16,11 +16,21 @@ const at = (secondsBefore: number) => new Date(T - secondsBefore * 1000).toISOSt
 const created = (secondsBefore: number) => Math.floor(T / 1000) - secondsBefore;
 
 const list = [
-  fakeContainer('a'.repeat(64), 'old-exit', 'docker.io/library/busybox:latest', 'exited', { Created: created(900), StartedAt: at(890), FinishedAt: at(120), ExitCode: 3 }),
+  fakeContainer('a'.repeat(64), 'old-exit', 'docker.io/library/busybox:latest', 'exited', {
+    Created: created(900),
+    StartedAt: at(890),
+    FinishedAt: at(120),
+    ExitCode: 3,
+  }),
   fakeContainer('b'.repeat(64), 'web', '127.0.0.1:5000/e2e/box:v1', 'running', { Created: created(500), StartedAt: at(180) }),
   fakeContainer('c'.repeat(64), 'fresh', 'busybox', 'created', { Created: created(10), StartedAt: NEVER }),
   fakeContainer('d'.repeat(64), 'db', 'docker.io/library/busybox:latest', 'running', { Created: created(100), StartedAt: at(3) }),
-  fakeContainer('e'.repeat(64), 'new-exit', '127.0.0.1:5000/e2e/box:v1', 'exited', { Created: created(50), StartedAt: at(40), FinishedAt: at(30), ExitCode: 0 }),
+  fakeContainer('e'.repeat(64), 'new-exit', '127.0.0.1:5000/e2e/box:v1', 'exited', {
+    Created: created(50),
+    StartedAt: at(40),
+    FinishedAt: at(30),
+    ExitCode: 0,
+  }),
 ];
 
 describe('Containers tree model', () => {
@@ -49,7 +59,10 @@ describe('Containers tree model', () => {
         ['busybox', ['fresh']],
       ],
     );
-    assert.deepEqual(containerLeaves(roots).map((c) => c.name), ['web', 'new-exit', 'db', 'old-exit', 'fresh']);
+    assert.deepEqual(
+      containerLeaves(roots).map((c) => c.name),
+      ['web', 'new-exit', 'db', 'old-exit', 'fresh'],
+    );
   });
 
   it('is empty without containers and names unnamed ones by short ID', () => {
@@ -82,8 +95,19 @@ describe('Run Image answers', () => {
   it('turns the answers into create params, leaving out what was skipped', () => {
     assert.deepEqual(createParams('busybox', { name: '', env: '', bind: '', command: '' }), { image: 'busybox' });
     assert.deepEqual(
-      createParams('busybox', { name: ' web ', env: 'A=1, B=two words,,C=', bind: '/srv:/data:ro', command: `sh -c 'echo "hi there"; exit 3'` }),
-      { image: 'busybox', name: 'web', env: ['A=1', 'B=two words', 'C='], binds: ['/srv:/data:ro'], cmd: ['sh', '-c', 'echo "hi there"; exit 3'] },
+      createParams('busybox', {
+        name: ' web ',
+        env: 'A=1, B=two words,,C=',
+        bind: '/srv:/data:ro',
+        command: `sh -c 'echo "hi there"; exit 3'`,
+      }),
+      {
+        image: 'busybox',
+        name: 'web',
+        env: ['A=1', 'B=two words', 'C='],
+        binds: ['/srv:/data:ro'],
+        cmd: ['sh', '-c', 'echo "hi there"; exit 3'],
+      },
     );
   });
 

@@ -34,7 +34,9 @@ const rows = (tree: ContainersTreeProvider, nodes?: ContainersNode[]): unknown[]
   (nodes ?? tree.getChildren()).map((n) => {
     const item = tree.getTreeItem(n);
     const kids = tree.getChildren(n);
-    return kids.length ? [`${item.label} | ${item.description}`, rows(tree, kids)] : `${item.label} | ${item.description} | ${item.contextValue}`;
+    return kids.length
+      ? [`${item.label} | ${item.description}`, rows(tree, kids)]
+      : `${item.label} | ${item.description} | ${item.contextValue}`;
   });
 const icon = (tree: ContainersTreeProvider, n: ContainersNode) => {
   const i = tree.getTreeItem(n).iconPath as { id: string; color?: { id: string } };
@@ -98,10 +100,10 @@ describe('ContainersTreeProvider', () => {
       tree.getChildren().map((g) => tree.getTreeItem(g).label),
       ['busybox', 'alpine'],
     );
-    assert.deepEqual(tree.getChildren(tree.getChildren()[0]).map((n) => `${tree.getTreeItem(n).label} | ${tree.getTreeItem(n).description}`), [
-      'two | Up Less than a second',
-      'one | Exited (0) Less than a second ago',
-    ]);
+    assert.deepEqual(
+      tree.getChildren(tree.getChildren()[0]).map((n) => `${tree.getTreeItem(n).label} | ${tree.getTreeItem(n).description}`),
+      ['two | Up Less than a second', 'one | Exited (0) Less than a second ago'],
+    );
     assert.equal(agent.containerListCalls, 1);
   });
 

@@ -45,10 +45,23 @@ import {
   type ImageSummary,
   type LogLine,
 } from '../../protocol';
-import { FsReadDirectoryRequest, FsReadFileRequest, FsStatRequest, InspectContainerRequest, type ContainerInspect, type FsFileType, type FsPathParams } from '../../protocol';
+import {
+  FsReadDirectoryRequest,
+  FsReadFileRequest,
+  FsStatRequest,
+  InspectContainerRequest,
+  type ContainerInspect,
+  type FsFileType,
+  type FsPathParams,
+} from '../../protocol';
 import { InspectVolumeRequest, ListVolumesRequest, PruneVolumesRequest, RemoveVolumeRequest, type Volume } from '../../protocol';
 import { WaitContainerRequest, type StartContainerParams } from '../../protocol';
-import { ContainerChangedNotification, ContainerChangesRequest, UnwatchContainerChangesRequest, type ContainerFileChange } from '../../protocol';
+import {
+  ContainerChangedNotification,
+  ContainerChangesRequest,
+  UnwatchContainerChangesRequest,
+  type ContainerFileChange,
+} from '../../protocol';
 
 /** A file Browse Files serves (symlink targets are absolute paths in the same tree). */
 export type FakeFile = { type: 'file'; content: string } | { type: 'dir' } | { type: 'symlink'; target: string } | { type: 'other' };
@@ -139,7 +152,15 @@ export class FakeAgent {
     c.onRequest(VersionRequest.type, () =>
       this.opts.silent
         ? new Promise<never>(() => {})
-        : { Version: 'fake', ApiVersion: this.opts.apiVersion ?? API_VERSION, Os: 'linux', Arch: 'amd64', Pid: process.pid, Root: '/fake', Socket: this.socket },
+        : {
+            Version: 'fake',
+            ApiVersion: this.opts.apiVersion ?? API_VERSION,
+            Os: 'linux',
+            Arch: 'amd64',
+            Pid: process.pid,
+            Root: '/fake',
+            Socket: this.socket,
+          },
     );
     c.onRequest(SubscribeRequest.type, () => {
       this.subscribers.add(c);
@@ -209,7 +230,8 @@ export class FakeAgent {
     c.onRequest(RemoveContainerRequest.type, (p) => {
       const x = this.find(p.container);
       this.calls.push(`remove ${x.Names[0]!.slice(1)}${p.force ? ' force' : ''}`);
-      if (x.State === 'running' && !p.force) throw new ResponseError(ErrorCode.Conflict, `remove ${p.container}: the container is running`, { operation: 'remove' });
+      if (x.State === 'running' && !p.force)
+        throw new ResponseError(ErrorCode.Conflict, `remove ${p.container}: the container is running`, { operation: 'remove' });
       if (x.State === 'running') this.exit(x, 137, ['kill', 'die']);
       this.containers = this.containers.filter((y) => y !== x);
       this.containerEvent('destroy', x.Id);
@@ -249,7 +271,14 @@ export class FakeAgent {
     c.onRequest(ContainerChangesRequest.type, (p) => {
       const x = this.find(p.container);
       if (p.watchToken) this.changeWatches.set(p.watchToken, { conn: c, id: x.Id, seq: 0 });
-      return { Id: x.Id, Running: x.State === 'running', ImageLayers: [{ index: 0, digest: 'sha256:' + 'd'.repeat(64), chainId: 'sha256:' + 'c'.repeat(64), createdBy: 'COPY rootfs /' }], Changes: this.fileChanges.get(x.Id) ?? [], Seq: 0, ...(p.watchToken ? { Watch: 'inotify' as const } : {}) };
+      return {
+        Id: x.Id,
+        Running: x.State === 'running',
+        ImageLayers: [{ index: 0, digest: 'sha256:' + 'd'.repeat(64), chainId: 'sha256:' + 'c'.repeat(64), createdBy: 'COPY rootfs /' }],
+        Changes: this.fileChanges.get(x.Id) ?? [],
+        Seq: 0,
+        ...(p.watchToken ? { Watch: 'inotify' as const } : {}),
+      };
     });
     c.onRequest(UnwatchContainerChangesRequest.type, (p) => {
       this.unwatched.push(p.watchToken);
@@ -259,7 +288,15 @@ export class FakeAgent {
       const x = this.find(p.container);
       const id = `sha256:${(this.images.length + 1).toString(16).padStart(2, '0').repeat(32)}`;
       this.calls.push(`commit ${x.Names[0]!.slice(1)} ${p.reference ?? '-'} ${p.comment ?? '-'}`);
-      this.images.push({ Id: id, RepoTags: p.reference ? [p.reference] : [], RepoDigests: [], Created: Math.floor(Date.now() / 1000), Size: 1000, Layers: 2, Labels: {} });
+      this.images.push({
+        Id: id,
+        RepoTags: p.reference ? [p.reference] : [],
+        RepoDigests: [],
+        Created: Math.floor(Date.now() / 1000),
+        Size: 1000,
+        Layers: 2,
+        Labels: {},
+      });
       this.containerEvent('commit', x.Id);
       if (p.reference) this.emit({ Type: 'image', Action: 'tag', Actor: { ID: id, Attributes: { name: p.reference } } });
       return { Id: id, Layer: { Digest: 'sha256:layer', DiffID: 'sha256:diff', Size: 1000 } };
@@ -268,7 +305,12 @@ export class FakeAgent {
       const gone = this.containers.filter((x) => x.State !== 'running');
       this.calls.push('prune containers');
       this.containers = this.containers.filter((x) => x.State === 'running');
-      for (const x of gone) this.emit({ Type: 'container', Action: 'destroy', Actor: { ID: x.Id, Attributes: { name: x.Names[0]!.slice(1), image: x.Image } } });
+      for (const x of gone)
+        this.emit({
+          Type: 'container',
+          Action: 'destroy',
+          Actor: { ID: x.Id, Attributes: { name: x.Names[0]!.slice(1), image: x.Image } },
+        });
       return { Deleted: gone.map((x) => x.Id), Untagged: [], SpaceReclaimed: this.reclaimed };
     });
     c.onRequest(PruneImagesRequest.type, () => {
@@ -276,7 +318,11 @@ export class FakeAgent {
       this.calls.push('prune images');
       this.images = this.images.filter((i) => i.RepoTags.length > 0);
       for (const i of gone) this.emit({ Type: 'image', Action: 'delete', Actor: { ID: i.Id, Attributes: {} } });
-      return { Deleted: [...gone.map((i) => i.Id), ...gone.map(() => `sha256:${'c'.repeat(64)}`)], Untagged: [], SpaceReclaimed: this.reclaimed };
+      return {
+        Deleted: [...gone.map((i) => i.Id), ...gone.map(() => `sha256:${'c'.repeat(64)}`)],
+        Untagged: [],
+        SpaceReclaimed: this.reclaimed,
+      };
     });
 
     // Exec: `test -x /bin/bash` answers by hasBash; a tty exec is a "shell" that echoes its input
@@ -284,7 +330,8 @@ export class FakeAgent {
     const sessions = new Map<string, (data: string) => void>();
     /** A "shell" on stream `t` (exec's or an attached start's): prompts, echoes, ends at `exit N` with `exit(N)`. */
     const shellSession = (t: string, prompt: string, exit: (code: number) => void): void => {
-      const out = (s: string) => void c.sendNotification(OutputNotification.type, { token: t, stream: 'tty', data: Buffer.from(s).toString('base64') });
+      const out = (s: string) =>
+        void c.sendNotification(OutputNotification.type, { token: t, stream: 'tty', data: Buffer.from(s).toString('base64') });
       out(prompt);
       let line = '';
       sessions.set(t, (text) => {
@@ -315,7 +362,10 @@ export class FakeAgent {
     c.onRequest(ExecRequest.type, (p, token) => {
       const x = this.find(p.container);
       this.execs.push(p);
-      if (x.State !== 'running') throw new ResponseError(ErrorCode.Conflict, `exec in container ${p.container}: the container is not running`, { operation: 'exec in container' });
+      if (x.State !== 'running')
+        throw new ResponseError(ErrorCode.Conflict, `exec in container ${p.container}: the container is not running`, {
+          operation: 'exec in container',
+        });
       if (p.cmd[0] === 'test') return { ExitCode: this.hasBash ? 0 : 1 };
       const t = p.attachToken!;
       return new Promise((resolve, reject) => {
@@ -330,7 +380,13 @@ export class FakeAgent {
     // Inspect: the fields the extension reads (Name, Image, State, Config.Tty).
     c.onRequest(InspectContainerRequest.type, (p) => {
       const x = this.find(p.container);
-      return { Id: x.Id, Name: x.Names[0], Image: x.ImageID, State: { Status: x.State, Running: x.State === 'running', ExitCode: x.ExitCode }, Config: { Image: x.Image } } as unknown as ContainerInspect;
+      return {
+        Id: x.Id,
+        Name: x.Names[0],
+        Image: x.ImageID,
+        State: { Status: x.State, Running: x.State === 'running', ExitCode: x.ExitCode },
+        Config: { Image: x.Image },
+      } as unknown as ContainerInspect;
     });
     // Volumes: remove refuses a volume a container uses, as the agent does.
     const volume = (name: string) => {
@@ -338,14 +394,18 @@ export class FakeAgent {
       if (!v) throw new ResponseError(ErrorCode.NotFound, `no such volume: ${name}`, { operation: 'volume' });
       return v;
     };
-    const usedBy = (name: string) => this.containers.filter((x) => x.Mounts?.some((m) => m.Type === 'volume' && m.Name === name)).map((x) => x.Names[0]!.slice(1));
+    const usedBy = (name: string) =>
+      this.containers.filter((x) => x.Mounts?.some((m) => m.Type === 'volume' && m.Name === name)).map((x) => x.Names[0]!.slice(1));
     c.onRequest(ListVolumesRequest.type, () => this.volumes);
     c.onRequest(InspectVolumeRequest.type, (p) => volume(p.name));
     c.onRequest(RemoveVolumeRequest.type, (p) => {
       volume(p.name);
       this.calls.push(`remove volume ${p.name}`);
       const users = usedBy(p.name);
-      if (users.length) throw new ResponseError(ErrorCode.Conflict, `remove volume: volume ${p.name} is in use by ${users.join(', ')}`, { operation: 'remove volume' });
+      if (users.length)
+        throw new ResponseError(ErrorCode.Conflict, `remove volume: volume ${p.name} is in use by ${users.join(', ')}`, {
+          operation: 'remove volume',
+        });
       this.volumes = this.volumes.filter((v) => v.Name !== p.name);
       this.emit({ Type: 'volume', Action: 'destroy', Actor: { ID: p.name, Attributes: { driver: 'local' } } });
     });
@@ -358,12 +418,19 @@ export class FakeAgent {
     });
     // Browse Files, with the real agent's errors (errno in data).
     const fsError = (op: string, path: string, errno: string) =>
-      new ResponseError(errno === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.InvalidArgument, `${op} "${path}": ${errno}`, { operation: op, path, errno });
+      new ResponseError(errno === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.InvalidArgument, `${op} "${path}": ${errno}`, {
+        operation: op,
+        path,
+        errno,
+      });
     const fsLookup = (op: string, p: FsPathParams, follow: boolean) => {
       const key = p.target.container !== undefined ? `container:${p.target.container}` : `image:${p.target.image}`;
       this.fsCalls.push(`${op} ${key} ${p.path}`);
       const tree = this.files.get(key);
-      if (!tree) throw new ResponseError(ErrorCode.NotFound, `${op}: no such ${p.target.container !== undefined ? 'container' : 'image'}`, { operation: op });
+      if (!tree)
+        throw new ResponseError(ErrorCode.NotFound, `${op}: no such ${p.target.container !== undefined ? 'container' : 'image'}`, {
+          operation: op,
+        });
       // Symlinks on the way are followed; the last one only with `follow`.
       let path = p.path;
       for (let hops = 0; hops < 40; hops++) {
@@ -380,17 +447,28 @@ export class FakeAgent {
       }
       throw fsError(op, p.path, 'ELOOP');
     };
-    const typeOf = (f: FakeFile): FsFileType => (f.type === 'file' ? 'file' : f.type === 'dir' ? 'dir' : f.type === 'other' ? 'other' : 'symlink');
+    const typeOf = (f: FakeFile): FsFileType =>
+      f.type === 'file' ? 'file' : f.type === 'dir' ? 'dir' : f.type === 'other' ? 'other' : 'symlink';
     c.onRequest(FsStatRequest.type, (p) => {
       const own = fsLookup('stat', p, false);
       const to = own.f.type === 'symlink' ? fsLookup('stat', p, true).f : own.f;
-      return { type: typeOf(to), symlink: own.f.type === 'symlink', size: to.type === 'file' ? Buffer.byteLength(to.content) : 0, mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000_000 };
+      return {
+        type: typeOf(to),
+        symlink: own.f.type === 'symlink',
+        size: to.type === 'file' ? Buffer.byteLength(to.content) : 0,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 1_700_000_000_000,
+      };
     });
     c.onRequest(FsReadDirectoryRequest.type, (p) => {
       const { tree, path, f } = fsLookup('read directory', p, true);
       if (f.type !== 'dir') throw fsError('read directory', p.path, 'ENOTDIR');
       const prefix = path === '/' ? '/' : `${path}/`;
-      const names = Object.keys(tree).filter((k) => k.startsWith(prefix) && k.length > prefix.length && !k.slice(prefix.length).includes('/'));
+      const names = Object.keys(tree).filter(
+        (k) => k.startsWith(prefix) && k.length > prefix.length && !k.slice(prefix.length).includes('/'),
+      );
       return {
         entries: names.sort().map((k) => {
           const e = tree[k]!;
@@ -430,7 +508,14 @@ export class FakeAgent {
     this.fileChanges.set(x.Id, [...list.values()]);
     for (const [token, w] of this.changeWatches) {
       if (w.id !== x.Id) continue;
-      void w.conn.sendNotification(ContainerChangedNotification.type, { token, container: x.Id, seq: ++w.seq, changed, removed, ...(gone ? { gone } : {}) });
+      void w.conn.sendNotification(ContainerChangedNotification.type, {
+        token,
+        container: x.Id,
+        seq: ++w.seq,
+        changed,
+        removed,
+        ...(gone ? { gone } : {}),
+      });
       if (gone) this.changeWatches.delete(token);
     }
   }
@@ -481,7 +566,13 @@ export class FakeAgent {
 
   private containerEvent(Action: ContainerEventAction, id: string): void {
     const x = this.containers.find((c) => c.Id === id);
-    this.emit({ Type: 'container', Action, Actor: { ID: id, Attributes: { name: x?.Names[0]?.slice(1) ?? '', image: x?.Image ?? '' } }, time: 0, timeNano: 0 });
+    this.emit({
+      Type: 'container',
+      Action,
+      Actor: { ID: id, Attributes: { name: x?.Names[0]?.slice(1) ?? '', image: x?.Image ?? '' } },
+      time: 0,
+      timeNano: 0,
+    });
   }
 
   /** Stops listening, removes the socket and drops every connection (as a killed agent would). */
@@ -496,10 +587,24 @@ export class FakeAgent {
 export const NEVER = '0001-01-01T00:00:00Z';
 
 export function fakeVolume(name: string, labels: Record<string, string> = {}): Volume {
-  return { Name: name, Driver: 'local', Mountpoint: `/var/lib/berth/volumes/${name}/_data`, CreatedAt: '2024-01-01T00:00:00Z', Labels: labels, Scope: 'local', Options: null };
+  return {
+    Name: name,
+    Driver: 'local',
+    Mountpoint: `/var/lib/berth/volumes/${name}/_data`,
+    CreatedAt: '2024-01-01T00:00:00Z',
+    Labels: labels,
+    Scope: 'local',
+    Options: null,
+  };
 }
 
-export function fakeContainer(id: string, name: string, image: string, state: ContainerSummary['State'], extra: Partial<ContainerSummary> = {}): ContainerSummary {
+export function fakeContainer(
+  id: string,
+  name: string,
+  image: string,
+  state: ContainerSummary['State'],
+  extra: Partial<ContainerSummary> = {},
+): ContainerSummary {
   return {
     Id: id,
     Names: [`/${name}`],

@@ -26,7 +26,14 @@ afterEach(async () => {
   workspace.textDocuments = [];
 });
 
-const change = (Path: string, Kind: 0 | 1 | 2, Size = 1): ContainerFileChange => ({ Path, Kind, Type: Kind === 2 ? 'deleted' : 'file', Size, Mode: 0o644, Mtime: 1_700_000_000_000 + Size });
+const change = (Path: string, Kind: 0 | 1 | 2, Size = 1): ContainerFileChange => ({
+  Path,
+  Kind,
+  Type: Kind === 2 ? 'deleted' : 'file',
+  Size,
+  Mode: 0o644,
+  Mtime: 1_700_000_000_000 + Size,
+});
 
 async function setup() {
   const d = FakeAgent.dir();
@@ -44,7 +51,10 @@ async function setup() {
   const provider = new BerthFileSystemProvider(conn, feed);
   cleanups.push(() => provider.dispose());
   const events: string[] = [];
-  const name = { [FileChangeType.Changed]: 'changed', [FileChangeType.Created]: 'created', [FileChangeType.Deleted]: 'deleted' } as Record<number, string>;
+  const name = { [FileChangeType.Changed]: 'changed', [FileChangeType.Created]: 'created', [FileChangeType.Deleted]: 'deleted' } as Record<
+    number,
+    string
+  >;
   provider.onDidChangeFile((list) => {
     for (const e of list) events.push(`${name[e.type]} ${e.uri.toString().replace(`berth-container://${ID}`, '')}`);
   });
@@ -80,7 +90,13 @@ describe('Browse Files: change events from the container change feed', () => {
     // The directory watch: /etc/new created, /etc/passwd changed (it left the list: the image's shows again).
     // The recursive one: all three.
     await until('five events', () => events.length === 5);
-    assert.deepEqual(events.sort(), ['changed /etc/passwd', 'changed /etc/passwd', 'created /etc/new', 'created /etc/new', 'created /etc/ssl/certs/x']);
+    assert.deepEqual(events.sort(), [
+      'changed /etc/passwd',
+      'changed /etc/passwd',
+      'created /etc/new',
+      'created /etc/new',
+      'created /etc/ssl/certs/x',
+    ]);
     events.length = 0;
     // A file the container added, then removed from its layer: Deleted.
     agent.pushChanges(ID, [], ['/etc/new']);

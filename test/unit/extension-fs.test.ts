@@ -106,7 +106,10 @@ describe('Browse Files: the file system provider', () => {
     assert.equal(st.permissions, 1, 'FilePermission.Readonly');
     assert.equal((await provider.stat(containerUri(ID, '/etc-link') as never)).type, FileType.Directory | FileType.SymbolicLink);
     assert.equal(Buffer.from(await provider.readFile(containerUri(ID, '/etc-link/hosts') as never)).toString(), '127.0.0.1\tlocalhost\n');
-    assert.equal(Buffer.from(await provider.readFile(imageUri(IMAGE_HEX, '/etc/passwd') as never)).toString(), 'root:x:0:0::/root:/bin/sh\n');
+    assert.equal(
+      Buffer.from(await provider.readFile(imageUri(IMAGE_HEX, '/etc/passwd') as never)).toString(),
+      'root:x:0:0::/root:/bin/sh\n',
+    );
   });
 
   it("turns the agent's errors into FileSystemErrors, and refuses every write", async () => {
@@ -175,7 +178,10 @@ describe('Browse Files: the quick-pick browser and Compare with Image', () => {
     const { ctx, errors } = await setup();
     window.picks = [pick('Folder')];
     await browseFiles(ctx, imageUri(IMAGE_HEX) as never, 'Files of busybox');
-    assert.deepEqual(workspace.added.map((f) => [String(f.uri), f.name]), [[`berth-image://${IMAGE_HEX}/`, 'Files of busybox']]);
+    assert.deepEqual(
+      workspace.added.map((f) => [String(f.uri), f.name]),
+      [[`berth-image://${IMAGE_HEX}/`, 'Files of busybox']],
+    );
     assert.ok(commands.executed.some((c) => c.id === 'workbench.view.explorer'));
     assert.equal(await browseFiles(ctx, containerUri('c'.repeat(64)) as never, 'Files of gone'), undefined);
     assert.equal(errors.length, 1);
@@ -188,11 +194,18 @@ describe('Browse Files: the quick-pick browser and Compare with Image', () => {
     assert.deepEqual(errors, []);
     const diff = commands.executed.find((c) => c.id === 'vscode.diff');
     assert.ok(diff, 'vscode.diff was run');
-    assert.deepEqual(diff.args.slice(0, 3).map(String), [`berth-image://${IMAGE_HEX}/etc/passwd`, `berth-container://${ID}/etc/passwd`, 'passwd (image ↔ web)']);
+    assert.deepEqual(diff.args.slice(0, 3).map(String), [
+      `berth-image://${IMAGE_HEX}/etc/passwd`,
+      `berth-container://${ID}/etc/passwd`,
+      'passwd (image ↔ web)',
+    ]);
     commands.executed = [];
     await compareWithImage(ctx)(containerUri(ID, '/new'));
     assert.deepEqual(window.shown, ['/new is not in the image of web: the container added it.']);
-    assert.deepEqual(commands.executed.map((c) => c.id), ['vscode.open']);
+    assert.deepEqual(
+      commands.executed.map((c) => c.id),
+      ['vscode.open'],
+    );
     window.shown = [];
     await compareWithImage(ctx)(imageUri(IMAGE_HEX, '/etc/passwd'));
     assert.deepEqual(window.shown, ['Open a file of a container first (Browse Files on a container).']);

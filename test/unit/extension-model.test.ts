@@ -33,14 +33,20 @@ describe('Images tree model', () => {
     );
     const busybox = roots[1]!;
     assert.equal(busybox.kind, 'repository');
-    assert.deepEqual(childrenOf(busybox).map((t) => (t.kind === 'tag' ? [t.tag, t.reference] : [])), [
-      ['1.36', 'docker.io/library/busybox:1.36'],
-      ['latest', 'docker.io/library/busybox:latest'],
-    ]);
+    assert.deepEqual(
+      childrenOf(busybox).map((t) => (t.kind === 'tag' ? [t.tag, t.reference] : [])),
+      [
+        ['1.36', 'docker.io/library/busybox:1.36'],
+        ['latest', 'docker.io/library/busybox:latest'],
+      ],
+    );
     const dangling = roots[3]!;
     assert.equal(dangling.kind, 'danglingGroup');
     // Newest first; their reference is the ID.
-    assert.deepEqual(childrenOf(dangling).map((d) => (d.kind === 'dangling' ? d.reference : '')), [image('d', []).Id, image('c', []).Id]);
+    assert.deepEqual(
+      childrenOf(dangling).map((d) => (d.kind === 'dangling' ? d.reference : '')),
+      [image('d', []).Id, image('c', []).Id],
+    );
     assert.equal(leaves(roots).length, 6, 'one leaf per tag plus one per untagged image');
   });
 
@@ -94,7 +100,12 @@ describe('pull progress', () => {
 
 describe('errors for the user', () => {
   it("shows the agent's sentence and keeps code and data for the log", () => {
-    const f = classify(new ResponseError(ErrorCode.NotFound, 'inspect nope: no such image', { operation: 'inspect', reference: 'docker.io/library/nope:latest' }));
+    const f = classify(
+      new ResponseError(ErrorCode.NotFound, 'inspect nope: no such image', {
+        operation: 'inspect',
+        reference: 'docker.io/library/nope:latest',
+      }),
+    );
     assert.equal(f.kind, 'agent');
     assert.equal(f.message, 'Inspect nope: no such image.');
     assert.equal(detailLine(f), 'NotFound (1002) {"operation":"inspect","reference":"docker.io/library/nope:latest"}');

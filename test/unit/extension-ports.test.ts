@@ -35,7 +35,10 @@ describe('published ports', () => {
     const item = new ContainerTreeItem(node, { stale: false, now: Date.now(), groupBy: 'state' });
     assert.match(String(item.description), / · busybox · 127\.0\.0\.1:5353→53\/udp, 8080→80\/tcp$/);
     assert.match((item.tooltip as { value: string }).value, /Ports: 127\\\.0\\\.0\\\.1:5353→53\/udp, 8080→80\/tcp, 443\/tcp/);
-    const none = new ContainerTreeItem({ ...node, container: fakeContainer('b'.repeat(64), 'db', 'busybox', 'exited') }, { stale: false, now: Date.now(), groupBy: 'image' });
+    const none = new ContainerTreeItem(
+      { ...node, container: fakeContainer('b'.repeat(64), 'db', 'busybox', 'exited') },
+      { stale: false, now: Date.now(), groupBy: 'image' },
+    );
     assert.ok(!String(none.description).includes('→'));
     assert.ok(!(none.tooltip as { value: string }).value.includes('Ports'));
   });

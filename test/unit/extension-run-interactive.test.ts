@@ -25,8 +25,23 @@ afterEach(async () => {
   window.offered = [];
 });
 
-const IMAGE: ImageSummary = { Id: `sha256:${'ab'.repeat(32)}`, RepoTags: ['docker.io/library/busybox:latest'], RepoDigests: [], Created: 0, Size: 1, Layers: 1, Labels: {} };
-const LEAF: ImageLeaf = { kind: 'tag', id: 'tag:busybox', repository: 'docker.io/library/busybox', tag: 'latest', reference: 'docker.io/library/busybox:latest', image: IMAGE };
+const IMAGE: ImageSummary = {
+  Id: `sha256:${'ab'.repeat(32)}`,
+  RepoTags: ['docker.io/library/busybox:latest'],
+  RepoDigests: [],
+  Created: 0,
+  Size: 1,
+  Layers: 1,
+  Labels: {},
+};
+const LEAF: ImageLeaf = {
+  kind: 'tag',
+  id: 'tag:busybox',
+  repository: 'docker.io/library/busybox',
+  tag: 'latest',
+  reference: 'docker.io/library/busybox:latest',
+  image: IMAGE,
+};
 
 async function setup() {
   const d = FakeAgent.dir();
@@ -38,7 +53,10 @@ async function setup() {
   conn.start();
   await until('connected', () => conn.state.kind === 'connected');
   const state = new Map<string, unknown>();
-  const globalState = { get: (k: string, d?: unknown) => (state.has(k) ? state.get(k) : d), update: async (k: string, v: unknown) => void state.set(k, v) };
+  const globalState = {
+    get: (k: string, d?: unknown) => (state.has(k) ? state.get(k) : d),
+    update: async (k: string, v: unknown) => void state.set(k, v),
+  };
   const errors: unknown[] = [];
   const ctx = { agent: conn, extension: { globalState }, reportError: (e: unknown) => errors.push(e) } as unknown as Context;
   return { agent, conn, ctx, state, errors };
@@ -64,8 +82,19 @@ describe('Run Interactive', () => {
     const terminal = await runInteractive(ctx)(LEAF);
     assert.ok(terminal);
     assert.deepEqual(window.offered[0]!.labels, ['Remove the container when it exits (--rm)', 'Keep the container when it exits']);
-    assert.deepEqual(agent.created, [{ image: 'docker.io/library/busybox:latest', cmd: ['sh', '-c', 'exec sh'], tty: true, openStdin: true, stdinOnce: true, autoRemove: true }]);
-    assert.deepEqual(state.get(RUN_INTERACTIVE_ANSWERS_KEY), { 'docker.io/library/busybox:latest': { command: 'sh -c "exec sh"', autoRemove: true } });
+    assert.deepEqual(agent.created, [
+      {
+        image: 'docker.io/library/busybox:latest',
+        cmd: ['sh', '-c', 'exec sh'],
+        tty: true,
+        openStdin: true,
+        stdinOnce: true,
+        autoRemove: true,
+      },
+    ]);
+    assert.deepEqual(state.get(RUN_INTERACTIVE_ANSWERS_KEY), {
+      'docker.io/library/busybox:latest': { command: 'sh -c "exec sh"', autoRemove: true },
+    });
     const t = window.terminals[0]!;
     assert.equal(t.name, 'Run: fake_1');
     assert.ok(t.shown);
@@ -74,7 +103,10 @@ describe('Run Interactive', () => {
     pty.handleInput('ls'); // typed before the start answered: kept, then sent
     await until('the prompt', () => out().includes('# '));
     const start = agent.starts[0]!;
-    assert.deepEqual({ token: start.attachToken, stream: start.stream, rows: start.rows, cols: start.cols }, { token: pty.token, stream: true, rows: 30, cols: 100 });
+    assert.deepEqual(
+      { token: start.attachToken, stream: start.stream, rows: start.rows, cols: start.cols },
+      { token: pty.token, stream: true, rows: 30, cols: 100 },
+    );
     pty.setDimensions({ rows: 50, columns: 132 });
     await until('the resize', () => agent.resizes.length === 1);
     assert.deepEqual(agent.resizes[0], { token: pty.token, rows: 50, cols: 132 });
@@ -92,7 +124,13 @@ describe('Run Interactive', () => {
     window.inputs = [''];
     window.picks = [(items) => items.find((i) => i.label.startsWith('Keep'))];
     await runInteractive(ctx)(LEAF);
-    assert.deepEqual(agent.created[0], { image: 'docker.io/library/busybox:latest', tty: true, openStdin: true, stdinOnce: true, autoRemove: false });
+    assert.deepEqual(agent.created[0], {
+      image: 'docker.io/library/busybox:latest',
+      tty: true,
+      openStdin: true,
+      stdinOnce: true,
+      autoRemove: false,
+    });
     const pty = window.terminals[0]!.pty as RunPseudoterminal;
     const { out } = attach(pty);
     await until('the prompt', () => out().includes('# '));

@@ -26,7 +26,10 @@ async function setup() {
   cleanups.push(d.remove);
   const agent = await new FakeAgent(d.socket).listen();
   cleanups.push(() => agent.stop());
-  agent.containers = [fakeContainer('a'.repeat(64), 'web', 'busybox', 'running'), fakeContainer('b'.repeat(64), 'done', 'busybox', 'exited')];
+  agent.containers = [
+    fakeContainer('a'.repeat(64), 'web', 'busybox', 'running'),
+    fakeContainer('b'.repeat(64), 'done', 'busybox', 'exited'),
+  ];
   const conn = new AgentConnection({ socket: () => d.socket, log: () => {}, backoff: { initialMs: 50, maxMs: 200 } });
   cleanups.push(() => conn.dispose());
   conn.start();

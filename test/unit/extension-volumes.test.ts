@@ -38,7 +38,9 @@ async function setup() {
       ],
     }),
     fakeContainer('b'.repeat(64), 'backup', 'busybox', 'exited', {
-      Mounts: [{ Type: 'volume', Name: 'data', Source: '/var/lib/berth/volumes/data/_data', Destination: '/backup', Driver: 'local', RW: false }],
+      Mounts: [
+        { Type: 'volume', Name: 'data', Source: '/var/lib/berth/volumes/data/_data', Destination: '/backup', Driver: 'local', RW: false },
+      ],
     }),
   ];
   const conn = new AgentConnection({ socket: () => d.socket, log: () => {}, backoff: { initialMs: 50, maxMs: 200 } });
@@ -56,7 +58,10 @@ async function setup() {
 describe('the Volumes view', () => {
   it('lists volumes named first, with who uses them, where, and their mount point', async () => {
     const { tree, item } = await setup();
-    assert.deepEqual(tree.getChildren().map((n) => n.name), ['cache', 'data', ANON]);
+    assert.deepEqual(
+      tree.getChildren().map((n) => n.name),
+      ['cache', 'data', ANON],
+    );
     const data = item('data');
     assert.equal(data.label, 'data');
     assert.equal(data.description, 'used by web, backup');
@@ -85,7 +90,7 @@ describe('the Volumes view', () => {
     assert.equal(item('data').description, 'used by web (disconnected)');
   });
 
-  it('Remove confirms, removes what is unused, and reports a used volume in the agent\'s words', async () => {
+  it("Remove confirms, removes what is unused, and reports a used volume in the agent's words", async () => {
     const { agent, ctx, tree, errors } = await setup();
     window.answers = [undefined];
     await removeVolume(ctx)(tree.find('cache'));
@@ -113,6 +118,13 @@ describe('the Volumes view', () => {
     assert.deepEqual(all?.VolumesDeleted, ['cache']);
     assert.deepEqual(agent.calls, ['prune volumes', 'prune volumes all']);
     assert.ok(window.shown.includes('Removed 1 volume, reclaimed 0B.'), window.shown.join(' | '));
-    await until('only the used volume left', () => tree.getChildren().map((n) => n.name).join() === 'data');
+    await until(
+      'only the used volume left',
+      () =>
+        tree
+          .getChildren()
+          .map((n) => n.name)
+          .join() === 'data',
+    );
   });
 });

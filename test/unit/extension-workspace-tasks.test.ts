@@ -39,7 +39,10 @@ async function setup() {
   cleanups.push(d.remove);
   const agent = await new FakeAgent(d.socket).listen();
   cleanups.push(() => agent.stop());
-  agent.containers = [fakeContainer(ID, INFO.container.Name, 'box:1', 'running'), fakeContainer('d'.repeat(64), 'stopped', 'box:1', 'exited')];
+  agent.containers = [
+    fakeContainer(ID, INFO.container.Name, 'box:1', 'running'),
+    fakeContainer('d'.repeat(64), 'stopped', 'box:1', 'exited'),
+  ];
   const conn = new AgentConnection({ socket: () => d.socket, log: () => {}, backoff: { initialMs: 50, maxMs: 200 } });
   cleanups.push(() => conn.dispose());
   conn.start();
@@ -61,7 +64,11 @@ function open(conn: AgentConnection, definition: unknown, workspace: () => Promi
 describe('Berth tasks: definitions', () => {
   it('a command line runs with sh -c; with args, without a shell; env and cwd are checked', () => {
     assert.deepEqual(taskCommand({ type: 'berth', command: 'make test' }), { cmd: ['/bin/sh', '-c', 'make test'], env: [] });
-    assert.deepEqual(taskCommand({ type: 'berth', command: 'make', args: ['unit', 'V=1'], cwd: 'src', env: { A: 'x=y' } }), { cmd: ['make', 'unit', 'V=1'], cwd: 'src', env: ['A=x=y'] });
+    assert.deepEqual(taskCommand({ type: 'berth', command: 'make', args: ['unit', 'V=1'], cwd: 'src', env: { A: 'x=y' } }), {
+      cmd: ['make', 'unit', 'V=1'],
+      cwd: 'src',
+      env: ['A=x=y'],
+    });
     const bad: [unknown, RegExp][] = [
       [null, /not an object/],
       [{ type: 'berth' }, /"command" must be a non-empty string/],
@@ -87,7 +94,13 @@ describe('Berth tasks: definitions', () => {
   it('runs as remoteUser with remoteEnv then the task env, in workspaceFolder or cwd resolved against it', () => {
     const c = taskCommand({ type: 'berth', command: 'ls', env: { V: 'task' } });
     assert.ok(!('error' in c));
-    assert.deepEqual(execParams(INFO, c), { container: ID, cmd: ['/bin/sh', '-c', 'ls'], user: 'app', env: ['FROM_REMOTE=1', 'V=remote', 'V=task'], workingDir: '/workspaces/proj' });
+    assert.deepEqual(execParams(INFO, c), {
+      container: ID,
+      cmd: ['/bin/sh', '-c', 'ls'],
+      user: 'app',
+      env: ['FROM_REMOTE=1', 'V=remote', 'V=task'],
+      workingDir: '/workspaces/proj',
+    });
     assert.equal(execParams(INFO, { ...c, cwd: 'src/../lib' }).workingDir, '/workspaces/proj/lib');
     assert.equal(execParams(INFO, { ...c, cwd: '/tmp' }).workingDir, '/tmp');
     assert.equal(execParams({ ...INFO, remoteUser: '' }, c).user, undefined, "the container's user when there is no remoteUser");
@@ -102,7 +115,18 @@ describe('Berth tasks: the task terminal', () => {
     await until('the prompt', () => out().includes('$ '));
     const exec = agent.execs[0]!;
     assert.deepEqual(
-      { container: exec.container, cmd: exec.cmd, user: exec.user, env: exec.env, workingDir: exec.workingDir, tty: exec.tty, stdin: exec.stdin, rows: exec.rows, cols: exec.cols, token: exec.attachToken },
+      {
+        container: exec.container,
+        cmd: exec.cmd,
+        user: exec.user,
+        env: exec.env,
+        workingDir: exec.workingDir,
+        tty: exec.tty,
+        stdin: exec.stdin,
+        rows: exec.rows,
+        cols: exec.cols,
+        token: exec.attachToken,
+      },
       {
         container: ID,
         cmd: ['/bin/sh', '-c', 'make test'],
@@ -150,7 +174,10 @@ describe('Berth tasks: the task terminal', () => {
     assert.equal(await none.pty.done, 1);
     assert.match(none.out(), /the workspace container is not running, and it could not be brought up/);
 
-    const stopped = open(conn, { type: 'berth', command: 'ls' }, async () => ({ ...INFO, container: { ...INFO.container, Id: 'd'.repeat(64) } }));
+    const stopped = open(conn, { type: 'berth', command: 'ls' }, async () => ({
+      ...INFO,
+      container: { ...INFO.container, Id: 'd'.repeat(64) },
+    }));
     assert.equal(await stopped.pty.done, 1);
     assert.match(stopped.out(), /the container is not running/);
     assert.equal(agent.execs.length, 1, 'only the refused exec reached the agent');
@@ -163,14 +190,26 @@ describe('Berth tasks: the provider', () => {
   it('resolves "berth" tasks into a custom execution in their folder; others are not its own', async () => {
     const { agent, conn } = await setup();
     const asked: FolderRef[] = [];
-    const provider = new BerthTaskProvider(conn, async (f) => (asked.push(f), INFO), () => folders);
+    const provider = new BerthTaskProvider(
+      conn,
+      async (f) => (asked.push(f), INFO),
+      () => folders,
+    );
     assert.deepEqual(provider.provideTasks(), []);
-    assert.equal(provider.resolveTask(new Task({ type: 'shell', command: 'ls' }, TaskScope.Workspace, 'other', 'Workspace') as never), undefined);
+    assert.equal(
+      provider.resolveTask(new Task({ type: 'shell', command: 'ls' }, TaskScope.Workspace, 'other', 'Workspace') as never),
+      undefined,
+    );
 
     const scope = { uri: { scheme: 'file', fsPath: '/nonexistent/berth-unit/proj' }, name: 'proj', index: 0 };
-    const resolved = provider.resolveTask(new Task({ type: TASK_TYPE, command: 'make test' }, scope, 'test', 'Workspace') as never) as unknown as Task;
+    const resolved = provider.resolveTask(
+      new Task({ type: TASK_TYPE, command: 'make test' }, scope, 'test', 'Workspace') as never,
+    ) as unknown as Task;
     assert.ok(resolved instanceof Task);
-    assert.deepEqual([resolved.definition, resolved.scope, resolved.name, resolved.source], [{ type: 'berth', command: 'make test' }, scope, 'test', 'Berth']);
+    assert.deepEqual(
+      [resolved.definition, resolved.scope, resolved.name, resolved.source],
+      [{ type: 'berth', command: 'make test' }, scope, 'test', 'Berth'],
+    );
     assert.ok(resolved.execution instanceof CustomExecution);
     // VS Code calls the execution with the definition after variable substitution.
     const pty = (await resolved.execution.callback({ type: 'berth', command: 'echo resolved' })) as TaskPseudoterminal;

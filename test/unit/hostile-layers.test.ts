@@ -80,7 +80,10 @@ async function expectRefused(blob: Buffer, code: ErrorCode, entry: string | unde
     assert.equal(e.code, code, `expected code ${code}, got ${e.code}: ${e.message}`);
     if (entry !== undefined) {
       assert.equal(e.data.entry, entry);
-      assert.ok(e.message.includes(JSON.stringify(entry).slice(1, -1)) || e.message.includes(entry.replace(/\n/g, '\\n')), `message names the entry: ${e.message}`);
+      assert.ok(
+        e.message.includes(JSON.stringify(entry).slice(1, -1)) || e.message.includes(entry.replace(/\n/g, '\\n')),
+        `message names the entry: ${e.message}`,
+      );
     }
     assert.match(e.message, /^unpack layer sha256:0{64}: /);
     if (re) assert.match(e.message, re);
@@ -94,7 +97,11 @@ describe('hostile layers: path escapes', () => {
   it('a/../../x', () => expectRefused(raw(rawHeader({ name: 'a/../../x' })), ErrorCode.HostileLayer, 'a/../../x', /escapes/));
   it('../../outside/keep through a PAX path', () => {
     const d = paxData([['path', '../../outside/keep']]);
-    return expectRefused(raw(rawHeader({ name: 'p', typeflag: 'x', size: d.length }), padded(d), rawHeader({ name: 'innocent' })), ErrorCode.HostileLayer, '../../outside/keep');
+    return expectRefused(
+      raw(rawHeader({ name: 'p', typeflag: 'x', size: d.length }), padded(d), rawHeader({ name: 'innocent' })),
+      ErrorCode.HostileLayer,
+      '../../outside/keep',
+    );
   });
   it('absolute /etc/x is mapped inside the layer', async () => {
     const s = sandbox();
@@ -108,10 +115,7 @@ describe('hostile layers: path escapes', () => {
 describe('hostile layers: symlinks', () => {
   it('symlink to an outside dir, then a file under it', async () => {
     const s0 = sandbox();
-    const tar = tarOf([
-      [{ name: 'evil', type: 'symlink', linkname: s0.outside }],
-      [{ name: 'evil/x' }, 'pwned'],
-    ]);
+    const tar = tarOf([[{ name: 'evil', type: 'symlink', linkname: s0.outside }], [{ name: 'evil/x' }, 'pwned']]);
     await expectRefused(tar, ErrorCode.HostileLayer, 'evil/x', /under a symlinked parent/);
   });
   it('symlink ../../outside, then a deeper dir, opaque marker and whiteout under it', async () => {
@@ -120,7 +124,12 @@ describe('hostile layers: symlinks', () => {
       [{ name: 'evil/.wh..wh..opq' }, ''],
       [{ name: 'evil/.wh.keep' }, ''],
     ] as Array<[TarWriteHeader, string?]>) {
-      await expectRefused(tarOf([[{ name: 'evil', type: 'symlink', linkname: '../../outside' }], second]), ErrorCode.HostileLayer, second[0].name, /symlinked parent/);
+      await expectRefused(
+        tarOf([[{ name: 'evil', type: 'symlink', linkname: '../../outside' }], second]),
+        ErrorCode.HostileLayer,
+        second[0].name,
+        /symlinked parent/,
+      );
     }
   });
   it('symlink evil -> ../../outside/keep, then a regular file evil replaces the symlink', async () => {
@@ -128,10 +137,7 @@ describe('hostile layers: symlinks', () => {
     const before = snapshot(s);
     await unpack(
       s.dir,
-      tarOf([
-        [{ name: 'evil', type: 'symlink', linkname: '../../outside/keep' }],
-        [{ name: 'evil', mode: 0o644 }, 'replaced'],
-      ]),
+      tarOf([[{ name: 'evil', type: 'symlink', linkname: '../../outside/keep' }], [{ name: 'evil', mode: 0o644 }, 'replaced']]),
     );
     assert.ok(lstatSync(join(s.dir, 'evil')).isFile());
     assert.equal(readFileSync(join(s.dir, 'evil'), 'utf8'), 'replaced');
@@ -143,10 +149,7 @@ describe('hostile layers: symlinks', () => {
     const before = snapshot(s);
     await unpack(
       s.dir,
-      tarOf([
-        [{ name: 'evil', type: 'symlink', linkname: '../../outside/sub' }],
-        [{ name: 'evil/', type: 'dir', mode: 0o777, uid: 999 }],
-      ]),
+      tarOf([[{ name: 'evil', type: 'symlink', linkname: '../../outside/sub' }], [{ name: 'evil/', type: 'dir', mode: 0o777, uid: 999 }]]),
     );
     assert.ok(lstatSync(join(s.dir, 'evil')).isDirectory());
     assert.deepEqual(snapshot(s), before);
@@ -191,18 +194,41 @@ describe('hostile layers: hardlinks', () => {
 
 describe('hostile layers: metadata', () => {
   it('trusted.overlay.* xattrs from the tar are refused', () =>
-    expectRefused(tarOf([[{ name: 'd/', type: 'dir', xattrs: { 'trusted.overlay.opaque': 'y' } }]]), ErrorCode.HostileLayer, 'd/', /overlay xattr/));
+    expectRefused(
+      tarOf([[{ name: 'd/', type: 'dir', xattrs: { 'trusted.overlay.opaque': 'y' } }]]),
+      ErrorCode.HostileLayer,
+      'd/',
+      /overlay xattr/,
+    ));
   it('a device node whose name contains a newline', () =>
-    expectRefused(raw(rawHeader({ name: 'dev/evil\nnode', typeflag: '3', devmajor: 1, devminor: 1 })), ErrorCode.InvalidContent, 'dev/evil\nnode', /newline/));
+    expectRefused(
+      raw(rawHeader({ name: 'dev/evil\nnode', typeflag: '3', devmajor: 1, devminor: 1 })),
+      ErrorCode.InvalidContent,
+      'dev/evil\nnode',
+      /newline/,
+    ));
   it('an entry bigger than the remaining data (truncated)', () => {
     const body = Buffer.alloc(1024, 0x41);
     return expectRefused(Buffer.concat([rawHeader({ name: 'big', size: 1 << 20 }), body]), ErrorCode.InvalidContent, 'big', /truncated/);
   });
   it('a PAX header with a 2 GiB length field', () =>
-    expectRefused(raw(rawHeader({ name: 'PaxHeaders/x', typeflag: 'x', size: 2 ** 31 })), ErrorCode.InvalidContent, 'PaxHeaders/x', /limit/));
+    expectRefused(
+      raw(rawHeader({ name: 'PaxHeaders/x', typeflag: 'x', size: 2 ** 31 })),
+      ErrorCode.InvalidContent,
+      'PaxHeaders/x',
+      /limit/,
+    ));
   it('a whiteout with no name', () => expectRefused(tarOf([[{ name: 'd/.wh.' }, '']]), ErrorCode.InvalidContent, 'd/.wh.', /whiteout/));
   it('an entry below a file of this layer', () =>
-    expectRefused(tarOf([[{ name: 'f' }, 'x'], [{ name: 'f/g' }, 'y']]), ErrorCode.InvalidContent, 'f/g', /not a directory/));
+    expectRefused(
+      tarOf([
+        [{ name: 'f' }, 'x'],
+        [{ name: 'f/g' }, 'y'],
+      ]),
+      ErrorCode.InvalidContent,
+      'f/g',
+      /not a directory/,
+    ));
 });
 
 describe('hostile layers: decompression bomb', () => {

@@ -23,7 +23,18 @@ describe('classify', () => {
   const l2 = [e('a', 'whiteout'), e('d', 'dir'), e('d', 'opaque'), e('d/z'), e('g', 'whiteout')];
 
   it('honours whiteouts and opaque directories in the lowers, top first', () => {
-    const upper = [e('a'), e('d/x'), e('d/z'), e('d/y'), e('e/f'), e('new'), e('g/h'), e('e/f2', 'whiteout'), e('e', 'opaque'), e('d', 'dir')];
+    const upper = [
+      e('a'),
+      e('d/x'),
+      e('d/z'),
+      e('d/y'),
+      e('e/f'),
+      e('new'),
+      e('g/h'),
+      e('e/f2', 'whiteout'),
+      e('e', 'opaque'),
+      e('d', 'dir'),
+    ];
     const got = classify(upper, [l2, l1]);
     assert.deepEqual(
       got.map((x) => `${x.path}:${x.type}:${x.change}`),
@@ -92,7 +103,16 @@ describe('serializeIndex / parseIndex', () => {
 
   it('round trips 5,000 entries', () => {
     const big: LayerIndexEntry[] = [];
-    for (let i = 0; i < 5000; i++) big.push(e(`usr/lib/x86_64-linux-gnu/pkg${i % 97}/file-${i}.so`, 'file', { size: i * 13, mode: 0o644, mtime: 1700000000 + i, digest, change: 'added' }));
+    for (let i = 0; i < 5000; i++)
+      big.push(
+        e(`usr/lib/x86_64-linux-gnu/pkg${i % 97}/file-${i}.so`, 'file', {
+          size: i * 13,
+          mode: 0o644,
+          mtime: 1700000000 + i,
+          digest,
+          change: 'added',
+        }),
+      );
     const buf = serializeIndex(big);
     const got = parseIndex(buf);
     assert.equal(got.length, 5000);

@@ -34,14 +34,33 @@ function stack(...layers: LayerIndexEntry[][]): LayerInput[] {
   }));
 }
 
-const base = [e('bin', 'dir'), f('bin/sh', 1000, D('1')), e('etc', 'dir'), f('etc/passwd', 50, D('2')), e('var', 'dir'), e('var/cache', 'dir'), f('var/cache/a', 300, D('3')), f('var/cache/b', 200, D('4'))];
-const mid = [e('etc', 'dir'), f('etc/passwd', 60, D('5')), f('bin/sh', 1000, D('1'), { mode: 0o755 }), e('opt', 'dir'), f('opt/big', 5000, D('6'))];
+const base = [
+  e('bin', 'dir'),
+  f('bin/sh', 1000, D('1')),
+  e('etc', 'dir'),
+  f('etc/passwd', 50, D('2')),
+  e('var', 'dir'),
+  e('var/cache', 'dir'),
+  f('var/cache/a', 300, D('3')),
+  f('var/cache/b', 200, D('4')),
+];
+const mid = [
+  e('etc', 'dir'),
+  f('etc/passwd', 60, D('5')),
+  f('bin/sh', 1000, D('1'), { mode: 0o755 }),
+  e('opt', 'dir'),
+  f('opt/big', 5000, D('6')),
+];
 const top = [e('var/cache', 'whiteout'), e('opt/big', 'whiteout'), e('etc', 'opaque'), e('etc', 'dir'), f('etc/hosts', 10, D('7'))];
 
 describe('layer history', () => {
   it('skips empty_layer steps and pads missing ones', () => {
     const h = layerHistory(
-      [{ created_by: 'ADD rootfs' }, { created_by: 'ENV A=1', empty_layer: true }, { created_by: 'RUN x', created: '2024-01-01T00:00:00Z' }],
+      [
+        { created_by: 'ADD rootfs' },
+        { created_by: 'ENV A=1', empty_layer: true },
+        { created_by: 'RUN x', created: '2024-01-01T00:00:00Z' },
+      ],
       3,
     );
     assert.deepEqual(h, [{ createdBy: 'ADD rootfs' }, { createdBy: 'RUN x', created: '2024-01-01T00:00:00Z' }, { createdBy: '' }]);
@@ -50,7 +69,12 @@ describe('layer history', () => {
 
 describe('analyze', () => {
   const layers = stack(base, mid, top);
-  const a = analyze(layers, [{ created_by: 'ADD base' }, { created_by: 'CMD sh', empty_layer: true }, { created_by: 'RUN mid' }, { created_by: 'RUN top' }]);
+  const a = analyze(layers, [
+    { created_by: 'ADD base' },
+    { created_by: 'CMD sh', empty_layer: true },
+    { created_by: 'RUN mid' },
+    { created_by: 'RUN top' },
+  ]);
 
   it('summarises each layer with its history step and change counts', () => {
     const s = a.summary.layers;
@@ -105,8 +129,14 @@ describe('analyze', () => {
 
   it('treats a file replacing a directory as deleting what was below it', () => {
     const b = analyze(stack([e('d', 'dir'), f('d/x', 7, D('1'))], [f('d', 3, D('2'))]), undefined);
-    assert.deepEqual(b.merged.map((x) => `${x.e.path}:${x.e.type}`), ['d:file']);
-    assert.deepEqual(b.summary.efficiency.wasted.map((w) => `${w.path}:${w.reason}`), ['d/x:deleted']);
+    assert.deepEqual(
+      b.merged.map((x) => `${x.e.path}:${x.e.type}`),
+      ['d:file'],
+    );
+    assert.deepEqual(
+      b.summary.efficiency.wasted.map((w) => `${w.path}:${w.reason}`),
+      ['d/x:deleted'],
+    );
   });
 
   it('is 100% efficient for an image that wastes nothing, and for an empty one', () => {
@@ -136,8 +166,14 @@ describe('page', () => {
   });
 
   it('answers NotFound for a layer the image does not have', () => {
-    assert.throws(() => page(a, { layer: 9 }), (err: unknown) => isBerthError(err, ErrorCode.NotFound));
-    assert.throws(() => page(a, { layer: D('z') }), (err: unknown) => isBerthError(err));
+    assert.throws(
+      () => page(a, { layer: 9 }),
+      (err: unknown) => isBerthError(err, ErrorCode.NotFound),
+    );
+    assert.throws(
+      () => page(a, { layer: D('z') }),
+      (err: unknown) => isBerthError(err),
+    );
   });
 });
 

@@ -38,7 +38,10 @@ describe('network: configuration', () => {
     const f = networkConfig({ bridge: 'lab0', subnet: '192.168.77.0/24' }, '/s/settings.json', {});
     assert.equal(f.bridge, 'lab0');
     assert.equal(formatIPv4(f.gateway), '192.168.77.1');
-    const e = networkConfig({ bridge: 'lab0', subnet: '192.168.77.0/24' }, '/s/settings.json', { BERTH_BRIDGE: 'bt9', BERTH_SUBNET: '172.20.0.0/16' });
+    const e = networkConfig({ bridge: 'lab0', subnet: '192.168.77.0/24' }, '/s/settings.json', {
+      BERTH_BRIDGE: 'bt9',
+      BERTH_SUBNET: '172.20.0.0/16',
+    });
     assert.equal(e.bridge, 'bt9');
     assert.equal(formatIPv4(e.gateway), '172.20.0.1');
   });
@@ -46,7 +49,11 @@ describe('network: configuration', () => {
   it('refuses bad values, naming where they came from', () => {
     const bad = (f: unknown, env: NodeJS.ProcessEnv, re: RegExp) =>
       fails(() => networkConfig(f as never, '/s/settings.json', env), ErrorCode.InvalidArgument, re);
-    bad({ subnet: '10.89.0.5/24' }, {}, /subnet "10.89.0.5\/24" has host bits set; its network address is 10.89.0.0\/24 \(from \/s\/settings.json\)/);
+    bad(
+      { subnet: '10.89.0.5/24' },
+      {},
+      /subnet "10.89.0.5\/24" has host bits set; its network address is 10.89.0.0\/24 \(from \/s\/settings.json\)/,
+    );
     bad({ subnet: '8.8.8.0/24' }, {}, /is not private address space/);
     bad({ subnet: '10.0.0.0/4' }, {}, /the prefix must be \/8 to \/28/);
     bad({ subnet: '10.0.0.0/30' }, {}, /the prefix must be \/8 to \/28/);
@@ -71,7 +78,13 @@ describe('network: configuration', () => {
 
   it('finds host routes that overlap the subnet on other devices', () => {
     const s = parseSubnet('10.89.0.0/24', 't');
-    const routes = ['default via 192.0.2.1 dev eth0', '192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2', '10.89.0.0/24 dev berth0 proto kernel', '10.0.0.0/8 dev tun0', '10.89.0.77 dev wg0'].join('\n');
+    const routes = [
+      'default via 192.0.2.1 dev eth0',
+      '192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2',
+      '10.89.0.0/24 dev berth0 proto kernel',
+      '10.0.0.0/8 dev tun0',
+      '10.89.0.77 dev wg0',
+    ].join('\n');
     assert.deepEqual(overlappingRoutes(routes, s, 'berth0'), ['10.0.0.0/8 dev tun0', '10.89.0.77 dev wg0']);
     assert.deepEqual(overlappingRoutes(routes, parseSubnet('192.168.5.0/24', 't'), 'berth0'), []);
   });
@@ -99,8 +112,15 @@ describe('network: address allocation', () => {
     const got = new Set<string>();
     for (let i = 1; i <= 13; i++) got.add(a.allocate(id(i), 'create container'));
     assert.equal(got.size, 13);
-    assert.ok(!got.has('10.89.0.1') && !got.has('10.89.0.15') && !got.has('10.89.0.0'), 'gateway, broadcast and network address are never handed out');
-    fails(() => a.allocate(id(99), 'create container'), ErrorCode.Conflict, /create container: no free address in the default network's subnet 10.89.0.0\/28 \(13 containers hold its 13 addresses\)/);
+    assert.ok(
+      !got.has('10.89.0.1') && !got.has('10.89.0.15') && !got.has('10.89.0.0'),
+      'gateway, broadcast and network address are never handed out',
+    );
+    fails(
+      () => a.allocate(id(99), 'create container'),
+      ErrorCode.Conflict,
+      /create container: no free address in the default network's subnet 10.89.0.0\/28 \(13 containers hold its 13 addresses\)/,
+    );
     a.release(id(5));
     assert.equal(a.allocate(id(99), 'create container'), '10.89.0.6');
   });
@@ -112,7 +132,10 @@ describe('network: address allocation', () => {
     assert.equal(a.address(id(1)), undefined, 'not in the current subnet');
     assert.equal(a.allocate(id(1), 'c'), '10.89.0.2');
     a.allocate(id(2), 'c');
-    assert.deepEqual(a.retain((x) => x === id(2)), [id(1)]);
+    assert.deepEqual(
+      a.retain((x) => x === id(2)),
+      [id(1)],
+    );
     assert.deepEqual(new Ipam(root, subnet).ids(), [id(2)]);
   });
 
@@ -162,7 +185,10 @@ describe('network: /etc/hosts and resolv.conf', () => {
   });
 
   it('drops loopback nameservers, keeps the rest, falls back to public ones', () => {
-    assert.equal(filterResolvConf('search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\noptions edns0\n'), 'search lan\nnameserver 10.0.0.1\noptions edns0\n');
+    assert.equal(
+      filterResolvConf('search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\noptions edns0\n'),
+      'search lan\nnameserver 10.0.0.1\noptions edns0\n',
+    );
     assert.equal(filterResolvConf('nameserver 127.0.0.1\nnameserver ::1\n'), 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
     assert.equal(filterResolvConf(''), 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
   });
@@ -194,12 +220,34 @@ describe('network: iptables rules', () => {
 
   it('NAT out of anything but the bridge, forwarding for the bridge, each with the bridge in a comment', () => {
     const rules = buildRules(cfg);
-    assert.deepEqual(ruleArgs(rules[0], 'add'), ['-w', '5', '-t', 'nat', '-A', 'POSTROUTING', '-s', '10.89.0.0/24', '!', '-o', 'berth0', '-m', 'comment', '--comment', 'berth:berth0', '-j', 'MASQUERADE']);
+    assert.deepEqual(ruleArgs(rules[0], 'add'), [
+      '-w',
+      '5',
+      '-t',
+      'nat',
+      '-A',
+      'POSTROUTING',
+      '-s',
+      '10.89.0.0/24',
+      '!',
+      '-o',
+      'berth0',
+      '-m',
+      'comment',
+      '--comment',
+      'berth:berth0',
+      '-j',
+      'MASQUERADE',
+    ]);
     assert.deepEqual(ruleArgs(rules[3], 'add').slice(0, 6), ['-w', '5', '-t', 'filter', '-I', 'FORWARD']);
     assert.deepEqual(ruleArgs(rules[3], 'check').slice(4, 6), ['-C', 'FORWARD']);
     assert.deepEqual(ruleArgs(rules[3], 'delete').slice(4, 6), ['-D', 'FORWARD']);
     for (const r of rules) assert.ok(r.spec.join(' ').includes('--comment berth:berth0'), r.spec.join(' '));
-    assert.ok(rules.some((r) => r.spec.join(' ') === '-o berth0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment berth:berth0 -j ACCEPT'));
+    assert.ok(
+      rules.some(
+        (r) => r.spec.join(' ') === '-o berth0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment berth:berth0 -j ACCEPT',
+      ),
+    );
   });
 
   it('finds its rules in iptables-save output, and only its own', () => {

@@ -121,13 +121,16 @@ describe('network: --network modes', () => {
     assert.equal(validateNetwork('create container', 'none', undefined).mode, 'none');
     invalid(() => validateNetwork('create container', 'mynet', []), /create container: network "mynet" is not one of bridge, host, none/);
     invalid(() => validateNetwork('create container', 'container:abc', []), /network "container:abc" is not one of/);
-    invalid(() => validateNetwork('create container', 'host', ['80']), /published ports \(-p\) need the bridge network; with --network host/);
+    invalid(
+      () => validateNetwork('create container', 'host', ['80']),
+      /published ports \(-p\) need the bridge network; with --network host/,
+    );
     invalid(() => validateNetwork('create container', 'none', ['8080:80']), /with --network none/);
   });
 });
 
 describe('network: ps PORTS and berth port', () => {
-  it("words published and exposed ports as docker ps does", () => {
+  it('words published and exposed ports as docker ps does', () => {
     assert.equal(
       formatPorts([
         { PrivatePort: 443, Type: 'tcp' },
@@ -139,8 +142,12 @@ describe('network: ps PORTS and berth port', () => {
     assert.equal(formatPorts([]), '');
   });
 
-  it('lists published ports, or one port\'s host addresses', () => {
-    const ports = { '443/tcp': null, '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }], '53/udp': [{ HostIp: '::1', HostPort: '5353' }] };
+  it("lists published ports, or one port's host addresses", () => {
+    const ports = {
+      '443/tcp': null,
+      '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }],
+      '53/udp': [{ HostIp: '::1', HostPort: '5353' }],
+    };
     assert.deepEqual(portLines(ports), ['53/udp -> [::1]:5353', '80/tcp -> 127.0.0.1:8080']);
     assert.deepEqual(portLines(ports, '80/tcp'), ['127.0.0.1:8080']);
     assert.deepEqual(portLines(ports, '443/tcp'), []);

@@ -61,7 +61,17 @@ describe('digests', () => {
   it('parses only sha256/sha512 with exact hex length', () => {
     assert.deepEqual(parseDigest(D1), { algorithm: 'sha256', hex: '1'.repeat(64) });
     assert.deepEqual(parseDigest('sha512:' + 'f'.repeat(128)), { algorithm: 'sha512', hex: 'f'.repeat(128) });
-    for (const bad of ['sha256:' + '1'.repeat(63), 'sha256:' + '1'.repeat(65), 'sha256:' + 'G'.repeat(64), 'sha256:' + 'A'.repeat(64), 'md5:' + 'a'.repeat(32), 'sha512:' + 'a'.repeat(64), '', 'sha256', D1 + '\n']) {
+    for (const bad of [
+      'sha256:' + '1'.repeat(63),
+      'sha256:' + '1'.repeat(65),
+      'sha256:' + 'G'.repeat(64),
+      'sha256:' + 'A'.repeat(64),
+      'md5:' + 'a'.repeat(32),
+      'sha512:' + 'a'.repeat(64),
+      '',
+      'sha256',
+      D1 + '\n',
+    ]) {
       throwsCode(() => parseDigest(bad), ErrorCode.InvalidContent, /not a valid digest/);
       assert.equal(isDigest(bad), false);
     }
@@ -131,8 +141,16 @@ describe('parseManifest', () => {
   it('refuses artifacts and unknown manifest types', () => {
     const art = manifest({ config: { mediaType: 'application/vnd.cncf.helm.config.v1+json', digest: D1, size: 1 } });
     throwsCode(() => parseManifest(j(art)), ErrorCode.UnsupportedManifest, /artifact/);
-    throwsCode(() => parseManifest(j(manifest({ mediaType: 'application/x-foo' }))), ErrorCode.UnsupportedManifest, /not a container image manifest/);
-    throwsCode(() => parseManifest(j({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] })), ErrorCode.UnsupportedManifest, /got an image index/);
+    throwsCode(
+      () => parseManifest(j(manifest({ mediaType: 'application/x-foo' }))),
+      ErrorCode.UnsupportedManifest,
+      /not a container image manifest/,
+    );
+    throwsCode(
+      () => parseManifest(j({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] })),
+      ErrorCode.UnsupportedManifest,
+      /got an image index/,
+    );
   });
 
   it('checks field types strictly', () => {
@@ -183,8 +201,19 @@ describe('parseIndex', () => {
     mediaType: MediaType.OciIndex,
     manifests: [
       { mediaType: MediaType.OciManifest, digest: D1, size: 10, platform: { architecture: 'amd64', os: 'linux' } },
-      { mediaType: MediaType.OciManifest, digest: D2, size: 10, platform: { architecture: 'arm', os: 'linux', variant: 'v7', 'os.features': ['x'] } },
-      { mediaType: MediaType.OciManifest, digest: D3, size: 10, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' }, platform: { architecture: 'unknown', os: 'unknown' } },
+      {
+        mediaType: MediaType.OciManifest,
+        digest: D2,
+        size: 10,
+        platform: { architecture: 'arm', os: 'linux', variant: 'v7', 'os.features': ['x'] },
+      },
+      {
+        mediaType: MediaType.OciManifest,
+        digest: D3,
+        size: 10,
+        annotations: { 'vnd.docker.reference.type': 'attestation-manifest' },
+        platform: { architecture: 'unknown', os: 'unknown' },
+      },
     ],
   };
 
@@ -197,8 +226,16 @@ describe('parseIndex', () => {
   });
 
   it('validates entries and limits', () => {
-    throwsCode(() => parseIndex(j({ ...idx, manifests: [{ ...idx.manifests[0], platform: { os: 'linux' } }] })), ErrorCode.InvalidContent, /platform/);
-    throwsCode(() => parseIndex(j({ ...idx, manifests: [{ ...idx.manifests[0], digest: 'x' }] })), ErrorCode.InvalidContent, /invalid digest/);
+    throwsCode(
+      () => parseIndex(j({ ...idx, manifests: [{ ...idx.manifests[0], platform: { os: 'linux' } }] })),
+      ErrorCode.InvalidContent,
+      /platform/,
+    );
+    throwsCode(
+      () => parseIndex(j({ ...idx, manifests: [{ ...idx.manifests[0], digest: 'x' }] })),
+      ErrorCode.InvalidContent,
+      /invalid digest/,
+    );
     throwsCode(() => parseIndex(j({ ...idx, manifests: {} })), ErrorCode.InvalidContent, /manifests/);
     const many = Array.from({ length: 1001 }, () => idx.manifests[0]);
     throwsCode(() => parseIndex(j({ ...idx, manifests: many })), ErrorCode.InvalidContent, /1001 entries; at most 1000/);

@@ -310,10 +310,19 @@ describe('resolve', () => {
     const amd = makeImage('amd64');
     const arm64 = makeImage('arm64', 1000, 'v8');
     const armv7 = makeImage('arm', 1000, 'v7');
-    const attestation = json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: amd.configDigest, size: amd.config.length }, layers: [] });
+    const attestation = json({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: amd.configDigest, size: amd.config.length },
+      layers: [],
+    });
     for (const i of [amd, arm64, armv7]) addImage(st, i);
     const idx = indexOf([
-      { bytes: attestation, platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } },
+      {
+        bytes: attestation,
+        platform: { os: 'unknown', architecture: 'unknown' },
+        annotations: { 'vnd.docker.reference.type': 'attestation-manifest' },
+      },
       { img: amd, platform: { os: 'linux', architecture: 'amd64' } },
       { img: arm64, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
       { img: armv7, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } },
@@ -332,7 +341,11 @@ describe('resolve', () => {
     const x = await c.resolve(refAt(srv, 'app:multi'), AMD64);
     assert.equal(x.manifestDigest, amd.manifestDigest);
 
-    const e = await rejectsCode(c.resolve(refAt(srv, 'app:multi'), { os: 'linux', architecture: 'riscv64' }), ErrorCode.NoMatchingPlatform, /linux\/riscv64.*linux\/amd64, linux\/arm64\/v8, linux\/arm\/v7/);
+    const e = await rejectsCode(
+      c.resolve(refAt(srv, 'app:multi'), { os: 'linux', architecture: 'riscv64' }),
+      ErrorCode.NoMatchingPlatform,
+      /linux\/riscv64.*linux\/amd64, linux\/arm64\/v8, linux\/arm\/v7/,
+    );
     assert.equal(e.data.platform, 'linux/riscv64');
     assert.equal(e.data.reference, `${srv.host}/app:multi`);
     assert.doesNotMatch(e.message, /unknown/);
@@ -373,7 +386,11 @@ describe('resolve', () => {
     const s1 = json({ schemaVersion: 1, name: 'app', tag: 'old', fsLayers: [], history: [], signatures: [] });
     st.manifests.set('old', { body: s1, type: MediaType.DockerSchema1SignedManifest });
     registry(srv, st);
-    await rejectsCode(client().resolve(refAt(srv, 'app:old'), AMD64), ErrorCode.UnsupportedManifest, /schema 1 manifests are not supported; the image must be re-pushed/);
+    await rejectsCode(
+      client().resolve(refAt(srv, 'app:old'), AMD64),
+      ErrorCode.UnsupportedManifest,
+      /schema 1 manifests are not supported; the image must be re-pushed/,
+    );
   });
 
   it('rejects a manifest whose digest does not match', async () => {
@@ -420,7 +437,11 @@ describe('resolve', () => {
     const srv = await server();
     const st = newState();
     registry(srv, st);
-    const e = await rejectsCode(client().resolve(refAt(srv, 'app:nope'), AMD64), ErrorCode.ManifestUnknown, /manifest unknown: the registry has no such tag\/repository/);
+    const e = await rejectsCode(
+      client().resolve(refAt(srv, 'app:nope'), AMD64),
+      ErrorCode.ManifestUnknown,
+      /manifest unknown: the registry has no such tag\/repository/,
+    );
     assert.equal(e.data.operation, 'pull');
     assert.equal(e.data.reference, `${srv.host}/app:nope`);
     assert.equal(e.data.status, 404);
@@ -528,10 +549,18 @@ describe('authentication', () => {
     await good.resolve(refAt(srv, 'app:v1'), AMD64);
     assert.equal(tokens.count(), 1);
     const badDir = configDir({ [`http://${srv.host}/v1/`]: { username: 'alice', password: 'wrong' } });
-    const e = await rejectsCode(client({ dockerConfigDir: badDir }).resolve(refAt(srv, 'app:v1'), AMD64), ErrorCode.RegistryAuth, /refused the credentials/);
+    const e = await rejectsCode(
+      client({ dockerConfigDir: badDir }).resolve(refAt(srv, 'app:v1'), AMD64),
+      ErrorCode.RegistryAuth,
+      /refused the credentials/,
+    );
     assert.match(e.message, new RegExp(srv.host.replace(/\./g, '\\.')));
     assert.equal(e.data.status, 401);
-    await rejectsCode(client().resolve(refAt(srv, 'app:v1'), AMD64), ErrorCode.RegistryAuth, /needs credentials; add them to "auths" in .*config\.json/);
+    await rejectsCode(
+      client().resolve(refAt(srv, 'app:v1'), AMD64),
+      ErrorCode.RegistryAuth,
+      /needs credentials; add them to "auths" in .*config\.json/,
+    );
   });
 
   it('basic: credentials from DOCKER_CONFIG, and a clear error without them', async () => {
@@ -684,7 +713,11 @@ describe('retries', () => {
       return true;
     };
     registry(srv, st);
-    const e = await rejectsCode(client({ retries: 2 }).resolve(refAt(srv, 'app:v1'), AMD64), ErrorCode.RegistryError, /kept failing after 3 attempts.*503/);
+    const e = await rejectsCode(
+      client({ retries: 2 }).resolve(refAt(srv, 'app:v1'), AMD64),
+      ErrorCode.RegistryError,
+      /kept failing after 3 attempts.*503/,
+    );
     assert.equal(e.data.status, 503);
     assert.equal(srv.seen.filter((s) => s.url.includes('/manifests/')).length, 3);
   });
@@ -693,7 +726,11 @@ describe('retries', () => {
     const gone = await TestServer.start();
     const host = gone.host;
     await gone.close();
-    const e = await rejectsCode(client({ retries: 1 }).resolve(parseReference(`${host}/app:v1`), AMD64), ErrorCode.RegistryUnreachable, new RegExp(`cannot reach registry ${host.replace(/\./g, '\\.')}`));
+    const e = await rejectsCode(
+      client({ retries: 1 }).resolve(parseReference(`${host}/app:v1`), AMD64),
+      ErrorCode.RegistryUnreachable,
+      new RegExp(`cannot reach registry ${host.replace(/\./g, '\\.')}`),
+    );
     assert.match(e.message, /ECONNREFUSED/);
   });
 });
@@ -838,9 +875,20 @@ describe('fetchBlob', () => {
 
   it('an unknown blob is ManifestUnknown; an invalid digest is InvalidContent', async () => {
     const { ref } = await blobServer(undefined);
-    await rejectsCode(client().fetchBlob(ref, { digest: 'sha256:' + '0'.repeat(64), size: 1 }, () => {}), ErrorCode.ManifestUnknown, /blob unknown/);
-    await rejectsCode(client().fetchBlob(ref, { digest: 'sha256:nope', size: 1 }, () => {}), ErrorCode.InvalidContent);
-    await rejectsCode(client().fetchSmallBlob(ref, { digest: 'sha256:' + '0'.repeat(64), size: 100 }, 10), ErrorCode.InvalidContent, /at most 10/);
+    await rejectsCode(
+      client().fetchBlob(ref, { digest: 'sha256:' + '0'.repeat(64), size: 1 }, () => {}),
+      ErrorCode.ManifestUnknown,
+      /blob unknown/,
+    );
+    await rejectsCode(
+      client().fetchBlob(ref, { digest: 'sha256:nope', size: 1 }, () => {}),
+      ErrorCode.InvalidContent,
+    );
+    await rejectsCode(
+      client().fetchSmallBlob(ref, { digest: 'sha256:' + '0'.repeat(64), size: 100 }, 10),
+      ErrorCode.InvalidContent,
+      /at most 10/,
+    );
   });
 
   it('AbortSignal cancels a stalled download, a backoff, and a fetch not yet started', async () => {
@@ -852,7 +900,11 @@ describe('fetchBlob', () => {
     const ac = new AbortController();
     const t = Date.now();
     setTimeout(() => ac.abort(), 150);
-    const e = await rejectsCode(client({ stallTimeoutMs: 60_000 }).fetchBlob(stalled.ref, stalled.desc, () => {}, { signal: ac.signal }), ErrorCode.Cancelled, /cancelled/);
+    const e = await rejectsCode(
+      client({ stallTimeoutMs: 60_000 }).fetchBlob(stalled.ref, stalled.desc, () => {}, { signal: ac.signal }),
+      ErrorCode.Cancelled,
+      /cancelled/,
+    );
     assert.ok(Date.now() - t < 2000);
     assert.equal(e.data.operation, 'pull');
 
@@ -863,7 +915,10 @@ describe('fetchBlob', () => {
     const ac2 = new AbortController();
     setTimeout(() => ac2.abort(), 150);
     const t2 = Date.now();
-    await rejectsCode(client().fetchBlob(failing.ref, failing.desc, () => {}, { signal: ac2.signal }), ErrorCode.Cancelled);
+    await rejectsCode(
+      client().fetchBlob(failing.ref, failing.desc, () => {}, { signal: ac2.signal }),
+      ErrorCode.Cancelled,
+    );
     assert.ok(Date.now() - t2 < 2000);
 
     const ac3 = new AbortController();

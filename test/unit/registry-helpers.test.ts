@@ -12,9 +12,14 @@ import { hostPlatform, parsePlatform, platformString, selectManifest } from '../
 
 describe('parseWwwAuthenticate', () => {
   it('parses a Docker Hub bearer challenge', () => {
-    const c = parseWwwAuthenticate('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"');
+    const c = parseWwwAuthenticate(
+      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"',
+    );
     assert.deepEqual(c, [
-      { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/busybox:pull' } },
+      {
+        scheme: 'bearer',
+        params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/busybox:pull' },
+      },
     ]);
   });
 
@@ -26,7 +31,10 @@ describe('parseWwwAuthenticate', () => {
   });
 
   it('splits several challenges in one header and across headers', () => {
-    const c = parseWwwAuthenticate(['Basic realm="Registry Realm", Bearer realm="https://t/x",service="s"', 'Negotiate abc==, Digest realm="d", qop="auth"']);
+    const c = parseWwwAuthenticate([
+      'Basic realm="Registry Realm", Bearer realm="https://t/x",service="s"',
+      'Negotiate abc==, Digest realm="d", qop="auth"',
+    ]);
     assert.deepEqual(
       c.map((x) => x.scheme),
       ['basic', 'bearer', 'negotiate', 'digest'],
@@ -128,14 +136,32 @@ describe('docker config.json', () => {
 
 describe('HTTP vs HTTPS', () => {
   it('always uses HTTP for loopback hosts', () => {
-    for (const h of ['localhost', 'localhost:5000', '127.0.0.1', '127.0.0.1:5000', '127.1.2.3:80', '[::1]:5000', '[::1]', 'foo.localhost']) {
+    for (const h of [
+      'localhost',
+      'localhost:5000',
+      '127.0.0.1',
+      '127.0.0.1:5000',
+      '127.1.2.3:80',
+      '[::1]:5000',
+      '[::1]',
+      'foo.localhost',
+    ]) {
       assert.equal(isLoopbackHost(h), true, h);
       assert.equal(usePlainHttp(h), true, h);
     }
   });
 
   it('uses HTTPS for everything else unless listed insecure', () => {
-    for (const h of ['docker.io', 'registry-1.docker.io', 'ghcr.io', '10.0.0.1:5000', '128.0.0.1', '[::2]:5000', 'localhost.example.com', '127.example.com']) {
+    for (const h of [
+      'docker.io',
+      'registry-1.docker.io',
+      'ghcr.io',
+      '10.0.0.1:5000',
+      '128.0.0.1',
+      '[::2]:5000',
+      'localhost.example.com',
+      '127.example.com',
+    ]) {
       assert.equal(usePlainHttp(h), false, h);
     }
     const insecure = ['reg.lan', '10.0.0.1:5000', 'http://other.lan:8080/'];
@@ -169,7 +195,10 @@ describe('platforms', () => {
     assert.equal(platformString({ os: 'linux', architecture: 'arm', variant: 'v6' }), 'linux/arm/v6');
     assert.equal(platformString({ os: 'linux', architecture: 'amd64' }), 'linux/amd64');
     for (const bad of ['', 'linux/', 'a/b/c/d', 'linux/amd 64', '//']) {
-      assert.throws(() => parsePlatform(bad), (e: any) => e.code === ErrorCode.InvalidArgument && e.data.platform === bad);
+      assert.throws(
+        () => parsePlatform(bad),
+        (e: any) => e.code === ErrorCode.InvalidArgument && e.data.platform === bad,
+      );
     }
   });
 
@@ -196,11 +225,18 @@ describe('platforms', () => {
   });
 
   it('matches os and architecture', () => {
-    const idx = index(entry(1, 'amd64'), entry(2, 'arm64', 'v8'), { ...entry(3, 'amd64'), platform: { os: 'windows', architecture: 'amd64' } });
+    const idx = index(entry(1, 'amd64'), entry(2, 'arm64', 'v8'), {
+      ...entry(3, 'amd64'),
+      platform: { os: 'windows', architecture: 'amd64' },
+    });
     assert.equal(pick(idx, 'linux/amd64'), D(1));
     assert.equal(pick(idx, 'windows/amd64'), D(3));
     assert.equal(pick(idx, 'linux/s390x'), undefined);
-    assert.equal(pick(index({ mediaType: MediaType.OciManifest, digest: D(1), size: 1 }), 'linux/amd64'), undefined, 'entries without platform are not picked');
+    assert.equal(
+      pick(index({ mediaType: MediaType.OciManifest, digest: D(1), size: 1 }), 'linux/amd64'),
+      undefined,
+      'entries without platform are not picked',
+    );
   });
 
   it('arm64 treats "" and "v8" alike', () => {

@@ -15,12 +15,15 @@ const spec = (over: Partial<ExecSpec['process']> = {}, rest: Partial<ExecSpec> =
 });
 
 describe('exec plan', () => {
-  it('joins the init\'s namespaces and cgroup, creates none, and confines the process like a launch', () => {
+  it("joins the init's namespaces and cgroup, creates none, and confines the process like a launch", () => {
     const p = buildExecPlan(spec());
     assert.deepEqual(p.namespaces, []);
     assert.deepEqual(p.join, { pid: 4242, namespaces: ['mount', 'uts', 'ipc', 'net', 'pid', 'cgroup'] });
     assert.deepEqual(p.cgroupProcs, ['/sys/fs/cgroup/pids/berth/x/cgroup.procs']);
-    assert.deepEqual(p.ops.map((o) => o.op), ['chdir', 'identity', 'capabilities', 'no-new-privs', 'close-fds', 'exec']);
+    assert.deepEqual(
+      p.ops.map((o) => o.op),
+      ['chdir', 'identity', 'capabilities', 'no-new-privs', 'close-fds', 'exec'],
+    );
     const caps = p.ops.find((o) => o.op === 'capabilities');
     assert.ok(caps && caps.op === 'capabilities');
     assert.deepEqual([...caps.bounding].sort(), [...DEFAULT_CAPABILITIES].sort());
@@ -28,14 +31,32 @@ describe('exec plan', () => {
   });
 
   it('a terminal puts tty after identity; host network and a user namespace change what is joined', () => {
-    const p = buildExecPlan(spec({ terminal: { rows: 30, cols: 100 } }, { network: 'host', userNamespace: { uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }] } }));
+    const p = buildExecPlan(
+      spec(
+        { terminal: { rows: 30, cols: 100 } },
+        {
+          network: 'host',
+          userNamespace: {
+            uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+            gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+          },
+        },
+      ),
+    );
     assert.deepEqual(p.ops.map((o) => o.op).slice(0, 3), ['chdir', 'identity', 'tty']);
     assert.deepEqual(p.join?.namespaces, ['user', 'mount', 'uts', 'ipc', 'pid', 'cgroup']);
   });
 
   it('refuses what the helper would: no command, bad env, relative cwd, bad ids or size', () => {
     const bad = (s: ExecSpec, re: RegExp) =>
-      assert.throws(() => buildExecPlan(s), (e: unknown) => e instanceof BerthError && e.code === ErrorCode.InvalidArgument && re.test(e.message) && e.message.startsWith('exec in container:'));
+      assert.throws(
+        () => buildExecPlan(s),
+        (e: unknown) =>
+          e instanceof BerthError &&
+          e.code === ErrorCode.InvalidArgument &&
+          re.test(e.message) &&
+          e.message.startsWith('exec in container:'),
+      );
     bad(spec({ args: [] }), /no command/);
     bad(spec({ env: ['NOEQUALS'] }), /has no "="/);
     bad(spec({ cwd: 'rel' }), /not an absolute path/);
@@ -71,7 +92,7 @@ describe('exec plan', () => {
     assert.equal(names.indexOf('capabilities'), names.indexOf('tty') + 1);
   });
 
-  it('merges env by name: the exec\'s entries win, new ones are appended', () => {
+  it("merges env by name: the exec's entries win, new ones are appended", () => {
     assert.deepEqual(mergeEnv(['PATH=/bin', 'A=1', 'B=2'], ['A=x', 'C=3']), ['PATH=/bin', 'A=x', 'B=2', 'C=3']);
   });
 });

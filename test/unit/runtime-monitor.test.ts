@@ -85,8 +85,18 @@ describe('monitor leftovers', () => {
 
 describe('monitor plan record', () => {
   it('is record 8 with the directory and the stdin flag', () => {
-    const b = encodePlan({ namespaces: ['mount'], cgroupProcs: [], monitor: { dir: '/s/c', stdin: true }, ops: [{ op: 'exec', path: 'true', args: ['true'], env: [] }] });
-    const rec = Buffer.concat([Buffer.from([8, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0]), Buffer.from('/s/c'), Buffer.from([1, 0, 0, 0]), Buffer.from('1')]);
+    const b = encodePlan({
+      namespaces: ['mount'],
+      cgroupProcs: [],
+      monitor: { dir: '/s/c', stdin: true },
+      ops: [{ op: 'exec', path: 'true', args: ['true'], env: [] }],
+    });
+    const rec = Buffer.concat([
+      Buffer.from([8, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0]),
+      Buffer.from('/s/c'),
+      Buffer.from([1, 0, 0, 0]),
+      Buffer.from('1'),
+    ]);
     assert.ok(b.includes(rec));
   });
 });

@@ -93,7 +93,13 @@ describe('launch plan: filesystems', () => {
 
   it('mounts the standard filesystems with the usual attributes and options', () => {
     const plan = buildLaunchPlan(spec());
-    assert.deepEqual(mountAt(plan, '/proc'), { op: 'mount', fstype: 'proc', target: '/proc', attrs: ['nosuid', 'noexec', 'nodev'], options: [] });
+    assert.deepEqual(mountAt(plan, '/proc'), {
+      op: 'mount',
+      fstype: 'proc',
+      target: '/proc',
+      attrs: ['nosuid', 'noexec', 'nodev'],
+      options: [],
+    });
     assert.deepEqual(mountAt(plan, '/dev').options, ['mode=755', 'size=65536k']);
     assert.ok(mountAt(plan, '/dev').attrs.includes('nosuid'));
     assert.deepEqual(mountAt(plan, '/dev/pts').options, ['newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5']);
@@ -107,16 +113,35 @@ describe('launch plan: filesystems', () => {
     const plan = buildLaunchPlan(spec());
     assert.deepEqual(
       find(plan, 'mknod').map((o) => [o.path, o.mode, o.major, o.minor]),
-      [['/dev/null', 0o666, 1, 3], ['/dev/zero', 0o666, 1, 5], ['/dev/full', 0o666, 1, 7], ['/dev/random', 0o666, 1, 8], ['/dev/urandom', 0o666, 1, 9], ['/dev/tty', 0o666, 5, 0]],
+      [
+        ['/dev/null', 0o666, 1, 3],
+        ['/dev/zero', 0o666, 1, 5],
+        ['/dev/full', 0o666, 1, 7],
+        ['/dev/random', 0o666, 1, 8],
+        ['/dev/urandom', 0o666, 1, 9],
+        ['/dev/tty', 0o666, 5, 0],
+      ],
     );
     const links = Object.fromEntries(find(plan, 'symlink').map((o) => [o.path, o.linkTarget]));
-    assert.deepEqual(links, { '/dev/fd': '/proc/self/fd', '/dev/stdin': '/proc/self/fd/0', '/dev/stdout': '/proc/self/fd/1', '/dev/stderr': '/proc/self/fd/2', '/dev/ptmx': 'pts/ptmx' });
+    assert.deepEqual(links, {
+      '/dev/fd': '/proc/self/fd',
+      '/dev/stdin': '/proc/self/fd/0',
+      '/dev/stdout': '/proc/self/fd/1',
+      '/dev/stderr': '/proc/self/fd/2',
+      '/dev/ptmx': 'pts/ptmx',
+    });
   });
 
   it("masks Docker's paths and makes its read-only paths read-only", () => {
     const plan = buildLaunchPlan(spec());
-    assert.deepEqual(find(plan, 'mask').map((o) => o.path), MASKED_PATHS);
-    assert.deepEqual(find(plan, 'readonly').map((o) => o.path), READONLY_PATHS);
+    assert.deepEqual(
+      find(plan, 'mask').map((o) => o.path),
+      MASKED_PATHS,
+    );
+    assert.deepEqual(
+      find(plan, 'readonly').map((o) => o.path),
+      READONLY_PATHS,
+    );
     assert.ok(MASKED_PATHS.includes('/proc/kcore') && READONLY_PATHS.includes('/proc/sys'));
   });
 
@@ -152,7 +177,10 @@ describe('launch plan: filesystems', () => {
   });
 
   it('refuses relative paths, ".." and NUL', () => {
-    throwsInvalid(() => buildLaunchPlan(spec({ mounts: [{ source: '/h', target: 'data' }] })), /bind target "data" is not an absolute path/);
+    throwsInvalid(
+      () => buildLaunchPlan(spec({ mounts: [{ source: '/h', target: 'data' }] })),
+      /bind target "data" is not an absolute path/,
+    );
     throwsInvalid(() => buildLaunchPlan(spec({ mounts: [{ source: '/h', target: '/a/../../etc' }] })), /contains "\.\."/);
     throwsInvalid(() => buildLaunchPlan(spec({ mounts: [{ source: 'h', target: '/a' }] })), /bind source "h"/);
     throwsInvalid(() => buildLaunchPlan(spec({ process: { ...spec().process, cwd: 'tmp' } })), /working directory "tmp"/);
@@ -171,19 +199,23 @@ describe('launch plan: filesystems', () => {
 
 describe('launch plan: process', () => {
   it('chdirs to the normalised working directory and sets the numeric user, umask 022 by default', () => {
-    const plan = buildLaunchPlan(spec({ process: { args: ['id'], env: [], cwd: '/home/app/', user: { uid: 1000, gid: 1000, additionalGids: [5, 20] } } }));
+    const plan = buildLaunchPlan(
+      spec({ process: { args: ['id'], env: [], cwd: '/home/app/', user: { uid: 1000, gid: 1000, additionalGids: [5, 20] } } }),
+    );
     assert.deepEqual(find(plan, 'chdir')[0], { op: 'chdir', path: '/home/app' });
     assert.deepEqual(find(plan, 'identity')[0], { op: 'identity', uid: 1000, gid: 1000, umask: 0o022, additionalGids: [5, 20] });
     assert.deepEqual(find(plan, 'exec')[0], { op: 'exec', path: 'id', args: ['id'], env: [] });
   });
 
-  it("sets no_new_privs unless asked not to", () => {
+  it('sets no_new_privs unless asked not to', () => {
     assert.equal(find(buildLaunchPlan(spec()), 'no-new-privs').length, 1);
     assert.equal(find(buildLaunchPlan(spec({ noNewPrivileges: false })), 'no-new-privs').length, 0);
   });
 
   it('passes the cgroup.procs files through', () => {
-    assert.deepEqual(buildLaunchPlan(spec({ cgroupProcs: ['/sys/fs/cgroup/pids/berth/c1/cgroup.procs'] })).cgroupProcs, ['/sys/fs/cgroup/pids/berth/c1/cgroup.procs']);
+    assert.deepEqual(buildLaunchPlan(spec({ cgroupProcs: ['/sys/fs/cgroup/pids/berth/c1/cgroup.procs'] })).cgroupProcs, [
+      '/sys/fs/cgroup/pids/berth/c1/cgroup.procs',
+    ]);
   });
 });
 
@@ -245,7 +277,10 @@ describe('launch plan: user namespace', () => {
   it("binds the host's device nodes instead of mknod", () => {
     const plan = buildLaunchPlan(spec({ userNamespace: userns }));
     assert.equal(find(plan, 'mknod').length, 0);
-    assert.deepEqual(find(plan, 'bind', (o) => o.target.startsWith('/dev/')).map((o) => o.source), ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty']);
+    assert.deepEqual(
+      find(plan, 'bind', (o) => o.target.startsWith('/dev/')).map((o) => o.source),
+      ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'],
+    );
   });
 
   it('leaves gid=5 off /dev/pts when gid 5 is not mapped; binds /sys with the host network', () => {
@@ -257,9 +292,18 @@ describe('launch plan: user namespace', () => {
   });
 
   it('refuses maps without root or without the user', () => {
-    throwsInvalid(() => buildLaunchPlan(spec({ userNamespace: { uidMap: [{ containerId: 1, hostId: 100000, size: 10 }], gidMap: userns.gidMap } })), /must map container uid and gid 0/);
     throwsInvalid(
-      () => buildLaunchPlan(spec({ userNamespace: { uidMap: [{ containerId: 0, hostId: 100000, size: 10 }], gidMap: userns.gidMap }, process: { ...spec().process, user: { uid: 1000, gid: 0 } } })),
+      () => buildLaunchPlan(spec({ userNamespace: { uidMap: [{ containerId: 1, hostId: 100000, size: 10 }], gidMap: userns.gidMap } })),
+      /must map container uid and gid 0/,
+    );
+    throwsInvalid(
+      () =>
+        buildLaunchPlan(
+          spec({
+            userNamespace: { uidMap: [{ containerId: 0, hostId: 100000, size: 10 }], gidMap: userns.gidMap },
+            process: { ...spec().process, user: { uid: 1000, gid: 0 } },
+          }),
+        ),
       /uid 1000 is not mapped/,
     );
     throwsInvalid(() => buildLaunchPlan(spec({ userNamespace: { uidMap: [], gidMap: userns.gidMap } })), /uid map needs 1 to 340 entries/);
@@ -291,7 +335,10 @@ describe('wire format', () => {
   it('header, config records, one record per operation, END last', () => {
     const plan = buildLaunchPlan(
       spec({
-        userNamespace: { uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 200000, size: 10 }] },
+        userNamespace: {
+          uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+          gidMap: [{ containerId: 0, hostId: 200000, size: 10 }],
+        },
         cgroupProcs: ['/cg/a/cgroup.procs', '/cg/b/cgroup.procs'],
         process: { args: ['sh', '-c', 'echo ü'], env: ['A=1', 'B=2'], cwd: '/', user: { uid: 0, gid: 0 } },
       }),
@@ -355,7 +402,10 @@ describe('launch plan: cgroupfs at /sys/fs/cgroup', () => {
     const m = mountAt(plan, '/sys/fs/cgroup');
     assert.deepEqual([m.fstype, m.attrs.includes('ro')], ['cgroup2', true]);
     assert.ok(index(plan, (o) => o === m) > index(plan, (o) => o.op === 'mount' && o.target === '/sys'));
-    assert.equal(mountAt(buildLaunchPlan(spec({ cgroupfs: { version: 2 }, privileged: true })), '/sys/fs/cgroup').attrs.includes('ro'), false);
+    assert.equal(
+      mountAt(buildLaunchPlan(spec({ cgroupfs: { version: 2 }, privileged: true })), '/sys/fs/cgroup').attrs.includes('ro'),
+      false,
+    );
   });
 
   it('v1: a tmpfs, one read-only mount per hierarchy with its co-mounted controllers, links, then made read-only', () => {
@@ -364,16 +414,22 @@ describe('launch plan: cgroupfs at /sys/fs/cgroup', () => {
     assert.deepEqual(mountAt(plan, '/sys/fs/cgroup/memory').options, ['memory']);
     assert.deepEqual(mountAt(plan, '/sys/fs/cgroup/cpu,cpuacct').options, ['cpu', 'cpuacct']);
     assert.ok(mountAt(plan, '/sys/fs/cgroup/memory').attrs.includes('ro'));
-    assert.deepEqual(find(plan, 'symlink', (o) => o.path.startsWith('/sys/fs/cgroup/')).map((o) => [o.path, o.linkTarget]), [
-      ['/sys/fs/cgroup/cpu', 'cpu,cpuacct'],
-      ['/sys/fs/cgroup/cpuacct', 'cpu,cpuacct'],
-    ]);
+    assert.deepEqual(
+      find(plan, 'symlink', (o) => o.path.startsWith('/sys/fs/cgroup/')).map((o) => [o.path, o.linkTarget]),
+      [
+        ['/sys/fs/cgroup/cpu', 'cpu,cpuacct'],
+        ['/sys/fs/cgroup/cpuacct', 'cpu,cpuacct'],
+      ],
+    );
     assert.ok(index(plan, (o) => o.op === 'readonly' && o.path === '/sys/fs/cgroup') > index(plan, (o) => o.op === 'pivot-root'));
     throwsInvalid(() => buildLaunchPlan(spec({ cgroupfs: { version: 1, hierarchies: [['memory,name=x']] } })), /controller names/);
   });
 
   it('none with a user namespace', () => {
-    const userNamespace = { uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }] };
+    const userNamespace = {
+      uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+      gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+    };
     const plan = buildLaunchPlan(spec({ cgroupfs: { version: 2 }, userNamespace }));
     assert.equal(mountAt(plan, '/sys/fs/cgroup'), undefined);
   });
@@ -410,8 +466,11 @@ describe('launch plan: network namespaces', () => {
     throwsInvalid(() => buildLaunchPlan(spec({ netns: 'run/netns/x' })), /network namespace "run\/netns\/x" is not an absolute host path/);
   });
 
-  it('a user namespace with a joined network namespace binds the host\'s /sys (sysfs needs the namespace owner)', () => {
-    const userNamespace = { uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }], gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }] };
+  it("a user namespace with a joined network namespace binds the host's /sys (sysfs needs the namespace owner)", () => {
+    const userNamespace = {
+      uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+      gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+    };
     const plan = buildLaunchPlan(spec({ userNamespace, netns: '/run/netns/berth-x' }));
     assert.equal(mountAt(plan, '/sys'), undefined);
     assert.equal(find(plan, 'bind', (o) => o.target === '/sys').length, 1);

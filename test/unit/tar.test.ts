@@ -65,7 +65,10 @@ describe('tar writer -> reader round trip', () => {
   const bin = Buffer.from([0, 1, 2, 0x0a, 0x3d, 0xff, 0xfe, 0x20, 0]);
   const w = new TarWriter();
   w.addEntry({ name: 'dir/', type: 'dir', mode: 0o1775, uid: 1, gid: 2, mtime: 1700000000 });
-  w.addEntry({ name: 'dir/file', mode: 0o4755, uid: 1000, gid: 1000, mtime: 1700000001.25, uname: 'u', gname: 'g' }, Buffer.from('hello\n'));
+  w.addEntry(
+    { name: 'dir/file', mode: 0o4755, uid: 1000, gid: 1000, mtime: 1700000001.25, uname: 'u', gname: 'g' },
+    Buffer.from('hello\n'),
+  );
   w.addEntry({ name: longName, xattrs: { 'user.bin': bin, 'security.capability': Buffer.from([1, 0, 0, 2]) } }, Buffer.alloc(1000, 7));
   w.addEntry({ name: splitName }, Buffer.alloc(0));
   w.addEntry({ name: 'sym', type: 'symlink', linkname: longLink });
@@ -218,11 +221,17 @@ describe('malformed and hostile archives', () => {
   });
   it('PAX record over 1 MiB', () => {
     const data = paxData([['comment', 'x'.repeat(1_100_000)]]);
-    expectInvalid(() => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: data.length }), pad(data), rawHeader({ name: 'y' }))), /limit/);
+    expectInvalid(
+      () => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: data.length }), pad(data), rawHeader({ name: 'y' }))),
+      /limit/,
+    );
   });
   it('PAX record with an inconsistent length', () => {
     const data = Buffer.from('99 path=abc\n');
-    expectInvalid(() => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: data.length }), pad(data), rawHeader({ name: 'y' }))), /malformed record/);
+    expectInvalid(
+      () => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: data.length }), pad(data), rawHeader({ name: 'y' }))),
+      /malformed record/,
+    );
   });
   it('names with a newline or NUL', () => {
     const nl = paxData([['path', 'evil\nname']]);
@@ -232,12 +241,18 @@ describe('malformed and hostile archives', () => {
       'evil\nname',
     );
     const nul = Buffer.from('evil\0name\0');
-    expectInvalid(() => parse(archive(rawHeader({ name: '././@LongLink', typeflag: 'L', size: nul.length }), pad(nul), rawHeader({ name: 'y' }))), /NUL/);
+    expectInvalid(
+      () => parse(archive(rawHeader({ name: '././@LongLink', typeflag: 'L', size: nul.length }), pad(nul), rawHeader({ name: 'y' }))),
+      /NUL/,
+    );
     expectInvalid(() => parse(archive(rawHeader({ name: 'dev\nnode', typeflag: '3' }))), /newline/);
   });
   it('names longer than 4096 bytes', () => {
     const d = paxData([['path', 'a/'.repeat(2100)]]);
-    expectInvalid(() => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: d.length }), pad(d), rawHeader({ name: 'y' }))), /longer than 4096/);
+    expectInvalid(
+      () => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: d.length }), pad(d), rawHeader({ name: 'y' }))),
+      /longer than 4096/,
+    );
   });
   it('negative and absurd sizes', () => {
     const neg = Buffer.alloc(12, 0xff);
@@ -246,7 +261,10 @@ describe('malformed and hostile archives', () => {
     huge[0] = 0x80 | 0x40;
     expectInvalid(() => parse(archive(rawHeader({ name: 'h', size: huge }))), /absurd size/, 'h');
     const pax = paxData([['size', '99999999999999999999']]);
-    expectInvalid(() => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: pax.length }), pad(pax), rawHeader({ name: 'y' }))), /size/);
+    expectInvalid(
+      () => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: pax.length }), pad(pax), rawHeader({ name: 'y' }))),
+      /size/,
+    );
     expectInvalid(() => parse(archive(rawHeader({ name: 'o', size: Buffer.from('12x') }))), /malformed size/);
   });
   it('base-256 sizes are read', () => {
@@ -260,11 +278,20 @@ describe('malformed and hostile archives', () => {
     expectInvalid(() => parse(archive(rawHeader({ name: 'sparse', typeflag: 'S' }))), /"sparse" is a GNU sparse file/, 'sparse');
     expectInvalid(() => parse(archive(rawHeader({ name: 'odd', typeflag: 'Z' }))), /"odd" has unsupported type 'Z'/, 'odd');
     const gs = paxData([['GNU.sparse.major', '1']]);
-    expectInvalid(() => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: gs.length }), pad(gs), rawHeader({ name: 's' }))), /sparse/);
+    expectInvalid(
+      () => parse(archive(rawHeader({ name: 'p', typeflag: 'x', size: gs.length }), pad(gs), rawHeader({ name: 's' }))),
+      /sparse/,
+    );
   });
   it('global headers parse and are ignored; old-style directories are recognised', () => {
     const g = paxData([['comment', 'hi']]);
-    const e = parse(archive(rawHeader({ name: 'g', typeflag: 'g', size: g.length }), pad(g), rawHeader({ name: 'olddir/', typeflag: '\0', magic: Buffer.alloc(6) })));
+    const e = parse(
+      archive(
+        rawHeader({ name: 'g', typeflag: 'g', size: g.length }),
+        pad(g),
+        rawHeader({ name: 'olddir/', typeflag: '\0', magic: Buffer.alloc(6) }),
+      ),
+    );
     assert.equal(e.length, 1);
     assert.equal(e[0].h.type, 'dir');
     assert.equal(e[0].h.name, 'olddir/');

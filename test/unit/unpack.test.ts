@@ -31,7 +31,12 @@ function tarOf(entries: Array<[TarWriteHeader, (Buffer | string)?]>): Buffer {
   return w.finish();
 }
 
-async function unpack(dir: string, blob: Buffer, opts: ConstructorParameters<typeof LayerUnpacker>[1] = {}, chunk = 65536): Promise<UnpackResult> {
+async function unpack(
+  dir: string,
+  blob: Buffer,
+  opts: ConstructorParameters<typeof LayerUnpacker>[1] = {},
+  chunk = 65536,
+): Promise<UnpackResult> {
   const u = new LayerUnpacker(dir, opts);
   for (let off = 0; off < blob.length; off += chunk) await u.write(blob.subarray(off, off + chunk));
   return u.finish();
@@ -51,7 +56,10 @@ describe('unpack: metadata', () => {
       [{ name: 'usr/bin/', type: 'dir', mode: 0o750, uid: 12, gid: 34, mtime: 2000 }],
       [{ name: 'usr/bin/su', mode: 0o4755, uid: 1234, gid: 5678, mtime: 1600000000.5 }, 'suid binary'],
       [{ name: 'usr/bin/wall', mode: 0o2755, uid: 0, gid: 5, mtime: 3000 }, 'sgid'],
-      [{ name: 'usr/bin/ping', mode: 0o755, mtime: 3000, xattrs: { 'security.capability': CAP, 'user.note': Buffer.from([0, 1, 0xff]) } }, 'ping'],
+      [
+        { name: 'usr/bin/ping', mode: 0o755, mtime: 3000, xattrs: { 'security.capability': CAP, 'user.note': Buffer.from([0, 1, 0xff]) } },
+        'ping',
+      ],
       [{ name: 'tmp/', type: 'dir', mode: 0o1777, mtime: 4000 }],
       [{ name: 'usr/bin/sh', type: 'symlink', linkname: 'su', uid: 7, gid: 8, mtime: 5000 }],
       [{ name: 'dev/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666, mtime: 6000 }],
@@ -225,10 +233,12 @@ describe('unpack: hardlinks', () => {
         [{ name: 'y', type: 'hardlink', linkname: 'lib/x' }],
       ]),
     );
-    assert.deepEqual(
-      res.pendingHardlinks.map((p) => `${p.path}->${p.target}`).sort(),
-      ['bin/ash->bin/busybox', 'bin/ls->bin/busybox', 'bin/sh->bin/busybox', 'y->lib/x'],
-    );
+    assert.deepEqual(res.pendingHardlinks.map((p) => `${p.path}->${p.target}`).sort(), [
+      'bin/ash->bin/busybox',
+      'bin/ls->bin/busybox',
+      'bin/sh->bin/busybox',
+      'y->lib/x',
+    ]);
     resolveCrossLayerHardlinks(l3, res.pendingHardlinks, [l2, l1]);
     const st = lstatSync(join(l3, 'bin/sh'));
     assert.equal(readFileSync(join(l3, 'bin/sh'), 'utf8'), 'lower busybox');
@@ -287,7 +297,10 @@ describe('unpack: compression and diffID', () => {
       ['bzip2', 'bzip2'],
     ]) {
       const blob = execFileSync(tool, ['-c'], { input: tar });
-      await assert.rejects(unpack(freshDir(), blob), (e: unknown) => isBerthError(e, ErrorCode.InvalidContent) && e.message.includes(`${name}-compressed`));
+      await assert.rejects(
+        unpack(freshDir(), blob),
+        (e: unknown) => isBerthError(e, ErrorCode.InvalidContent) && e.message.includes(`${name}-compressed`),
+      );
     }
   });
   it('a truncated gzip or zstd stream is InvalidContent', async () => {
@@ -308,7 +321,10 @@ describe('unpack: compression and diffID', () => {
     assert.deepEqual(await collect(tar), tar);
     assert.deepEqual(await collect(gzipSync(tar)), tar);
     assert.deepEqual(await collect(execFileSync('zstd', ['-q', '-c'], { input: tar })), tar);
-    await assert.rejects(collect(gzipSync(tar), 100_000), (e: unknown) => isBerthError(e, ErrorCode.InvalidContent) && /decompression bomb/.test(e.message));
+    await assert.rejects(
+      collect(gzipSync(tar), 100_000),
+      (e: unknown) => isBerthError(e, ErrorCode.InvalidContent) && /decompression bomb/.test(e.message),
+    );
   });
   it('an empty blob is InvalidContent', async () => {
     await assert.rejects(unpack(freshDir(), Buffer.alloc(0)), /empty/);

@@ -5,7 +5,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LayerFileEntry } from '../../protocol';
-import { ALL_CHANGES, buildTree, changeOf, changesToEntries, ContainerChanges, fileChangesToEntries, flatten, formatBytes, isDir, navigate, scrollToReveal, shadowLabel, visibleRange, type Change, type ContainerEntry, type Filter } from '../../webview/model';
+import {
+  ALL_CHANGES,
+  buildTree,
+  changeOf,
+  changesToEntries,
+  ContainerChanges,
+  fileChangesToEntries,
+  flatten,
+  formatBytes,
+  isDir,
+  navigate,
+  scrollToReveal,
+  shadowLabel,
+  visibleRange,
+  type Change,
+  type ContainerEntry,
+  type Filter,
+} from '../../webview/model';
 import type { ChangesImageLayer, ContainerFileChange } from '../../protocol';
 
 const r = (path: string, type: LayerFileEntry['type'], change: Change, size = 0): LayerFileEntry => ({
@@ -38,7 +55,10 @@ const show = (rows: ReturnType<typeof flatten>) => rows.map((x) => `${'  '.repea
 describe('buildTree', () => {
   const t = buildTree(entries);
   it('nests records, implies missing directories and sums sizes', () => {
-    assert.deepEqual(t.children.map((c) => c.name), ['etc', 'usr', 'var', 'zz']);
+    assert.deepEqual(
+      t.children.map((c) => c.name),
+      ['etc', 'usr', 'var', 'zz'],
+    );
     const usr = t.children[1];
     assert.equal(usr.entry, undefined);
     assert.equal(usr.size, 5000);
@@ -53,7 +73,15 @@ describe('flatten', () => {
   const t = buildTree(entries);
   it('shows top-level entries, directories first, until directories are expanded', () => {
     assert.deepEqual(show(flatten(t, new Set(), all, 'name')), ['etc', 'usr', 'var', 'zz']);
-    assert.deepEqual(show(flatten(t, new Set(['usr', 'usr/lib']), all, 'name')), ['etc', 'usr/', '  lib/', '    libc.so', '    old.so', 'var', 'zz']);
+    assert.deepEqual(show(flatten(t, new Set(['usr', 'usr/lib']), all, 'name')), [
+      'etc',
+      'usr/',
+      '  lib/',
+      '    libc.so',
+      '    old.so',
+      'var',
+      'zz',
+    ]);
   });
 
   it('sorts by size, largest first', () => {
@@ -210,7 +238,10 @@ describe("a container's live changes (container/changes, pushed)", () => {
     const s = shadowLabel({ Layer: 1, Type: 'file', Size: 100, Digest: D('c') }, layers);
     assert.equal(s.short, `1 · ${'2'.repeat(12)}`);
     assert.equal(s.long, `shadows the 100 B file of image layer 1 ${'2'.repeat(12)} (COPY app /app)`);
-    assert.equal(shadowLabel({ Layer: 0, Type: 'dir', Size: 0 }, layers).long, `shadows the directory of image layer 0 ${'1'.repeat(12)} (ADD file:base in /)`);
+    assert.equal(
+      shadowLabel({ Layer: 0, Type: 'dir', Size: 0 }, layers).long,
+      `shadows the directory of image layer 0 ${'1'.repeat(12)} (ADD file:base in /)`,
+    );
     assert.deepEqual(shadowLabel(undefined, layers), { short: '', long: '' });
     // A layer the page does not know (no image record): the index alone.
     assert.equal(shadowLabel({ Layer: 5, Type: 'symlink', Size: 0 }, layers).short, '5');
@@ -219,7 +250,10 @@ describe("a container's live changes (container/changes, pushed)", () => {
   it('apply deltas in version order only: stale ones are ignored, a missed one asks again', () => {
     const live = new ContainerChanges();
     live.reset({ version: 3, running: true, layers, changes: base });
-    assert.equal(live.apply({ version: 4, changed: [fc('/tmp/log.txt', 1, { Size: 50 }), fc('/new', 1, { Size: 1 })], removed: ['/app/cache.bin'] }), 'applied');
+    assert.equal(
+      live.apply({ version: 4, changed: [fc('/tmp/log.txt', 1, { Size: 50 }), fc('/new', 1, { Size: 1 })], removed: ['/app/cache.bin'] }),
+      'applied',
+    );
     assert.equal(live.byPath.get('/tmp/log.txt')?.Size, 50);
     assert.equal(live.byPath.has('/app/cache.bin'), false);
     assert.equal(live.byPath.size, 5);
@@ -257,7 +291,10 @@ describe("a container's live changes (container/changes, pushed)", () => {
     assert.equal(after.length, before.length + 1);
     const again = after.findIndex((r) => r.node.path === before[selected].node.path);
     assert.equal(again, selected + 1, 'the same row, one lower');
-    assert.ok(after.every((r) => !r.node.children.length || r.expanded), 'directories stay open');
+    assert.ok(
+      after.every((r) => !r.node.children.length || r.expanded),
+      'directories stay open',
+    );
     assert.equal((after[again].node.entry as ContainerEntry).size, 5);
   });
 });

@@ -33,12 +33,27 @@ const e = (path: string, type: LayerIndexEntry['type'], size = 0, digest?: strin
 function recorded() {
   const base: LayerIndexEntry[] = [e('etc', 'dir'), e('etc/os-release', 'file', 200, D('1')), e('usr', 'dir'), e('usr/share', 'dir')];
   for (let i = 0; i < 3000; i++) base.push(e(`usr/share/doc/pkg${i % 30}/file${i}.txt`, 'file', 1000 + i, D('2')));
-  const mid = [e('etc/os-release', 'file', 210, D('3')), e('app', 'dir'), e('app/server.js', 'file', 40_000, D('4')), e('app/cache.bin', 'file', 900_000, D('5'))];
+  const mid = [
+    e('etc/os-release', 'file', 210, D('3')),
+    e('app', 'dir'),
+    e('app/server.js', 'file', 40_000, D('4')),
+    e('app/cache.bin', 'file', 900_000, D('5')),
+  ];
   const top = [e('app/cache.bin', 'whiteout'), e('usr/share/doc', 'whiteout')];
   const done: LayerIndexEntry[][] = [];
   for (const l of [base, mid, top]) done.push(classify(l, [...done].reverse()));
-  const layers: LayerInput[] = done.map((entries, i) => ({ digest: D(String(i + 4)), diffId: D('d'), chainId: D(String.fromCharCode(97 + i)), size: entries.reduce((n, x) => n + (x.type === 'file' ? x.size : 0), 0), entries }));
-  const a = analyze(layers, [{ created_by: '/bin/sh -c #(nop) ADD file:base in /' }, { created_by: 'COPY app /app' }, { created_by: 'RUN rm -rf /app/cache.bin /usr/share/doc' }]);
+  const layers: LayerInput[] = done.map((entries, i) => ({
+    digest: D(String(i + 4)),
+    diffId: D('d'),
+    chainId: D(String.fromCharCode(97 + i)),
+    size: entries.reduce((n, x) => n + (x.type === 'file' ? x.size : 0), 0),
+    entries,
+  }));
+  const a = analyze(layers, [
+    { created_by: '/bin/sh -c #(nop) ADD file:base in /' },
+    { created_by: 'COPY app /app' },
+    { created_by: 'RUN rm -rf /app/cache.bin /usr/share/doc' },
+  ]);
   const all = (q: { layer?: number; merged?: boolean }) => filesPage(a, { ...q, limit: 1_000_000 }).entries;
   return { summary: a.summary, layers: [0, 1, 2].map((layer) => all({ layer })), merged: all({ merged: true }) };
 }
@@ -71,7 +86,15 @@ describe('inspector page in Chromium', () => {
       const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       if (req.url === '/') {
         res.setHeader('content-type', 'text/html');
-        res.end(inspectorHtml({ script: `${origin}/webview.js`, style: `${origin}/webview.css`, cspSource: origin, nonce: 'dGVzdG5vbmNl', title: 'test' }));
+        res.end(
+          inspectorHtml({
+            script: `${origin}/webview.js`,
+            style: `${origin}/webview.css`,
+            cspSource: origin,
+            nonce: 'dGVzdG5vbmNl',
+            title: 'test',
+          }),
+        );
         return;
       }
       const f = files[req.url ?? ''];
@@ -131,7 +154,7 @@ describe('inspector page in Chromium', () => {
     assert.match(layers[0], /ADD file:base in \//);
     assert.match(layers[1], /COPY app \/app/);
     assert.match(layers[2], /-2/); // two deletions
-    assert.match(await page.textContent('.efficiency') ?? '', /Wasted/);
+    assert.match((await page.textContent('.efficiency')) ?? '', /Wasted/);
   });
 
   it('cuts long paths in the wasted table at their start, so the file name stays visible', async () => {
@@ -140,7 +163,13 @@ describe('inspector page in Chromium', () => {
         const text = td.querySelector('bdi')!;
         const c = td.getBoundingClientRect();
         const t = text.getBoundingClientRect();
-        return { path: text.textContent ?? '', overflows: t.width > c.width, leftCut: t.left < c.left - 1, rightInside: t.right <= c.right + 1, title: td.title };
+        return {
+          path: text.textContent ?? '',
+          overflows: t.width > c.width,
+          leftCut: t.left < c.left - 1,
+          rightInside: t.right <= c.right + 1,
+          title: td.title,
+        };
       }),
     );
     const long = cells.filter((c) => c.overflows);
@@ -186,7 +215,9 @@ describe('inspector page in Chromium', () => {
     const deleted = await colour('.rows .row.change-deleted');
     assert.equal(deleted, 'rgb(190, 0, 0)');
     await page.click('.b-toggle');
-    await waitUntil(`document.querySelector('.app.merged') !== null && !!document.querySelector('.footer')?.textContent?.includes('2 files')`);
+    await waitUntil(
+      `document.querySelector('.app.merged') !== null && !!document.querySelector('.footer')?.textContent?.includes('2 files')`,
+    );
     assert.deepEqual((await rowNames()).sort(), ['app/', 'etc/', 'share/', 'usr/']); // usr stays open from before
     await page.click('.b-toggle');
   });

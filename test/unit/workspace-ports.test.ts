@@ -14,7 +14,8 @@ import type { WorkspaceInfo } from '../../protocol';
 import { buildWorkspaceNodes, contextValue, portNodes } from '../../extension/workspace/model';
 
 const HEADER4 = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
-const row4 = (n: number, local: string, st: string, remote = '00000000:0000') => `   ${n}: ${local} ${remote} ${st} 00000000:00000000 00:00000000 00000000     0        0 1234 1 0000000000000000 100 0 0 10 0\n`;
+const row4 = (n: number, local: string, st: string, remote = '00000000:0000') =>
+  `   ${n}: ${local} ${remote} ${st} 00000000:00000000 00:00000000 00000000     0        0 1234 1 0000000000000000 100 0 0 10 0\n`;
 const row6 = (n: number, local: string, st: string) =>
   `   ${n}: ${local} 00000000000000000000000000000000:0000 ${st} 00000000:00000000 00:00000000 00000000     0        0 99 1 0000000000000000 100 0 0 10 0\n`;
 
@@ -47,7 +48,10 @@ describe('workspace ports: /proc/net/tcp parsing', () => {
   });
 
   it('decodes big-endian words too', () => {
-    assert.deepEqual(parse(row4(0, '7F000001:0016', '0A') + row4(1, '0A580005:0017', '0A'), '10.88.0.5', false).ports, { 22: 'loopback', 23: 'reachable' });
+    assert.deepEqual(parse(row4(0, '7F000001:0016', '0A') + row4(1, '0A580005:0017', '0A'), '10.88.0.5', false).ports, {
+      22: 'loopback',
+      23: 'reachable',
+    });
   });
 
   it('a port on both loopback and the wildcard is reachable, in either order', () => {
@@ -116,6 +120,9 @@ describe('workspace ports: the Workspace view rows', () => {
     );
     // An agent that does not detect ports sends no loopbackPorts.
     const { loopbackPorts: _none, ...older } = info;
-    assert.equal(portNodes(buildWorkspaceNodes([{ name: 'p', path: '/p' }], [older])[0]!).filter((r) => r.kind === 'port' && r.loopback).length, 0);
+    assert.equal(
+      portNodes(buildWorkspaceNodes([{ name: 'p', path: '/p' }], [older])[0]!).filter((r) => r.kind === 'port' && r.loopback).length,
+      0,
+    );
   });
 });

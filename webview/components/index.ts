@@ -45,18 +45,27 @@ export function checkbox(label: string, checked: boolean, onChange: (checked: bo
 
 /** A two-state toggle button (aria-pressed). */
 export function toggle(label: string, pressed: boolean, onChange: (pressed: boolean) => void, title?: string): HTMLButtonElement {
-  const b = button(label, () => {
-    const now = b.getAttribute('aria-pressed') !== 'true';
-    b.setAttribute('aria-pressed', String(now));
-    onChange(now);
-  }, { secondary: true, title });
+  const b = button(
+    label,
+    () => {
+      const now = b.getAttribute('aria-pressed') !== 'true';
+      b.setAttribute('aria-pressed', String(now));
+      onChange(now);
+    },
+    { secondary: true, title },
+  );
   b.classList.add('b-toggle');
   b.setAttribute('aria-pressed', String(pressed));
   return b;
 }
 
 /** A drop-down of fixed options. */
-export function dropdown<T extends string>(options: { value: T; label: string }[], value: T, onChange: (v: T) => void, label: string): HTMLSelectElement {
+export function dropdown<T extends string>(
+  options: { value: T; label: string }[],
+  value: T,
+  onChange: (v: T) => void,
+  label: string,
+): HTMLSelectElement {
   const s = el('select', 'b-select');
   s.setAttribute('aria-label', label);
   for (const o of options) {

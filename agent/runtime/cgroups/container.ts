@@ -223,10 +223,14 @@ export class ContainerCgroup {
         if (limits.memorySwapBytes !== undefined) {
           const file = `${dir}/memory.swap.max`;
           if (!fs.exists(file)) {
-            throw new BerthError(ErrorCode.System, `${op}: --memory-swap needs swap accounting, which this kernel does not do (no \`${file}\`)`, {
-              operation: op,
-              path: file,
-            });
+            throw new BerthError(
+              ErrorCode.System,
+              `${op}: --memory-swap needs swap accounting, which this kernel does not do (no \`${file}\`)`,
+              {
+                operation: op,
+                path: file,
+              },
+            );
           }
           const swap = limits.memorySwapBytes === -1 ? 'max' : String(limits.memorySwapBytes - (limits.memoryBytes as number));
           write(file, swap, 'set the swap limit');
@@ -239,7 +243,8 @@ export class ContainerCgroup {
       // v1 and hybrid.
       const mounted = Object.keys(layout.v1).join(' ') || 'none';
       const where = `cgroup v1 controllers mounted: ${mounted}`;
-      if ((limits.memoryBytes !== undefined || limits.memorySwapBytes !== undefined) && !layout.v1.memory) throw missing('memory', '--memory', where);
+      if ((limits.memoryBytes !== undefined || limits.memorySwapBytes !== undefined) && !layout.v1.memory)
+        throw missing('memory', '--memory', where);
       if (limits.cpus !== undefined && !layout.v1.cpu) throw missing('cpu', '--cpus', where);
       if (limits.pidsLimit !== undefined && !layout.v1.pids) throw missing('pids', '--pids-limit', where);
 
@@ -282,7 +287,8 @@ export class ContainerCgroup {
 
       const cg = new ContainerCgroup(layout, name, groups, unified);
       const mem = groups.get('memory');
-      if (mem && limits.memoryBytes !== undefined) write(`${mem}/memory.limit_in_bytes`, String(limits.memoryBytes), 'set the memory limit');
+      if (mem && limits.memoryBytes !== undefined)
+        write(`${mem}/memory.limit_in_bytes`, String(limits.memoryBytes), 'set the memory limit');
       if (mem && limits.memorySwapBytes !== undefined) {
         // memsw must be written after the memory limit: the kernel keeps memsw >= memory.
         const file = `${mem}/memory.memsw.limit_in_bytes`;
@@ -350,7 +356,9 @@ export class ContainerCgroup {
   /** Moves `pid` (the whole thread group) into the group in every hierarchy. */
   addProcess(pid: number): void {
     if (!Number.isSafeInteger(pid) || pid <= 0) {
-      throw new BerthError(ErrorCode.InvalidArgument, `add process to cgroup ${this.name}: invalid pid ${pid}`, { operation: 'add process to cgroup' });
+      throw new BerthError(ErrorCode.InvalidArgument, `add process to cgroup ${this.name}: invalid pid ${pid}`, {
+        operation: 'add process to cgroup',
+      });
     }
     for (const file of this.procsFiles()) {
       try {
@@ -403,7 +411,9 @@ export class ContainerCgroup {
     else {
       const dir = this.v1.values().next().value ?? this.unified;
       const tasks = this.mode() === 'v2' ? `${dir}/cgroup.threads` : `${dir}/tasks`;
-      pids = this.read(tasks, 'stats').split('\n').filter((l) => l.trim() !== '').length;
+      pids = this.read(tasks, 'stats')
+        .split('\n')
+        .filter((l) => l.trim() !== '').length;
     }
     return { memoryBytes, memoryLimit, cpuUsageNs, pids };
   }
@@ -506,7 +516,10 @@ export class ContainerCgroup {
         if (this.read(file, 'freeze').trim() === 'FROZEN') return;
         await sleep(20);
       }
-      throw new BerthError(ErrorCode.System, `freeze cgroup ${this.name}: \`${file}\` still says FREEZING after 2 s`, { operation: 'freeze', path: file });
+      throw new BerthError(ErrorCode.System, `freeze cgroup ${this.name}: \`${file}\` still says FREEZING after 2 s`, {
+        operation: 'freeze',
+        path: file,
+      });
     }
     if (this.unified && this.layout.fs.exists(`${this.unified}/cgroup.freeze`)) {
       this.write(`${this.unified}/cgroup.freeze`, '1', 'freeze');
@@ -661,7 +674,14 @@ export class ContainerCgroup {
       const timer = setTimeout(() => {
         stop();
         if (ok()) resolve();
-        else reject(new BerthError(ErrorCode.System, `${what} cgroup ${this.name}: \`${file}\` did not say "${key} ${value}" within ${timeoutMs} ms`, { operation: what, path: file }));
+        else
+          reject(
+            new BerthError(
+              ErrorCode.System,
+              `${what} cgroup ${this.name}: \`${file}\` did not say "${key} ${value}" within ${timeoutMs} ms`,
+              { operation: what, path: file },
+            ),
+          );
       }, timeoutMs);
       const check = () => {
         if (!ok()) return;

@@ -30,7 +30,14 @@
  */
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import type { BerthEvent, ChangesImageLayer, ContainerChangedParams, ContainerChangesResult, ContainerFileChange, ShadowedVersion } from '../../../protocol';
+import type {
+  BerthEvent,
+  ChangesImageLayer,
+  ContainerChangedParams,
+  ContainerChangesResult,
+  ContainerFileChange,
+  ShadowedVersion,
+} from '../../../protocol';
 import { systemError } from '../../errors';
 import { layerHistory } from '../../image/inspectLayers';
 import type { LayerIndexEntry } from '../../image/layerIndex';
@@ -83,7 +90,13 @@ export function shadowedVersion(path: string, lowerIndexesTopFirst: LayerIndexEn
   for (let i = 0; i < n; i++) {
     const L = lookupOf(lowerIndexesTopFirst[i]);
     const e = L.byPath.get(path);
-    if (e) return { Layer: n - 1 - i, Type: e.type, Size: e.type === 'file' || e.type === 'hardlink' ? e.size : 0, ...(e.digest ? { Digest: e.digest } : {}) };
+    if (e)
+      return {
+        Layer: n - 1 - i,
+        Type: e.type,
+        Size: e.type === 'file' || e.type === 'hardlink' ? e.size : 0,
+        ...(e.digest ? { Digest: e.digest } : {}),
+      };
     if (L.whiteouts.has(path)) return undefined;
     if (L.whiteouts.size === 0 && L.opaque.size === 0) continue;
     if (L.opaque.has('.')) return undefined;
@@ -118,7 +131,10 @@ export function detailedChanges(entries: UpperEntry[], lowerIndexesTopFirst: Lay
 }
 
 /** What changed between two lists: entries new or different, and paths gone. */
-export function changesDelta(previous: ReadonlyMap<string, ContainerFileChange>, next: readonly ContainerFileChange[]): { changed: ContainerFileChange[]; removed: string[] } {
+export function changesDelta(
+  previous: ReadonlyMap<string, ContainerFileChange>,
+  next: readonly ContainerFileChange[],
+): { changed: ContainerFileChange[]; removed: string[] } {
   const changed: ContainerFileChange[] = [];
   const seen = new Set<string>();
   for (const c of next) {
@@ -213,7 +229,15 @@ export class ChangeFeed {
     let w = this.watched.get(rec.id);
     if (!w) {
       const { upper } = this.svc.runtimeOf(rec);
-      w = { id: rec.id, upper, lowers: lowerIndexes(this.svc.store, rec.layers, OP), last: new Map(), subscribers: new Set(), dirs: new Map(), mode: 'inotify' };
+      w = {
+        id: rec.id,
+        upper,
+        lowers: lowerIndexes(this.svc.store, rec.layers, OP),
+        last: new Map(),
+        subscribers: new Set(),
+        dirs: new Map(),
+        mode: 'inotify',
+      };
       const list = detailedChanges(walk(upper, OP), w.lowers);
       w.last = new Map(list.map((c) => [c.Path, c]));
       this.watched.set(rec.id, w);

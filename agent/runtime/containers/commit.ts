@@ -18,7 +18,18 @@
  *    OCI manifest names the config and every layer; the image record is written, then the tag.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants as fsConstants, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  createReadStream,
+  createWriteStream,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -203,7 +214,9 @@ export function applyChanges(cfg: RunConfig, changes: string[]): void {
         break;
       }
       default:
-        throw invalid(`cannot apply change "${raw}": ${instr} is not one of CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, STOPSIGNAL, EXPOSE`);
+        throw invalid(
+          `cannot apply change "${raw}": ${instr} is not one of CMD, ENTRYPOINT, ENV, LABEL, WORKDIR, USER, STOPSIGNAL, EXPOSE`,
+        );
     }
   }
 }
@@ -239,7 +252,13 @@ export async function writeLayerTar(path: string, produce: (write: (chunk: Buffe
  * The new layer's chain ID and blob are leased until the caller calls `release` (once an image
  * record names them, or when it no longer needs them). `operation` names the work in errors.
  */
-export async function storeLayer(store: Store, tarPath: string, diffId: string, parents: readonly StoredLayer[], operation: string): Promise<{ layer: StoredLayer; size: number; release: () => void }> {
+export async function storeLayer(
+  store: Store,
+  tarPath: string,
+  diffId: string,
+  parents: readonly StoredLayer[],
+  operation: string,
+): Promise<{ layer: StoredLayer; size: number; release: () => void }> {
   const gzPath = store.tempPath('layer-blob');
   const gzHash = createHash('sha256');
   let gzSize = 0;
@@ -291,7 +310,13 @@ export async function storeLayer(store: Store, tarPath: string, diffId: string, 
  * it and `layers`, writes the image record (kept as is when the image exists already), and points
  * `tagName` (a normalised reference) at it. Returns the image ID. Emits nothing.
  */
-export async function storeImage(store: Store, images: ImageService, configBytes: Buffer, layers: readonly StoredLayer[], tagNames: readonly string[] = []): Promise<string> {
+export async function storeImage(
+  store: Store,
+  images: ImageService,
+  configBytes: Buffer,
+  layers: readonly StoredLayer[],
+  tagNames: readonly string[] = [],
+): Promise<string> {
   const ociLayers = layers.map((l) => ({ ...l, mediaType: OCI_LAYER_TYPE[l.mediaType] ?? l.mediaType }));
   const imageId = `sha256:${createHash('sha256').update(configBytes).digest('hex')}`;
   const manifest = {
@@ -328,12 +353,19 @@ export async function commitContainer(svc: ContainerService, p: CommitParams): P
   let familiar: string | undefined;
   if (p.reference !== undefined) {
     const ref = withDefaultTag(parseReference(p.reference));
-    if (ref.digest) throw new BerthError(ErrorCode.InvalidReference, `${OP}: "${p.reference}" has a digest; a tag cannot name one`, { operation: OP, reference: p.reference });
+    if (ref.digest)
+      throw new BerthError(ErrorCode.InvalidReference, `${OP}: "${p.reference}" has a digest; a tag cannot name one`, {
+        operation: OP,
+        reference: p.reference,
+      });
     tagName = formatReference(ref);
     familiar = familiarName(ref);
   }
   const parent = store.readImage(rec.image);
-  if (!parent) throw new BerthError(ErrorCode.NotFound, `${OP}: image ${rec.image} of container ${rec.name} is no longer in the store`, { operation: OP });
+  if (!parent)
+    throw new BerthError(ErrorCode.NotFound, `${OP}: image ${rec.image} of container ${rec.name} is no longer in the store`, {
+      operation: OP,
+    });
   const parentConfig = JSON.parse(store.readBlob(parent.id).toString('utf8')) as Json;
   const runConfig: RunConfig = { ...((parentConfig.config as RunConfig | undefined) ?? {}) };
   Object.assign(runConfig, {
@@ -374,18 +406,33 @@ export async function commitContainer(svc: ContainerService, p: CommitParams): P
       // 4. Config, manifest, record, tag.
       const layers = [...parents, made.layer];
       const created = new Date().toISOString();
-      const parentHistory = Array.isArray(parentConfig.history) && parentConfig.history.length > 0 ? (parentConfig.history as Json[]) : parent.layers.map(() => ({ created: parentConfig.created }));
+      const parentHistory =
+        Array.isArray(parentConfig.history) && parentConfig.history.length > 0
+          ? (parentConfig.history as Json[])
+          : parent.layers.map(() => ({ created: parentConfig.created }));
       const config: Json = {
         ...parentConfig,
         created,
         ...(p.author ? { author: p.author } : {}),
         config: runConfig,
         rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-        history: [...parentHistory, { created, created_by: `berth commit ${rec.name}`, ...(p.author ? { author: p.author } : {}), ...(p.comment ? { comment: p.comment } : {}) }],
+        history: [
+          ...parentHistory,
+          {
+            created,
+            created_by: `berth commit ${rec.name}`,
+            ...(p.author ? { author: p.author } : {}),
+            ...(p.comment ? { comment: p.comment } : {}),
+          },
+        ],
       };
       if (!p.author) delete config.author;
       const imageId = await storeImage(store, images, Buffer.from(JSON.stringify(config)), layers, tagName ? [tagName] : []);
-      svc.emitEvent('commit', rec, { imageID: imageId, ...(familiar ? { imageRef: familiar } : {}), ...(p.comment ? { comment: p.comment } : {}) });
+      svc.emitEvent('commit', rec, {
+        imageID: imageId,
+        ...(familiar ? { imageRef: familiar } : {}),
+        ...(p.comment ? { comment: p.comment } : {}),
+      });
       if (familiar) images.emit('tag', imageId, { name: familiar });
       return { Id: imageId, Layer: { Digest: made.layer.digest, DiffID: diffId, Size: made.size } };
     } finally {

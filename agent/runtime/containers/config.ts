@@ -38,7 +38,10 @@ function invalid(message: string): BerthError {
 }
 
 /** The argv Docker would run, and the Entrypoint/Cmd it records. */
-export function resolveCommand(image: ImageConfigRun, o: Pick<ProcessOverrides, 'cmd' | 'entrypoint'>): { entrypoint: string[] | null; cmd: string[] | null; args: string[] } {
+export function resolveCommand(
+  image: ImageConfigRun,
+  o: Pick<ProcessOverrides, 'cmd' | 'entrypoint'>,
+): { entrypoint: string[] | null; cmd: string[] | null; args: string[] } {
   const entrypoint = o.entrypoint !== undefined ? (o.entrypoint.length ? [...o.entrypoint] : null) : (image.Entrypoint ?? null);
   const cmd = o.cmd !== undefined && o.cmd.length > 0 ? [...o.cmd] : o.entrypoint !== undefined ? null : (image.Cmd ?? null);
   const args = [...(entrypoint ?? []), ...(cmd ?? [])];
@@ -144,7 +147,15 @@ export function resolveUser(user: string, rootfs: RootfsReader): ResolvedUser {
     }
   }
   const additionalGids =
-    name === undefined ? [] : [...new Set(readGroups().filter((x) => x.members.includes(name!) && x.gid !== gid).map((x) => x.gid))];
+    name === undefined
+      ? []
+      : [
+          ...new Set(
+            readGroups()
+              .filter((x) => x.members.includes(name!) && x.gid !== gid)
+              .map((x) => x.gid),
+          ),
+        ];
   return { uid, gid, additionalGids, home };
 }
 
@@ -180,7 +191,8 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** Docker's container name rule. Throws InvalidArgument. */
 export function checkName(name: string): string {
   const n = name.startsWith('/') ? name.slice(1) : name;
-  if (!NAME_RE.test(n) || n.length > 253) throw invalid(`invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least 2 characters`);
+  if (!NAME_RE.test(n) || n.length > 253)
+    throw invalid(`invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least 2 characters`);
   return n;
 }
 
@@ -202,7 +214,8 @@ export function userNamespaceOf(mode: string | undefined): { uidMap: IdMapping[]
  */
 export function parseBind(bind: string): { source: string; target: string; readOnly: boolean; idmap?: { uid?: number; gid?: number } } {
   const parts = bind.split(':');
-  if (parts.length < 2 || parts.length > 4) throw invalid(`invalid bind "${bind}": want /host/path:/container/path[:ro|rw][,idmap[=UID:GID]]`);
+  if (parts.length < 2 || parts.length > 4)
+    throw invalid(`invalid bind "${bind}": want /host/path:/container/path[:ro|rw][,idmap[=UID:GID]]`);
   const [source, target] = parts;
   // "idmap=1000:1000" holds a ":" of its own.
   const options = parts.slice(2).join(':');

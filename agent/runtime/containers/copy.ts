@@ -39,7 +39,8 @@ async function withRoot<T>(svc: ContainerService, ref: string, operation: string
       closeSync(rootFd);
     }
   }
-  if (svc.held.has(rec.id)) throw new BerthError(ErrorCode.Conflict, `${operation}: another copy to or from container ${rec.name} is in progress`, { operation });
+  if (svc.held.has(rec.id))
+    throw new BerthError(ErrorCode.Conflict, `${operation}: another copy to or from container ${rec.name} is in progress`, { operation });
   svc.held.add(rec.id);
   try {
     const holder = await launch(buildHoldPlan(fs.spec), ['ignore', 'ignore', 'ignore'], { operation });
@@ -69,7 +70,13 @@ export function statContainerPath(svc: ContainerService, ref: string, path: stri
  * A tar of `path` in the container, chunk by chunk to `onChunk` (awaited: the consumer sets the
  * pace). Resolves with the path's stat once the whole archive has been handed over.
  */
-export function readContainerArchive(svc: ContainerService, ref: string, path: string, onChunk: (b: Buffer) => Promise<void>, signal?: AbortSignal): Promise<PathStat & { bytes: number }> {
+export function readContainerArchive(
+  svc: ContainerService,
+  ref: string,
+  path: string,
+  onChunk: (b: Buffer) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<PathStat & { bytes: number }> {
   const op = 'copy from container';
   return withRoot(svc, ref, op, async (root) => {
     const stat = statInRoot(root, path, op);
@@ -87,7 +94,13 @@ export function readContainerArchive(svc: ContainerService, ref: string, path: s
  * Extracts the tar from `source` into the directory `path` of the container (it must exist).
  * `rename` and `copyUIDGID` as in {@link ExtractOptions}; resolves with the number of entries.
  */
-export function writeContainerArchive(svc: ContainerService, ref: string, path: string, source: AsyncIterable<Buffer>, opts: { rename?: ExtractOptions['rename']; copyUIDGID?: boolean } = {}): Promise<number> {
+export function writeContainerArchive(
+  svc: ContainerService,
+  ref: string,
+  path: string,
+  source: AsyncIterable<Buffer>,
+  opts: { rename?: ExtractOptions['rename']; copyUIDGID?: boolean } = {},
+): Promise<number> {
   const op = 'copy to container';
   return withRoot(svc, ref, op, async (root) => {
     const st = statInRoot(root, path, op);

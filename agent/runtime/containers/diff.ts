@@ -111,7 +111,10 @@ export function upperChanges(upper: string, lowerIndexesTopFirst: LayerIndexEntr
 export function classifyUpper(entries: UpperEntry[], lowerIndexesTopFirst: LayerIndexEntry[][]): ContainerChange[] {
   const probe = (path: string): LayerIndexEntry => ({ path, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtime: 0 });
   const present = entries.filter((e) => e.kind !== 'whiteout');
-  const known = classify(present.map((e) => probe(e.path)), lowerIndexesTopFirst);
+  const known = classify(
+    present.map((e) => probe(e.path)),
+    lowerIndexesTopFirst,
+  );
   const out = new Map<string, number>();
   present.forEach((e, i) => out.set(e.path, known[i].change === 'changed' ? CHANGE_MODIFIED : CHANGE_ADDED));
   for (const e of entries) if (e.kind === 'whiteout') out.set(e.path, CHANGE_DELETED);
@@ -133,9 +136,7 @@ export function classifyUpper(entries: UpperEntry[], lowerIndexesTopFirst: Layer
     const below = classify(list.map(probe), lowerIndexesTopFirst);
     list.forEach((p, i) => below[i].change === 'changed' && out.set(p, CHANGE_DELETED));
   }
-  return [...out]
-    .map(([p, Kind]) => ({ Path: `/${p}`, Kind: Kind as ContainerChange['Kind'] }))
-    .sort((a, b) => byteOrder(a.Path, b.Path));
+  return [...out].map(([p, Kind]) => ({ Path: `/${p}`, Kind: Kind as ContainerChange['Kind'] })).sort((a, b) => byteOrder(a.Path, b.Path));
 }
 
 /** The file indexes of the given layers (chain IDs, bottom first), returned top first. */

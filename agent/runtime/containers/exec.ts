@@ -64,7 +64,8 @@ export async function execInContainer(
     throw new BerthError(ErrorCode.Conflict, `${op}: container ${rec.name} is not running`, { operation: op });
   }
   if (!opts.cmd.length || !opts.cmd[0]) throw new BerthError(ErrorCode.InvalidArgument, `${op}: no command to run`, { operation: op });
-  for (const e of opts.env ?? []) if (!e.includes('=')) throw new BerthError(ErrorCode.InvalidArgument, `${op}: environment entry "${e}" has no "="`, { operation: op });
+  for (const e of opts.env ?? [])
+    if (!e.includes('=')) throw new BerthError(ErrorCode.InvalidArgument, `${op}: environment entry "${e}" has no "="`, { operation: op });
   const lowerDirs = rec.layers.map((c) => svc.store.layerDiffDir(c)).reverse();
   const user = resolveUser(opts.user ?? rec.config.User, new RootfsReader([rt.upper, ...lowerDirs]));
   const plan = buildExecPlan({

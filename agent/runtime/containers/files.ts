@@ -26,7 +26,18 @@
  * Errors carry `data.errno` (ENOENT, ENOTDIR, EISDIR, ELOOP, EFBIG, EINVAL) so clients map them to
  * their own kinds (the extension: vscode.FileSystemError), and `data.path` (inside the rootfs).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, realpathSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+  type Stats,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { FsDirEntry, FsFileType, FsStat, FsTarget } from '../../../protocol';
 import { BerthError, ErrorCode, systemError } from '../../errors';
@@ -104,7 +115,8 @@ function canonical(op: string, dir: string, what: string): string {
   try {
     return realpathSync(dir);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BerthError(ErrorCode.NotFound, `${op}: ${what} is missing from the store (${dir})`, { operation: op, path: dir });
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new BerthError(ErrorCode.NotFound, `${op}: ${what} is missing from the store (${dir})`, { operation: op, path: dir });
     throw systemError(op, e, { path: dir });
   }
 }
@@ -115,7 +127,10 @@ function openView(svc: ContainerService, target: FsTarget, op: string): View {
     const rec = svc.find(target.container, op);
     const { dir, upper } = svc.runtimeOf(rec);
     const lowers = [...rec.layers].reverse();
-    const layers = [canonical(op, upper, `the writable layer of container ${rec.name}`), ...lowers.map((c) => canonical(op, store.layerDiffDir(c), `layer ${c}`))];
+    const layers = [
+      canonical(op, upper, `the writable layer of container ${rec.name}`),
+      ...lowers.map((c) => canonical(op, store.layerDiffDir(c), `layer ${c}`)),
+    ];
     const binds = new Map(RUNTIME_FILES.map((f) => [`/etc/${f}`, join(canonical(op, dir, `container ${rec.name}`), f)]));
     return {
       name: `container ${rec.name}`,
@@ -209,7 +224,11 @@ function openChecked(op: string, path: string, host: string, dir: boolean): numb
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR') {
-      throw new BerthError(ErrorCode.System, `${op} ${JSON.stringify(path)}: the file changed while it was read; try again`, { operation: op, path, errno: code });
+      throw new BerthError(ErrorCode.System, `${op} ${JSON.stringify(path)}: the file changed while it was read; try again`, {
+        operation: op,
+        path,
+        errno: code,
+      });
     }
     throw systemError(`${op} ${JSON.stringify(path)}`, e, { path: host });
   }
@@ -221,7 +240,10 @@ function openChecked(op: string, path: string, host: string, dir: boolean): numb
   }
   if (real !== host) {
     closeSync(fd);
-    throw new BerthError(ErrorCode.System, `${op} ${JSON.stringify(path)}: the file changed while it was read; try again`, { operation: op, path });
+    throw new BerthError(ErrorCode.System, `${op} ${JSON.stringify(path)}: the file changed while it was read; try again`, {
+      operation: op,
+      path,
+    });
   }
   return fd;
 }
@@ -331,7 +353,8 @@ export function readFile(svc: ContainerService, target: FsTarget, path: string, 
   if (r instanceof Failure) throw fail(op, view, path, r.errno);
   if (r.kind === 'dir') throw fail(op, view, path, 'EISDIR');
   if (r.kind !== 'file') throw fail(op, view, path, 'EINVAL', 'not a regular file (a device, fifo or socket is never opened)');
-  const tooLarge = (size: number) => fail(op, view, path, 'EFBIG', `the file is ${mib(size)}; Browse Files opens files up to ${mib(maxBytes)}`);
+  const tooLarge = (size: number) =>
+    fail(op, view, path, 'EFBIG', `the file is ${mib(size)}; Browse Files opens files up to ${mib(maxBytes)}`);
   const fd = openChecked(op, path, r.host, false);
   try {
     const size = fstatSync(fd).size;

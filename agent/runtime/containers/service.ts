@@ -35,7 +35,15 @@ import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, readdirSync, readF
 import { availableParallelism, hostname as osHostname, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import type { ContainerEventAction, ContainerInspect, ContainerState, ContainerSummary, CreateContainerParams, LogLine, WaitContainerResult } from '../../../protocol';
+import type {
+  ContainerEventAction,
+  ContainerInspect,
+  ContainerState,
+  ContainerSummary,
+  CreateContainerParams,
+  LogLine,
+  WaitContainerResult,
+} from '../../../protocol';
 import { BerthError, ErrorCode, systemError } from '../../errors';
 import type { EventHub } from '../../events';
 import type { ImageService } from '../../image/service';
@@ -98,12 +106,22 @@ function idmapped(b: ReturnType<typeof parseBind>, user: { uid: number; gid: num
   }
   return {
     ...rest,
-    idmap: { uidMap: [{ containerId: idmap.uid ?? user.uid, hostId: owner.uid, size: 1 }], gidMap: [{ containerId: idmap.gid ?? user.gid, hostId: owner.gid, size: 1 }] },
+    idmap: {
+      uidMap: [{ containerId: idmap.uid ?? user.uid, hostId: owner.uid, size: 1 }],
+      gidMap: [{ containerId: idmap.gid ?? user.gid, hostId: owner.gid, size: 1 }],
+    },
   };
 }
 
 /** Config's attach fields for records made before they were recorded. */
-const ATTACH_DEFAULTS: Partial<ContainerInspect['Config']> = { Tty: false, OpenStdin: false, AttachStdin: false, AttachStdout: true, AttachStderr: true, StdinOnce: false };
+const ATTACH_DEFAULTS: Partial<ContainerInspect['Config']> = {
+  Tty: false,
+  OpenStdin: false,
+  AttachStdin: false,
+  AttachStdout: true,
+  AttachStderr: true,
+  StdinOnce: false,
+};
 
 /** Docker's "never" time. */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -250,15 +268,20 @@ export class ContainerService {
     // Networks: addresses of containers that are gone are released, the namespaces and veths of
     // containers that stopped without this agent are deleted, running ones get their ports back.
     const recs = [...this.records.values()];
-    await this.network.init((id) => this.records.has(id), recs.filter((r) => !this.live.has(r.id)).map((r) => r.id));
-    const running = recs.filter((r) => this.live.has(r.id)).flatMap((r) => {
-      try {
-        return [this.networkOf(r)];
-      } catch (e) {
-        this.log(`container ${r.id.slice(0, 12)}: ${(e as Error).message}; its ports are not published`);
-        return [];
-      }
-    });
+    await this.network.init(
+      (id) => this.records.has(id),
+      recs.filter((r) => !this.live.has(r.id)).map((r) => r.id),
+    );
+    const running = recs
+      .filter((r) => this.live.has(r.id))
+      .flatMap((r) => {
+        try {
+          return [this.networkOf(r)];
+        } catch (e) {
+          this.log(`container ${r.id.slice(0, 12)}: ${(e as Error).message}; its ports are not published`);
+          return [];
+        }
+      });
     await this.network.restore(running);
   }
 
@@ -393,7 +416,9 @@ export class ContainerService {
       const matches = [...this.records.values()].filter((r) => r.id.startsWith(ref));
       if (matches.length === 1) return matches[0];
       if (matches.length > 1) {
-        throw new BerthError(ErrorCode.Conflict, `${operation}: "${ref}" matches ${matches.length} containers; give more of the ID`, { operation });
+        throw new BerthError(ErrorCode.Conflict, `${operation}: "${ref}" matches ${matches.length} containers; give more of the ID`, {
+          operation,
+        });
       }
     }
     throw notFound(operation, ref);
@@ -423,7 +448,12 @@ export class ContainerService {
     return {
       pid: live?.launched.pid,
       spec: {
-        rootfs: { lowerDirs: rec.layers.map((c) => this.store.layerDiffDir(c)).reverse(), upperDir: join(dir, 'upper'), workDir: join(dir, 'work'), mountPoint: join(dir, 'rootfs') },
+        rootfs: {
+          lowerDirs: rec.layers.map((c) => this.store.layerDiffDir(c)).reverse(),
+          upperDir: join(dir, 'upper'),
+          workDir: join(dir, 'work'),
+          mountPoint: join(dir, 'rootfs'),
+        },
         mounts: [
           ...hostBinds(rec.hostConfig.Binds).map(({ idmap: _idmap, ...b }) => b), // cp writes as root, unmapped
           ...(rec.volumes ?? []).map((v) => ({ source: this.volumes.dataDir(v.name), target: v.destination, readOnly: v.readOnly })),
@@ -463,10 +493,12 @@ export class ContainerService {
     const imageConfig = base ? base.config : (this.images.config(image as ImageRecord).config ?? {});
     const id = randomBytes(32).toString('hex');
 
-    if (p.userns !== undefined && p.userns !== 'host' && p.userns !== 'auto') throw invalid(`invalid userns "${String(p.userns)}": want host or auto`);
+    if (p.userns !== undefined && p.userns !== 'host' && p.userns !== 'auto')
+      throw invalid(`invalid userns "${String(p.userns)}": want host or auto`);
     const net = validateNetwork(op, p.networkMode, p.ports);
     // With the host's network a container is named like the host, as Docker does.
-    const hostname = p.hostname ?? (net.mode === 'host' && /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(osHostname()) ? osHostname() : id.slice(0, 12));
+    const hostname =
+      p.hostname ?? (net.mode === 'host' && /^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(osHostname()) ? osHostname() : id.slice(0, 12));
     if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(hostname)) throw invalid(`invalid hostname "${hostname}"`);
     const volumeSpecs: { name?: string; destination: string; readOnly: boolean }[] = [];
     for (const b of p.binds ?? []) {
@@ -479,10 +511,13 @@ export class ContainerService {
       if (!existsSync(parsed.source)) throw invalid(`bind source path does not exist: ${parsed.source}`);
     }
     // The image's Volumes that no -v covers get anonymous volumes, as Docker gives them.
-    const covered = new Set((p.binds ?? []).map((b) => (parseVolumeBind(b, op) ?? { destination: parseBind(b).target }).destination.replace(/\/+$/, '') || '/'));
+    const covered = new Set(
+      (p.binds ?? []).map((b) => (parseVolumeBind(b, op) ?? { destination: parseBind(b).target }).destination.replace(/\/+$/, '') || '/'),
+    );
     for (const path of Object.keys(imageConfig.Volumes ?? {})) {
       const dest = path.replace(/\/+$/, '') || '/';
-      if (dest.startsWith('/') && !covered.has(dest) && !dest.split('/').includes('..')) volumeSpecs.push({ destination: dest, readOnly: false });
+      if (dest.startsWith('/') && !covered.has(dest) && !dest.split('/').includes('..'))
+        volumeSpecs.push({ destination: dest, readOnly: false });
     }
     const limits = this.limitsOf(p);
     try {
@@ -493,7 +528,10 @@ export class ContainerService {
     }
     resolveCapabilities({ capAdd: p.capAdd, capDrop: p.capDrop, privileged: p.privileged });
     for (const l of image.layers) {
-      if (!this.store.hasLayer(l.chainId)) throw new BerthError(ErrorCode.NotFound, `${op}: layer ${l.chainId} of image ${image.id} is missing from the store`, { operation: op });
+      if (!this.store.hasLayer(l.chainId))
+        throw new BerthError(ErrorCode.NotFound, `${op}: layer ${l.chainId} of image ${image.id} is missing from the store`, {
+          operation: op,
+        });
     }
     const lowerDirs = image.layers.map((l) => this.store.layerDiffDir(l.chainId)).reverse();
     const proc = resolveProcess(
@@ -509,9 +547,13 @@ export class ContainerService {
       name = checkName(p.name);
       const other = [...this.records.values()].find((r) => r.name === name);
       if (other) {
-        throw new BerthError(ErrorCode.Conflict, `${op}: the container name "/${name}" is already in use by container ${other.id.slice(0, 12)}; remove it or choose another name`, {
-          operation: op,
-        });
+        throw new BerthError(
+          ErrorCode.Conflict,
+          `${op}: the container name "/${name}" is already in use by container ${other.id.slice(0, 12)}; remove it or choose another name`,
+          {
+            operation: op,
+          },
+        );
       }
     } else {
       name = generateName((n) => [...this.records.values()].some((r) => r.name === n));
@@ -558,7 +600,16 @@ export class ContainerService {
         NetworkMode: net.mode,
         PortBindings: dockerPortBindings(net.bindings),
       },
-      state: { Status: 'created', Running: false, Pid: 0, ExitCode: 0, OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, Error: '' },
+      state: {
+        Status: 'created',
+        Running: false,
+        Pid: 0,
+        ExitCode: 0,
+        OOMKilled: false,
+        StartedAt: ZERO_TIME,
+        FinishedAt: ZERO_TIME,
+        Error: '',
+      },
     };
     // The address first (a full subnet is a Conflict before anything is made); released again
     // below if what follows fails.
@@ -596,7 +647,7 @@ export class ContainerService {
       // else reach the helper as fds, see idmap_lowers in berth-helper.c).
       if (p.userns === 'auto') {
         for (const d of ['upper', 'work']) chownSync(join(dir, d), USERNS_AUTO.hostId, USERNS_AUTO.hostId);
-        for (const d of [this.store.root, this.dir, dir]) chmodSync(d, statSync(d).mode & 0o7777 | 0o111);
+        for (const d of [this.store.root, this.dir, dir]) chmodSync(d, (statSync(d).mode & 0o7777) | 0o111);
       }
       writeEtcFiles(dir, hostname, false, net.mode);
       this.save(rec);
@@ -631,8 +682,14 @@ export class ContainerService {
     const rec = this.find(ref, op);
     const running = this.live.get(rec.id);
     if (running) return stream ? this.streamHandle(rec, running, stream) : undefined;
-    if (this.starting.has(rec.id)) throw new BerthError(ErrorCode.Conflict, `${op}: container ${rec.name} is being started`, { operation: op });
-    if (this.held.has(rec.id)) throw new BerthError(ErrorCode.Conflict, `${op}: files are being copied to or from container ${rec.name}; try again when the copy is done`, { operation: op });
+    if (this.starting.has(rec.id))
+      throw new BerthError(ErrorCode.Conflict, `${op}: container ${rec.name} is being started`, { operation: op });
+    if (this.held.has(rec.id))
+      throw new BerthError(
+        ErrorCode.Conflict,
+        `${op}: files are being copied to or from container ${rec.name}; try again when the copy is done`,
+        { operation: op },
+      );
     this.starting.add(rec.id);
     try {
       const live = await this.launch(rec, attach, stream);
@@ -666,7 +723,8 @@ export class ContainerService {
     const op = 'start container';
     const dir = this.containerDir(rec.id);
     for (const c of rec.layers) {
-      if (!this.store.hasLayer(c)) throw new BerthError(ErrorCode.NotFound, `${op}: layer ${c} of image ${rec.image} is missing from the store`, { operation: op });
+      if (!this.store.hasLayer(c))
+        throw new BerthError(ErrorCode.NotFound, `${op}: layer ${c} of image ${rec.image} is missing from the store`, { operation: op });
     }
     // Written without fsync at create (they cost a disk flush each): after a power loss, write
     // again whichever came back missing or empty.
@@ -682,9 +740,14 @@ export class ContainerService {
       const layout = this.cgroups();
       const name = `berth/${rec.id}`;
       await this.killLeftovers(rec.id);
-      cgroup = ContainerCgroup.create(layout, name, this.limitsOf({ memory: rec.hostConfig.Memory, nanoCpus: rec.hostConfig.NanoCpus, pidsLimit: rec.hostConfig.PidsLimit }), {
-        allowAllDevices: rec.hostConfig.Privileged,
-      });
+      cgroup = ContainerCgroup.create(
+        layout,
+        name,
+        this.limitsOf({ memory: rec.hostConfig.Memory, nanoCpus: rec.hostConfig.NanoCpus, pidsLimit: rec.hostConfig.PidsLimit }),
+        {
+          allowAllDevices: rec.hostConfig.Privileged,
+        },
+      );
       logs = new LogWriter(dir);
       if (attach) logs.subscribe(attach);
       // The network before the launch: the process starts inside it (bridge), or in a fresh
@@ -735,7 +798,14 @@ export class ContainerService {
    * `fresh` false) the container's live state: output into the log and to attached clients,
    * the exit handled when it comes. A fresh start records the running state and emits `start`.
    */
-  private adopt(rec: ContainerRecord, launched: LaunchedContainer, cgroup: ContainerCgroup, logs: LogWriter, fresh: boolean, stream?: StartStream): Live {
+  private adopt(
+    rec: ContainerRecord,
+    launched: LaunchedContainer,
+    cgroup: ContainerCgroup,
+    logs: LogWriter,
+    fresh: boolean,
+    stream?: StartStream,
+  ): Live {
     const tty = rec.config.Tty === true;
     launched.stdin?.on('error', () => {
       /* the container is gone; its exit tells */
@@ -744,7 +814,10 @@ export class ContainerService {
     if (stream) outputs.add(stream.onOutput);
     // The log gets text (a decoder per stream keeps characters split across chunks whole); attached
     // clients get the bytes. A Tty's one stream is logged as stdout, as Docker does.
-    for (const [pipe, name] of [[launched.stdout!, 'stdout'], [launched.stderr!, 'stderr']] as const) {
+    for (const [pipe, name] of [
+      [launched.stdout!, 'stdout'],
+      [launched.stderr!, 'stderr'],
+    ] as const) {
       const decoder = new StringDecoder('utf8');
       const shown = tty && name === 'stdout' ? 'tty' : name;
       pipe.on('data', (d: Buffer) => {
@@ -763,9 +836,19 @@ export class ContainerService {
     const live: Live = { launched, cgroup, logs, stopping: false, done: new Promise((r) => (resolveDone = r)), outputs };
     this.live.set(rec.id, live);
     if (fresh) {
-      rec.state = { Status: 'running', Running: true, Pid: launched.pid, ExitCode: 0, OOMKilled: false, StartedAt: new Date().toISOString(), FinishedAt: rec.state.FinishedAt, Error: '' };
+      rec.state = {
+        Status: 'running',
+        Running: true,
+        Pid: launched.pid,
+        ExitCode: 0,
+        OOMKilled: false,
+        StartedAt: new Date().toISOString(),
+        FinishedAt: rec.state.FinishedAt,
+        Error: '',
+      };
       this.save(rec, false);
-      for (const v of rec.volumes ?? []) this.volumes.emit('mount', v.name, { container: rec.id, destination: v.destination, 'read/write': String(!v.readOnly) });
+      for (const v of rec.volumes ?? [])
+        this.volumes.emit('mount', v.name, { container: rec.id, destination: v.destination, 'read/write': String(!v.readOnly) });
       this.emit('start', rec);
     }
     void launched.exited
@@ -803,7 +886,11 @@ export class ContainerService {
     // Its processes are gone: the proxies close and the hosts files are rewritten now; the veth
     // and namespace go after the exit is reported (the next start and rm wait for it), unless the
     // container is removed right away (--rm).
-    await this.network.tearDown(rec.id, false, rec.hostConfig.AutoRemove ? {} : { deferLinks: (links) => this.trackTeardown(rec.id, links) });
+    await this.network.tearDown(
+      rec.id,
+      false,
+      rec.hostConfig.AutoRemove ? {} : { deferLinks: (links) => this.trackTeardown(rec.id, links) },
+    );
     logs.close();
     this.live.delete(rec.id);
     rec.state = {
@@ -846,7 +933,10 @@ export class ContainerService {
     this.emit('kill', rec, { signal: String(num) });
     live.launched.kill(sig);
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([live.done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.max(0, timeoutSeconds) * 1000)))]);
+    const timedOut = await Promise.race([
+      live.done.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), Math.max(0, timeoutSeconds) * 1000))),
+    ]);
     clearTimeout(timer);
     if (timedOut) {
       this.emit('kill', rec, { signal: String(osConstants.signals.SIGKILL) });
@@ -871,7 +961,11 @@ export class ContainerService {
     const op = 'wait container';
     const rec = this.find(ref, op);
     if (condition === 'not-running' && !this.live.has(rec.id) && !this.starting.has(rec.id)) {
-      return Promise.resolve({ StatusCode: rec.state.ExitCode, OOMKilled: rec.state.OOMKilled, ...(rec.state.Error ? { Error: rec.state.Error } : {}) });
+      return Promise.resolve({
+        StatusCode: rec.state.ExitCode,
+        OOMKilled: rec.state.OOMKilled,
+        ...(rec.state.Error ? { Error: rec.state.Error } : {}),
+      });
     }
     return new Promise((resolve, reject) => {
       let set = this.waiters.get(rec.id);
@@ -894,11 +988,18 @@ export class ContainerService {
   async remove(ref: string, force = false, volumes = false): Promise<void> {
     const op = 'remove container';
     const rec = this.find(ref, op);
-    if (this.held.has(rec.id)) throw new BerthError(ErrorCode.Conflict, `${op}: files are being copied to or from container ${rec.name}; try again when the copy is done`, { operation: op });
+    if (this.held.has(rec.id))
+      throw new BerthError(
+        ErrorCode.Conflict,
+        `${op}: files are being copied to or from container ${rec.name}; try again when the copy is done`,
+        { operation: op },
+      );
     const live = this.live.get(rec.id);
     if (live || this.starting.has(rec.id)) {
       if (!force || !live) {
-        throw new BerthError(ErrorCode.Conflict, `${op}: container ${rec.name} is running; stop it first or use --force`, { operation: op });
+        throw new BerthError(ErrorCode.Conflict, `${op}: container ${rec.name} is running; stop it first or use --force`, {
+          operation: op,
+        });
       }
       this.emit('kill', rec, { signal: String(osConstants.signals.SIGKILL) });
       live.launched.kill('SIGKILL');
@@ -955,7 +1056,14 @@ export class ContainerService {
   private mountsOf(r: ContainerRecord): ContainerInspect['Mounts'] {
     return [
       ...hostBinds(r.hostConfig.Binds).map((m) => ({ Type: 'bind' as const, Source: m.source, Destination: m.target, RW: !m.readOnly })),
-      ...(r.volumes ?? []).map((v) => ({ Type: 'volume' as const, Name: v.name, Source: this.volumes.dataDir(v.name), Destination: v.destination, Driver: 'local' as const, RW: !v.readOnly })),
+      ...(r.volumes ?? []).map((v) => ({
+        Type: 'volume' as const,
+        Name: v.name,
+        Source: this.volumes.dataDir(v.name),
+        Destination: v.destination,
+        Driver: 'local' as const,
+        RW: !v.readOnly,
+      })),
     ];
   }
 
@@ -993,7 +1101,10 @@ export class ContainerService {
    * The stored lines. With `follow`, each line (stored, then new) goes to `onLine`, and the promise
    * settles when the container is not running any more or `signal` aborts.
    */
-  async logs(ref: string, opts: { since?: number; tail?: number; follow?: boolean; onLine?: (l: LogLine) => void; signal?: AbortSignal }): Promise<LogLine[]> {
+  async logs(
+    ref: string,
+    opts: { since?: number; tail?: number; follow?: boolean; onLine?: (l: LogLine) => void; signal?: AbortSignal },
+  ): Promise<LogLine[]> {
     const rec = this.find(ref, 'logs');
     const dir = this.containerDir(rec.id);
     // Read and subscribe in the same tick: the writer appends synchronously, so nothing is missed.
@@ -1049,5 +1160,12 @@ function networkModeOf(rec: ContainerRecord): NetworkMode {
 function cgroupFsOf(layout: CgroupLayout): ContainerSpec['cgroupfs'] {
   if (layout.mode === 'v2') return { version: 2 };
   const mounts = new Set(V1_JOINED.map((c) => layout.v1[c]).filter((m): m is string => !!m));
-  return { version: 1, hierarchies: [...mounts].map((m) => Object.keys(layout.v1).filter((c) => layout.v1[c] === m).sort()) };
+  return {
+    version: 1,
+    hierarchies: [...mounts].map((m) =>
+      Object.keys(layout.v1)
+        .filter((c) => layout.v1[c] === m)
+        .sort(),
+    ),
+  };
 }

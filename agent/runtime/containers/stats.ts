@@ -22,7 +22,9 @@ export async function containerStats(svc: ContainerService, p: StatsParams): Pro
   const op = 'stats';
   const interval = p.intervalMs ?? DEFAULT_INTERVAL_MS;
   if (!Number.isFinite(interval) || interval < 0 || interval > MAX_INTERVAL_MS || (interval > 0 && interval < 100)) {
-    throw new BerthError(ErrorCode.InvalidArgument, `${op}: "intervalMs" must be 0 or between 100 and ${MAX_INTERVAL_MS}`, { operation: op });
+    throw new BerthError(ErrorCode.InvalidArgument, `${op}: "intervalMs" must be 0 or between 100 and ${MAX_INTERVAL_MS}`, {
+      operation: op,
+    });
   }
   const targets: { rec: ContainerRecord; cgroup: ContainerCgroup }[] = [];
   if (p.containers && p.containers.length > 0) {

@@ -31,10 +31,21 @@ export function parseProcStat(text: string): ProcStat {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) throw new Error(`unexpected /proc stat line: ${text.slice(0, 80)}`);
-  const f = text.slice(close + 2).trim().split(/\s+/);
+  const f = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // f[0] is field 3 (state).
   const n = (field: number) => Number(f[field - 3]);
-  return { pid: Number(text.slice(0, open).trim()), comm: text.slice(open + 1, close), ppid: n(4), ttyNr: n(7), utime: n(14), stime: n(15), starttime: n(22) };
+  return {
+    pid: Number(text.slice(0, open).trim()),
+    comm: text.slice(open + 1, close),
+    ppid: n(4),
+    ttyNr: n(7),
+    utime: n(14),
+    stime: n(15),
+    starttime: n(22),
+  };
 }
 
 /** ps's TTY: "pts/N", "ttyN", or "?". */

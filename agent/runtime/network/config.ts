@@ -66,7 +66,7 @@ export function mask(prefix: number): number {
 }
 
 export function inSubnet(ip: number, s: Subnet): boolean {
-  return ((ip & mask(s.prefix)) >>> 0) === s.base;
+  return (ip & mask(s.prefix)) >>> 0 === s.base;
 }
 
 export function formatSubnet(s: Subnet): string {
@@ -76,7 +76,7 @@ export function formatSubnet(s: Subnet): string {
 /** Two subnets overlap when one contains the other's network address. */
 export function overlaps(a: Subnet, b: Subnet): boolean {
   const p = Math.min(a.prefix, b.prefix);
-  return ((a.base & mask(p)) >>> 0) === ((b.base & mask(p)) >>> 0);
+  return (a.base & mask(p)) >>> 0 === (b.base & mask(p)) >>> 0;
 }
 
 /** The addresses containers may get: after the gateway, before the broadcast address. */
@@ -99,7 +99,7 @@ export function parseSubnet(raw: unknown, source: string): Subnet {
   if (!m || base === undefined) throw invalid(source, `subnet "${raw}" is not IPv4 CIDR like "10.89.0.0/24"`);
   const prefix = Number(m[2]);
   if (prefix < 8 || prefix > 28) throw invalid(source, `subnet "${raw}": the prefix must be /8 to /28`);
-  if (((base & mask(prefix)) >>> 0) !== base) {
+  if ((base & mask(prefix)) >>> 0 !== base) {
     throw invalid(source, `subnet "${raw}" has host bits set; its network address is ${formatIPv4((base & mask(prefix)) >>> 0)}/${prefix}`);
   }
   const s = { base, prefix };
@@ -111,7 +111,10 @@ export function parseSubnet(raw: unknown, source: string): Subnet {
 
 export function parseBridge(raw: unknown, source: string): string {
   if (typeof raw !== 'string' || !BRIDGE_RE.test(raw)) {
-    throw invalid(source, `bridge name ${JSON.stringify(raw)} is not an interface name (1 to 15 letters, digits, "_", "." or "-", starting with a letter)`);
+    throw invalid(
+      source,
+      `bridge name ${JSON.stringify(raw)} is not an interface name (1 to 15 letters, digits, "_", "." or "-", starting with a letter)`,
+    );
   }
   return raw;
 }
@@ -120,11 +123,16 @@ export function parseBridge(raw: unknown, source: string): string {
  * The configuration from settings.json's "network" object (`settingsPath` names it in errors) and
  * the environment. Throws InvalidArgument.
  */
-export function networkConfig(fromFile: NetworkSettingsInput | undefined, settingsPath: string, env: NodeJS.ProcessEnv = process.env): NetworkConfig {
+export function networkConfig(
+  fromFile: NetworkSettingsInput | undefined,
+  settingsPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+): NetworkConfig {
   let bridge = DEFAULT_BRIDGE;
   let subnet = parseSubnet(DEFAULT_SUBNET, 'the default');
   if (fromFile !== undefined) {
-    if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) throw invalid(settingsPath, '"network" must be an object');
+    if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile))
+      throw invalid(settingsPath, '"network" must be an object');
     for (const k of Object.keys(fromFile)) if (k !== 'bridge' && k !== 'subnet') throw invalid(settingsPath, `unknown key "network.${k}"`);
     if (fromFile.bridge !== undefined) bridge = parseBridge(fromFile.bridge, settingsPath);
     if (fromFile.subnet !== undefined) subnet = parseSubnet(fromFile.subnet, settingsPath);

@@ -42,18 +42,35 @@ export interface RunResult {
 export function run(tool: 'ip' | 'iptables', args: string[], operation: string, input?: string): Promise<RunResult> {
   const path = toolPath(tool, operation);
   return new Promise((resolve, reject) => {
-    const child = execFile(path, args, { timeout: TIMEOUT_MS, maxBuffer: 16 << 20, env: { PATH: SEARCH.join(':'), LC_ALL: 'C' } }, (err, stdout, stderr) => {
-      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
-        reject(new BerthError(ErrorCode.System, `${operation}: ${tool} ${args.join(' ')}: ${(err as Error).message}`, { operation, syscall: tool, errno: String((err as NodeJS.ErrnoException).code) }));
-        return;
-      }
-      if (err && (err as { killed?: boolean }).killed) {
-        reject(new BerthError(ErrorCode.System, `${operation}: ${tool} ${args.join(' ')}: no answer within ${TIMEOUT_MS / 1000} s`, { operation, syscall: tool, errno: 'ETIMEDOUT' }));
-        return;
-      }
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ stdout: String(stdout), stderr: String(stderr), code });
-    });
+    const child = execFile(
+      path,
+      args,
+      { timeout: TIMEOUT_MS, maxBuffer: 16 << 20, env: { PATH: SEARCH.join(':'), LC_ALL: 'C' } },
+      (err, stdout, stderr) => {
+        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
+          reject(
+            new BerthError(ErrorCode.System, `${operation}: ${tool} ${args.join(' ')}: ${(err as Error).message}`, {
+              operation,
+              syscall: tool,
+              errno: String((err as NodeJS.ErrnoException).code),
+            }),
+          );
+          return;
+        }
+        if (err && (err as { killed?: boolean }).killed) {
+          reject(
+            new BerthError(ErrorCode.System, `${operation}: ${tool} ${args.join(' ')}: no answer within ${TIMEOUT_MS / 1000} s`, {
+              operation,
+              syscall: tool,
+              errno: 'ETIMEDOUT',
+            }),
+          );
+          return;
+        }
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ stdout: String(stdout), stderr: String(stderr), code });
+      },
+    );
     if (input !== undefined) child.stdin?.end(input);
   });
 }
@@ -78,15 +95,20 @@ export async function must(tool: 'ip' | 'iptables', args: string[], operation: s
  * tool's message (which says which line failed) and `iface`.
  */
 export async function mustBatch(lines: string[][], operation: string, iface: string, netns?: string): Promise<void> {
-  for (const l of lines) if (l.some((a) => /[\s"'\\#;]/.test(a) || a === '')) throw new TypeError(`ip batch argument is not a plain word: ${l.join(' ')}`);
+  for (const l of lines)
+    if (l.some((a) => /[\s"'\\#;]/.test(a) || a === '')) throw new TypeError(`ip batch argument is not a plain word: ${l.join(' ')}`);
   const args = [...(netns ? ['-n', netns] : []), '-batch', '-'];
   const r = await run('ip', args, operation, lines.map((l) => l.join(' ') + '\n').join(''));
   if (r.code !== 0) {
     const why = r.stderr.trim().split('\n').slice(-3).join('; ') || `exit code ${r.code}`;
-    throw new BerthError(ErrorCode.System, `${operation}: ip ${args.join(' ')} (${lines.map((l) => l.join(' ')).join('; ')}): ${why} (interface ${iface})`, {
-      operation,
-      syscall: 'ip',
-      path: iface,
-    });
+    throw new BerthError(
+      ErrorCode.System,
+      `${operation}: ip ${args.join(' ')} (${lines.map((l) => l.join(' ')).join('; ')}): ${why} (interface ${iface})`,
+      {
+        operation,
+        syscall: 'ip',
+        path: iface,
+      },
+    );
   }
 }

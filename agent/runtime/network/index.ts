@@ -85,15 +85,28 @@ interface Endpoint {
  * Checks `--network` and `-p` at create. Modes: "bridge" (also "default" and absent), "host",
  * "none". Published ports need the bridge. Throws InvalidArgument naming `operation`.
  */
-export function validateNetwork(operation: string, networkMode: string | undefined, ports: readonly string[] | undefined): { mode: NetworkMode; bindings: PortBinding[] } {
+export function validateNetwork(
+  operation: string,
+  networkMode: string | undefined,
+  ports: readonly string[] | undefined,
+): { mode: NetworkMode; bindings: PortBinding[] } {
   const raw = networkMode ?? 'bridge';
-  const mode: NetworkMode | undefined = raw === 'bridge' || raw === 'default' ? 'bridge' : raw === 'host' || raw === 'none' ? raw : undefined;
+  const mode: NetworkMode | undefined =
+    raw === 'bridge' || raw === 'default' ? 'bridge' : raw === 'host' || raw === 'none' ? raw : undefined;
   if (!mode) {
-    throw new BerthError(ErrorCode.InvalidArgument, `${operation}: network "${raw.slice(0, 64)}" is not one of bridge, host, none (user-defined networks are not supported)`, { operation });
+    throw new BerthError(
+      ErrorCode.InvalidArgument,
+      `${operation}: network "${raw.slice(0, 64)}" is not one of bridge, host, none (user-defined networks are not supported)`,
+      { operation },
+    );
   }
   const bindings = parsePortSpecs(ports ?? [], operation);
   if (bindings.length && mode !== 'bridge') {
-    throw new BerthError(ErrorCode.InvalidArgument, `${operation}: published ports (-p) need the bridge network; with --network ${mode} there is nothing to publish`, { operation });
+    throw new BerthError(
+      ErrorCode.InvalidArgument,
+      `${operation}: published ports (-p) need the bridge network; with --network ${mode} there is nothing to publish`,
+      { operation },
+    );
   }
   return { mode, bindings };
 }
@@ -190,10 +203,14 @@ export class NetworkManager {
         await must('ip', ['link', 'add', 'name', bridge, 'type', 'bridge'], op, bridge);
       }
     } else if (!/\sbridge\s/.test(show.stdout)) {
-      throw new BerthError(ErrorCode.Conflict, `${op}: interface ${bridge} exists and is not a bridge; configure another bridge name (settings.json "network.bridge" or BERTH_BRIDGE)`, {
-        operation: op,
-        path: bridge,
-      });
+      throw new BerthError(
+        ErrorCode.Conflict,
+        `${op}: interface ${bridge} exists and is not a bridge; configure another bridge name (settings.json "network.bridge" or BERTH_BRIDGE)`,
+        {
+          operation: op,
+          path: bridge,
+        },
+      );
     }
     // Two agents (two stores) handing out addresses on one bridge would collide: the bridge is
     // marked with its agent's store, and another agent's bridge is refused.
@@ -222,11 +239,15 @@ export class NetworkManager {
     try {
       if (readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '1') writeFileSync('/proc/sys/net/ipv4/ip_forward', '1\n');
     } catch (e) {
-      throw new BerthError(ErrorCode.System, `${op}: enable IPv4 forwarding (/proc/sys/net/ipv4/ip_forward): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
-        operation: op,
-        path: '/proc/sys/net/ipv4/ip_forward',
-        errno: (e as NodeJS.ErrnoException).code,
-      });
+      throw new BerthError(
+        ErrorCode.System,
+        `${op}: enable IPv4 forwarding (/proc/sys/net/ipv4/ip_forward): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        {
+          operation: op,
+          path: '/proc/sys/net/ipv4/ip_forward',
+          errno: (e as NodeJS.ErrnoException).code,
+        },
+      );
     }
     await applyRules(buildRules(this.config), op);
     return uplinkMtu(await must('ip', ['-o', '-4', 'route', 'show', 'default'], op));
@@ -247,14 +268,37 @@ export class NetworkManager {
     const ep: Endpoint = { c, ip, proxies: [] };
     try {
       for (const b of c.ports) {
-        ep.proxies.push(await openProxy({ protocol: b.protocol, hostIp: b.hostIp || DEFAULT_HOST_IP, hostPort: b.hostPort, targetIp: ip, targetPort: b.containerPort }, op));
+        ep.proxies.push(
+          await openProxy(
+            { protocol: b.protocol, hostIp: b.hostIp || DEFAULT_HOST_IP, hostPort: b.hostPort, targetIp: ip, targetPort: b.containerPort },
+            op,
+          ),
+        );
       }
       const { gateway, subnet } = this.config;
       // Two `ip` processes: the host side (namespace, veth pair, bridge port), then the inside.
       await mustBatch(
         [
           ['netns', 'add', ns],
-          ['link', 'add', 'name', veth, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'address', macFor(parseIPv4(ip)!), 'netns', ns],
+          [
+            'link',
+            'add',
+            'name',
+            veth,
+            'mtu',
+            String(mtu),
+            'type',
+            'veth',
+            'peer',
+            'name',
+            'eth0',
+            'mtu',
+            String(mtu),
+            'address',
+            macFor(parseIPv4(ip)!),
+            'netns',
+            ns,
+          ],
           ['link', 'set', 'dev', veth, 'master', this.config.bridge, 'up'],
         ],
         op,
@@ -273,7 +317,10 @@ export class NetworkManager {
       );
       const path = `${NETNS_DIR}/${ns}`;
       if (!existsSync(path)) throw new BerthError(ErrorCode.System, `${op}: ip netns add ${ns} left no ${path}`, { operation: op, path });
-      this.ipam.setPorts(c.id, ep.proxies.map((p) => p.bound));
+      this.ipam.setPorts(
+        c.id,
+        ep.proxies.map((p) => p.bound),
+      );
       this.endpoints.set(c.id, ep);
       this.refreshHosts();
       return { netnsPath: path };
@@ -323,7 +370,11 @@ export class NetworkManager {
     // The veth explicitly: with the namespace alone it would go only when the kernel gets round
     // to destroying the namespace. One `ip -force -batch`: each line runs even if one fails.
     const lines = [`link del dev ${veth}`, ...(existsSync(`${NETNS_DIR}/${ns}`) ? [`netns del ${ns}`] : [])];
-    const r = await run('ip', ['-force', '-batch', '-'], op, lines.join('\n') + '\n').catch((e: Error) => ({ code: 1, stderr: e.message, stdout: '' }));
+    const r = await run('ip', ['-force', '-batch', '-'], op, lines.join('\n') + '\n').catch((e: Error) => ({
+      code: 1,
+      stderr: e.message,
+      stdout: '',
+    }));
     const errs = r.stderr.split('\n').filter((l) => l.trim() && !/Cannot find device|does not exist|Command failed -:1/i.test(l));
     if (r.code !== 0 && errs.length) this.log(`${op}: ip ${lines.join('; ')}: ${errs.join('; ')}`);
   }
@@ -391,7 +442,12 @@ export class NetworkManager {
       const ep: Endpoint = { c, ip, proxies: [] };
       for (const b of this.ipam.ports(c.id)) {
         try {
-          ep.proxies.push(await openProxy({ protocol: b.protocol, hostIp: b.hostIp, hostPort: b.hostPort, targetIp: ip, targetPort: b.containerPort }, 'restore container'));
+          ep.proxies.push(
+            await openProxy(
+              { protocol: b.protocol, hostIp: b.hostIp, hostPort: b.hostPort, targetIp: ip, targetPort: b.containerPort },
+              'restore container',
+            ),
+          );
         } catch (e) {
           this.log(`network: container ${c.id.slice(0, 12)}: ${(e as Error).message}`);
         }
@@ -441,7 +497,8 @@ export class NetworkManager {
     const out: SummaryPort[] = bound.map((b) => ({ IP: b.hostIp, PrivatePort: b.containerPort, PublicPort: b.hostPort, Type: b.protocol }));
     for (const k of Object.keys(exposed ?? {})) {
       const m = /^(\d+)\/(tcp|udp)$/.exec(k);
-      if (m && !bound.some((b) => b.containerPort === Number(m[1]) && b.protocol === m[2])) out.push({ PrivatePort: Number(m[1]), Type: m[2] as 'tcp' | 'udp' });
+      if (m && !bound.some((b) => b.containerPort === Number(m[1]) && b.protocol === m[2]))
+        out.push({ PrivatePort: Number(m[1]), Type: m[2] as 'tcp' | 'udp' });
     }
     return out;
   }
@@ -479,6 +536,9 @@ export async function removeBridgeNetwork(config: Pick<NetworkConfig, 'bridge' |
   await removeRules(buildRules(config), operation);
   const del = await run('ip', ['link', 'del', 'dev', config.bridge], operation);
   if (del.code !== 0 && !/Cannot find device|does not exist/i.test(del.stderr)) {
-    throw new BerthError(ErrorCode.System, `${operation}: ip link del ${config.bridge}: ${del.stderr.trim()}`, { operation, path: config.bridge });
+    throw new BerthError(ErrorCode.System, `${operation}: ip link del ${config.bridge}: ${del.stderr.trim()}`, {
+      operation,
+      path: config.bridge,
+    });
   }
 }

@@ -41,12 +41,19 @@ function validPorts(v: unknown): BoundPort[] | undefined {
   const ok = v.every(
     (p) =>
       p &&
-      Number.isInteger(p.containerPort) && p.containerPort >= 1 && p.containerPort <= 65535 &&
-      Number.isInteger(p.hostPort) && p.hostPort >= 1 && p.hostPort <= 65535 &&
+      Number.isInteger(p.containerPort) &&
+      p.containerPort >= 1 &&
+      p.containerPort <= 65535 &&
+      Number.isInteger(p.hostPort) &&
+      p.hostPort >= 1 &&
+      p.hostPort <= 65535 &&
       (p.protocol === 'tcp' || p.protocol === 'udp') &&
-      typeof p.hostIp === 'string' && p.hostIp.length <= 64,
+      typeof p.hostIp === 'string' &&
+      p.hostIp.length <= 64,
   );
-  return ok ? (v as BoundPort[]).map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort })) : undefined;
+  return ok
+    ? (v as BoundPort[]).map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort }))
+    : undefined;
 }
 
 export class Ipam {

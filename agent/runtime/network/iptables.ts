@@ -37,9 +37,19 @@ export function ruleComment(bridge: string): string {
 export function buildRules(cfg: Pick<NetworkConfig, 'bridge' | 'subnet'>): Rule[] {
   const c = ['-m', 'comment', '--comment', ruleComment(cfg.bridge)];
   return [
-    { table: 'nat', chain: 'POSTROUTING', first: false, spec: ['-s', formatSubnet(cfg.subnet), '!', '-o', cfg.bridge, ...c, '-j', 'MASQUERADE'] },
+    {
+      table: 'nat',
+      chain: 'POSTROUTING',
+      first: false,
+      spec: ['-s', formatSubnet(cfg.subnet), '!', '-o', cfg.bridge, ...c, '-j', 'MASQUERADE'],
+    },
     { table: 'filter', chain: 'FORWARD', first: true, spec: ['-i', cfg.bridge, '-o', cfg.bridge, ...c, '-j', 'ACCEPT'] },
-    { table: 'filter', chain: 'FORWARD', first: true, spec: ['-o', cfg.bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...c, '-j', 'ACCEPT'] },
+    {
+      table: 'filter',
+      chain: 'FORWARD',
+      first: true,
+      spec: ['-o', cfg.bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', ...c, '-j', 'ACCEPT'],
+    },
     { table: 'filter', chain: 'FORWARD', first: true, spec: ['-i', cfg.bridge, ...c, '-j', 'ACCEPT'] },
   ];
 }

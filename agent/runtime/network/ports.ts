@@ -128,7 +128,10 @@ export function parsePortSpec(spec: string, operation = 'create container'): Por
 /** Parses every spec; refuses duplicates of the same host address, port and protocol. */
 export function parsePortSpecs(specs: readonly string[], operation = 'create container'): PortBinding[] {
   const all = specs.flatMap((s) => parsePortSpec(s, operation));
-  if (all.length > MAX_BINDINGS) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: ${all.length} published ports is more than ${MAX_BINDINGS}`, { operation });
+  if (all.length > MAX_BINDINGS)
+    throw new BerthError(ErrorCode.InvalidArgument, `${operation}: ${all.length} published ports is more than ${MAX_BINDINGS}`, {
+      operation,
+    });
   const seen = new Set<string>();
   for (const b of all) {
     if (!b.hostPort) continue;
@@ -156,7 +159,10 @@ export function bindingsFromDocker(pb: DockerPortBindings | undefined, operation
   const out: PortBinding[] = [];
   for (const [key, list] of Object.entries(pb ?? {})) {
     const m = /^([0-9]{1,5})\/(tcp|udp)$/.exec(key);
-    if (!m || !Array.isArray(list)) throw new BerthError(ErrorCode.InvalidArgument, `${operation}: recorded port binding "${key}" is not PORT/tcp or PORT/udp`, { operation });
+    if (!m || !Array.isArray(list))
+      throw new BerthError(ErrorCode.InvalidArgument, `${operation}: recorded port binding "${key}" is not PORT/tcp or PORT/udp`, {
+        operation,
+      });
     for (const e of list) {
       const ip = typeof e?.HostIp === 'string' ? e.HostIp : '';
       const hp = typeof e?.HostPort === 'string' ? e.HostPort : '';
@@ -180,7 +186,10 @@ export function exposedPorts(image: DockerExposedPorts | undefined, bindings: re
 }
 
 /** Docker's NetworkSettings.Ports: every exposed port, with its bindings or null. */
-export function dockerPorts(exposed: DockerExposedPorts | undefined, bound: readonly BoundPort[]): Record<string, { HostIp: string; HostPort: string }[] | null> {
+export function dockerPorts(
+  exposed: DockerExposedPorts | undefined,
+  bound: readonly BoundPort[],
+): Record<string, { HostIp: string; HostPort: string }[] | null> {
   const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
   for (const k of Object.keys(exposed ?? {})) out[k] = null;
   for (const b of bound) (out[portKey(b)] ??= [])!.push({ HostIp: b.hostIp, HostPort: String(b.hostPort) });

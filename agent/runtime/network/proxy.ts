@@ -47,11 +47,24 @@ export interface Proxy {
 
 function bindError(spec: ProxySpec, err: NodeJS.ErrnoException, operation: string): BerthError {
   const where = `${spec.hostIp.includes(':') ? `[${spec.hostIp}]` : spec.hostIp}:${spec.hostPort || '(any)'}/${spec.protocol}`;
-  if (err.code === 'EADDRINUSE') return new BerthError(ErrorCode.Conflict, `${operation}: port ${where} is already in use`, { operation, syscall: 'bind', errno: err.code });
+  if (err.code === 'EADDRINUSE')
+    return new BerthError(ErrorCode.Conflict, `${operation}: port ${where} is already in use`, {
+      operation,
+      syscall: 'bind',
+      errno: err.code,
+    });
   if (err.code === 'EADDRNOTAVAIL') {
-    return new BerthError(ErrorCode.InvalidArgument, `${operation}: cannot publish port ${where}: ${spec.hostIp} is not an address of this host`, { operation, syscall: 'bind', errno: err.code });
+    return new BerthError(
+      ErrorCode.InvalidArgument,
+      `${operation}: cannot publish port ${where}: ${spec.hostIp} is not an address of this host`,
+      { operation, syscall: 'bind', errno: err.code },
+    );
   }
-  return new BerthError(ErrorCode.System, `${operation}: publish port ${where}: bind: ${err.code ?? err.message}`, { operation, syscall: 'bind', errno: err.code });
+  return new BerthError(ErrorCode.System, `${operation}: publish port ${where}: bind: ${err.code ?? err.message}`, {
+    operation,
+    syscall: 'bind',
+    errno: err.code,
+  });
 }
 
 export function openProxy(spec: ProxySpec, operation = 'start container'): Promise<Proxy> {
@@ -118,7 +131,10 @@ function listenTcp(server: Server, spec: ProxySpec, operation: string, dropAll: 
 }
 
 /** TCP on `hostIp:hostPort` to `targetPort` on the loopback of the network namespace of `pid`. */
-export function openNetnsProxy(spec: { hostIp: string; hostPort: number; pid: number; targetPort: number }, operation: string): Promise<Proxy> {
+export function openNetnsProxy(
+  spec: { hostIp: string; hostPort: number; pid: number; targetPort: number },
+  operation: string,
+): Promise<Proxy> {
   const relays = new Set<ChildProcess>();
   const server: Server = createServer({ pauseOnConnect: true }, (client) => {
     if (relays.size >= MAX_TCP) return void client.destroy();
@@ -134,7 +150,13 @@ export function openNetnsProxy(spec: { hostIp: string; hostPort: number; pid: nu
     relay.on('exit', () => relays.delete(relay));
     client.destroy();
   });
-  const tcp: ProxySpec = { protocol: 'tcp', hostIp: spec.hostIp, hostPort: spec.hostPort, targetIp: '127.0.0.1', targetPort: spec.targetPort };
+  const tcp: ProxySpec = {
+    protocol: 'tcp',
+    hostIp: spec.hostIp,
+    hostPort: spec.hostPort,
+    targetIp: '127.0.0.1',
+    targetPort: spec.targetPort,
+  };
   return listenTcp(server, tcp, operation, () => {
     for (const c of relays) c.kill('SIGKILL'); // our own children, by their handles
     relays.clear();

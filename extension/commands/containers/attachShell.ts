@@ -6,10 +6,16 @@ import { ShellPseudoterminal } from './shellTerminal';
 
 export function attachShell(ctx: Context) {
   return async (node?: unknown): Promise<vscode.Terminal | undefined> => {
-    const [n] = (await targetContainers(ctx, node, undefined, { placeHolder: vscode.l10n.t('Container to open a shell in'), states: ['running'] })) ?? [];
+    const [n] =
+      (await targetContainers(ctx, node, undefined, { placeHolder: vscode.l10n.t('Container to open a shell in'), states: ['running'] })) ??
+      [];
     if (!n) return undefined;
     const pty = new ShellPseudoterminal(ctx.agent, n.reference);
-    const terminal = vscode.window.createTerminal({ name: vscode.l10n.t('Shell: {0}', n.name), pty, iconPath: new vscode.ThemeIcon('terminal') });
+    const terminal = vscode.window.createTerminal({
+      name: vscode.l10n.t('Shell: {0}', n.name),
+      pty,
+      iconPath: new vscode.ThemeIcon('terminal'),
+    });
     terminal.show();
     return terminal;
   };

@@ -15,26 +15,33 @@ export function commitContainer(ctx: Context) {
     if (!n) return undefined;
     const reference = await vscode.window.showInputBox({
       title: vscode.l10n.t('Commit {0} (1/2)', n.name),
-      prompt: vscode.l10n.t('The new image\'s tag, as name:tag (empty: an untagged image)'),
+      prompt: vscode.l10n.t("The new image's tag, as name:tag (empty: an untagged image)"),
       value: `${n.name}:latest`,
       valueSelection: [0, n.name.length],
       ignoreFocusOut: true,
-      validateInput: (v) => (v.trim() === '' || (/^\S+$/.test(v.trim()) && !v.includes('@')) ? undefined : vscode.l10n.t('Enter a tag without spaces or digest')),
+      validateInput: (v) =>
+        v.trim() === '' || (/^\S+$/.test(v.trim()) && !v.includes('@')) ? undefined : vscode.l10n.t('Enter a tag without spaces or digest'),
     });
     if (reference === undefined) return undefined;
     const comment = await vscode.window.showInputBox({
       title: vscode.l10n.t('Commit {0} (2/2)', n.name),
-      prompt: vscode.l10n.t('A message for the image\'s history (optional)'),
+      prompt: vscode.l10n.t("A message for the image's history (optional)"),
       ignoreFocusOut: true,
     });
     if (comment === undefined) return undefined;
     const tag = reference.trim();
     try {
       const r = await withProgress(vscode.l10n.t('Committing {0}...', n.name), () =>
-        ctx.agent.request(CommitContainerRequest.type, { container: n.reference, ...(tag ? { reference: tag } : {}), ...(comment.trim() ? { comment: comment.trim() } : {}) }),
+        ctx.agent.request(CommitContainerRequest.type, {
+          container: n.reference,
+          ...(tag ? { reference: tag } : {}),
+          ...(comment.trim() ? { comment: comment.trim() } : {}),
+        }),
       );
       void vscode.window.showInformationMessage(
-        tag ? vscode.l10n.t('Committed {0} as {1} ({2}).', n.name, familiarRef(tag), shortId(r.Id)) : vscode.l10n.t('Committed {0} as image {1}.', n.name, shortId(r.Id)),
+        tag
+          ? vscode.l10n.t('Committed {0} as {1} ({2}).', n.name, familiarRef(tag), shortId(r.Id))
+          : vscode.l10n.t('Committed {0} as image {1}.', n.name, shortId(r.Id)),
       );
       return r.Id;
     } catch (err) {

@@ -55,7 +55,11 @@ export class LogsPseudoterminal implements vscode.Pseudoterminal {
 
   private async follow(): Promise<void> {
     try {
-      await this.agent.request(ContainerLogsRequest.type, { container: this.container, follow: true, token: this.token }, this.cancel.token);
+      await this.agent.request(
+        ContainerLogsRequest.type,
+        { container: this.container, follow: true, token: this.token },
+        this.cancel.token,
+      );
       this.end(vscode.l10n.t('The container is not running: end of its logs.'));
     } catch (err) {
       const f = classify(err);

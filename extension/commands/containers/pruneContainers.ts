@@ -34,7 +34,9 @@ export function pruneSummary(what: 'containers' | 'images', r: PruneResult, imag
   if (what === 'containers') {
     const n = r.Deleted.length;
     if (n === 0) return vscode.l10n.t('No stopped containers to remove.');
-    return n === 1 ? vscode.l10n.t('Removed 1 container, reclaimed {0}.', size) : vscode.l10n.t('Removed {0} containers, reclaimed {1}.', n, size);
+    return n === 1
+      ? vscode.l10n.t('Removed 1 container, reclaimed {0}.', size)
+      : vscode.l10n.t('Removed {0} containers, reclaimed {1}.', n, size);
   }
   if (r.Deleted.length === 0 && r.Untagged.length === 0) return vscode.l10n.t('No unused images to remove.');
   const n = imageIds ? r.Deleted.filter((id) => imageIds.has(id)).length : r.Deleted.length;

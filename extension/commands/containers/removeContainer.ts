@@ -12,11 +12,9 @@ export function removeContainer(ctx: Context) {
     const nodes = await targetContainers(ctx, node, selection, { placeHolder: vscode.l10n.t('Containers to remove'), many: true });
     if (!nodes) return;
     const remove = vscode.l10n.t('Remove');
-    const message = nodes.length === 1 ? vscode.l10n.t('Remove container {0}?', nodes[0]!.name) : vscode.l10n.t('Remove {0} containers?', nodes.length);
-    const detail =
-      nodes.length === 1
-        ? vscode.l10n.t('Its writable layer and its logs are deleted.')
-        : nodes.map((n) => n.name).join('\n');
+    const message =
+      nodes.length === 1 ? vscode.l10n.t('Remove container {0}?', nodes[0]!.name) : vscode.l10n.t('Remove {0} containers?', nodes.length);
+    const detail = nodes.length === 1 ? vscode.l10n.t('Its writable layer and its logs are deleted.') : nodes.map((n) => n.name).join('\n');
     if ((await vscode.window.showWarningMessage(message, { modal: true, detail }, remove)) !== remove) return;
     const running = nodes.filter((n) => n.container.State === 'running');
     let force = false;
@@ -34,6 +32,8 @@ export function removeContainer(ctx: Context) {
       if (choice !== kill) return;
       force = true;
     }
-    await forEach(ctx, nodes, (n) => ctx.agent.request(RemoveContainerRequest.type, { container: n.reference, force: force && n.container.State === 'running' }));
+    await forEach(ctx, nodes, (n) =>
+      ctx.agent.request(RemoveContainerRequest.type, { container: n.reference, force: force && n.container.State === 'running' }),
+    );
   };
 }

@@ -8,7 +8,10 @@ export function restartContainer(ctx: Context) {
   return async (node?: unknown, selection?: unknown): Promise<void> => {
     const nodes = await targetContainers(ctx, node, selection, { placeHolder: vscode.l10n.t('Containers to restart'), many: true });
     if (!nodes) return;
-    const title = nodes.length === 1 ? vscode.l10n.t('Restarting {0}...', nodes[0]!.name) : vscode.l10n.t('Restarting {0} containers...', nodes.length);
-    await withProgress(title, () => forEach(ctx, nodes, (n) => ctx.agent.request(RestartContainerRequest.type, { container: n.reference })));
+    const title =
+      nodes.length === 1 ? vscode.l10n.t('Restarting {0}...', nodes[0]!.name) : vscode.l10n.t('Restarting {0} containers...', nodes.length);
+    await withProgress(title, () =>
+      forEach(ctx, nodes, (n) => ctx.agent.request(RestartContainerRequest.type, { container: n.reference })),
+    );
   };
 }

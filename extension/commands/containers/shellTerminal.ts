@@ -53,7 +53,16 @@ export class ShellPseudoterminal extends StreamPseudoterminal {
     const size = this.size ?? { rows: 24, cols: 80 };
     const answer = this.agent.request(
       ExecRequest.type,
-      { container: this.container, cmd: [shell], ...this.opts.exec, tty: true, stdin: true, rows: size.rows, cols: size.cols, attachToken: this.token },
+      {
+        container: this.container,
+        cmd: [shell],
+        ...this.opts.exec,
+        tty: true,
+        stdin: true,
+        rows: size.rows,
+        cols: size.cols,
+        attachToken: this.token,
+      },
       this.cancel.token,
     );
     // The agent queues input that arrives while the process starts.

@@ -18,7 +18,11 @@ export const BUILD_TAGS_KEY = 'berth.build.tags';
 
 /** A tag for a folder: its name, lowercased, with what a reference may not hold replaced. */
 export function defaultTag(contextDir: string): string {
-  const name = basename(contextDir).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '') || 'image';
+  const name =
+    basename(contextDir)
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^[^a-z0-9]+/, '') || 'image';
   return `${name}:latest`;
 }
 
@@ -63,7 +67,8 @@ export function buildImage(ctx: Context) {
       prompt: vscode.l10n.t('Tag for the image (name or name:tag)'),
       value: remembered[dockerfile] ?? defaultTag(contextDir),
       ignoreFocusOut: true,
-      validateInput: (v) => (/^[a-z0-9][a-z0-9._/:@-]*$/.test(v.trim()) ? undefined : vscode.l10n.t('Lowercase letters, digits and . _ - / : only')),
+      validateInput: (v) =>
+        /^[a-z0-9][a-z0-9._/:@-]*$/.test(v.trim()) ? undefined : vscode.l10n.t('Lowercase letters, digits and . _ - / : only'),
     });
     if (!tag?.trim()) return;
     await ctx.extension.globalState.update(BUILD_TAGS_KEY, { ...remembered, [dockerfile]: tag.trim() });
@@ -84,10 +89,15 @@ export function buildImage(ctx: Context) {
             if (e.type === 'output') out.append(Buffer.from(e.data, 'base64').toString('utf8'));
             const line = describeEvent(e);
             if (line) out.append(line);
-            if (e.type === 'step') progress.report({ message: vscode.l10n.t('step {0}/{1}: {2}', e.step, e.total, e.instruction.slice(0, 60)) });
+            if (e.type === 'step')
+              progress.report({ message: vscode.l10n.t('step {0}/{1}: {2}', e.step, e.total, e.instruction.slice(0, 60)) });
           });
           try {
-            return await ctx.agent.request(BuildImageRequest.type, { contextDir, dockerfile, tags: [tag.trim()], progressToken: token }, cancel);
+            return await ctx.agent.request(
+              BuildImageRequest.type,
+              { contextDir, dockerfile, tags: [tag.trim()], progressToken: token },
+              cancel,
+            );
           } finally {
             sub.dispose();
           }

@@ -8,7 +8,11 @@ import type { Context } from '../../context';
  * Asks for an archive when `resource` is not one (the Explorer passes its Uri), and loads it with
  * a progress notification. Undefined when the user gave none or the archive is not a local file.
  */
-export async function loadArchive(ctx: Context, resource: unknown, title: string): Promise<{ path: string; result: { images: { Id: string }[]; tags: string[] } } | undefined> {
+export async function loadArchive(
+  ctx: Context,
+  resource: unknown,
+  title: string,
+): Promise<{ path: string; result: { images: { Id: string }[]; tags: string[] } } | undefined> {
   let uri = resource instanceof vscode.Uri ? resource : undefined;
   if (!uri) {
     const picked = await vscode.window.showOpenDialog({
@@ -24,8 +28,9 @@ export async function loadArchive(ctx: Context, resource: unknown, title: string
     return undefined;
   }
   const path = uri.fsPath;
-  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Loading {0}', path) }, () =>
-    ctx.agent.request(LoadImagesRequest.type, { path }),
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Loading {0}', path) },
+    () => ctx.agent.request(LoadImagesRequest.type, { path }),
   );
   return { path, result };
 }
@@ -36,7 +41,9 @@ export function loadImage(ctx: Context) {
       const loaded = await loadArchive(ctx, resource, vscode.l10n.t('Load Image from File'));
       if (!loaded) return;
       const { result } = loaded;
-      const names = result.tags.length ? result.tags.map(familiarRef).join(', ') : vscode.l10n.t('{0} untagged image(s)', result.images.length);
+      const names = result.tags.length
+        ? result.tags.map(familiarRef).join(', ')
+        : vscode.l10n.t('{0} untagged image(s)', result.images.length);
       void vscode.window.showInformationMessage(vscode.l10n.t('Loaded {0}.', names));
     } catch (err) {
       ctx.reportError(err);

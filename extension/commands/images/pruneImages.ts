@@ -10,7 +10,10 @@ export function pruneImages(ctx: Context) {
     const prune = vscode.l10n.t('Prune');
     const choice = await vscode.window.showWarningMessage(
       vscode.l10n.t('Remove all dangling images?'),
-      { modal: true, detail: vscode.l10n.t('Images no tag points at and no container uses are removed, with the layers nothing else needs.') },
+      {
+        modal: true,
+        detail: vscode.l10n.t('Images no tag points at and no container uses are removed, with the layers nothing else needs.'),
+      },
       prune,
     );
     if (choice !== prune) return undefined;

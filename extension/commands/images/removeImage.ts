@@ -13,9 +13,7 @@ export function removeImage(ctx: Context) {
     if (!leaves?.length) return;
     const remove = vscode.l10n.t('Remove');
     const message =
-      leaves.length === 1
-        ? vscode.l10n.t('Remove {0}?', imageName(leaves[0]!))
-        : vscode.l10n.t('Remove {0} images?', leaves.length);
+      leaves.length === 1 ? vscode.l10n.t('Remove {0}?', imageName(leaves[0]!)) : vscode.l10n.t('Remove {0} images?', leaves.length);
     const detail =
       leaves.length === 1
         ? vscode.l10n.t('Removing a tag deletes the image only when no other tag points at it. Layers no other image uses are deleted.')

@@ -41,7 +41,12 @@ export function runArchive(ctx: Context) {
       const ref =
         refs.length === 1
           ? refs[0]
-          : (await vscode.window.showQuickPick(refs.map((r) => ({ label: r.startsWith('sha256:') ? r.slice(7, 19) : familiarRef(r), ref: r })), { placeHolder: vscode.l10n.t('The archive holds several images: which to run?') }))?.ref;
+          : (
+              await vscode.window.showQuickPick(
+                refs.map((r) => ({ label: r.startsWith('sha256:') ? r.slice(7, 19) : familiarRef(r), ref: r })),
+                { placeHolder: vscode.l10n.t('The archive holds several images: which to run?') },
+              )
+            )?.ref;
       if (ref) await runReference(ctx, ref);
     } catch (err) {
       ctx.reportError(err);

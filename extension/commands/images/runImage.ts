@@ -32,14 +32,32 @@ export function runImage(ctx: Context) {
         validateInput: (v) => problemText(check(v)),
       });
 
-    const name = await ask(1, vscode.l10n.t('Container name (optional: Enter for a generated one)'), last.name, vscode.l10n.t('web'), checkName);
+    const name = await ask(
+      1,
+      vscode.l10n.t('Container name (optional: Enter for a generated one)'),
+      last.name,
+      vscode.l10n.t('web'),
+      checkName,
+    );
     if (name === undefined) return;
-    const env = await ask(2, vscode.l10n.t('Environment variables (optional): NAME=value, separated by commas'), last.env, 'MODE=dev, PORT=8080', (v) => {
-      const r = parseEnv(v);
-      return typeof r === 'string' ? r : undefined;
-    });
+    const env = await ask(
+      2,
+      vscode.l10n.t('Environment variables (optional): NAME=value, separated by commas'),
+      last.env,
+      'MODE=dev, PORT=8080',
+      (v) => {
+        const r = parseEnv(v);
+        return typeof r === 'string' ? r : undefined;
+      },
+    );
     if (env === undefined) return;
-    const bind = await ask(3, vscode.l10n.t('Bind mount (optional): /host/path:/container/path, with :ro for read-only'), last.bind, '/srv/data:/data:ro', checkBind);
+    const bind = await ask(
+      3,
+      vscode.l10n.t('Bind mount (optional): /host/path:/container/path, with :ro for read-only'),
+      last.bind,
+      '/srv/data:/data:ro',
+      checkBind,
+    );
     if (bind === undefined) return;
     const command = await ask(4, vscode.l10n.t("Command (optional: Enter for the image's)"), last.command, "sh -c 'echo hello'", (v) => {
       const r = splitCommand(v);

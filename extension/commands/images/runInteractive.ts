@@ -63,7 +63,13 @@ export class RunPseudoterminal extends StreamPseudoterminal {
     const exit = this.agent.request(WaitContainerRequest.type, { container: this.container, condition: 'next-exit' }, this.cancel.token);
     exit.catch(() => undefined);
     const size = this.size ?? { rows: 24, cols: 80 };
-    await this.agent.request(StartContainerRequest.type, { container: this.container, attachToken: this.token, stream: true, rows: size.rows, cols: size.cols });
+    await this.agent.request(StartContainerRequest.type, {
+      container: this.container,
+      attachToken: this.token,
+      stream: true,
+      rows: size.rows,
+      cols: size.cols,
+    });
     this.attached();
     if (this.size && (this.size.rows !== size.rows || this.size.cols !== size.cols)) this.resize();
     const r = await exit;
@@ -113,7 +119,11 @@ export function runInteractive(ctx: Context) {
       return undefined;
     }
     const pty = new RunPseudoterminal(ctx.agent, created.Id);
-    const terminal = vscode.window.createTerminal({ name: vscode.l10n.t('Run: {0}', created.Name), pty, iconPath: new vscode.ThemeIcon('play') });
+    const terminal = vscode.window.createTerminal({
+      name: vscode.l10n.t('Run: {0}', created.Name),
+      pty,
+      iconPath: new vscode.ThemeIcon('play'),
+    });
     terminal.show();
     return terminal;
   };

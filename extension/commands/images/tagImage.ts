@@ -16,7 +16,8 @@ export function tagImage(ctx: Context) {
       value: suggestion,
       valueSelection: [suggestion.length, suggestion.length],
       ignoreFocusOut: true,
-      validateInput: (v) => (/^\S+$/.test(v.trim()) && !v.includes('@') ? undefined : vscode.l10n.t('Enter a tag without spaces or digest')),
+      validateInput: (v) =>
+        /^\S+$/.test(v.trim()) && !v.includes('@') ? undefined : vscode.l10n.t('Enter a tag without spaces or digest'),
     });
     if (!target?.trim()) return;
     try {

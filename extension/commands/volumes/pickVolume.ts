@@ -7,7 +7,13 @@ import type { Context } from '../../context';
 import { usersText } from '../../tree/volumes/VolumeTreeItem';
 import { isVolumeNode, type VolumeNode } from '../../tree/volumes/model';
 
-export async function targetVolumes(ctx: Context, node: unknown, selection: unknown, placeHolder: string, many = false): Promise<VolumeNode[] | undefined> {
+export async function targetVolumes(
+  ctx: Context,
+  node: unknown,
+  selection: unknown,
+  placeHolder: string,
+  many = false,
+): Promise<VolumeNode[] | undefined> {
   if (many && Array.isArray(selection) && selection.some(isVolumeNode)) return selection.filter(isVolumeNode);
   if (isVolumeNode(node)) return [node];
   const tree = ctx.trees.volumes;

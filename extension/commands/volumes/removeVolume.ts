@@ -14,7 +14,10 @@ export function removeVolume(ctx: Context) {
     const nodes = await targetVolumes(ctx, node, selection, vscode.l10n.t('Volumes to remove'), true);
     if (!nodes) return;
     const remove = vscode.l10n.t('Remove');
-    const message = nodes.length === 1 ? vscode.l10n.t('Remove volume {0} and its data?', nodes[0]!.name) : vscode.l10n.t('Remove {0} volumes and their data?', nodes.length);
+    const message =
+      nodes.length === 1
+        ? vscode.l10n.t('Remove volume {0} and its data?', nodes[0]!.name)
+        : vscode.l10n.t('Remove {0} volumes and their data?', nodes.length);
     const detail = nodes.map((n) => `${n.name}: ${usersText(n)}`).join('\n');
     if ((await vscode.window.showWarningMessage(message, { modal: true, detail }, remove)) !== remove) return;
     for (const n of nodes) {

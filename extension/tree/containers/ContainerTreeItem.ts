@@ -16,7 +16,10 @@ export interface ItemOptions {
 const grey = new vscode.ThemeColor('disabledForeground');
 
 export class ContainerTreeItem extends vscode.TreeItem {
-  constructor(readonly node: ContainersNode, opts: ItemOptions) {
+  constructor(
+    readonly node: ContainersNode,
+    opts: ItemOptions,
+  ) {
     super(
       node.kind === 'group' ? groupLabel(node.groupBy, node.key) : node.name,
       node.kind === 'group' ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None,
@@ -26,7 +29,10 @@ export class ContainerTreeItem extends vscode.TreeItem {
       const n = node.containers.length;
       this.contextValue = 'containerGroup';
       this.description = n === 1 ? vscode.l10n.t('1 container') : vscode.l10n.t('{0} containers', n);
-      this.iconPath = node.groupBy === 'state' ? stateIcon(node.key as ContainerStatus, 0, opts.stale) : new vscode.ThemeIcon('package', opts.stale ? grey : undefined);
+      this.iconPath =
+        node.groupBy === 'state'
+          ? stateIcon(node.key as ContainerStatus, 0, opts.stale)
+          : new vscode.ThemeIcon('package', opts.stale ? grey : undefined);
     } else {
       const c = node.container;
       this.contextValue = `container.${c.State}`;
@@ -70,7 +76,10 @@ function stateIcon(state: ContainerStatus, exitCode: number, stale: boolean): vs
 }
 
 /** `ps`'s STATUS column, through l10n: "Up 3 minutes", "Exited (3) 2 minutes ago", "Created". */
-export function statusText(c: Pick<ContainerSummary, 'State' | 'ExitCode' | 'OOMKilled' | 'StartedAt' | 'FinishedAt'>, now: number): string {
+export function statusText(
+  c: Pick<ContainerSummary, 'State' | 'ExitCode' | 'OOMKilled' | 'StartedAt' | 'FinishedAt'>,
+  now: number,
+): string {
   const s = status(c, now);
   switch (s.state) {
     case 'running':

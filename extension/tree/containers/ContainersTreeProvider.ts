@@ -4,12 +4,20 @@
  * connection comes back; never by asking the agent on a timer. While containers run, the rows are
  * re-rendered every 30 s so "Up 3 minutes" stays true (no request is made for that).
  */
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import { ListContainersRequest, type BerthEvent, type ContainerEventAction, type ContainerSummary } from '../../../protocol';
 import { QUICK_REQUEST_TIMEOUT_MS } from '../../agent/connection';
 import { AgentTreeProvider, type TreeAgent } from '../agentTree';
 import { ContainerTreeItem } from './ContainerTreeItem';
-import { buildContainerTree, childrenOf, containerLeaves, type ContainerGroupNode, type ContainerNode, type ContainersNode, type GroupBy } from './model';
+import {
+  buildContainerTree,
+  childrenOf,
+  containerLeaves,
+  type ContainerGroupNode,
+  type ContainerNode,
+  type ContainersNode,
+  type GroupBy,
+} from './model';
 
 /** A run creates then starts; a stop kills, dies and stops: one list for a burst. */
 export const EVENT_DEBOUNCE_MS = 100;

@@ -71,7 +71,8 @@ export function buildContainerTree(list: readonly ContainerSummary[], groupBy: G
     g.containers.push({ kind: 'container', id: `container:${c.Id}`, name: containerName(c), reference: c.Id, container: c });
   }
   const all = [...groups.values()];
-  if (groupBy === 'state') return all.sort((a, b) => STATE_ORDER.indexOf(a.key as ContainerStatus) - STATE_ORDER.indexOf(b.key as ContainerStatus));
+  if (groupBy === 'state')
+    return all.sort((a, b) => STATE_ORDER.indexOf(a.key as ContainerStatus) - STATE_ORDER.indexOf(b.key as ContainerStatus));
   // By image: images with a running container first, then by name.
   const running = (g: ContainerGroupNode) => (g.containers.some((n) => n.container.State === 'running') ? 0 : 1);
   return all.sort((a, b) => running(a) - running(b) || compare(a.key, b.key));
@@ -119,7 +120,8 @@ export type Status =
 
 export function status(c: Pick<ContainerSummary, 'State' | 'ExitCode' | 'OOMKilled' | 'StartedAt' | 'FinishedAt'>, nowMs: number): Status {
   if (c.State === 'running') return { state: 'running', up: duration(Math.max(0, nowMs - Date.parse(c.StartedAt))) };
-  if (c.State === 'exited') return { state: 'exited', exitCode: c.ExitCode, oomKilled: c.OOMKilled, ago: duration(Math.max(0, nowMs - Date.parse(c.FinishedAt))) };
+  if (c.State === 'exited')
+    return { state: 'exited', exitCode: c.ExitCode, oomKilled: c.OOMKilled, ago: duration(Math.max(0, nowMs - Date.parse(c.FinishedAt))) };
   return { state: 'created' };
 }
 

@@ -24,13 +24,22 @@ export function portText(p: Port): string {
  */
 export function publishedPortsText(ports: readonly Port[] | undefined): string {
   const published = (ports ?? []).filter((p) => p.PublicPort !== undefined);
-  const sorted = [...published].sort((a, b) => a.PublicPort! - b.PublicPort! || a.PrivatePort - b.PrivatePort || a.Type.localeCompare(b.Type));
+  const sorted = [...published].sort(
+    (a, b) => a.PublicPort! - b.PublicPort! || a.PrivatePort - b.PrivatePort || a.Type.localeCompare(b.Type),
+  );
   return [...new Set(sorted.map(portText))].join(', ');
 }
 
 /** Every port (published first), each once; for the tooltip. */
 export function allPortsText(ports: readonly Port[] | undefined): string {
   const list = ports ?? [];
-  const exposed = [...new Set(list.filter((p) => p.PublicPort === undefined).sort((a, b) => a.PrivatePort - b.PrivatePort).map(portText))];
+  const exposed = [
+    ...new Set(
+      list
+        .filter((p) => p.PublicPort === undefined)
+        .sort((a, b) => a.PrivatePort - b.PrivatePort)
+        .map(portText),
+    ),
+  ];
   return [publishedPortsText(list), ...exposed].filter(Boolean).join(', ');
 }

@@ -12,7 +12,10 @@ export interface ItemOptions {
 const grey = new vscode.ThemeColor('disabledForeground');
 
 export class ImageTreeItem extends vscode.TreeItem {
-  constructor(readonly node: ImageNode, opts: ItemOptions) {
+  constructor(
+    readonly node: ImageNode,
+    opts: ItemOptions,
+  ) {
     super(labelOf(node), collapsible(node));
     this.id = node.id;
     const color = opts.stale ? grey : undefined;
@@ -41,7 +44,9 @@ export class ImageTreeItem extends vscode.TreeItem {
         const md = new vscode.MarkdownString(undefined, true);
         md.appendMarkdown(`**${escape(node.kind === 'tag' ? node.reference : shortId(img.Id))}**\n\n`);
         md.appendMarkdown(`${vscode.l10n.t('ID')}: \`${img.Id}\`  \n`);
-        md.appendMarkdown(`${vscode.l10n.t('Created')}: ${img.Created ? new Date(img.Created * 1000).toISOString() : vscode.l10n.t('unknown')}  \n`);
+        md.appendMarkdown(
+          `${vscode.l10n.t('Created')}: ${img.Created ? new Date(img.Created * 1000).toISOString() : vscode.l10n.t('unknown')}  \n`,
+        );
         md.appendMarkdown(`${vscode.l10n.t('Size')}: ${humanSize(img.Size)}  \n`);
         md.appendMarkdown(`${vscode.l10n.t('Layers')}: ${img.Layers}`);
         for (const d of img.RepoDigests) md.appendMarkdown(`  \n${vscode.l10n.t('Digest')}: \`${escape(d)}\``);
@@ -50,9 +55,7 @@ export class ImageTreeItem extends vscode.TreeItem {
       }
     }
     if (opts.stale) {
-      this.description = this.description
-        ? vscode.l10n.t('{0} (disconnected)', String(this.description))
-        : vscode.l10n.t('(disconnected)');
+      this.description = this.description ? vscode.l10n.t('{0} (disconnected)', String(this.description)) : vscode.l10n.t('(disconnected)');
     }
   }
 }

@@ -3,7 +3,7 @@
  * something changed (`berth/event`, debounced a little) and when the connection comes back; never
  * on a timer. While the agent is away the tree keeps the last images it knew, greyed.
  */
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import { ListImagesRequest, type BerthEvent, type ImageSummary } from '../../../protocol';
 import { QUICK_REQUEST_TIMEOUT_MS } from '../../agent/connection';
 import { AgentTreeProvider, type TreeAgent } from '../agentTree';

@@ -11,7 +11,10 @@ export interface ItemOptions {
 const grey = new vscode.ThemeColor('disabledForeground');
 
 export class VolumeTreeItem extends vscode.TreeItem {
-  constructor(readonly node: VolumeNode, opts: ItemOptions) {
+  constructor(
+    readonly node: VolumeNode,
+    opts: ItemOptions,
+  ) {
     super(node.anonymous ? shortId(node.name) : node.name, vscode.TreeItemCollapsibleState.None);
     this.id = node.id;
     const used = node.users.length > 0;
@@ -26,12 +29,15 @@ export class VolumeTreeItem extends vscode.TreeItem {
     md.appendMarkdown(`${vscode.l10n.t('Driver')}: ${escape(v.Driver)}  \n`);
     md.appendMarkdown(`${vscode.l10n.t('Mount point')}: \`${v.Mountpoint.replace(/`/g, "'")}\`  \n`);
     md.appendMarkdown(`${vscode.l10n.t('Created')}: ${escape(v.CreatedAt)}`);
-    for (const [k, val] of Object.entries(v.Labels ?? {})) md.appendMarkdown(`  \n${vscode.l10n.t('Label')}: \`${`${k}=${val}`.replace(/`/g, "'")}\``);
+    for (const [k, val] of Object.entries(v.Labels ?? {}))
+      md.appendMarkdown(`  \n${vscode.l10n.t('Label')}: \`${`${k}=${val}`.replace(/`/g, "'")}\``);
     if (used) {
       md.appendMarkdown(`\n\n${vscode.l10n.t('Used by')}:`);
       for (const u of node.users) {
         const state = u.running ? vscode.l10n.t('running') : vscode.l10n.t('not running');
-        md.appendMarkdown(`  \n- ${escape(u.name)} (${state}) ${vscode.l10n.t('at')} \`${u.destination.replace(/`/g, "'")}\`${u.readOnly ? ` ${vscode.l10n.t('(read-only)')}` : ''}`);
+        md.appendMarkdown(
+          `  \n- ${escape(u.name)} (${state}) ${vscode.l10n.t('at')} \`${u.destination.replace(/`/g, "'")}\`${u.readOnly ? ` ${vscode.l10n.t('(read-only)')}` : ''}`,
+        );
       }
     }
     this.tooltip = md;

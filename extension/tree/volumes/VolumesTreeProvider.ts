@@ -5,8 +5,15 @@
  * when the connection comes back; never on a timer. While the agent is away the tree keeps its
  * last state, greyed.
  */
-import * as vscode from 'vscode';
-import { ListContainersRequest, ListVolumesRequest, type BerthEvent, type ContainerEventAction, type ContainerSummary, type Volume } from '../../../protocol';
+import type * as vscode from 'vscode';
+import {
+  ListContainersRequest,
+  ListVolumesRequest,
+  type BerthEvent,
+  type ContainerEventAction,
+  type ContainerSummary,
+  type Volume,
+} from '../../../protocol';
 import { QUICK_REQUEST_TIMEOUT_MS } from '../../agent/connection';
 import { AgentTreeProvider, type TreeAgent } from '../agentTree';
 import { VolumeTreeItem } from './VolumeTreeItem';

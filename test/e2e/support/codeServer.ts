@@ -29,7 +29,10 @@ export function codeServerEntry(): string {
 export async function packageExtension(): Promise<string> {
   const out = join(await makeTempDir('berth-vsix-'), 'berth.vsix');
   const vsce = join(REPO, 'node_modules', '@vscode', 'vsce', 'vsce');
-  await run(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--out', out], { cwd: REPO, timeoutMs: 120_000 });
+  await run(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--out', out], {
+    cwd: REPO,
+    timeoutMs: 120_000,
+  });
   return out;
 }
 
@@ -72,8 +75,10 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
     [
       entry,
       ...common,
-      '--auth', 'none',
-      '--bind-addr', `127.0.0.1:${port}`,
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
       '--disable-telemetry',
       '--disable-update-check',
       '--disable-workspace-trust',
