@@ -61,3 +61,39 @@ function hint(errno: string | undefined): string {
 export function isBerthError(err: unknown, code?: ErrorCode): err is BerthError {
   return err instanceof BerthError && (code === undefined || err.code === code);
 }
+
+/** The errno name of a Node system error (`'ENOENT'`), or undefined for anything else. */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as SystemErrorLike | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/** True when `err` is a system error with one of `codes` (e.g. `isErrno(e, 'ENOENT', 'ENOTDIR')`). */
+export function isErrno(err: unknown, ...codes: string[]): boolean {
+  const errno = errnoOf(err);
+  return errno !== undefined && codes.includes(errno);
+}
+
+/**
+ * Runs `fn` and returns its result, or `undefined` when it fails with one of the expected errnos.
+ * Any other failure is rethrown: this is how Berth writes "it may already be gone", without a
+ * catch-all that would also swallow EACCES, EIO or a bug.
+ */
+export function unlessErrno<T>(codes: readonly string[], fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (e) {
+    if (isErrno(e, ...codes)) return undefined;
+    throw e;
+  }
+}
+
+/** The asynchronous twin of {@link unlessErrno}. */
+export async function unlessErrnoAsync<T>(codes: readonly string[], fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isErrno(e, ...codes)) return undefined;
+    throw e;
+  }
+}
