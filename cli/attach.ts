@@ -35,17 +35,15 @@ export function terminalSize(): { rows: number; cols: number } {
  * starts the process and resolves with its exit code), and restores everything afterwards.
  */
 export async function attached(client: AgentClient, token: string, o: AttachOptions, run: () => Promise<number>): Promise<number> {
-  const conn = client.connection;
   const cleanups: (() => void)[] = [];
-  const sub = conn.onNotification(OutputNotification.type, (n) => {
+  const sub = client.onNotification(OutputNotification.type, (n) => {
     if (n.token !== token) return;
     const data = Buffer.from(n.data, 'base64');
     if (n.stream === 'stderr') process.stderr.write(data);
     else process.stdout.write(data);
   });
   cleanups.push(() => sub.dispose());
-  const send = (p: { data?: string; eof?: boolean }) =>
-    void conn.sendNotification(InputNotification.type, { token, ...p }).catch(() => undefined);
+  const send = (p: { data?: string; eof?: boolean }) => client.notify(InputNotification.type, { token, ...p });
   const stdin = process.stdin;
   if (o.tty && o.stdin && stdin.isTTY) {
     stdin.setRawMode(true);
@@ -61,7 +59,7 @@ export async function attached(client: AgentClient, token: string, o: AttachOpti
       restore();
       process.off('exit', restore);
     });
-    const onWinch = () => void conn.sendNotification(ResizeNotification.type, { token, ...terminalSize() }).catch(() => undefined);
+    const onWinch = () => client.notify(ResizeNotification.type, { token, ...terminalSize() });
     process.on('SIGWINCH', onWinch);
     cleanups.push(() => void process.off('SIGWINCH', onWinch));
     // In raw mode Ctrl-C is a byte, not SIGINT; these still end the CLI with the terminal restored.

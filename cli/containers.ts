@@ -20,7 +20,7 @@ import {
 import { flagBool, flagString, flagStrings, UsageError, type FlagSpec, type ParsedArgs } from './args';
 import type { AgentClient } from './client';
 import type { CliIO } from './context';
-import { humanDuration } from './format';
+import { humanDuration } from '../client/format';
 import { attached, newAttachToken, terminalSize } from './attach';
 
 export const CREATE_FLAGS: FlagSpec[] = [
@@ -180,7 +180,7 @@ export function printLine(io: CliIO, l: LogLine, timestamps = false): void {
  */
 export async function startAttached(client: AgentClient, io: CliIO, id: string): Promise<number> {
   const token = `berth-cli-attach-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const sub = client.connection.onNotification(LogLineNotification.type, (n) => {
+  const sub = client.onNotification(LogLineNotification.type, (n) => {
     if (n.token === token) printLine(io, n.line);
   });
   const off = io.onInterrupt(

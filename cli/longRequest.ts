@@ -37,7 +37,7 @@ export async function longRequest<P, R, N extends { token: string }>(
   r: LongRequest<P, R, N>,
 ): Promise<R | 'interrupted'> {
   const token = `berth-cli-${r.name}-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const sub = client.connection.onNotification(r.progress, (n) => {
+  const sub = client.onNotification(r.progress, (n) => {
     if (n.token === token) r.onProgress(n);
   });
   const cts = new CancellationTokenSource();

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { parseArgs, formatFlagHelp, UsageError, type ParsedArgs } from './args';
 import { connectAgent, type AgentClient } from './client';
 import { CliError, errorLine, type CliIO, type Command, type Context } from './context';
-import { TemplateError } from './format';
+import { TemplateError } from '../client/format';
 import { agent } from './commands/agent';
 import { create } from './commands/create';
 import { exec } from './commands/exec';

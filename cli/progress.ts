@@ -4,7 +4,7 @@
  * at most every `intervalMs`. Elsewhere (logs, CI): one line per layer each time its phase changes.
  */
 import type { LayerProgress } from '../protocol';
-import { humanSize, shortId } from './format';
+import { humanSize, shortId } from '../client/format';
 
 /**
  * One line's state: a pull's {@link LayerProgress}, or anything shaped like it (a push's blobs)

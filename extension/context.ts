@@ -5,11 +5,11 @@
  */
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { agentPaths } from '../agent/config';
-import { isRoot, startAgentProcess } from './agent/autostart';
-import { AgentConnection, type AgentState } from './agent/connection';
-import { classify, detailLine } from './agent/errors';
-import { AgentStatusBar } from './agent/statusBar';
+import { agentPaths } from '../client/paths';
+import { isRoot, startBundledAgent } from '../client/autostart';
+import { AgentConnection, type AgentState } from '../client/connection';
+import { classify, detailLine } from '../client/errors';
+import { AgentStatusBar } from './connection/statusBar';
 import { INSPECT_SCHEME, ReadonlyDocumentProvider } from './documents/ReadonlyDocumentProvider';
 import { registerTrees, type Trees } from './tree/registerTrees';
 
@@ -30,7 +30,7 @@ export class Context implements vscode.Disposable {
     this.push(this.output);
     this.agent = new AgentConnection({
       socket: () => this.socketPath(),
-      autostart: isRoot() && !process.env.BERTH_NO_AUTOSTART ? (socket) => startAgentProcess(this.berthScript, socket) : undefined,
+      autostart: isRoot() && !process.env.BERTH_NO_AUTOSTART ? (socket) => startBundledAgent(this.berthScript, socket) : undefined,
       log: (line) => this.output.info(line),
     });
     this.push(this.agent);

@@ -1,4 +1,4 @@
-import { agentPaths } from '../../agent/config';
+import { agentPaths } from '../../client/paths';
 import { flagBool, flagString } from '../args';
 import type { Command } from '../context';
 

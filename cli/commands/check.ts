@@ -6,7 +6,7 @@
 import { StoreCheckRequest, type StoreCheckResult } from '../../protocol';
 import { flagBool, flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
-import { humanSize, toJson } from '../format';
+import { humanSize, toJson } from '../../client/format';
 
 export const check: Command = {
   name: 'check',

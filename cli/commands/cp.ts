@@ -1,10 +1,10 @@
 /**
  * `berth cp [-a] [-L] SRC DEST`, with Docker's rules. One side is `CONTAINER:PATH`, the other a
  * local path or `-` (a tar on stdin or stdout). The agent packs and extracts inside the container
- * (running or stopped); this process packs and extracts on the host side, with the user's own
- * permissions, so the agent never touches the user's files. An archive from a container is
- * extracted with the destination directory as its root (agent/archive/tree.ts): a hostile
- * container's links cannot lead the copy anywhere else on the host.
+ * (running or stopped); this process packs and extracts on the host side (client/copy.ts), with
+ * the user's own permissions, so the agent never touches the user's files. An archive from a
+ * container is extracted with the destination directory as its root: a hostile container's links
+ * cannot lead the copy anywhere else on the host.
  *
  * Destination rules (as docker cp):
  *   SRC file  -> DEST missing: written as DEST (its parent must exist; "DEST/" missing is an
@@ -13,10 +13,9 @@
  *                copied into it, or only its contents when SRC ends with "/."; DEST a file: error.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as C, lstatSync, openSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { posix, resolve } from 'node:path';
-import { extractTree, packTree, type ExtractOptions } from '../../agent/archive/tree';
-import { ByteQueue } from '../../agent/server/archive';
+import { ByteQueue, type Destination, openDestination, packPath, type Rename } from '../../client/copy';
 import {
   ArchiveDataNotification,
   ContainerPathStatRequest,
@@ -30,7 +29,6 @@ import { flagBool } from '../args';
 import { CliError, type Command, type Context } from '../context';
 import type { AgentClient } from '../client';
 
-const O_PATH = 0o10000000;
 const WRITE_CHUNK = 512 * 1024;
 
 interface Operand {
@@ -51,7 +49,7 @@ export function parseOperand(arg: string): Operand {
 /** Where an archive goes: extract into `dir`, renaming its top entry when asked. */
 interface Placement {
   dir: string;
-  rename?: ExtractOptions['rename'];
+  rename?: Rename;
 }
 
 function errnoCode(e: unknown): string | undefined {
@@ -111,7 +109,8 @@ async function copyFrom(ctx: Context, client: AgentClient, src: Required<Operand
   const srcBase = posix.basename(posix.normalize(src.path)) || '.';
   const token = randomBytes(8).toString('hex');
   const queue = new ByteQueue();
-  const sub = client.connection.onNotification(ArchiveDataNotification.type, (n) => {
+  const sub = client.onNotification(ArchiveDataNotification.type, (n) => {
+    // push rejects only once the queue has failed, and the reader reports that failure.
     if (n.token === token) void queue.push(Buffer.from(n.data, 'base64')).catch(() => undefined);
   });
   try {
@@ -134,9 +133,9 @@ async function copyFrom(ctx: Context, client: AgentClient, src: Required<Operand
     }
     const where = destArg + (destArg.endsWith('/') && !destAbs.endsWith('/') ? '/' : '');
     const placement = place(destArg.endsWith('/') ? `${destAbs}/` : destAbs, destKind, containerKind(st), srcBase, contents, where);
-    let rootFd: number;
+    let destination: Destination;
     try {
-      rootFd = openSync(placement.dir, O_PATH | C.O_DIRECTORY);
+      destination = openDestination(placement.dir);
     } catch (e) {
       throw new CliError(`${placement.dir}: ${errnoCode(e) === 'ENOENT' ? 'no such directory' : (e as Error).message}`);
     }
@@ -147,12 +146,12 @@ async function copyFrom(ctx: Context, client: AgentClient, src: Required<Operand
         (e: Error) => queue.fail(e),
       );
       // The destination directory is the root: nothing in the archive reaches outside it.
-      await extractTree(rootFd, '/', queue, 'copy from container', { rename: placement.rename });
+      await destination.extract(queue, placement.rename);
       const r = await got;
       ctx.io.stdout(`Successfully copied ${r.bytes} bytes to ${destArg}\n`);
       return 0;
     } finally {
-      closeSync(rootFd);
+      destination.close();
     }
   } finally {
     sub.dispose();
@@ -198,14 +197,7 @@ async function copyTo(
       if ((e as { code?: number }).code !== ErrorCode.NotFound) throw e;
     }
     placement = place(dest.path, destKind, st.isDirectory() ? 'dir' : 'other', base, contents, `${dest.container}:${dest.path}`);
-    const parentFd = openSync(posix.dirname(srcAbs), O_PATH | C.O_DIRECTORY);
-    source = (async function* () {
-      try {
-        yield* packTree(parentFd, `/${base}`, 'copy to container');
-      } finally {
-        closeSync(parentFd);
-      }
-    })();
+    source = packPath(srcAbs);
   }
   const token = randomBytes(8).toString('hex');
   const put = client.request(PutArchiveRequest.type, {

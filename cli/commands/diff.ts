@@ -1,7 +1,7 @@
 import { ContainerDiffRequest } from '../../protocol';
 import { flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
-import { formatList } from '../format';
+import { formatList } from '../../client/format';
 
 const KIND = ['C', 'A', 'D'] as const;
 

@@ -2,7 +2,7 @@ import { EventNotification, SubscribeRequest, type BerthEvent } from '../../prot
 import { flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
 import { ConnectionLostError } from '../client';
-import { compileTemplate } from '../format';
+import { compileTemplate } from '../../client/format';
 
 /** Docker's `events` line: "2026-11-22T21:40:00.000000000Z image pull sha256:… (name=…)". */
 export function eventLine(e: BerthEvent): string {
@@ -29,7 +29,7 @@ export const events: Command = {
     const format = flagString(p, 'format');
     const render = !format ? eventLine : format === 'json' ? (e: BerthEvent) => JSON.stringify(e) : compileTemplate(format);
     const client = await ctx.connect();
-    client.connection.onNotification(EventNotification.type, (e) => io.stdout(render(e) + '\n'));
+    client.onNotification(EventNotification.type, (e) => io.stdout(render(e) + '\n'));
     let off = (): void => {};
     const interrupted = new Promise<'interrupted'>((r) => (off = io.onInterrupt(() => r('interrupted'))));
     try {

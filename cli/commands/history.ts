@@ -1,7 +1,7 @@
 import { ImageHistoryRequest } from '../../protocol';
 import { flagBool, flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
-import { ellipsis, formatList, humanSize, relativeAge, shortId, table } from '../format';
+import { ellipsis, formatList, humanSize, relativeAge, shortId, table } from '../../client/format';
 
 export const history: Command = {
   name: 'history',

@@ -1,7 +1,7 @@
 import { ListImagesRequest, type ImageSummary } from '../../protocol';
 import { flagBool, flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
-import { familiarRepo, formatList, humanSize, relativeAge, shortId, splitRepoTag, table } from '../format';
+import { familiarRepo, formatList, humanSize, relativeAge, shortId, splitRepoTag, table } from '../../client/format';
 
 /** The table's rows: one per tag, like Docker; untagged images show <none>. */
 export function imageRows(images: readonly ImageSummary[], opts: { digests: boolean; noTrunc: boolean; now: number }): string[][] {

@@ -2,7 +2,7 @@ import { ErrorCodes, ResponseError } from 'vscode-jsonrpc/node';
 import { ErrorCode, InspectContainerRequest, InspectImageRequest, type ContainerInspect, type ImageInspect } from '../../protocol';
 import { flagString } from '../args';
 import { FORMAT_FLAG, errorLine, type Command } from '../context';
-import { formatList, toJson } from '../format';
+import { formatList, toJson } from '../../client/format';
 
 export const inspect: Command = {
   name: 'inspect',

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { LoadImagesRequest } from '../../protocol';
 import { flagString } from '../args';
 import { CliError, type Command } from '../context';
-import { familiarRef } from '../format';
+import { familiarRef } from '../../client/format';
 
 export const load: Command = {
   name: 'load',

@@ -47,7 +47,7 @@ export const logs: Command = {
       return 0;
     }
     const token = `berth-cli-logs-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const sub = client.connection.onNotification(LogLineNotification.type, (n) => {
+    const sub = client.onNotification(LogLineNotification.type, (n) => {
       if (n.token === token) printLine(io, n.line, timestamps);
     });
     const cts = new CancellationTokenSource();

@@ -6,7 +6,7 @@
 import { PruneContainersRequest, PruneImagesRequest, type PruneResult } from '../../protocol';
 import { flagBool, flagString } from '../args';
 import { CliError, FORMAT_FLAG, type CliIO, type Command } from '../context';
-import { humanSize, toJson } from '../format';
+import { humanSize, toJson } from '../../client/format';
 
 const FORCE = { name: 'force', short: 'f', type: 'boolean' as const, help: 'Do not prompt for confirmation' };
 

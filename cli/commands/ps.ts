@@ -2,7 +2,7 @@ import { ListContainersRequest, type ContainerSummary } from '../../protocol';
 import { flagBool, flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
 import { statusText } from '../containers';
-import { ellipsis, formatList, relativeAge, table } from '../format';
+import { ellipsis, formatList, relativeAge, table } from '../../client/format';
 
 /** `ps`'s PORTS text: "127.0.0.1:8080->80/tcp, 443/tcp", as Docker words it (ranges not folded). */
 export function formatPorts(ports: readonly ContainerSummary['Ports'][number][]): string {

@@ -1,7 +1,7 @@
 import { PullProgressNotification, PullRequest, type Platform } from '../../protocol';
 import { flagBool, flagString, UsageError } from '../args';
 import type { Command } from '../context';
-import { familiarRef, normalizeRef, parseRef } from '../format';
+import { familiarRef, normalizeRef, parseName } from '../../client/format';
 import { longRequest } from '../longRequest';
 import { PullProgressRenderer } from '../progress';
 
@@ -43,9 +43,10 @@ export const pull: Command = {
     const header = () => {
       if (headerShown) return;
       headerShown = true;
-      const r = parseRef(ref);
-      if (!r.tag && !r.digest) io.stdout('Using default tag: latest\n');
-      io.stdout(`${r.digest ?? r.tag ?? 'latest'}: Pulling from ${r.path}\n`);
+      // The agent answered, so it parsed the reference: parseName agrees (the same parser).
+      const r = parseName(ref);
+      if (!r?.tag && !r?.digest) io.stdout('Using default tag: latest\n');
+      io.stdout(`${r?.digest ?? r?.tag ?? 'latest'}: Pulling from ${r?.repository ?? ref}\n`);
     };
     const renderer = new PullProgressRenderer({ write: io.stderr, isTTY: io.stderrIsTTY, columns: io.columns });
     const result = await longRequest(client, io, {

@@ -5,7 +5,7 @@
 import { PushProgressNotification, PushRequest } from '../../protocol';
 import { flagBool } from '../args';
 import type { Command } from '../context';
-import { parseRef } from '../format';
+import { parseName } from '../../client/format';
 import { longRequest } from '../longRequest';
 import { PullProgressRenderer, type PhaseLabels } from '../progress';
 
@@ -48,8 +48,8 @@ export const push: Command = {
     const header = () => {
       if (headerShown) return;
       headerShown = true;
-      const r = parseRef(ref);
-      io.stdout(`The push refers to repository [${r.domain}/${r.path}]\n`);
+      const r = parseName(ref);
+      io.stdout(`The push refers to repository [${r ? `${r.registry}/${r.repository}` : ref}]\n`);
     };
     const renderer = new PullProgressRenderer({ write: io.stdout, isTTY: io.stdoutIsTTY, columns: io.columns, labels: PUSH_LABELS });
     const result = await longRequest(client, io, {

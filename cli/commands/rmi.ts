@@ -1,7 +1,7 @@
 import { RemoveImageRequest } from '../../protocol';
 import { flagBool } from '../args';
 import { eachOperand, type Command } from '../context';
-import { familiarRef } from '../format';
+import { familiarRef } from '../../client/format';
 
 export const rmi: Command = {
   name: 'rmi',

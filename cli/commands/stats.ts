@@ -1,7 +1,7 @@
 import { ContainerStatsRequest, type ContainerStats } from '../../protocol';
 import { flagBool, flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
-import { formatList, table } from '../format';
+import { formatList, table } from '../../client/format';
 
 /** A terminal stream stops after this many readings (about an hour). */
 const MAX_READINGS = 3600;

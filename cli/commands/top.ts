@@ -1,7 +1,7 @@
 import { ContainerTopRequest } from '../../protocol';
 import { flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
-import { formatList, table } from '../format';
+import { formatList, table } from '../../client/format';
 
 export const top: Command = {
   name: 'top',

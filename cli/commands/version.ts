@@ -1,7 +1,7 @@
 import { API_VERSION, VersionRequest, type VersionResult } from '../../protocol';
 import { flagString } from '../args';
 import { FORMAT_FLAG, errorLine, type Command } from '../context';
-import { compileTemplate, toJson } from '../format';
+import { compileTemplate, toJson } from '../../client/format';
 
 declare const BERTH_VERSION: string;
 

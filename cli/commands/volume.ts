@@ -13,7 +13,7 @@ import {
 } from '../../protocol';
 import { flagBool, flagString, flagStrings } from '../args';
 import { eachOperand, errorLine, FORMAT_FLAG, type Command } from '../context';
-import { formatList, humanSize, table, toJson } from '../format';
+import { formatList, humanSize, table, toJson } from '../../client/format';
 import { confirm } from './prune';
 
 export const volumeCreate: Command = {

@@ -18,8 +18,8 @@ import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import { InputNotification, MAX_INPUT_CHUNK, ResizeNotification } from '../../protocol';
-import type { AgentConnection } from '../agent/connection';
-import { classify } from '../agent/errors';
+import type { AgentConnection } from '../../client/connection';
+import { classify } from '../../client/errors';
 
 export type StreamAgent = Pick<AgentConnection, 'request' | 'onOutput' | 'notify'>;
 

@@ -7,7 +7,7 @@
  * Content providers make read-only editors; open documents follow the events of their kind.
  */
 import * as vscode from 'vscode';
-import { ellipsis, humanSize, shortId, table } from '../../cli/format';
+import { ellipsis, humanSize, shortId, table } from '../../client/format';
 import {
   ContainerDiffRequest,
   ImageHistoryRequest,
@@ -17,7 +17,7 @@ import {
   type ContainerChange,
   type HistoryEntry,
 } from '../../protocol';
-import type { AgentConnection } from '../agent/connection';
+import type { AgentConnection } from '../../client/connection';
 import { ageText } from '../tree/images/ImageTreeItem';
 
 export const INSPECT_SCHEME = 'berth-inspect';

@@ -18,8 +18,8 @@
  */
 import * as vscode from 'vscode';
 import { FsReadDirectoryRequest, FsReadFileRequest, FsStatRequest, type FsFileType, type FsStat } from '../../protocol';
-import { QUICK_REQUEST_TIMEOUT_MS, type AgentConnection } from '../agent/connection';
-import { classify } from '../agent/errors';
+import { QUICK_REQUEST_TIMEOUT_MS, type AgentConnection } from '../../client/connection';
+import { classify } from '../../client/errors';
 import type { ChangeUpdate, ContainerChangeFeed } from '../inspector/changeFeed';
 import { parentPath, targetOf } from './uris';
 

@@ -8,7 +8,7 @@
  * entry still offers "Add to Workspace as a Folder" as an explicit choice.
  */
 import * as vscode from 'vscode';
-import { classify } from '../agent/errors';
+import { classify } from '../../client/errors';
 import type { Context } from '../context';
 import { BerthFileSystemProvider } from './BerthFileSystemProvider';
 import { childPath, parentPath } from './uris';

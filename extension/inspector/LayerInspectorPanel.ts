@@ -14,7 +14,7 @@
 import * as vscode from 'vscode';
 import { ContainerChangesRequest, ImageLayersRequest, InspectImageRequest, LayerFilesRequest, type BerthEvent } from '../../protocol';
 import type { Context } from '../context';
-import { classify } from '../agent/errors';
+import { classify } from '../../client/errors';
 import type { ContainerChangesView, HostMessage, PageMessage } from '../../webview/messages';
 import { changeFeedOf, type ChangesSnapshot, type ChangeSubscription, type ChangeUpdate } from './changeFeed';
 import { inspectorHtml, newNonce } from './html';

@@ -22,8 +22,8 @@ import {
   type ContainerChangesResult,
   type ContainerFileChange,
 } from '../../protocol';
-import type { AgentConnection } from '../agent/connection';
-import { classify } from '../agent/errors';
+import type { AgentConnection } from '../../client/connection';
+import { classify } from '../../client/errors';
 
 export type FeedAgent = Pick<AgentConnection, 'state' | 'onDidChangeState' | 'onContainerChanged' | 'onEvent' | 'request'>;
 

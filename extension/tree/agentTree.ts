@@ -10,7 +10,7 @@
  */
 import * as vscode from 'vscode';
 import type { BerthEvent } from '../../protocol';
-import type { AgentConnection } from '../agent/connection';
+import type { AgentConnection } from '../../client/connection';
 import { ListRefresher } from './listRefresher';
 
 export type TreeAgent = Pick<AgentConnection, 'state' | 'onDidChangeState' | 'onEvent' | 'request'>;

@@ -9,8 +9,8 @@
 import { realpathSync } from 'node:fs';
 import * as vscode from 'vscode';
 import { WorkspaceStatusRequest, type ContainerEventAction } from '../../protocol';
-import { QUICK_REQUEST_TIMEOUT_MS, type AgentConnection } from '../agent/connection';
-import { classify } from '../agent/errors';
+import { QUICK_REQUEST_TIMEOUT_MS, type AgentConnection } from '../../client/connection';
+import { classify } from '../../client/errors';
 import { ListRefresher } from '../tree/listRefresher';
 import { buildWorkspaceNodes, contextValue, portAddress, portNodes, type FolderRef, type WorkspaceNode } from './model';
 

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { ErrorCode, WorkspaceUpRequest, type WorkspaceEvent, type WorkspaceUpResult } from '../../protocol';
-import { classify } from '../agent/errors';
+import { classify } from '../../client/errors';
 import type { Context } from '../context';
 import type { FolderRef } from './model';
 

@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import { ListImagesRequest, VersionRequest } from '../../protocol';
-import { AgentConnection, ConnectionLostError, RequestTimeoutError } from '../../extension/agent/connection';
-import { classify, sentence } from '../../extension/agent/errors';
+import { AgentConnection, ConnectionLostError, RequestTimeoutError } from '../../client/connection';
+import { classify, sentence } from '../../client/errors';
 import { makeTempDir, registerCleanup, runCleanups, stopChild, trackChild } from '../support/tmp';
 
 /**

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageConnection } from 'vscode-jsonrpc';
 import { CreateContainerRequest, ListContainersRequest, PullRequest } from '../../protocol';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { interactiveParams, RunPseudoterminal } from '../../extension/commands/images/runInteractive';
 import { startAgent, type TestAgent } from '../support/agent';
 import { removeAllContainers } from '../support/containers';

@@ -9,12 +9,13 @@ import {
   humanDuration,
   humanSize,
   normalizeRef,
+  parseName,
   relativeAge,
   shortId,
   table,
   TemplateError,
   toJson,
-} from '../../cli/format';
+} from '../../client/format';
 
 test('humanSize: 1000-based, 3 significant digits, like docker', () => {
   assert.equal(humanSize(0), '0B');
@@ -62,18 +63,25 @@ test('ids and ellipsis', () => {
 });
 
 test('references: normalised and familiar forms', () => {
+  // The agent's parser (client/format.ts uses it) checks digests: a real-length one here.
+  const D = `sha256:${'ab'.repeat(32)}`;
   assert.equal(normalizeRef('busybox'), 'docker.io/library/busybox:latest');
   assert.equal(normalizeRef('busybox:1.36'), 'docker.io/library/busybox:1.36');
   assert.equal(normalizeRef('team/app'), 'docker.io/team/app:latest');
   assert.equal(normalizeRef('127.0.0.1:5000/team/app:v1'), '127.0.0.1:5000/team/app:v1');
   assert.equal(normalizeRef('localhost/app'), 'localhost/app:latest');
-  assert.equal(normalizeRef('alpine@sha256:abc'), 'docker.io/library/alpine@sha256:abc');
+  assert.equal(normalizeRef(`alpine@${D}`), `docker.io/library/alpine@${D}`);
   assert.equal(familiarRef('docker.io/library/busybox:latest'), 'busybox:latest');
   assert.equal(familiarRef('docker.io/team/app:v1'), 'team/app:v1');
   assert.equal(familiarRef('ghcr.io/o/app:v1'), 'ghcr.io/o/app:v1');
-  assert.equal(familiarRef('docker.io/library/alpine@sha256:abc'), 'alpine@sha256:abc');
+  assert.equal(familiarRef(`docker.io/library/alpine@${D}`), `alpine@${D}`);
   assert.equal(familiarRepo('docker.io/library/busybox'), 'busybox');
   assert.equal(familiarRepo('127.0.0.1:5000/library/busybox'), '127.0.0.1:5000/library/busybox');
+  // What the agent's grammar refuses is shown as given (the agent words the error).
+  assert.equal(normalizeRef('Busy Box'), 'Busy Box');
+  assert.equal(familiarRef('alpine@sha256:abc'), 'alpine@sha256:abc');
+  assert.equal(parseName('UPPER/case'), undefined);
+  assert.deepEqual(parseName('busybox:1'), { registry: 'docker.io', repository: 'library/busybox', tag: '1' });
 });
 
 test('table: docker tabwriter alignment (min width 10, padding 3, last column unpadded)', () => {

@@ -8,14 +8,14 @@ import { writeFileSync } from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import { ListImagesRequest, PullRequest, type BerthEvent, type PullProgressParams } from '../../protocol';
-import { classify } from '../../extension/agent/errors';
+import { classify } from '../../client/errors';
 import {
   AgentConnection,
   ConnectionLostError,
   NotConnectedError,
   type AgentConnectionOptions,
   type AgentState,
-} from '../../extension/agent/connection';
+} from '../../client/connection';
 import { FakeAgent, until } from './extension-fake-agent';
 
 const cleanups: (() => unknown)[] = [];

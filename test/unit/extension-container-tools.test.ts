@@ -7,7 +7,7 @@
 import { window } from './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { commitContainer } from '../../extension/commands/containers/commitContainer';
 import { pruneContainers } from '../../extension/commands/containers/pruneContainers';
 import { pruneImages } from '../../extension/commands/images/pruneImages';

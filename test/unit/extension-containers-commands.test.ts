@@ -6,7 +6,7 @@
 import { window } from './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { removeContainer } from '../../extension/commands/containers/removeContainer';
 import { restartContainer } from '../../extension/commands/containers/restartContainer';
 import { startContainer } from '../../extension/commands/containers/startContainer';

@@ -7,7 +7,7 @@
 import './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { LogsPseudoterminal } from '../../extension/commands/containers/logsTerminal';
 import { ContainersTreeProvider, EVENT_DEBOUNCE_MS } from '../../extension/tree/containers/ContainersTreeProvider';
 import type { ContainersNode } from '../../extension/tree/containers/model';

@@ -11,7 +11,7 @@ import { FileChangeType, workspace } from './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { ContainerFileChange } from '../../protocol';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { BerthFileSystemProvider } from '../../extension/fs/BerthFileSystemProvider';
 import { watchOpenDocuments } from '../../extension/fs/registerFileSystem';
 import { containerUri, imageUri } from '../../extension/fs/uris';

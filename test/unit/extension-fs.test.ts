@@ -8,7 +8,7 @@
 import { commands, FileSystemError, FileType, Uri, window, workspace } from './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { compareWithImage } from '../../extension/commands/containers/compareWithImage';
 import type { Context } from '../../extension/context';
 import { BerthFileSystemProvider } from '../../extension/fs/BerthFileSystemProvider';

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ResponseError } from 'vscode-jsonrpc';
 import { ErrorCode, type ImageSummary } from '../../protocol';
-import { classify, detailLine, sentence } from '../../extension/agent/errors';
-import { NotConnectedError } from '../../extension/agent/connection';
+import { classify, detailLine, sentence } from '../../client/errors';
+import { NotConnectedError } from '../../client/connection';
 import { PullProgressTracker } from '../../extension/commands/images/pullProgress';
 import { age, buildImageTree, childrenOf, leaves } from '../../extension/tree/images/model';
 

@@ -9,7 +9,7 @@ import { window } from './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { ImageSummary } from '../../protocol';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { RUN_INTERACTIVE_ANSWERS_KEY, runInteractive, RunPseudoterminal } from '../../extension/commands/images/runInteractive';
 import type { Context } from '../../extension/context';
 import type { ImageLeaf } from '../../extension/tree/images/model';

@@ -7,7 +7,7 @@
 import { window } from './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { attachShell } from '../../extension/commands/containers/attachShell';
 import { ShellPseudoterminal } from '../../extension/commands/containers/shellTerminal';
 import type { Context } from '../../extension/context';

@@ -7,7 +7,7 @@ import './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { ImageSummary } from '../../protocol';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { EVENT_DEBOUNCE_MS, ImagesTreeProvider } from '../../extension/tree/images/ImagesTreeProvider';
 import type { ImageNode } from '../../extension/tree/images/model';
 import { FakeAgent, until } from './extension-fake-agent';

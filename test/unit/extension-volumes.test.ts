@@ -8,7 +8,7 @@ import { window } from './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { ResponseError } from 'vscode-jsonrpc';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import { pruneVolumes } from '../../extension/commands/volumes/pruneVolumes';
 import { removeVolume } from '../../extension/commands/volumes/removeVolume';
 import type { Context } from '../../extension/context';

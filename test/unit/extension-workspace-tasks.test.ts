@@ -11,7 +11,7 @@ import { CustomExecution, Task, TaskScope } from './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { WorkspaceInfo } from '../../protocol';
-import { AgentConnection } from '../../extension/agent/connection';
+import { AgentConnection } from '../../client/connection';
 import type { FolderRef } from '../../extension/workspace/model';
 import { BerthTaskProvider, execParams, folderOfScope, taskCommand, TaskPseudoterminal, TASK_TYPE } from '../../extension/workspace/tasks';
 import { FakeAgent, fakeContainer, until } from './extension-fake-agent';

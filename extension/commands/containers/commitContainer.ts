@@ -4,7 +4,7 @@
  * the agent's events.
  */
 import * as vscode from 'vscode';
-import { familiarRef, shortId } from '../../../cli/format';
+import { familiarRef, shortId } from '../../../client/format';
 import { CommitContainerRequest } from '../../../protocol';
 import type { Context } from '../../context';
 import { targetContainers, withProgress } from './pickContainer';

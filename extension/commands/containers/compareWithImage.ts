@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import * as vscode from 'vscode';
 import { InspectContainerRequest } from '../../../protocol';
-import { classify } from '../../agent/errors';
+import { classify } from '../../../client/errors';
 import type { Context } from '../../context';
 import { BerthFileSystemProvider } from '../../fs/BerthFileSystemProvider';
 import { CONTAINER_SCHEME, imageUri, targetOf } from '../../fs/uris';

@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import { ContainerLogsRequest, type LogLine } from '../../../protocol';
-import type { AgentConnection } from '../../agent/connection';
-import { classify } from '../../agent/errors';
+import type { AgentConnection } from '../../../client/connection';
+import { classify } from '../../../client/errors';
 
 export type LogsAgent = Pick<AgentConnection, 'request' | 'onLogLine'>;
 

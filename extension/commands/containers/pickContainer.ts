@@ -4,7 +4,7 @@
  * limited to the states the command applies to.
  */
 import * as vscode from 'vscode';
-import { shortId } from '../../../cli/format';
+import { shortId } from '../../../client/format';
 import type { ContainerStatus } from '../../../protocol';
 import type { Context } from '../../context';
 import { statusText } from '../../tree/containers/ContainerTreeItem';

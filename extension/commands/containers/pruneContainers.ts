@@ -1,6 +1,6 @@
 /** Prune Containers: removes every container that is not running, after a modal confirmation. */
 import * as vscode from 'vscode';
-import { humanSize } from '../../../cli/format';
+import { humanSize } from '../../../client/format';
 import { PruneContainersRequest, type PruneResult } from '../../../protocol';
 import type { Context } from '../../context';
 import { withProgress } from './pickContainer';

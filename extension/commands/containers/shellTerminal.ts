@@ -9,8 +9,8 @@
  */
 import type { CancellationToken } from 'vscode-jsonrpc';
 import { ExecRequest } from '../../../protocol';
-import type { AgentConnection } from '../../agent/connection';
-import { classify } from '../../agent/errors';
+import type { AgentConnection } from '../../../client/connection';
+import { classify } from '../../../client/errors';
 import { StreamPseudoterminal, type StreamAgent } from '../streamTerminal';
 
 export type ShellAgent = StreamAgent;

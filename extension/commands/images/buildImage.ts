@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { BuildImageRequest, type BuildEvent } from '../../../protocol';
-import { classify } from '../../agent/errors';
+import { classify } from '../../../client/errors';
 import type { Context } from '../../context';
 import { runReference } from './runArchive';
 

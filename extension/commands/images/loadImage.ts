@@ -1,6 +1,6 @@
 /** Load Image from File...: imports a docker-save or OCI-layout tar (from the Explorer or a dialog). */
 import * as vscode from 'vscode';
-import { familiarRef } from '../../../cli/format';
+import { familiarRef } from '../../../client/format';
 import { LoadImagesRequest } from '../../../protocol';
 import type { Context } from '../../context';
 

@@ -3,7 +3,7 @@
  * selected, or (from the Command Palette) the user's pick among the images the tree shows.
  */
 import * as vscode from 'vscode';
-import { familiarRef, humanSize, shortId } from '../../../cli/format';
+import { familiarRef, humanSize, shortId } from '../../../client/format';
 import type { Context } from '../../context';
 import { isImageLeaf, type ImageLeaf } from '../../tree/images/model';
 

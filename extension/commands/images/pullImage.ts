@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { familiarRef, humanSize } from '../../../cli/format';
+import { familiarRef, humanSize } from '../../../client/format';
 import { PullRequest } from '../../../protocol';
-import { classify } from '../../agent/errors';
+import { classify } from '../../../client/errors';
 import type { Context } from '../../context';
 import { PullProgressTracker } from './pullProgress';
 

@@ -4,7 +4,7 @@
  * that follows a build (runReference).
  */
 import * as vscode from 'vscode';
-import { familiarRef } from '../../../cli/format';
+import { familiarRef } from '../../../client/format';
 import type { Context } from '../../context';
 import type { ImageLeaf } from '../../tree/images/model';
 import { loadArchive } from './loadImage';

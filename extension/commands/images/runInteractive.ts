@@ -19,7 +19,7 @@ import {
   WaitContainerRequest,
   type CreateContainerParams,
 } from '../../../protocol';
-import type { AgentConnection } from '../../agent/connection';
+import type { AgentConnection } from '../../../client/connection';
 import type { Context } from '../../context';
 import { StreamPseudoterminal } from '../streamTerminal';
 import { imageName, targetImages } from './pickImage';

@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import * as vscode from 'vscode';
 import { SaveImagesRequest } from '../../../protocol';
-import { humanSize } from '../../../cli/format';
+import { humanSize } from '../../../client/format';
 import type { Context } from '../../context';
 import { imageName, targetImages } from './pickImage';
 

@@ -1,6 +1,6 @@
 /** Tag Image...: points a new tag at the image. */
 import * as vscode from 'vscode';
-import { familiarRepo } from '../../../cli/format';
+import { familiarRepo } from '../../../client/format';
 import { TagImageRequest } from '../../../protocol';
 import type { Context } from '../../context';
 import { imageName, targetImages } from './pickImage';

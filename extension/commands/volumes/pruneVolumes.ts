@@ -4,7 +4,7 @@
  * unused volume (`-a`).
  */
 import * as vscode from 'vscode';
-import { humanSize } from '../../../cli/format';
+import { humanSize } from '../../../client/format';
 import { PruneVolumesRequest } from '../../../protocol';
 import type { Context } from '../../context';
 

@@ -1,6 +1,6 @@
 /** How one node of the Containers tree looks: state icons, image and status, tooltips, context values. */
 import * as vscode from 'vscode';
-import { shortId } from '../../../cli/format';
+import { shortId } from '../../../client/format';
 import type { ContainerStatus, ContainerSummary } from '../../../protocol';
 import { imageLabel, status, type ContainersNode, type Duration } from './model';
 import { allPortsText, publishedPortsText } from './ports';

@@ -6,7 +6,7 @@
  */
 import type * as vscode from 'vscode';
 import { ListContainersRequest, type BerthEvent, type ContainerEventAction, type ContainerSummary } from '../../../protocol';
-import { QUICK_REQUEST_TIMEOUT_MS } from '../../agent/connection';
+import { QUICK_REQUEST_TIMEOUT_MS } from '../../../client/connection';
 import { AgentTreeProvider, type TreeAgent } from '../agentTree';
 import { ContainerTreeItem } from './ContainerTreeItem';
 import {

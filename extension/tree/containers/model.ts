@@ -3,7 +3,7 @@
  * exited, then created) or by image, running containers first in every group, then newest first.
  * Plain TypeScript, tested without VS Code; the UI words the numbers it returns.
  */
-import { familiarRef, shortId } from '../../../cli/format';
+import { familiarRef, shortId } from '../../../client/format';
 import type { ContainerStatus, ContainerSummary } from '../../../protocol';
 
 export type GroupBy = 'state' | 'image';

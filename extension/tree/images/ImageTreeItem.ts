@@ -1,6 +1,6 @@
 /** How one node of the Images tree looks: labels, descriptions, icons, tooltips, context values. */
 import * as vscode from 'vscode';
-import { humanSize, shortId } from '../../../cli/format';
+import { humanSize, shortId } from '../../../client/format';
 import { age, DANGLING_LABEL, type ImageNode } from './model';
 
 export interface ItemOptions {

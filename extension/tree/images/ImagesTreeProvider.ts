@@ -5,7 +5,7 @@
  */
 import type * as vscode from 'vscode';
 import { ListImagesRequest, type BerthEvent, type ImageSummary } from '../../../protocol';
-import { QUICK_REQUEST_TIMEOUT_MS } from '../../agent/connection';
+import { QUICK_REQUEST_TIMEOUT_MS } from '../../../client/connection';
 import { AgentTreeProvider, type TreeAgent } from '../agentTree';
 import { ImageTreeItem } from './ImageTreeItem';
 import { buildImageTree, childrenOf, leaves, type ImageLeaf, type ImageNode } from './model';

@@ -3,7 +3,7 @@
  * images no tag points at grouped under "<none>". Plain TypeScript, tested without VS Code.
  */
 import type { ImageSummary } from '../../../protocol';
-import { familiarRepo, splitRepoTag } from '../../../cli/format';
+import { familiarRepo, splitRepoTag } from '../../../client/format';
 
 export interface RepositoryNode {
   kind: 'repository';

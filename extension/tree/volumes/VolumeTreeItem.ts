@@ -1,6 +1,6 @@
 /** How one row of the Volumes tree looks: name, who uses it, a tooltip with driver and mount point. */
 import * as vscode from 'vscode';
-import { shortId } from '../../../cli/format';
+import { shortId } from '../../../client/format';
 import type { VolumeNode } from './model';
 
 export interface ItemOptions {

@@ -14,7 +14,7 @@ import {
   type ContainerSummary,
   type Volume,
 } from '../../../protocol';
-import { QUICK_REQUEST_TIMEOUT_MS } from '../../agent/connection';
+import { QUICK_REQUEST_TIMEOUT_MS } from '../../../client/connection';
 import { AgentTreeProvider, type TreeAgent } from '../agentTree';
 import { VolumeTreeItem } from './VolumeTreeItem';
 import { buildVolumeTree, type VolumeNode } from './model';

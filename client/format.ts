@@ -1,7 +1,10 @@
 /**
- * Output helpers shared by the commands: Docker-style tables, sizes and ages, image names as people
- * write them, and `--format` (json, or a small subset of Go templates).
+ * Display formatting for every client (the CLI's commands, the extension's trees and messages):
+ * Docker-style tables, sizes and ages, image names as people write them, and `--format` (json, or
+ * a small subset of Go templates).
  */
+import { ErrorCode, isBerthError } from '../agent/errors';
+import { familiarName, formatReference, type ImageReference, parseReference, withDefaultTag } from '../agent/image/reference';
 
 // ---------------------------------------------------------------------------------------------
 // Sizes and ages
@@ -66,48 +69,24 @@ export function ellipsis(s: string, max: number): string {
 // Image names
 // ---------------------------------------------------------------------------------------------
 
-export interface ParsedRef {
-  /** Registry host, "docker.io" when none was given. */
-  domain: string;
-  /** Repository path, "library/busybox" for official Docker Hub images. */
-  path: string;
-  tag?: string;
-  digest?: string;
+/**
+ * `ref` parsed by the agent's own parser (agent/image/reference.ts: one grammar for agent and
+ * clients), or undefined when it is not a valid reference: display code then shows it as given and
+ * leaves the verdict to the agent.
+ */
+export function parseName(ref: string): ImageReference | undefined {
+  try {
+    return parseReference(ref);
+  } catch (e) {
+    if (isBerthError(e, ErrorCode.InvalidReference)) return undefined;
+    throw e;
+  }
 }
 
-/** Splits a reference the way Docker does, without validating it (the agent does that). */
-export function parseRef(ref: string): ParsedRef {
-  let rest = ref;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  let domain = 'docker.io';
-  let path = rest;
-  const slash = rest.indexOf('/');
-  const first = slash < 0 ? '' : rest.slice(0, slash);
-  if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase())) {
-    domain = first === 'index.docker.io' ? 'docker.io' : first;
-    path = rest.slice(slash + 1);
-  }
-  if (domain === 'docker.io' && !path.includes('/')) path = `library/${path}`;
-  return { domain, path, tag, digest };
-}
-
-/** "busybox" -> "docker.io/library/busybox:latest"; a digest reference keeps its digest only. */
+/** "busybox" -> "docker.io/library/busybox:latest"; a digest reference keeps its digest only. Invalid: as given. */
 export function normalizeRef(ref: string): string {
-  const r = parseRef(ref);
-  const name = `${r.domain}/${r.path}`;
-  if (r.digest) return `${name}${r.tag ? `:${r.tag}` : ''}@${r.digest}`;
-  return `${name}:${r.tag ?? 'latest'}`;
+  const r = parseName(ref);
+  return r ? formatReference(withDefaultTag(r)) : ref;
 }
 
 /** The repository as people write it: docker.io/library/busybox -> busybox, docker.io/a/b -> a/b. */
@@ -119,11 +98,10 @@ export function familiarRepo(repo: string): string {
   return repo;
 }
 
-/** A full reference as people write it: docker.io/library/busybox:latest -> busybox:latest. */
+/** A full reference as people write it: docker.io/library/busybox:latest -> busybox:latest. Invalid: as given. */
 export function familiarRef(ref: string): string {
-  const r = parseRef(ref);
-  const repo = familiarRepo(`${r.domain}/${r.path}`);
-  return `${repo}${r.tag !== undefined ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
+  const r = parseName(ref);
+  return r ? familiarName(r) : ref;
 }
 
 /** "docker.io/library/busybox:latest" -> ["docker.io/library/busybox", "latest"]. */

@@ -1,7 +1,9 @@
 /**
- * The extension's link to the agent: one JSON-RPC connection over the agent's Unix socket, kept
- * alive for the life of the window. Plain TypeScript (no `vscode` import), so its state machine is
- * tested against fake agents on real sockets.
+ * Every client's link to the agent: one JSON-RPC connection over the agent's Unix socket. The VS
+ * Code extension keeps one alive for the life of the window (reconnecting, with the version
+ * handshake and the event subscription); the CLI makes one attempt per command with
+ * {@link connectOnce} (no reconnect, no handshake). Plain TypeScript (no `vscode` import), so the
+ * state machine is tested against fake agents on real sockets.
  *
  *            start()                 version + subscribe answered
  *   idle ──────────────▶ connecting ──────────────────────────────▶ connected
@@ -38,6 +40,8 @@ import {
   type RequestType0,
 } from 'vscode-jsonrpc';
 import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
+import { isErrno } from '../agent/errors';
+import type { BackgroundAgent } from './autostart';
 import {
   API_VERSION,
   ErrorCode,
@@ -52,15 +56,20 @@ import {
   type OutputParams,
   type PullProgressParams,
   type VersionResult,
-} from '../../protocol';
-import { WorkspaceProgressNotification, type WorkspaceProgressParams } from '../../protocol';
-import { BuildProgressNotification, type BuildProgressParams } from '../../protocol';
-import { ContainerChangedNotification, type ContainerChangedParams } from '../../protocol';
+} from '../protocol';
+import { WorkspaceProgressNotification, type WorkspaceProgressParams } from '../protocol';
+import { BuildProgressNotification, type BuildProgressParams } from '../protocol';
+import { ContainerChangedNotification, type ContainerChangedParams } from '../protocol';
 
 export type AgentState =
   | { kind: 'idle' }
   | { kind: 'connecting'; socket: string }
-  | { kind: 'connected'; socket: string; version: VersionResult }
+  | {
+      kind: 'connected';
+      socket: string;
+      /** The agent's `berth/version` answer; undefined when the connection was made without the handshake. */
+      version?: VersionResult;
+    }
   | {
       kind: 'disconnected';
       socket: string;
@@ -68,17 +77,17 @@ export type AgentState =
       reason: string;
       /** Nothing listens on the socket (ENOENT, ECONNREFUSED): an agent has to be started. */
       noAgent: boolean;
-      /** When the next attempt is due (ms since the epoch); undefined once disposed. */
+      /** When the next attempt is due (ms since the epoch); undefined once disposed, or without `reconnect`. */
       retryAt?: number;
+      /** The error of the last attempt to reach the socket (an errno error such as ENOENT), when there was one. */
+      cause?: unknown;
+      /** An agent this connection started in the background for this attempt: its log, and why it ended if it did. */
+      background?: { log: string; exited?: string };
     }
   | { kind: 'disposed' };
 
-export interface AutostartResult {
-  /** The agent's log file, for messages. */
-  log: string;
-  /** Why the started process ended, once it has. */
-  exited(): string | undefined;
-}
+/** What starting an agent in the background returns (client/autostart.ts). */
+export type AutostartResult = BackgroundAgent;
 
 export interface AgentConnectionOptions {
   /** The socket to use; asked before every attempt, so a changed setting takes effect. */
@@ -94,6 +103,10 @@ export interface AgentConnectionOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** How long connecting (socket + version + subscribe) may take before it counts as failed. Default 5,000. */
   connectTimeoutMs?: number;
+  /** Try again (backoff timer, socket watch) after a failed attempt or a lost connection. Default true. */
+  reconnect?: boolean;
+  /** Ask `berth/version` (checking the protocol revision) and `berth/subscribe` once connected. Default true. */
+  handshake?: boolean;
 }
 
 /** A request made while there is no connection. */
@@ -127,6 +140,11 @@ export class RequestTimeoutError extends Error {
 export interface RequestOptions {
   /** Give up after this many ms (the request is cancelled at the agent too). None by default: pulls, waits and execs take as long as they take. */
   timeoutMs?: number;
+  /**
+   * When `token` is cancelled, tell the agent and keep waiting for its answer (the CLI, which bounds
+   * that wait itself) instead of settling at once. A timeout still settles at once.
+   */
+  awaitCancelled?: boolean;
 }
 
 /** For requests that only read the agent's state (lists, inspect, files): they answer in well under this. */
@@ -162,6 +180,8 @@ export class AgentConnection {
   private delayMs: number;
   private attemptSeq = 0;
   private triedAutostart = false;
+  /** Notification handlers by method, installed on every connection made. */
+  private readonly notificationHandlers = new Map<string, Set<(params: unknown) => void>>();
 
   private readonly stateEmitter = new Emitter<AgentState>();
   private readonly eventEmitter = new Emitter<BerthEvent>();
@@ -190,6 +210,25 @@ export class AgentConnection {
 
   constructor(private readonly opts: AgentConnectionOptions) {
     this.delayMs = this.backoff.initialMs;
+    this.onNotification(EventNotification.type, (e) => this.eventEmitter.fire(e));
+    this.onNotification(PullProgressNotification.type, (p) => this.progressEmitter.fire(p));
+    this.onNotification(LogLineNotification.type, (l) => this.logLineEmitter.fire(l));
+    this.onNotification(OutputNotification.type, (o) => this.outputEmitter.fire(o));
+    this.onNotification(WorkspaceProgressNotification.type, (w) => this.workspaceProgressEmitter.fire(w));
+    this.onNotification(ContainerChangedNotification.type, (c) => this.containerChangedEmitter.fire(c));
+    this.onNotification(BuildProgressNotification.type, (b) => this.buildProgressEmitter.fire(b));
+  }
+
+  /**
+   * Calls `handler` with every `type` notification the agent sends, on this connection and the ones
+   * made after a reconnect, until the returned handle is disposed.
+   */
+  onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): { dispose(): void } {
+    let set = this.notificationHandlers.get(type.method);
+    if (!set) this.notificationHandlers.set(type.method, (set = new Set()));
+    const h = handler as (params: unknown) => void;
+    set.add(h);
+    return { dispose: () => void set.delete(h) };
   }
 
   get state(): AgentState {
@@ -228,6 +267,7 @@ export class AgentConnection {
   notify<P>(type: NotificationType<P>, params: P): void {
     const c = this.connection;
     if (!c || this._state.kind !== 'connected') return;
+    // A write to a connection that is closing fails; the notification is dropped as documented.
     void c.sendNotification(type, params).catch(() => undefined);
   }
 
@@ -267,13 +307,10 @@ export class AgentConnection {
     let timedOut = false;
     const settledHere = new Promise<never>((_, reject) => {
       subscriptions.push(
-        source.token.onCancellationRequested(() =>
-          reject(
-            timedOut
-              ? new RequestTimeoutError(socket, method, opts!.timeoutMs!)
-              : new ResponseError(ErrorCode.Cancelled, `${method}: cancelled`, { operation: method }),
-          ),
-        ),
+        source.token.onCancellationRequested(() => {
+          if (timedOut) reject(new RequestTimeoutError(socket, method, opts!.timeoutMs!));
+          else if (!opts?.awaitCancelled) reject(new ResponseError(ErrorCode.Cancelled, `${method}: cancelled`, { operation: method }));
+        }),
       );
     });
     if (token) {
@@ -332,7 +369,9 @@ export class AgentConnection {
       this.socketHandle = handle;
       this.delayMs = this.backoff.initialMs;
       this.stopWatching();
-      this.opts.log(`connected to the agent at ${socket} (version ${version.Version}, pid ${version.Pid}, root ${version.Root})`);
+      if (version)
+        this.opts.log(`connected to the agent at ${socket} (version ${version.Version}, pid ${version.Pid}, root ${version.Root})`);
+      else this.opts.log(`connected to the agent at ${socket}`);
       this.setState({ kind: 'connected', socket, version });
     } catch (err) {
       if (this.superseded(seq)) return;
@@ -343,7 +382,7 @@ export class AgentConnection {
         await this.autostart(socket, seq);
         return;
       }
-      this.fail(socket, describe(err), noAgent);
+      this.fail(socket, describe(err), noAgent, { cause: err });
     }
   }
 
@@ -353,7 +392,8 @@ export class AgentConnection {
     try {
       started = this.opts.autostart!(socket);
     } catch (err) {
-      this.fail(socket, `could not start an agent: ${describe(err)}`, true);
+      // Whatever spawning threw (EACCES on the log, EAGAIN...) is this attempt's failure.
+      this.fail(socket, `could not start an agent: ${describe(err)}`, true, { cause: err });
       return;
     }
     this.opts.log(`no agent answered on ${socket}; started one in the background (log: ${started.log})`);
@@ -372,24 +412,40 @@ export class AgentConnection {
       }
       const exited = started.exited();
       if (exited) {
-        this.fail(socket, `the agent started in the background stopped (${exited}); see ${started.log}`, true);
+        this.fail(socket, `the agent started in the background stopped (${exited}); see ${started.log}`, true, {
+          cause: last,
+          background: { log: started.log, exited },
+        });
         return;
       }
     }
-    this.fail(socket, `an agent started in the background did not answer within 5 s (${describe(last)}); see ${started.log}`, true);
+    this.fail(socket, `an agent started in the background did not answer within 5 s (${describe(last)}); see ${started.log}`, true, {
+      cause: last,
+      background: { log: started.log },
+    });
   }
 
-  private fail(socket: string, reason: string, noAgent: boolean): void {
+  private fail(
+    socket: string,
+    reason: string,
+    noAgent: boolean,
+    extra: Pick<Extract<AgentState, { kind: 'disconnected' }>, 'cause' | 'background'> = {},
+  ): void {
+    if (this.opts.reconnect === false) {
+      this.opts.log(`cannot reach the agent at ${socket}: ${reason}`);
+      this.setState({ kind: 'disconnected', socket, reason, noAgent, ...extra });
+      return;
+    }
     const wait = this.delayMs;
     this.delayMs = Math.min(this.delayMs * 2, this.backoff.maxMs);
     this.opts.log(`cannot reach the agent at ${socket}: ${reason}; next attempt in ${(wait / 1000).toFixed(1)} s`);
     this.retryTimer = setTimeout(() => void this.attempt(), wait);
     this.watchSocket(socket);
-    this.setState({ kind: 'disconnected', socket, reason, noAgent, retryAt: Date.now() + wait });
+    this.setState({ kind: 'disconnected', socket, reason, noAgent, retryAt: Date.now() + wait, ...extra });
   }
 
-  /** Socket, version check, subscription: all within connectTimeoutMs. */
-  private async open(socket: string): Promise<{ connection: MessageConnection; handle: Socket; version: VersionResult }> {
+  /** Socket, version check, subscription (the last two unless `handshake` is false): all within connectTimeoutMs. */
+  private async open(socket: string): Promise<{ connection: MessageConnection; handle: Socket; version?: VersionResult }> {
     const timeoutMs = this.opts.connectTimeoutMs ?? 5000;
     const handle = await connectSocket(socket, timeoutMs);
     const reader = new CheckedMessageReader(handle);
@@ -406,17 +462,14 @@ export class AgentConnection {
       if (this.connection === connection) this.lost(connection, reason);
       else malformed(new Error(reason));
     });
-    connection.onNotification(EventNotification.type, (e) => this.eventEmitter.fire(e));
-    connection.onNotification(PullProgressNotification.type, (p) => this.progressEmitter.fire(p));
-    connection.onNotification(LogLineNotification.type, (l) => this.logLineEmitter.fire(l));
-    connection.onNotification(OutputNotification.type, (o) => this.outputEmitter.fire(o));
-    connection.onNotification(WorkspaceProgressNotification.type, (w) => this.workspaceProgressEmitter.fire(w));
-    connection.onNotification(ContainerChangedNotification.type, (c) => this.containerChangedEmitter.fire(c));
-    connection.onNotification(BuildProgressNotification.type, (b) => this.buildProgressEmitter.fire(b));
+    connection.onNotification((method, params) => {
+      for (const h of this.notificationHandlers.get(method) ?? []) h(params);
+    });
     const lost = () => this.lost(connection);
     connection.onClose(lost);
     handle.on('close', lost);
     connection.listen();
+    if (this.opts.handshake === false) return { connection, handle };
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
@@ -478,8 +531,9 @@ export class AgentConnection {
         this.retryTimer = setTimeout(() => void this.attempt(), 50);
       });
       this.watcher.on('error', () => this.stopWatching());
-    } catch {
-      // The directory does not exist (yet): the timer covers it.
+    } catch (e) {
+      // The directory does not exist (yet), cannot be read, or inotify is out of watches: the timer covers it.
+      if (!isErrno(e, 'ENOENT', 'ENOTDIR', 'EACCES', 'ENOSPC', 'EMFILE')) throw e;
       this.watcher = undefined;
     }
   }
@@ -568,4 +622,73 @@ function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code && e.syscall) return `${e.syscall} ${e.code}`;
   return e?.message ?? String(err);
+}
+
+/** What a one-shot client (the CLI) holds: requests, notifications both ways, and the connection's end. */
+export interface AgentClient {
+  readonly socket: string;
+  /** Sends a request; rejects with {@link ConnectionLostError} if the connection drops first. */
+  request<P, R>(type: RequestType<P, R, unknown>, params: P, token?: CancellationToken): Promise<R>;
+  request0<R>(type: RequestType0<R, unknown>, token?: CancellationToken): Promise<R>;
+  onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): { dispose(): void };
+  /** Sends a notification; dropped once the connection is gone. */
+  notify<P>(type: NotificationType<P>, params: P): void;
+  /** Resolves when the connection closes (either side). */
+  readonly closed: Promise<void>;
+  close(): void;
+}
+
+/** The one attempt of {@link connectOnce} failed; `state` says why (reason, errno cause, background agent). */
+export class ConnectFailedError extends Error {
+  constructor(readonly state: Extract<AgentState, { kind: 'disconnected' }>) {
+    super(`cannot reach the agent at ${state.socket}: ${state.reason}`);
+    this.name = 'ConnectFailedError';
+  }
+}
+
+/**
+ * One attempt to reach the agent on `socket` (starting one through `autostart` when nothing listens
+ * there, then waiting ≤ 5 s for it), without the handshake and without reconnecting: what a CLI
+ * command needs. Rejects with {@link ConnectFailedError}.
+ */
+export async function connectOnce(
+  opts: Pick<AgentConnectionOptions, 'autostart' | 'connectTimeoutMs'> & { socket: string; log?: (line: string) => void },
+): Promise<AgentClient> {
+  const socket = opts.socket;
+  const conn = new AgentConnection({
+    socket: () => socket,
+    autostart: opts.autostart,
+    connectTimeoutMs: opts.connectTimeoutMs,
+    log: opts.log ?? (() => undefined),
+    reconnect: false,
+    handshake: false,
+  });
+  const outcome = await new Promise<AgentState>((resolve) => {
+    const sub = conn.onDidChangeState((s) => {
+      if (s.kind !== 'connected' && s.kind !== 'disconnected') return;
+      sub.dispose();
+      resolve(s);
+    });
+    conn.start();
+  });
+  if (outcome.kind === 'disconnected') {
+    conn.dispose();
+    throw new ConnectFailedError(outcome);
+  }
+  let ended!: () => void;
+  const closed = new Promise<void>((r) => (ended = r));
+  conn.onDidChangeState((s) => {
+    if (s.kind !== 'connected') ended();
+  });
+  // Once the connection is gone a request is "lost", as one in flight when it went.
+  const live = () => (conn.state.kind === 'connected' ? undefined : Promise.reject(new ConnectionLostError(socket)));
+  return {
+    socket,
+    request: (type, params, token) => live() ?? conn.request(type, params, token, { awaitCancelled: true }),
+    request0: (type, token) => live() ?? conn.request0(type, token, { awaitCancelled: true }),
+    onNotification: (type, handler) => conn.onNotification(type, handler),
+    notify: (type, params) => conn.notify(type, params),
+    closed,
+    close: () => conn.dispose(),
+  };
 }

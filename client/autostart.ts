@@ -2,12 +2,15 @@
  * Starting an agent in the background for a client that found none answering (the CLI, the VS Code
  * extension): `<node> <args...> agent`, detached, output appended to <root>/agent.log, with
  * BERTH_ROOT and BERTH_SOCKET set so it serves exactly the store and socket the client uses. The
- * caller decides whether it may (root only: the agent needs root) and waits for the socket.
+ * caller decides whether it may (root only: the agent needs root); client/connection.ts waits for
+ * the socket to answer.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
+import { agentPaths } from './paths';
 
+/** An agent started in the background (the shape client/connection.ts waits on). */
 export interface BackgroundAgent {
   /** The agent's log file. */
   log: string;
@@ -48,4 +51,14 @@ export function spawnBackgroundAgent(
     closeSync(fd);
   }
   return { log, exited: () => exit };
+}
+
+/**
+ * The extension's way to start one: the `berth` CLI bundle it ships (`script`, dist/berth.js) runs
+ * `berth agent` with the state directory agentPaths() names. process.execPath is Node in
+ * code-server and Electron in VS Code desktop; ELECTRON_RUN_AS_NODE makes the latter behave as
+ * Node (and is ignored by Node).
+ */
+export function startBundledAgent(script: string, socket: string, env: NodeJS.ProcessEnv = process.env): BackgroundAgent {
+  return spawnBackgroundAgent([script], agentPaths(env).root, socket, env, { ELECTRON_RUN_AS_NODE: '1' });
 }

@@ -1,6 +1,7 @@
 /**
- * Where the agent keeps its state and its socket. One function, used by the agent and by every
- * client (CLI, extension, tests), so they always agree.
+ * Where the agent keeps its state and its socket, as every client computes it (the CLI, the VS Code
+ * extension, `berth agent` when it starts one), so they always agree. The agent itself is handed
+ * both paths by its caller (`berth agent`, cli/commands/agent.ts) and never reads the environment.
  *
  *   BERTH_ROOT    state directory            default /var/lib/berth
  *   BERTH_SOCKET  the agent's Unix socket    default /run/berth/agent.sock, or $BERTH_ROOT/agent.sock

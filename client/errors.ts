@@ -4,7 +4,7 @@
  * the agent's own sentences.
  */
 import { ResponseError } from 'vscode-jsonrpc';
-import { ErrorCode, errorCodeName, type ErrorData } from '../../protocol';
+import { ErrorCode, errorCodeName, type ErrorData } from '../protocol';
 import { ConnectionLostError, IncompatibleAgentError, NotConnectedError } from './connection';
 
 export type Failure =

@@ -1,6 +1,6 @@
 /** The status bar item: the connection's state at a glance; a click reconnects or shows the log. */
 import * as vscode from 'vscode';
-import type { AgentConnection, AgentState } from './connection';
+import type { AgentConnection, AgentState } from '../../client/connection';
 
 export class AgentStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('berth.agent', vscode.StatusBarAlignment.Left, 10);
@@ -25,7 +25,12 @@ export class AgentStatusBar implements vscode.Disposable {
         break;
       case 'connected':
         item.text = `$(vm-active) ${vscode.l10n.t('Berth')}`;
-        item.tooltip = vscode.l10n.t('Connected to the Berth agent {0} (pid {1}) on {2}', s.version.Version, s.version.Pid, s.socket);
+        item.tooltip = vscode.l10n.t(
+          'Connected to the Berth agent {0} (pid {1}) on {2}',
+          s.version?.Version ?? '?',
+          s.version?.Pid ?? '?',
+          s.socket,
+        );
         item.command = 'berth.agent.showOutput';
         break;
       case 'disconnected':
