@@ -1,6 +1,6 @@
 /** Creates every tree view of the Berth container: Containers, Images and Volumes. */
 import * as vscode from 'vscode';
-import type { Context } from '../context';
+import type { AgentConnection } from '../../client/connection';
 import { ContainersTreeProvider } from './containers/ContainersTreeProvider';
 import type { ContainersNode, GroupBy } from './containers/model';
 import { ImagesTreeProvider } from './images/ImagesTreeProvider';
@@ -25,7 +25,18 @@ export interface Trees {
   setGroupBy(g: GroupBy): Promise<void>;
 }
 
-export function registerTrees(ctx: Context): Trees {
+/**
+ * What registering the trees needs of the extension's Context (extension/context.ts, which calls
+ * registerTrees while it is being built; declared here so this file does not import it back).
+ */
+export interface TreeHost {
+  readonly agent: AgentConnection;
+  readonly extension: vscode.ExtensionContext;
+  push<T extends vscode.Disposable>(d: T): T;
+  reportError(err: unknown): void;
+}
+
+export function registerTrees(ctx: TreeHost): Trees {
   const images = ctx.push(new ImagesTreeProvider(ctx.agent));
   const imagesView = ctx.push(
     vscode.window.createTreeView(IMAGES_VIEW, { treeDataProvider: images, canSelectMany: true, showCollapseAll: true }),
