@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: builds, type-checks, checks the import rules (scripts/check-imports.mjs), then runs
-# every test with node's built-in runner. Integration tests need root and the Debian packages from scripts/setup-debian.sh; they fail loudly without.
+# every test with node's built-in runner. Integration tests need root and the Debian packages from
+# scripts/setup-debian.sh; they fail loudly without.
 # The end-to-end tests (test/e2e) need code-server and Chromium: scripts/setup-e2e.sh installs them
 # on the first run (a few minutes) and only checks on later runs.
 # test/final/leftovers.test.ts comes last: once the other files are done, it fails if any test

@@ -32,7 +32,7 @@ import {
 } from '../../protocol';
 import { main, type CliIO } from '../../cli/main';
 import { connectAgent } from '../../cli/client';
-import { startFakeAgent, type FakeAgent, type FakeHandler } from '../support/cli-fake-agent';
+import { startFakeAgent, type FakeHandler, type StartedFakeAgent } from '../support/fakeAgent';
 
 const NOW = Date.UTC(2026, 10, 22, 21, 40, 0);
 const hex = (c: string) => c.repeat(64).slice(0, 64);
@@ -181,7 +181,7 @@ const handlers: Record<string, FakeHandler> = {
   },
 };
 
-let agent: FakeAgent;
+let agent: StartedFakeAgent;
 before(async () => {
   const dispatch: Record<string, FakeHandler> = {};
   for (const m of Object.keys(handlers)) dispatch[m] = (p, c) => (overrides[m] ?? handlers[m]!)(p, c);
@@ -190,7 +190,7 @@ before(async () => {
 after(() => agent.close());
 
 function lastCall(method: string): { method: string; params: unknown } {
-  const calls = agent.calls.filter((c) => c.method === method);
+  const calls = agent.requests.filter((c) => c.method === method);
   assert.ok(calls.length > 0, `the fake agent got no ${method}`);
   return calls[calls.length - 1]!;
 }
@@ -290,7 +290,7 @@ test('pull: Ctrl-C cancels the request and exits 130 once the agent answers', as
   cancelSeen = false;
   const started = Date.now();
   const r = await run(['pull', 'slow'], {
-    interruptWhen: () => agent.calls.some((c) => (c.params as PullParams | undefined)?.reference === 'slow'),
+    interruptWhen: () => agent.requests.some((c) => (c.params as PullParams | undefined)?.reference === 'slow'),
   });
   assert.equal(r.code, 130);
   assert.equal(cancelSeen, true, 'the agent saw $/cancelRequest');

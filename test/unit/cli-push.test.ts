@@ -11,7 +11,7 @@ import { main, type CliIO } from '../../cli/main';
 import { PUSH_LABELS } from '../../cli/commands/push';
 import { layerLine } from '../../cli/progress';
 import { pushScope, tokenUrl } from '../../agent/registry/auth';
-import { startFakeAgent, type FakeAgent } from '../support/cli-fake-agent';
+import { type StartedFakeAgent, startFakeAgent } from '../support/fakeAgent';
 
 const hex = (c: string) => c.repeat(64);
 const L1 = `sha256:${hex('1')}`;
@@ -19,7 +19,7 @@ const L2 = `sha256:${hex('2')}`;
 const L3 = `sha256:${hex('3')}`;
 const MANIFEST = `sha256:${hex('m')}`.replace(/m/g, '9');
 
-let agent: FakeAgent;
+let agent: StartedFakeAgent;
 before(async () => {
   agent = await startFakeAgent({
     [PushRequest.method]: async (p: PushParams, { conn }): Promise<PushResult> => {
@@ -82,7 +82,7 @@ test("push: Docker's lines on stdout, one per phase change off a terminal, then 
       '333333333333: Pushed\n' +
       `v1: digest: ${MANIFEST} size: 947\n`,
   );
-  assert.deepEqual((agent.calls.at(-1)!.params as PushParams).reference, '127.0.0.1:5000/team/app:v1');
+  assert.deepEqual((agent.requests.at(-1)!.params as PushParams).reference, '127.0.0.1:5000/team/app:v1');
 });
 
 test('push -q prints only the digest line; a refusal is one error line and no header', async () => {

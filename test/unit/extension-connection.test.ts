@@ -16,7 +16,7 @@ import {
   type AgentConnectionOptions,
   type AgentState,
 } from '../../client/connection';
-import { FakeAgent, until } from './extension-fake-agent';
+import { FakeAgent, until } from '../support/fakeAgent';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

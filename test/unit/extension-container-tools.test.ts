@@ -15,7 +15,7 @@ import type { Context } from '../../extension/context';
 import { changesList, ReadonlyDocumentProvider } from '../../extension/documents/ReadonlyDocumentProvider';
 import { ContainersTreeProvider } from '../../extension/tree/containers/ContainersTreeProvider';
 import { ImagesTreeProvider } from '../../extension/tree/images/ImagesTreeProvider';
-import { FakeAgent, fakeContainer, until } from './extension-fake-agent';
+import { FakeAgent, fakeContainer, until } from '../support/fakeAgent';
 import type * as vscode from 'vscode';
 
 const cleanups: (() => unknown)[] = [];

@@ -13,7 +13,7 @@ import { startContainer } from '../../extension/commands/containers/startContain
 import { stopContainer } from '../../extension/commands/containers/stopContainer';
 import type { Context } from '../../extension/context';
 import { ContainersTreeProvider } from '../../extension/tree/containers/ContainersTreeProvider';
-import { FakeAgent, fakeContainer, until } from './extension-fake-agent';
+import { FakeAgent, fakeContainer, until } from '../support/fakeAgent';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -9,7 +9,7 @@ import { statusText as cliStatusText } from '../../cli/containers';
 import { createParams, parseEnv, splitCommand, checkBind, checkName } from '../../extension/commands/images/runOptions';
 import { statusText } from '../../extension/tree/containers/ContainerTreeItem';
 import { buildContainerTree, containerLeaves, imageLabel } from '../../extension/tree/containers/model';
-import { fakeContainer, NEVER } from './extension-fake-agent';
+import { fakeContainer, NEVER } from '../support/fakeAgent';
 
 const T = Date.parse('2025-01-01T12:00:00Z');
 const at = (secondsBefore: number) => new Date(T - secondsBefore * 1000).toISOString();

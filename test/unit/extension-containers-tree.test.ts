@@ -11,7 +11,7 @@ import { AgentConnection } from '../../client/connection';
 import { LogsPseudoterminal } from '../../extension/commands/containers/logsTerminal';
 import { ContainersTreeProvider, EVENT_DEBOUNCE_MS } from '../../extension/tree/containers/ContainersTreeProvider';
 import type { ContainersNode } from '../../extension/tree/containers/model';
-import { FakeAgent, fakeContainer, until } from './extension-fake-agent';
+import { FakeAgent, fakeContainer, until } from '../support/fakeAgent';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -16,7 +16,7 @@ import { BerthFileSystemProvider } from '../../extension/fs/BerthFileSystemProvi
 import { watchOpenDocuments } from '../../extension/fs/registerFileSystem';
 import { containerUri, imageUri } from '../../extension/fs/uris';
 import { ContainerChangeFeed, type ChangeUpdate } from '../../extension/inspector/changeFeed';
-import { FakeAgent, fakeContainer, until } from './extension-fake-agent';
+import { FakeAgent, fakeContainer, until } from '../support/fakeAgent';
 
 const ID = 'a'.repeat(64);
 

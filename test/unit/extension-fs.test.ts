@@ -14,7 +14,7 @@ import type { Context } from '../../extension/context';
 import { BerthFileSystemProvider } from '../../extension/fs/BerthFileSystemProvider';
 import { browseFiles } from '../../extension/fs/fileBrowser';
 import { containerUri, imageUri, targetOf } from '../../extension/fs/uris';
-import { FakeAgent, fakeContainer, until } from './extension-fake-agent';
+import { FakeAgent, fakeContainer, until } from '../support/fakeAgent';
 
 const ID = 'a'.repeat(64);
 const IMAGE_HEX = 'ab'.repeat(32);

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import type { ContainerSummary } from '../../protocol';
 import { ContainerTreeItem } from '../../extension/tree/containers/ContainerTreeItem';
 import { allPortsText, portText, publishedPortsText } from '../../extension/tree/containers/ports';
-import { fakeContainer } from './extension-fake-agent';
+import { fakeContainer } from '../support/fakeAgent';
 
 const PORTS: ContainerSummary['Ports'] = [
   { IP: '0.0.0.0', PrivatePort: 80, PublicPort: 8080, Type: 'tcp' },

@@ -13,7 +13,7 @@ import { AgentConnection } from '../../client/connection';
 import { RUN_INTERACTIVE_ANSWERS_KEY, runInteractive, RunPseudoterminal } from '../../extension/commands/images/runInteractive';
 import type { Context } from '../../extension/context';
 import type { ImageLeaf } from '../../extension/tree/images/model';
-import { FakeAgent, until } from './extension-fake-agent';
+import { FakeAgent, until } from '../support/fakeAgent';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -12,7 +12,7 @@ import { attachShell } from '../../extension/commands/containers/attachShell';
 import { ShellPseudoterminal } from '../../extension/commands/containers/shellTerminal';
 import type { Context } from '../../extension/context';
 import { ContainersTreeProvider } from '../../extension/tree/containers/ContainersTreeProvider';
-import { FakeAgent, fakeContainer, until } from './extension-fake-agent';
+import { FakeAgent, fakeContainer, until } from '../support/fakeAgent';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

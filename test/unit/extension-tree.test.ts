@@ -10,7 +10,7 @@ import type { ImageSummary } from '../../protocol';
 import { AgentConnection } from '../../client/connection';
 import { EVENT_DEBOUNCE_MS, ImagesTreeProvider } from '../../extension/tree/images/ImagesTreeProvider';
 import type { ImageNode } from '../../extension/tree/images/model';
-import { FakeAgent, until } from './extension-fake-agent';
+import { FakeAgent, until } from '../support/fakeAgent';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

@@ -14,7 +14,7 @@ import { removeVolume } from '../../extension/commands/volumes/removeVolume';
 import type { Context } from '../../extension/context';
 import { VolumesTreeProvider } from '../../extension/tree/volumes/VolumesTreeProvider';
 import type { VolumeTreeItem } from '../../extension/tree/volumes/VolumeTreeItem';
-import { FakeAgent, fakeContainer, fakeVolume, until } from './extension-fake-agent';
+import { FakeAgent, fakeContainer, fakeVolume, until } from '../support/fakeAgent';
 
 const ANON = 'f'.repeat(64);
 const cleanups: (() => unknown)[] = [];

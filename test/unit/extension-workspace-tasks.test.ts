@@ -14,7 +14,7 @@ import type { WorkspaceInfo } from '../../protocol';
 import { AgentConnection } from '../../client/connection';
 import type { FolderRef } from '../../extension/workspace/model';
 import { BerthTaskProvider, execParams, folderOfScope, taskCommand, TaskPseudoterminal, TASK_TYPE } from '../../extension/workspace/tasks';
-import { FakeAgent, fakeContainer, until } from './extension-fake-agent';
+import { FakeAgent, fakeContainer, until } from '../support/fakeAgent';
 
 const ID = 'c'.repeat(64);
 const INFO: WorkspaceInfo = {

@@ -1,14 +1,25 @@
 /**
- * A fake Berth agent on a real Unix socket for the extension's unit tests: answers version,
+ * The fake Berth agent of the client tests (the CLI's and the extension's): a real vscode-jsonrpc
+ * server on a real Unix socket. It models an agent, answering version,
  * subscribe, image/list and the container verbs (create, start, stop, kill, remove, list, logs
  * with follow, restart, diff, commit, prune; exec with attached streams: a tty "shell" that echoes
  * what it is typed and exits on `exit N`) with vscode-jsonrpc, image/prune, pushes events on demand, and can misbehave (never answer,
- * speak another protocol revision, go away).
+ * speak another protocol revision, go away). A test may also script the answer to any method
+ * (`handlers`, in place of the modeled one; what neither knows is MethodNotFound), and every
+ * request received is recorded in order (`requests`). The CLI's tests script every answer with
+ * {@link startFakeAgent}.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createMessageConnection, SocketMessageReader, SocketMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
+import {
+  type CancellationToken,
+  createMessageConnection,
+  type DataCallback,
+  SocketMessageReader,
+  SocketMessageWriter,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
 import { ResponseError } from 'vscode-jsonrpc';
 import {
   API_VERSION,
@@ -66,10 +77,34 @@ import {
 /** A file Browse Files serves (symlink targets are absolute paths in the same tree). */
 export type FakeFile = { type: 'file'; content: string } | { type: 'dir' } | { type: 'symlink'; target: string } | { type: 'other' };
 
+/** A scripted answer: the request's params (undefined when it has none) -> the result, a ResponseError, or a throw. */
+// biome-ignore lint/suspicious/noExplicitAny: each test's handler types the params of the method it scripts
+export type FakeHandler = (params: any, ctx: { conn: MessageConnection; token: CancellationToken; socket: Socket }) => unknown;
+
 export interface FakeAgentOptions {
   /** Never answer `berth/version`. */
   silent?: boolean;
   apiVersion?: number;
+  /** Scripted answers by method, in place of the modeled agent's. */
+  handlers?: Record<string, FakeHandler>;
+}
+
+/** The socket reader of the fake: records every request (method and params) before it is handled. */
+class RecordingReader extends SocketMessageReader {
+  constructor(
+    socket: Socket,
+    private readonly requests: { method: string; params: unknown }[],
+  ) {
+    super(socket);
+  }
+
+  override listen(callback: DataCallback) {
+    return super.listen((m) => {
+      const o = m as { method?: unknown; id?: unknown; params?: unknown };
+      if (typeof o.method === 'string' && o.id !== undefined) this.requests.push({ method: o.method, params: o.params });
+      callback(m);
+    });
+  }
 }
 
 export class FakeAgent {
@@ -122,6 +157,9 @@ export class FakeAgent {
   unwatched: string[] = [];
   /** Bytes `container/prune` and `image/prune` say they freed. */
   reclaimed = 0;
+  /** Every request received (modeled, scripted or unknown), in order. */
+  requests: { method: string; params: unknown }[] = [];
+  private connections = new Set<MessageConnection>();
   private server: Server | undefined;
   private sockets = new Set<Socket>();
 
@@ -131,7 +169,7 @@ export class FakeAgent {
   ) {}
 
   static dir(): { dir: string; socket: string; remove(): void } {
-    const dir = mkdtempSync('/tmp/berth-ext-unit-');
+    const dir = mkdtempSync('/tmp/berth-fake-agent-');
     return { dir, socket: join(dir, 'agent.sock'), remove: () => rmSync(dir, { recursive: true, force: true }) };
   }
 
@@ -148,7 +186,9 @@ export class FakeAgent {
   private accept(s: Socket): void {
     this.sockets.add(s);
     s.on('close', () => this.sockets.delete(s));
-    const c = createMessageConnection(new SocketMessageReader(s), new SocketMessageWriter(s));
+    const c = createMessageConnection(new RecordingReader(s, this.requests), new SocketMessageWriter(s));
+    this.connections.add(c);
+    c.onClose(() => this.connections.delete(c));
     c.onRequest(VersionRequest.type, () =>
       this.opts.silent
         ? new Promise<never>(() => {})
@@ -488,7 +528,26 @@ export class FakeAgent {
       this.subscribers.delete(c);
       for (const [t, w] of this.changeWatches) if (w.conn === c) this.changeWatches.delete(t);
     });
+    this.script(c, s);
     c.listen();
+  }
+
+  /** Installs the scripted handlers over the modeled ones, and MethodNotFound for the rest. */
+  private script(c: MessageConnection, s: Socket): void {
+    for (const [method, h] of Object.entries(this.opts.handlers ?? {})) {
+      // vscode-jsonrpc passes (params, token), or (token) alone for a request without params.
+      c.onRequest(method, async (...args: unknown[]) => {
+        const token = args[args.length - 1] as CancellationToken;
+        const params = args.length > 1 ? args[0] : undefined;
+        try {
+          return await h(params, { conn: c, token, socket: s });
+        } catch (err) {
+          if (err instanceof ResponseError) return err;
+          throw err;
+        }
+      });
+    }
+    c.onRequest((method: string) => new ResponseError(-32601, `fake agent: no handler for ${method}`));
   }
 
   emit(e: Partial<BerthEvent> = {}): void {
@@ -577,11 +636,31 @@ export class FakeAgent {
 
   /** Stops listening, removes the socket and drops every connection (as a killed agent would). */
   async stop(): Promise<void> {
+    for (const c of this.connections) c.dispose();
     for (const s of this.sockets) s.destroy();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
+}
+
+/** A listening fake agent in a fresh directory, and a way to stop it and remove the directory. */
+export type StartedFakeAgent = FakeAgent & { dir: string; close(): Promise<void> };
+
+/**
+ * Starts a fake agent in a fresh temporary directory, answering with `handlers` (the CLI's tests
+ * script every answer this way; the modeled agent answers what they leave out).
+ */
+export async function startFakeAgent(handlers: Record<string, FakeHandler>, opts: FakeAgentOptions = {}): Promise<StartedFakeAgent> {
+  const d = FakeAgent.dir();
+  const agent = await new FakeAgent(d.socket, { ...opts, handlers }).listen();
+  return Object.assign(agent, {
+    dir: d.dir,
+    async close() {
+      await agent.stop();
+      d.remove();
+    },
+  });
 }
 
 export const NEVER = '0001-01-01T00:00:00Z';
