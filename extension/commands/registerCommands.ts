@@ -42,6 +42,7 @@ import { pruneVolumes } from './volumes/pruneVolumes';
 import { refreshVolumes } from './volumes/refreshVolumes';
 import { removeVolume } from './volumes/removeVolume';
 
+// biome-ignore lint/suspicious/noExplicitAny: each command types the arguments VS Code passes it
 type Factory = (ctx: Context) => (...args: any[]) => unknown;
 
 const COMMANDS: Record<string, Factory> = {

@@ -29,6 +29,7 @@ const RESET = '\x1b[0m';
 
 export abstract class StreamPseudoterminal implements vscode.Pseudoterminal {
   private readonly writeEmitter = new vscode.EventEmitter<string>();
+  // biome-ignore lint/suspicious/noConfusingVoidType: vscode.Pseudoterminal's onDidClose is an Event<void | number>
   private readonly closeEmitter = new vscode.EventEmitter<number | void>();
   readonly onDidWrite = this.writeEmitter.event;
   readonly onDidClose = this.closeEmitter.event;
@@ -131,7 +132,8 @@ export abstract class StreamPseudoterminal implements vscode.Pseudoterminal {
   handleInput(data: string): void {
     if (this.failed) {
       this.failed = false;
-      return this.finish(undefined);
+      this.finish(undefined);
+      return;
     }
     if (this.closed) return;
     if (this.started) this.send(data);

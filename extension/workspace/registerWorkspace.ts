@@ -63,6 +63,7 @@ export function registerWorkspace(ctx: Context): WorkspaceTreeProvider {
     return terminal;
   };
 
+  // biome-ignore lint/suspicious/noExplicitAny: each command types the arguments VS Code passes it
   const commands: Record<string, (...args: any[]) => unknown> = {
     'berth.workspace.open': async (node?: unknown) => {
       const folder = await pickFolder(node);

@@ -174,6 +174,7 @@ const handlers: Record<string, FakeHandler> = {
       Action: 'pull',
       Actor: { ID: BUSYBOX_ID, Attributes: { name: 'docker.io/library/busybox:latest' } },
       time: 1795383600,
+      // biome-ignore lint/correctness/noPrecisionLoss: a real agent's timeNano loses the same digits in JSON (see the events test)
       timeNano: 1795383600_123456789,
     };
     setTimeout(() => conn.sendNotification(EventNotification.type, ev), 20);
@@ -230,7 +231,7 @@ async function run(argv: string[], opts: Partial<CliIO> & { interruptWhen?: (out
     ? setInterval(() => {
         if (!fired && interruptWhen(out)) {
           fired = true;
-          onInt.forEach((h) => h());
+          for (const h of onInt) h();
         }
       }, 10)
     : undefined;

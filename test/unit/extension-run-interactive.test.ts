@@ -65,9 +65,9 @@ async function setup() {
 function attach(pty: RunPseudoterminal, dims = { rows: 30, columns: 100 }) {
   cleanups.push(() => pty.dispose());
   let written = '';
-  const closed: (number | void)[] = [];
+  const closed: (number | undefined)[] = [];
   pty.onDidWrite((s) => (written += s));
-  pty.onDidClose((c) => void closed.push(c));
+  pty.onDidClose((c) => void closed.push(typeof c === 'number' ? c : undefined));
   pty.open(dims);
   return { out: () => written, closed };
 }

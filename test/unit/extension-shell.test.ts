@@ -41,9 +41,9 @@ function open(conn: AgentConnection, container: string, dims = { rows: 30, colum
   const pty = new ShellPseudoterminal(conn, container);
   cleanups.push(() => pty.dispose());
   let written = '';
-  const closed: (number | void)[] = [];
+  const closed: (number | undefined)[] = [];
   pty.onDidWrite((s) => (written += s));
-  pty.onDidClose((c) => void closed.push(c));
+  pty.onDidClose((c) => void closed.push(typeof c === 'number' ? c : undefined));
   pty.open(dims);
   return { pty, out: () => written, closed };
 }

@@ -54,9 +54,9 @@ function open(conn: AgentConnection, definition: unknown, workspace: () => Promi
   const pty = new TaskPseudoterminal(conn, workspace, definition);
   cleanups.push(() => pty.dispose());
   let written = '';
-  const closed: (number | void)[] = [];
+  const closed: (number | undefined)[] = [];
   pty.onDidWrite((s) => (written += s));
-  pty.onDidClose((c) => void closed.push(c));
+  pty.onDidClose((c) => void closed.push(typeof c === 'number' ? c : undefined));
   pty.open({ rows: 33, columns: 111 });
   return { pty, out: () => written, closed };
 }

@@ -1,5 +1,6 @@
 /** How one node of the Containers tree looks: state icons, image and status, tooltips, context values. */
 import * as vscode from 'vscode';
+import { escapeMarkdown } from '../markdown';
 import { shortId } from '../../../client/format';
 import type { ContainerStatus, ContainerSummary } from '../../../protocol';
 import { imageLabel, status, type ContainersNode, type Duration } from './model';
@@ -120,16 +121,12 @@ export function durationText(d: Duration): string {
 
 function tooltip(name: string, c: ContainerSummary, now: number): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
-  md.appendMarkdown(`**${escape(name)}** — ${escape(statusText(c, now))}\n\n`);
+  md.appendMarkdown(`**${escapeMarkdown(name)}** — ${escapeMarkdown(statusText(c, now))}\n\n`);
   md.appendMarkdown(`${vscode.l10n.t('ID')}: \`${c.Id}\`  \n`);
   md.appendMarkdown(`${vscode.l10n.t('Image')}: \`${c.Image}\` (${shortId(c.ImageID)})  \n`);
   md.appendMarkdown(`${vscode.l10n.t('Command')}: \`${c.Command.replace(/`/g, "'")}\`  \n`);
   md.appendMarkdown(`${vscode.l10n.t('Created')}: ${new Date(c.Created * 1000).toISOString()}`);
   const ports = allPortsText(c.Ports);
-  if (ports) md.appendMarkdown(`  \n${vscode.l10n.t('Ports')}: ${escape(ports)}`);
+  if (ports) md.appendMarkdown(`  \n${vscode.l10n.t('Ports')}: ${escapeMarkdown(ports)}`);
   return md;
-}
-
-function escape(s: string): string {
-  return s.replace(/[\\`*_{}[\]()#+\-.!<>|]/g, '\\$&');
 }

@@ -1,5 +1,6 @@
 /** How one node of the Images tree looks: labels, descriptions, icons, tooltips, context values. */
 import * as vscode from 'vscode';
+import { escapeMarkdown } from '../markdown';
 import { humanSize, shortId } from '../../../client/format';
 import { age, DANGLING_LABEL, type ImageNode } from './model';
 
@@ -42,14 +43,14 @@ export class ImageTreeItem extends vscode.TreeItem {
           ageText(img.Created, opts.now),
         ].join(' · ');
         const md = new vscode.MarkdownString(undefined, true);
-        md.appendMarkdown(`**${escape(node.kind === 'tag' ? node.reference : shortId(img.Id))}**\n\n`);
+        md.appendMarkdown(`**${escapeMarkdown(node.kind === 'tag' ? node.reference : shortId(img.Id))}**\n\n`);
         md.appendMarkdown(`${vscode.l10n.t('ID')}: \`${img.Id}\`  \n`);
         md.appendMarkdown(
           `${vscode.l10n.t('Created')}: ${img.Created ? new Date(img.Created * 1000).toISOString() : vscode.l10n.t('unknown')}  \n`,
         );
         md.appendMarkdown(`${vscode.l10n.t('Size')}: ${humanSize(img.Size)}  \n`);
         md.appendMarkdown(`${vscode.l10n.t('Layers')}: ${img.Layers}`);
-        for (const d of img.RepoDigests) md.appendMarkdown(`  \n${vscode.l10n.t('Digest')}: \`${escape(d)}\``);
+        for (const d of img.RepoDigests) md.appendMarkdown(`  \n${vscode.l10n.t('Digest')}: \`${escapeMarkdown(d)}\``);
         this.tooltip = md;
         break;
       }
@@ -99,8 +100,4 @@ export function ageText(created: number, now: number): string {
     case 'years':
       return n === 1 ? vscode.l10n.t('a year ago') : vscode.l10n.t('{0} years ago', n);
   }
-}
-
-function escape(s: string): string {
-  return s.replace(/[\\`*_{}[\]()#+\-.!<>|]/g, '\\$&');
 }

@@ -1,5 +1,6 @@
 /** How one row of the Volumes tree looks: name, who uses it, a tooltip with driver and mount point. */
 import * as vscode from 'vscode';
+import { escapeMarkdown } from '../markdown';
 import { shortId } from '../../../client/format';
 import type { VolumeNode } from './model';
 
@@ -25,10 +26,10 @@ export class VolumeTreeItem extends vscode.TreeItem {
     if (opts.stale) this.description = vscode.l10n.t('{0} (disconnected)', this.description);
     const v = node.volume;
     const md = new vscode.MarkdownString(undefined, true);
-    md.appendMarkdown(`**${escape(node.name)}**\n\n`);
-    md.appendMarkdown(`${vscode.l10n.t('Driver')}: ${escape(v.Driver)}  \n`);
+    md.appendMarkdown(`**${escapeMarkdown(node.name)}**\n\n`);
+    md.appendMarkdown(`${vscode.l10n.t('Driver')}: ${escapeMarkdown(v.Driver)}  \n`);
     md.appendMarkdown(`${vscode.l10n.t('Mount point')}: \`${v.Mountpoint.replace(/`/g, "'")}\`  \n`);
-    md.appendMarkdown(`${vscode.l10n.t('Created')}: ${escape(v.CreatedAt)}`);
+    md.appendMarkdown(`${vscode.l10n.t('Created')}: ${escapeMarkdown(v.CreatedAt)}`);
     for (const [k, val] of Object.entries(v.Labels ?? {}))
       md.appendMarkdown(`  \n${vscode.l10n.t('Label')}: \`${`${k}=${val}`.replace(/`/g, "'")}\``);
     if (used) {
@@ -36,7 +37,7 @@ export class VolumeTreeItem extends vscode.TreeItem {
       for (const u of node.users) {
         const state = u.running ? vscode.l10n.t('running') : vscode.l10n.t('not running');
         md.appendMarkdown(
-          `  \n- ${escape(u.name)} (${state}) ${vscode.l10n.t('at')} \`${u.destination.replace(/`/g, "'")}\`${u.readOnly ? ` ${vscode.l10n.t('(read-only)')}` : ''}`,
+          `  \n- ${escapeMarkdown(u.name)} (${state}) ${vscode.l10n.t('at')} \`${u.destination.replace(/`/g, "'")}\`${u.readOnly ? ` ${vscode.l10n.t('(read-only)')}` : ''}`,
         );
       }
     }
@@ -49,8 +50,4 @@ export function usersText(node: VolumeNode): string {
   if (node.users.length === 0) return vscode.l10n.t('unused');
   const names = [...new Set(node.users.map((u) => u.name))];
   return vscode.l10n.t('used by {0}', names.join(', '));
-}
-
-function escape(s: string): string {
-  return s.replace(/[\\`*_{}[\]()#+\-.!<>|]/g, '\\$&');
 }
