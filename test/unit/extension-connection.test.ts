@@ -1,16 +1,26 @@
 /**
- * The extension's connection state machine against fake agents on real Unix sockets: connect,
- * subscribe, events, a lost agent, reconnecting as soon as the socket is back, an agent that never
- * answers, one that speaks another protocol, autostart, and requests without a connection.
+ * The clients' connection state machine (client/connection.ts) against fake agents on real Unix
+ * sockets: connect, subscribe, events, a lost agent, reconnecting as soon as the socket is back, an
+ * agent that never answers, one that speaks another protocol, autostart, and requests without a
+ * connection; then the CLI's one-shot use of it (connectOnce).
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
 import { CancellationTokenSource } from 'vscode-jsonrpc';
-import { ListImagesRequest, PullRequest, type BerthEvent, type PullProgressParams } from '../../protocol';
+import {
+  EventNotification,
+  ListImagesRequest,
+  PullRequest,
+  SubscribeRequest,
+  type BerthEvent,
+  type PullProgressParams,
+} from '../../protocol';
 import { classify } from '../../client/errors';
 import {
   AgentConnection,
+  ConnectFailedError,
+  connectOnce,
   ConnectionLostError,
   NotConnectedError,
   type AgentConnectionOptions,
@@ -197,5 +207,81 @@ describe('AgentConnection', () => {
     await until('disconnected', () => conn.state.kind === 'disconnected');
     conn.dispose();
     assert.equal(conn.state.kind, 'disposed');
+  });
+});
+
+describe('connectOnce (the CLI)', () => {
+  it('connects without the handshake, sends requests, takes notifications, and ends with the connection', async () => {
+    const d = FakeAgent.dir();
+    cleanups.push(d.remove);
+    const agent = await agentOn(d.socket);
+    agent.images = [];
+    const client = await connectOnce({ socket: d.socket });
+    cleanups.push(() => client.close());
+    assert.equal(client.socket, d.socket);
+    assert.deepEqual(await client.request(ListImagesRequest.type, {}), []);
+    // Neither berth/version nor berth/subscribe was asked: only the request made.
+    assert.deepEqual(
+      agent.requests.map((r) => r.method),
+      [ListImagesRequest.method],
+    );
+    assert.equal(agent.subscribers.size, 0);
+    const seen: BerthEvent[] = [];
+    const sub = client.onNotification(EventNotification.type, (e) => seen.push(e));
+    // The fake pushes events to subscribers only: subscribe this connection by hand.
+    await client.request(SubscribeRequest.type, {});
+    agent.emit({ Action: 'pull' });
+    await until('the event', () => seen.length === 1);
+    sub.dispose();
+    agent.emit({ Action: 'tag' });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(seen.length, 1, 'a disposed handler hears nothing more');
+    await agent.stop();
+    await client.closed;
+    await assert.rejects(client.request(ListImagesRequest.type, {}), ConnectionLostError);
+  });
+
+  it('fails once, with the errno and without retrying, when nothing listens', async () => {
+    const d = FakeAgent.dir();
+    cleanups.push(d.remove);
+    const err = await connectOnce({ socket: `${d.dir}/none.sock` }).then(
+      () => assert.fail('connected to nothing'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ConnectFailedError);
+    assert.equal((err.state.cause as NodeJS.ErrnoException).code, 'ENOENT');
+    assert.equal(err.state.noAgent, true);
+    assert.equal(err.state.retryAt, undefined, 'no next attempt is planned');
+    assert.equal(err.state.background, undefined);
+  });
+
+  it('says what became of an agent it started in the background', async () => {
+    const d = FakeAgent.dir();
+    cleanups.push(d.remove);
+    let started = 0;
+    const err = await connectOnce({
+      socket: d.socket,
+      autostart: () => (started++, { log: '/fake/agent.log', exited: () => 'exit code 1' }),
+    }).then(
+      () => assert.fail('connected to nothing'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ConnectFailedError);
+    assert.equal(started, 1);
+    assert.deepEqual(err.state.background, { log: '/fake/agent.log', exited: 'exit code 1' });
+  });
+
+  it('starts an agent when none answers and connects to it', async () => {
+    const d = FakeAgent.dir();
+    cleanups.push(d.remove);
+    const client = await connectOnce({
+      socket: d.socket,
+      autostart: (s) => {
+        void agentOn(s);
+        return { log: '/fake/agent.log', exited: () => undefined };
+      },
+    });
+    cleanups.push(() => client.close());
+    assert.deepEqual(await client.request(ListImagesRequest.type, {}), []);
   });
 });
