@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ResponseError } from 'vscode-jsonrpc/node';
+import { isAgentError } from '../client/errors';
 import {
   CreateContainerRequest,
   ErrorCode,
@@ -155,9 +155,7 @@ export async function createPulling(client: AgentClient, io: CliIO, params: Crea
     return await client.request(CreateContainerRequest.type, params);
   } catch (err) {
     const missingImage =
-      err instanceof ResponseError &&
-      err.code === ErrorCode.NotFound &&
-      (err.data as { reference?: string } | undefined)?.reference === params.image;
+      isAgentError(err, ErrorCode.NotFound) && (err.data as { reference?: string } | undefined)?.reference === params.image;
     if (!missingImage) throw err;
   }
   io.stderr(`Unable to find image '${params.image}' locally\n`);

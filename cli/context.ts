@@ -2,7 +2,7 @@
  * What every command handler gets: where to write, what the terminal is, and a way to reach the
  * agent. `main()` builds it from the process, tests build it from buffers.
  */
-import { ResponseError } from 'vscode-jsonrpc/node';
+import { isAgentError } from '../client/errors';
 import type { FlagSpec, ParsedArgs } from './args';
 import type { AgentClient, ConnectOptions } from './client';
 
@@ -79,7 +79,7 @@ export async function eachOperand(io: CliIO, operands: string[], fn: (operand: s
     try {
       await fn(operand);
     } catch (err) {
-      if (!(err instanceof ResponseError)) throw err;
+      if (!isAgentError(err)) throw err;
       io.stderr(errorLine(err) + '\n');
       failed = true;
     }

@@ -1,7 +1,8 @@
 /**
- * What a failure looks like to the user (one sentence) and in the output channel (the details:
- * error code, structured data). Plain TypeScript; the UI layer words the few cases that are not
- * the agent's own sentences.
+ * Telling failures apart, for every client: whether an error is the agent's answer (and with which
+ * code), and what a failure looks like to the user (one sentence) and in a log (the details: error
+ * code, structured data). Plain TypeScript; each client words the few cases that are not the
+ * agent's own sentences (the extension's messages, the CLI's one line).
  */
 import { ResponseError } from 'vscode-jsonrpc';
 import { ErrorCode, errorCodeName, type ErrorData } from '../protocol';
@@ -14,6 +15,15 @@ export type Failure =
   | { kind: 'connectionLost'; message: string }
   | { kind: 'incompatible'; message: string }
   | { kind: 'other'; message: string; stack?: string };
+
+/**
+ * Whether `err` is an error the agent answered with (a JSON-RPC error response), with one of
+ * `codes` when any are given: what a client may report per operand and carry on after, unlike a
+ * lost connection or its own bug.
+ */
+export function isAgentError(err: unknown, ...codes: number[]): err is ResponseError<ErrorData | undefined> {
+  return err instanceof ResponseError && (codes.length === 0 || codes.includes(err.code));
+}
 
 export function classify(err: unknown): Failure {
   if (err instanceof ResponseError) {

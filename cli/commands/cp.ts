@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { ByteQueue, type Destination, openDestination, packPath, type Rename } from '../../client/copy';
+import { isAgentError } from '../../client/errors';
 import {
   ArchiveDataNotification,
   ContainerPathStatRequest,
@@ -194,7 +195,7 @@ async function copyTo(
       const d = await client.request(ContainerPathStatRequest.type, { container: dest.container, path: dest.path, follow: true });
       destKind = d.kind === 'dir' ? 'dir' : 'file';
     } catch (e) {
-      if ((e as { code?: number }).code !== ErrorCode.NotFound) throw e;
+      if (!isAgentError(e, ErrorCode.NotFound)) throw e;
     }
     placement = place(dest.path, destKind, st.isDirectory() ? 'dir' : 'other', base, contents, `${dest.container}:${dest.path}`);
     source = packPath(srcAbs);

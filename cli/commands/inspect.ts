@@ -1,4 +1,5 @@
-import { ErrorCodes, ResponseError } from 'vscode-jsonrpc/node';
+import { ErrorCodes } from 'vscode-jsonrpc/node';
+import { isAgentError } from '../../client/errors';
 import { ErrorCode, InspectContainerRequest, InspectImageRequest, type ContainerInspect, type ImageInspect } from '../../protocol';
 import { flagString } from '../args';
 import { FORMAT_FLAG, errorLine, type Command } from '../context';
@@ -24,11 +25,11 @@ export const inspect: Command = {
           continue;
         } catch (err) {
           // An agent without containers (MethodNotFound) is asked about images only.
-          if (!(err instanceof ResponseError) || (err.code !== ErrorCode.NotFound && err.code !== ErrorCodes.MethodNotFound)) throw err;
+          if (!isAgentError(err, ErrorCode.NotFound, ErrorCodes.MethodNotFound)) throw err;
         }
         found.push(await client.request(InspectImageRequest.type, { reference }));
       } catch (err) {
-        if (!(err instanceof ResponseError)) throw err;
+        if (!isAgentError(err)) throw err;
         errors.push(err.code === ErrorCode.NotFound ? `Error: No such object: ${reference}` : errorLine(err));
       }
     }

@@ -2,7 +2,7 @@
  * `berth volume create|ls|inspect|rm|prune` (two-word verbs, looked up by "VERB SUBVERB" in
  * cli/main.ts): Docker's output shapes; every listing has --format json.
  */
-import { ResponseError } from 'vscode-jsonrpc/node';
+import { isAgentError } from '../../client/errors';
 import {
   CreateVolumeRequest,
   InspectVolumeRequest,
@@ -73,7 +73,7 @@ export const volumeInspect: Command = {
       try {
         out.push(await client.request(InspectVolumeRequest.type, { name }));
       } catch (err) {
-        if (!(err instanceof ResponseError)) throw err;
+        if (!isAgentError(err)) throw err;
         ctx.io.stderr(errorLine(err) + '\n');
         failed = true;
       }

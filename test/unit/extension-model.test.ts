@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ResponseError } from 'vscode-jsonrpc';
 import { ErrorCode, type ImageSummary } from '../../protocol';
-import { classify, detailLine, sentence } from '../../client/errors';
+import { classify, detailLine, isAgentError, sentence } from '../../client/errors';
 import { NotConnectedError } from '../../client/connection';
 import { PullProgressTracker } from '../../extension/commands/images/pullProgress';
 import { age, buildImageTree, childrenOf, leaves } from '../../extension/tree/images/model';
@@ -115,6 +115,16 @@ describe('errors for the user', () => {
     assert.equal(classify(new ResponseError(ErrorCode.Cancelled, 'pull x: cancelled')).kind, 'cancelled');
     assert.equal(classify(new NotConnectedError({ kind: 'idle' })).kind, 'notConnected');
     assert.equal(classify(new Error('boom')).kind, 'other');
+  });
+
+  it("tells the agent's answers (by code) from everything else", () => {
+    const notFound = new ResponseError(ErrorCode.NotFound, 'inspect nope: no such image');
+    assert.equal(isAgentError(notFound), true);
+    assert.equal(isAgentError(notFound, ErrorCode.NotFound), true);
+    assert.equal(isAgentError(notFound, ErrorCode.Conflict, ErrorCode.NotFound), true);
+    assert.equal(isAgentError(notFound, ErrorCode.Conflict), false);
+    assert.equal(isAgentError(new NotConnectedError({ kind: 'idle' })), false);
+    assert.equal(isAgentError(Object.assign(new Error('x'), { code: ErrorCode.NotFound }), ErrorCode.NotFound), false);
   });
 
   it('makes sentences', () => {
