@@ -1,14 +1,15 @@
 /**
- * Connecting a CLI command to the agent (client/connection.ts, one attempt): the socket from
+ * Connecting a CLI command to the agent (client/connectOnce.ts: one attempt): the socket from
  * agentPaths(), and, for root, an agent started in the background when none answers. What is the
  * CLI's own here: the script that runs `berth agent` and the one-line sentence for a failure.
  */
 import { join } from 'node:path';
 import { isRoot, spawnBackgroundAgent } from '../client/autostart';
-import { type AgentClient, ConnectFailedError, connectOnce } from '../client/connection';
+import { type AgentClient, ConnectFailedError, connectOnce } from '../client/connectOnce';
 import { agentPaths } from '../client/paths';
 
-export { type AgentClient, ConnectionLostError } from '../client/connection';
+export type { AgentClient } from '../client/connectOnce';
+export { ConnectionLostError } from '../client/connection';
 
 export interface ConnectOptions {
   /** The socket; agentPaths() (BERTH_ROOT / BERTH_SOCKET) when absent. */

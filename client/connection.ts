@@ -2,7 +2,7 @@
  * Every client's link to the agent: one JSON-RPC connection over the agent's Unix socket. The VS
  * Code extension keeps one alive for the life of the window (reconnecting, with the version
  * handshake and the event subscription); the CLI makes one attempt per command with
- * {@link connectOnce} (no reconnect, no handshake). Plain TypeScript (no `vscode` import), so the
+ * connectOnce (client/connectOnce.ts: no reconnect, no handshake). Plain TypeScript (no `vscode` import), so the
  * state machine is tested against fake agents on real sockets.
  *
  *            start()                 version + subscribe answered
@@ -17,19 +17,19 @@
  *
  * A broken agent is survived, not waited on: a request whose token is cancelled, or whose
  * `timeoutMs` passes, settles at once on this side (the agent is still told, `$/cancelRequest`),
- * so a hung agent cannot hang a caller; a malformed message (bad framing, bad JSON, not JSON-RPC
+ * so a hung agent cannot hang a caller (the CLI, which bounds that wait itself, asks to wait for the
+ * agent's answer to a cancellation: `awaitCancelled`); a malformed message (bad framing, bad JSON, not JSON-RPC
  * 2.0, or more than {@link MAX_UNFRAMED_BYTES} without a complete message) drops the connection
  * and reconnects with the usual backoff, as a crash does. Each case reaches callers as an Error
  * whose message is a sentence (RequestTimeoutError, ConnectionLostError, a Cancelled
  * ResponseError) and the state's `reason`.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import {
   type CancellationToken,
   CancellationTokenSource,
-  type DataCallback,
   Emitter,
   ErrorCodes,
   ResponseError,
@@ -39,9 +39,12 @@ import {
   type RequestType,
   type RequestType0,
 } from 'vscode-jsonrpc';
-import { createMessageConnection, SocketMessageReader, SocketMessageWriter } from 'vscode-jsonrpc/node';
+import { createMessageConnection, SocketMessageWriter } from 'vscode-jsonrpc/node';
 import { isErrno } from '../agent/errors';
 import type { BackgroundAgent } from './autostart';
+import { CheckedMessageReader, connectSocket, describe } from './transport';
+
+export { MAX_UNFRAMED_BYTES } from './transport';
 import {
   API_VERSION,
   ErrorCode,
@@ -149,9 +152,6 @@ export interface RequestOptions {
 
 /** For requests that only read the agent's state (lists, inspect, files): they answer in well under this. */
 export const QUICK_REQUEST_TIMEOUT_MS = 30_000;
-
-/** Bytes the agent may send without completing a message before the connection counts as broken (a 16 MiB file, base64, fits). */
-export const MAX_UNFRAMED_BYTES = 64 * 1024 * 1024;
 
 /** The agent speaks another protocol revision. */
 export class IncompatibleAgentError extends Error {
@@ -542,153 +542,4 @@ export class AgentConnection {
     this.watcher?.close();
     this.watcher = undefined;
   }
-}
-
-/**
- * vscode-jsonrpc's socket reader, stricter: every message must be JSON-RPC 2.0 (a request, a
- * notification or a response with a result or a well-formed error), and no more than
- * {@link MAX_UNFRAMED_BYTES} may arrive without completing one; otherwise it reports an error,
- * which drops the connection (see `open`). The library alone ignores such messages and buffers
- * without bound.
- */
-class CheckedMessageReader extends SocketMessageReader {
-  private unframed = 0;
-
-  constructor(private readonly socket: Socket) {
-    super(socket);
-  }
-
-  override listen(callback: DataCallback) {
-    const onData = (chunk: Buffer) => {
-      this.unframed += chunk.length;
-      if (this.unframed > MAX_UNFRAMED_BYTES)
-        this.fireError(new Error(`more than ${MAX_UNFRAMED_BYTES / 1024 / 1024} MiB without a complete message`));
-    };
-    this.socket.on('data', onData);
-    const sub = super.listen((message) => {
-      this.unframed = 0;
-      const problem = jsonRpcProblem(message);
-      if (problem) this.fireError(new Error(problem));
-      else callback(message);
-    });
-    return { dispose: () => (this.socket.off('data', onData), sub.dispose()) };
-  }
-}
-
-/** Why `m` is not a JSON-RPC 2.0 message, or undefined when it is one. */
-function jsonRpcProblem(m: unknown): string | undefined {
-  if (m === null || typeof m !== 'object' || Array.isArray(m)) return 'not a JSON object';
-  const o = m as Record<string, unknown>;
-  if (o.jsonrpc !== '2.0') return 'not JSON-RPC 2.0 (no "jsonrpc": "2.0")';
-  const idOk = o.id === null || typeof o.id === 'number' || typeof o.id === 'string';
-  if ('method' in o) {
-    if (typeof o.method !== 'string') return '"method" is not a string';
-    if ('id' in o && !idOk) return 'a request with a bad "id"';
-    return undefined;
-  }
-  if (!('id' in o) || !idOk) return 'neither a request, a notification nor a response';
-  const hasResult = 'result' in o;
-  const hasError = 'error' in o;
-  if (hasResult === hasError) return 'a response needs exactly one of "result" and "error"';
-  if (hasError) {
-    const e = o.error as Record<string, unknown> | null;
-    if (e === null || typeof e !== 'object' || typeof e.code !== 'number' || typeof e.message !== 'string')
-      return 'an error response without a numeric "code" and a "message"';
-  }
-  return undefined;
-}
-
-function connectSocket(path: string, timeoutMs: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`connecting to ${path} took longer than ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.off('error', onError);
-      resolve(s);
-    });
-    const onError = (e: Error) => {
-      clearTimeout(timer);
-      reject(e);
-    };
-    s.once('error', onError);
-  });
-}
-
-function describe(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code && e.syscall) return `${e.syscall} ${e.code}`;
-  return e?.message ?? String(err);
-}
-
-/** What a one-shot client (the CLI) holds: requests, notifications both ways, and the connection's end. */
-export interface AgentClient {
-  readonly socket: string;
-  /** Sends a request; rejects with {@link ConnectionLostError} if the connection drops first. */
-  request<P, R>(type: RequestType<P, R, unknown>, params: P, token?: CancellationToken): Promise<R>;
-  request0<R>(type: RequestType0<R, unknown>, token?: CancellationToken): Promise<R>;
-  onNotification<P>(type: NotificationType<P>, handler: (params: P) => void): { dispose(): void };
-  /** Sends a notification; dropped once the connection is gone. */
-  notify<P>(type: NotificationType<P>, params: P): void;
-  /** Resolves when the connection closes (either side). */
-  readonly closed: Promise<void>;
-  close(): void;
-}
-
-/** The one attempt of {@link connectOnce} failed; `state` says why (reason, errno cause, background agent). */
-export class ConnectFailedError extends Error {
-  constructor(readonly state: Extract<AgentState, { kind: 'disconnected' }>) {
-    super(`cannot reach the agent at ${state.socket}: ${state.reason}`);
-    this.name = 'ConnectFailedError';
-  }
-}
-
-/**
- * One attempt to reach the agent on `socket` (starting one through `autostart` when nothing listens
- * there, then waiting ≤ 5 s for it), without the handshake and without reconnecting: what a CLI
- * command needs. Rejects with {@link ConnectFailedError}.
- */
-export async function connectOnce(
-  opts: Pick<AgentConnectionOptions, 'autostart' | 'connectTimeoutMs'> & { socket: string; log?: (line: string) => void },
-): Promise<AgentClient> {
-  const socket = opts.socket;
-  const conn = new AgentConnection({
-    socket: () => socket,
-    autostart: opts.autostart,
-    connectTimeoutMs: opts.connectTimeoutMs,
-    log: opts.log ?? (() => undefined),
-    reconnect: false,
-    handshake: false,
-  });
-  const outcome = await new Promise<AgentState>((resolve) => {
-    const sub = conn.onDidChangeState((s) => {
-      if (s.kind !== 'connected' && s.kind !== 'disconnected') return;
-      sub.dispose();
-      resolve(s);
-    });
-    conn.start();
-  });
-  if (outcome.kind === 'disconnected') {
-    conn.dispose();
-    throw new ConnectFailedError(outcome);
-  }
-  let ended!: () => void;
-  const closed = new Promise<void>((r) => (ended = r));
-  conn.onDidChangeState((s) => {
-    if (s.kind !== 'connected') ended();
-  });
-  // Once the connection is gone a request is "lost", as one in flight when it went.
-  const live = () => (conn.state.kind === 'connected' ? undefined : Promise.reject(new ConnectionLostError(socket)));
-  return {
-    socket,
-    request: (type, params, token) => live() ?? conn.request(type, params, token, { awaitCancelled: true }),
-    request0: (type, token) => live() ?? conn.request0(type, token, { awaitCancelled: true }),
-    onNotification: (type, handler) => conn.onNotification(type, handler),
-    notify: (type, params) => conn.notify(type, params),
-    closed,
-    close: () => conn.dispose(),
-  };
 }

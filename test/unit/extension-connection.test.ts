@@ -19,13 +19,12 @@ import {
 import { classify } from '../../client/errors';
 import {
   AgentConnection,
-  ConnectFailedError,
-  connectOnce,
   ConnectionLostError,
   NotConnectedError,
   type AgentConnectionOptions,
   type AgentState,
 } from '../../client/connection';
+import { ConnectFailedError, connectOnce } from '../../client/connectOnce';
 import { FakeAgent, until } from '../support/fakeAgent';
 
 const cleanups: (() => unknown)[] = [];
