@@ -16,6 +16,7 @@ import { CancellationTokenSource } from 'vscode-jsonrpc';
 import { ListImagesRequest, VersionRequest } from '../../protocol';
 import { AgentConnection, ConnectionLostError, RequestTimeoutError } from '../../client/connection';
 import { classify, sentence } from '../../client/errors';
+import { until } from '../support/fakeAgent';
 import { makeTempDir, registerCleanup, runCleanups, stopChild, trackChild } from '../support/tmp';
 
 /**
@@ -99,18 +100,6 @@ async function brokenAgent(socket: string, modes: string[]): Promise<Broken> {
   registerCleanup(stop);
   await until('the broken agent listens', () => seen.some((s) => s.listening), 5000);
   return { child, seen, stop };
-}
-
-function until(what: string, pred: () => boolean, ms = 5000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() - started > ms) return reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-      setTimeout(tick, 10);
-    };
-    tick();
-  });
 }
 
 const pipes = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;

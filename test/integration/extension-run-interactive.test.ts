@@ -13,23 +13,12 @@ import { CreateContainerRequest, ListContainersRequest, PullRequest } from '../.
 import { AgentConnection } from '../../client/connection';
 import { interactiveParams, RunPseudoterminal } from '../../extension/commands/images/runInteractive';
 import { startAgent, type TestAgent } from '../support/agent';
+import { until } from '../support/fakeAgent';
 import { removeAllContainers } from '../support/containers';
 import { busyboxImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { requireTools, runCleanups } from '../support/tmp';
-
-function until(what: string, pred: () => boolean, ms = 15_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() - started > ms) return reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
 
 describe('Run Interactive against the real agent', () => {
   let registry: TestRegistry;
@@ -48,7 +37,7 @@ describe('Run Interactive against the real agent', () => {
     await conn.sendRequest(PullRequest.type, { reference: ref });
     ext = new AgentConnection({ socket: () => agent.socket, log: () => {} });
     ext.start();
-    await until('connected', () => ext.state.kind === 'connected');
+    await until('connected', () => ext.state.kind === 'connected', 15_000);
   });
 
   after(async () => {
@@ -66,7 +55,7 @@ describe('Run Interactive against the real agent', () => {
     pty.onDidClose((c) => void closed.push(c));
     pty.open({ rows: 33, columns: 101 });
     pty.handleInput('stty size; echo $((6*7))-done\r');
-    await until('the answer', () => /42-done/.test(out));
+    await until('the answer', () => /42-done/.test(out), 15_000);
     assert.match(out, /33 101/, 'the pty has the terminal size');
     pty.handleInput('exit 5\r');
     assert.equal(await pty.done, 5);
