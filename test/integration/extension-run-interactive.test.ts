@@ -50,9 +50,9 @@ describe('Run Interactive against the real agent', () => {
     const created = await ext.request(CreateContainerRequest.type, interactiveParams(ref, { command: 'sh', autoRemove: true }));
     const pty = new RunPseudoterminal(ext, created.Id);
     let out = '';
-    const closed: (number | void)[] = [];
+    const closed: (number | undefined)[] = [];
     pty.onDidWrite((s) => (out += s));
-    pty.onDidClose((c) => void closed.push(c));
+    pty.onDidClose((c) => void closed.push(typeof c === 'number' ? c : undefined));
     pty.open({ rows: 33, columns: 101 });
     pty.handleInput('stty size; echo $((6*7))-done\r');
     await until('the answer', () => /42-done/.test(out), 15_000);
