@@ -454,6 +454,7 @@ export class AgentConnection {
     // after it the connection is dropped and made again.
     let malformed!: (e: Error) => void;
     const broken = new Promise<never>((_, reject) => (malformed = reject));
+    // Raced only during the handshake; a rejection outside it must not count as unhandled.
     broken.catch(() => undefined);
     connection.onError(([err, written]) => {
       const what = err?.message?.split('\n')[0] ?? String(err);
