@@ -20,7 +20,7 @@ import { ImageService } from './image/service';
 import { ContainerService } from './runtime/containers/service';
 import { NetworkManager, networkConfig } from './runtime/network';
 import { RegistryClient } from './registry/client';
-import { registerHandlers } from './server/handlers';
+import { openConnection } from './server';
 import { Store } from './store/store';
 import { readAgentSettings } from './settings';
 import { WorkspacePortWatcher } from './workspace/ports';
@@ -69,13 +69,13 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   const serve = (conn: MessageConnection, peer: PeerCred | undefined, onClose: () => void) => {
     connections.add(conn);
-    const dispose = registerHandlers(
+    const served = openConnection(
       conn,
       { images: svc, containers, workspacePorts },
       { peer, root: opts.root, socket: opts.socket ?? '', log },
     );
     conn.onClose(() => {
-      dispose();
+      served.dispose();
       connections.delete(conn);
       onClose();
     });
