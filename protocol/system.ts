@@ -26,6 +26,56 @@ export const VersionRequest = request0('berth/version').answers<VersionResult>()
 // Store verification (client -> agent)
 // ---------------------------------------------------------------------------------------------
 
+/** The agent and its host, in the field names of Docker's `GET /info` (a later presenter's source). */
+export interface SystemInfoResult {
+  /** Berth's version, and the protocol's revision ({@link API_VERSION}). */
+  ServerVersion: string;
+  ApiVersion: number;
+  /** The store root ($BERTH_ROOT). */
+  DockerRootDir: string;
+  /** How container filesystems are made: "overlay" (overlayfs over the store's layer directories). */
+  Driver: 'overlay';
+  /** "1" or "2" (a hybrid host, cgroup v1 controllers with a v2 mount, is "1"). */
+  CgroupVersion: '1' | '2';
+  /** Berth writes the cgroup filesystem itself; no systemd unit per container. */
+  CgroupDriver: 'cgroupfs';
+  /** uname -r. */
+  KernelVersion: string;
+  /** PRETTY_NAME of /etc/os-release ("" when it cannot be read). */
+  OperatingSystem: string;
+  OSType: string;
+  /** uname -m ("x86_64", "aarch64"), as Docker reports it. */
+  Architecture: string;
+  NCPU: number;
+  /** Bytes of memory the host has. */
+  MemTotal: number;
+  Containers: number;
+  ContainersRunning: number;
+  /** Always 0: Berth has no paused state (a commit freezes a container only while it reads it). */
+  ContainersPaused: number;
+  /** Created and exited containers. */
+  ContainersStopped: number;
+  /** Images in the store, tagged or not. */
+  Images: number;
+  /** The default network: its bridge and IPv4 subnet ("berth0", "10.89.0.0/24"). */
+  DefaultNetwork: { Bridge: string; Subnet: string };
+  /**
+   * Security options in force for every container, as Docker writes them: "name=cgroupns" (each
+   * container has its own cgroup namespace); "name=userns" would mean all containers run in a
+   * user namespace, which Berth does only when one asks for it (`userns: "auto"`), so it is not
+   * listed; no seccomp or AppArmor profile is applied.
+   */
+  SecurityOptions: string[];
+}
+
+/**
+ * `system/info`. Sent by `berth info` (and a Docker API front door's `GET /info`) to describe the
+ * agent, its store and its host: versions, storage and cgroup drivers, kernel, OS, CPUs, memory,
+ * container and image counts, the default network and the security options in force.
+ * Errors: System (the cgroup layout or the store cannot be read).
+ */
+export const SystemInfoRequest = request0('system/info').answers<SystemInfoResult>();
+
 /**
  * What kind of problem `store/check` found. Damage (only a new pull, or removing what needs it,
  * mends it): `blob` (unreadable, not a file), `blob-corrupt` (content does not hash to its name),
