@@ -72,6 +72,9 @@ export function serveNotification<S extends ParamsSchema>(
 
 /** The params checked against `schema`, or InvalidArgument naming the first bad field. */
 export function parseParams<S extends ParamsSchema>(method: string, schema: S, raw: unknown): v.InferOutput<S> {
+  // valibot takes an array for an object; params are named fields, never positional.
+  if (Array.isArray(raw))
+    throw new BerthError(ErrorCode.InvalidArgument, `${method}: params must be an object of named fields`, { operation: method });
   const r = v.safeParse(schema, raw);
   if (r.success) return r.output;
   throw new BerthError(ErrorCode.InvalidArgument, `${method}: ${describeIssue(schema, r.issues[0])}`, { operation: method });
