@@ -78,7 +78,8 @@ export function validValue(schema: v.GenericSchema, o: DrawOptions, depth = 0): 
       const fits = (s: string) => s.length >= min && s.length <= max && s.startsWith(prefix);
       const pool = (o.strings ?? []).filter(fits);
       if (pool.length && r() < 0.8) return pick(pool);
-      const made = `${prefix}fuzz-${Math.floor(r() * 1e6)}`;
+      // Upper case: not an image reference, so nothing made up is ever pulled from a registry.
+      const made = `${prefix}Fuzz-${Math.floor(r() * 1e6)}`;
       return fits(made) ? made : prefix || 'x'.repeat(Math.max(min, 1));
     }
     case 'boolean':
