@@ -15,7 +15,7 @@ import { SocketMessageWriter, StreamMessageReader, StreamMessageWriter } from 'v
 import { FrameGuard } from './server/frameGuard';
 import { ErrorCode } from '../protocol';
 import { native, type PeerCred } from '../native';
-import { BerthError, systemError } from './errors';
+import { BerthError, isErrno, systemError, unlessErrno } from './errors';
 import { ImageService } from './image/service';
 import { ContainerService } from './runtime/containers/service';
 import { NetworkManager, networkConfig } from './runtime/network';
@@ -198,8 +198,9 @@ function ownerGid(uid: number): number {
       const f = line.split(':');
       if (f.length >= 4 && f[2] === String(uid) && /^\d+$/.test(f[3])) return Number(f[3]);
     }
-  } catch {
-    // no passwd file: keep the group
+  } catch (e) {
+    // No readable passwd file: keep the group.
+    if (!isErrno(e, 'ENOENT', 'EACCES')) throw e;
   }
   return -1;
 }
@@ -218,11 +219,7 @@ function answers(path: string): Promise<boolean> {
 }
 
 function rmSocket(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
-  }
+  unlessErrno(['ENOENT'], () => unlinkSync(path)); // already gone
 }
 
 export const defaultLogPath = (root: string) => join(root, 'agent.log');

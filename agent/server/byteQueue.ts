@@ -36,7 +36,7 @@ export class ByteQueue implements AsyncIterable<Buffer> {
   fail(e: Error): void {
     this.error ??= e;
     this.wakeReader?.();
-    this.roomWaiters.splice(0).forEach((r) => r());
+    for (const wake of this.roomWaiters.splice(0)) wake();
   }
 
   get failed(): boolean {
@@ -49,7 +49,7 @@ export class ByteQueue implements AsyncIterable<Buffer> {
       const b = this.chunks.shift();
       if (b) {
         this.queued -= b.length;
-        if (this.queued <= MAX_QUEUED) this.roomWaiters.splice(0).forEach((r) => r());
+        if (this.queued <= MAX_QUEUED) for (const wake of this.roomWaiters.splice(0)) wake();
         yield b;
         continue;
       }
