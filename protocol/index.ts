@@ -18,7 +18,7 @@
  * RootFS.Layers ...), so `berth inspect` output reads like `docker inspect`'s.
  */
 export * from './errors';
-export * from './schema';
+export { type ClientNotification, MAX_STRING, NoParams, type ParamsSchema, type Request, type Request0 } from './schema';
 export * from './shared';
 export * from './events';
 export * from './system';
