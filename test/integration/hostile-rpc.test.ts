@@ -66,7 +66,9 @@ async function raw(path: string): Promise<Raw> {
   let buf = Buffer.alloc(0);
   let ended = false;
   const waiters = new Set<() => void>();
-  const wake = () => waiters.forEach((w) => w());
+  const wake = () => {
+    for (const w of waiters) w();
+  };
   socket.on('data', (d: Buffer) => {
     buf = Buffer.concat([buf, d]);
     wake();
@@ -513,12 +515,16 @@ describe('malformed JSON-RPC at the agent socket', () => {
         if (v.safeParse(schema, p).success) cases.push({ params: p, expect: undefined });
       }
       const r = await raw(agent.socket);
-      cases.forEach((c, i) => r.socket.write(frame(JSON.stringify({ jsonrpc: '2.0', id: i + 1, method: d.method, params: c.params }))));
+      for (const [i, c] of cases.entries())
+        r.socket.write(frame(JSON.stringify({ jsonrpc: '2.0', id: i + 1, method: d.method, params: c.params })));
       const msgs = await r.responses(cases.length, 30_000);
-      cases.forEach((c, i) => {
+      for (const [i, c] of cases.entries()) {
         const m = msgs.find((x) => x.id === i + 1 && ('result' in x || 'error' in x));
         const what = `${d.method} ${JSON.stringify(c.params)?.slice(0, 200)}`;
-        if (!m) return void failures.push(`${what}: no answer within 30 s`);
+        if (!m) {
+          failures.push(`${what}: no answer within 30 s`);
+          continue;
+        }
         const e = m.error as { code: number; message: string } | undefined;
         if (e && (e.code === ErrorCode.Internal || /internal error/i.test(e.message))) failures.push(`${what}: ${e.message}`);
         if (c.expect !== undefined) {
@@ -530,7 +536,7 @@ describe('malformed JSON-RPC at the agent socket', () => {
           if (e?.code === ErrorCode.InvalidArgument && e.message.startsWith(`${d.method}: params`))
             failures.push(`${what}: valid params refused by the schema: ${e.message}`);
         }
-      });
+      }
       r.socket.destroy();
     }
     console.log(`schema-drawn params: ${invalid} invalid, ${valid} valid`);
