@@ -1,6 +1,6 @@
 /**
- * Containers: their life cycle, logs, writable layer, processes and figures, exec and attached byte
- * streams.
+ * Containers: their life cycle, logs, writable layer (diff, changes, commit), processes and
+ * figures (top, stats), pruning. Exec and attached byte streams: exec.ts; `cp`: files.ts.
  */
 import { NotificationType } from 'vscode-jsonrpc';
 import { v, params, text, anyText, token, bool, number, integer, texts, stringMap, oneOf, opt, request, NoParams } from './schema';

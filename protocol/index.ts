@@ -6,6 +6,10 @@
  * Transport: JSON-RPC 2.0 (vscode-jsonrpc framing: Content-Length headers) over the agent's Unix
  * socket (default /run/berth/agent.sock) or over stdio when a client spawns `berth agent --stdio`.
  * Errors: a JSON-RPC error with a code from {@link ErrorCode} and {@link ErrorData} as data.
+ * Params are checked against the request's schema before anything runs: a mismatch answers
+ * InvalidArgument naming the method and the field ("container/create: params.memory: \"memory\"
+ * must be a number of at least 0"); an optional field may be absent or null, unknown fields are
+ * ignored.
  * Cancellation: the standard `$/cancelRequest`; long requests (pull) stop and answer Cancelled.
  *
  * Layout: one file per noun (images, containers, exec, files, volumes, build, workspace, events,
