@@ -15,12 +15,12 @@ import { SocketMessageWriter, StreamMessageReader, StreamMessageWriter } from 'v
 import { FrameGuard } from './server/frameGuard';
 import { ErrorCode } from '../protocol';
 import { native, type PeerCred } from '../native';
-import { BerthError, systemError } from './errors';
+import { BerthError, isErrno, systemError, unlessErrno } from './errors';
 import { ImageService } from './image/service';
 import { ContainerService } from './runtime/containers/service';
 import { NetworkManager, networkConfig } from './runtime/network';
 import { RegistryClient } from './registry/client';
-import { registerHandlers } from './server/handlers';
+import { openConnection } from './server';
 import { Store } from './store/store';
 import { readAgentSettings } from './settings';
 import { WorkspacePortWatcher } from './workspace/ports';
@@ -69,13 +69,13 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
 
   const serve = (conn: MessageConnection, peer: PeerCred | undefined, onClose: () => void) => {
     connections.add(conn);
-    const dispose = registerHandlers(
+    const served = openConnection(
       conn,
       { images: svc, containers, workspacePorts },
       { peer, root: opts.root, socket: opts.socket ?? '', log },
     );
     conn.onClose(() => {
-      dispose();
+      served.dispose();
       connections.delete(conn);
       onClose();
     });
@@ -198,8 +198,9 @@ function ownerGid(uid: number): number {
       const f = line.split(':');
       if (f.length >= 4 && f[2] === String(uid) && /^\d+$/.test(f[3])) return Number(f[3]);
     }
-  } catch {
-    // no passwd file: keep the group
+  } catch (e) {
+    // No readable passwd file: keep the group.
+    if (!isErrno(e, 'ENOENT', 'EACCES')) throw e;
   }
   return -1;
 }
@@ -218,11 +219,7 @@ function answers(path: string): Promise<boolean> {
 }
 
 function rmSocket(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
-  }
+  unlessErrno(['ENOENT'], () => unlinkSync(path)); // already gone
 }
 
 export const defaultLogPath = (root: string) => join(root, 'agent.log');

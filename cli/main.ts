@@ -32,6 +32,7 @@ import { rmi } from './commands/rmi';
 import { save } from './commands/save';
 import { tag } from './commands/tag';
 import { CLIENT_VERSION, version } from './commands/version';
+import { info } from './commands/info';
 import { commit } from './commands/commit';
 import { check } from './commands/check';
 import { diff } from './commands/diff';
@@ -72,6 +73,7 @@ export const COMMANDS: readonly Command[] = [
   load,
   events,
   version,
+  info,
   agent,
   restart,
   top,

@@ -1,162 +1,76 @@
 /**
- * The edge of `cp`: decodes `container/archive/*` requests and delegates to
- * runtime/containers/copy.ts. The only state here is transport: the byte queue of each
- * `container/archive/put` in flight on this connection, fed by `container/archive/write`.
+ * The edge of `cp`: the `container/archive/*` requests, delegated to runtime/containers/copy.ts.
+ * The only state is transport: the byte queue of each `container/archive/put` in flight on the
+ * connection (AgentConnection.archivePuts), fed by `container/archive/write`.
  */
-import type { CancellationToken, MessageConnection } from 'vscode-jsonrpc';
 import {
   ArchiveDataNotification,
   ContainerPathStatRequest,
   GetArchiveRequest,
   PutArchiveRequest,
   WriteArchiveRequest,
-  type ContainerPathParams,
-  type ContainerPathStat,
-  type GetArchiveParams,
-  type PutArchiveParams,
-  type WriteArchiveParams,
 } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
 import { readContainerArchive, statContainerPath, writeContainerArchive } from '../runtime/containers/copy';
-import type { ContainerService } from '../runtime/containers/service';
+import { ByteQueue } from './byteQueue';
+import type { AgentConnection } from './connection';
+import { serve } from './serve';
 
-/** Bytes a put may have waiting before its writer is made to wait. */
-const MAX_QUEUED = 4 << 20;
+export { ByteQueue } from './byteQueue';
+
 const MAX_WRITE_CHUNK = 1 << 20;
 
-type On = <P, R>(type: { method: string }, operation: string, fn: (params: P, token: CancellationToken) => Promise<R> | R) => void;
-
-/**
- * A one-reader byte queue: `push` resolves once the bytes fit under {@link MAX_QUEUED} (the
- * writer's pace follows the reader's), the reader iterates until `end`; `fail` ends both sides.
- */
-export class ByteQueue implements AsyncIterable<Buffer> {
-  private chunks: Buffer[] = [];
-  private queued = 0;
-  private ended = false;
-  private error?: Error;
-  private wakeReader?: () => void;
-  private readonly roomWaiters: (() => void)[] = [];
-
-  async push(b: Buffer): Promise<void> {
-    if (this.error) throw this.error;
-    if (this.ended) throw new Error('the archive has ended already');
-    this.chunks.push(b);
-    this.queued += b.length;
-    this.wakeReader?.();
-    while (this.queued > MAX_QUEUED && !this.error) await new Promise<void>((r) => this.roomWaiters.push(r));
-    if (this.error) throw this.error;
-  }
-
-  end(): void {
-    this.ended = true;
-    this.wakeReader?.();
-  }
-
-  fail(e: Error): void {
-    this.error ??= e;
-    this.wakeReader?.();
-    this.roomWaiters.splice(0).forEach((r) => r());
-  }
-
-  get failed(): boolean {
-    return this.error !== undefined;
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    for (;;) {
-      if (this.error) throw this.error;
-      const b = this.chunks.shift();
-      if (b) {
-        this.queued -= b.length;
-        if (this.queued <= MAX_QUEUED) this.roomWaiters.splice(0).forEach((r) => r());
-        yield b;
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((r) => (this.wakeReader = r));
-      this.wakeReader = undefined;
-    }
-  }
-}
-
-function str(params: unknown, key: string, operation: string, max = 4096): string {
-  const v = (params as Record<string, unknown> | undefined)?.[key];
-  if (typeof v !== 'string' || v.length === 0 || v.length > max)
-    throw new BerthError(ErrorCode.InvalidArgument, `${operation}: "${key}" must be a string of 1 to ${max} characters`, { operation });
-  return v;
-}
-
-export function registerArchiveHandlers(
-  conn: MessageConnection,
-  containers: ContainerService,
-  on: On,
-  withAbort: <T>(token: CancellationToken, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>,
-): () => void {
-  const puts = new Map<string, ByteQueue>();
-
-  on<ContainerPathParams, ContainerPathStat>(ContainerPathStatRequest, 'stat in container', (p) =>
-    statContainerPath(containers, str(p, 'container', 'stat in container'), str(p, 'path', 'stat in container'), p.follow === true),
-  );
-
-  on<GetArchiveParams, ContainerPathStat & { bytes: number }>(GetArchiveRequest, 'copy from container', (p, token) => {
-    const op = 'copy from container';
-    const container = str(p, 'container', op);
-    const path = str(p, 'path', op);
-    const t = str(p, 'token', op, 256);
-    return withAbort(token, (signal) =>
-      readContainerArchive(
-        containers,
-        container,
-        path,
-        (b) => conn.sendNotification(ArchiveDataNotification.type, { token: t, data: b.toString('base64') }),
-        signal,
-      ),
-    );
+export function serveArchives(c: AgentConnection): void {
+  const containers = c.services.containers;
+  const puts = c.archivePuts;
+  c.onClose(() => {
+    for (const q of puts.values())
+      q.fail(new BerthError(ErrorCode.Cancelled, 'copy to container: the client went away', { operation: 'copy to container' }));
   });
 
-  on<PutArchiveParams, { entries: number }>(PutArchiveRequest, 'copy to container', async (p) => {
+  serve(c, ContainerPathStatRequest, (p) => statContainerPath(containers, p.container, p.path, p.follow === true));
+
+  serve(c, GetArchiveRequest, (p, token) =>
+    c.withAbort(token, (signal) =>
+      readContainerArchive(
+        containers,
+        p.container,
+        p.path,
+        (b) => c.rpc.sendNotification(ArchiveDataNotification.type, { token: p.token, data: b.toString('base64') }),
+        signal,
+      ),
+    ),
+  );
+
+  serve(c, PutArchiveRequest, async (p) => {
     const op = 'copy to container';
-    const container = str(p, 'container', op);
-    const path = str(p, 'path', op);
-    const t = str(p, 'token', op, 256);
-    const r = p.rename;
-    if (
-      r !== undefined &&
-      (typeof r !== 'object' ||
-        r === null ||
-        typeof r.from !== 'string' ||
-        typeof r.to !== 'string' ||
-        !/^[^/\0]{1,255}$/.test(r.from) ||
-        !/^[^/\0]{1,255}$/.test(r.to) ||
-        r.to === '..' ||
-        ['.', '..'].includes(r.from))
-    ) {
-      throw new BerthError(ErrorCode.InvalidArgument, `${op}: "rename" must be {from, to}, each a file name`, { operation: op });
-    }
-    if (puts.has(t)) throw new BerthError(ErrorCode.Conflict, `${op}: token "${t}" is in use on this connection`, { operation: op });
+    if (puts.has(p.token))
+      throw new BerthError(ErrorCode.Conflict, `${op}: token "${p.token}" is in use on this connection`, { operation: op });
     // Registered before the first await: the writes that follow this request find it.
     const queue = new ByteQueue();
-    puts.set(t, queue);
+    puts.set(p.token, queue);
     try {
-      const entries = await writeContainerArchive(containers, container, path, queue, { rename: r, copyUIDGID: p.copyUIDGID === true });
+      const entries = await writeContainerArchive(containers, p.container, p.path, queue, {
+        rename: p.rename,
+        copyUIDGID: p.copyUIDGID === true,
+      });
       return { entries };
     } catch (e) {
       queue.fail(e instanceof Error ? e : new Error(String(e)));
       throw e;
     } finally {
-      puts.delete(t);
+      puts.delete(p.token);
     }
   });
 
-  on<WriteArchiveParams, void>(WriteArchiveRequest, 'copy to container', async (p) => {
+  serve(c, WriteArchiveRequest, async (p) => {
     const op = 'copy to container';
-    const t = str(p, 'token', op, 256);
-    const queue = puts.get(t);
+    const queue = puts.get(p.token);
     if (!queue || queue.failed)
-      throw new BerthError(ErrorCode.NotFound, `${op}: no copy with token "${t}" is in progress on this connection`, { operation: op });
+      throw new BerthError(ErrorCode.NotFound, `${op}: no copy with token "${p.token}" is in progress on this connection`, {
+        operation: op,
+      });
     if (p.data !== undefined) {
-      if (typeof p.data !== 'string') throw new BerthError(ErrorCode.InvalidArgument, `${op}: "data" must be base64`, { operation: op });
       const b = Buffer.from(p.data, 'base64');
       if (b.length > MAX_WRITE_CHUNK)
         throw new BerthError(ErrorCode.InvalidArgument, `${op}: a chunk of ${b.length} bytes is over ${MAX_WRITE_CHUNK}`, {
@@ -166,9 +80,4 @@ export function registerArchiveHandlers(
     }
     if (p.eof === true) queue.end();
   });
-
-  return () => {
-    for (const q of puts.values())
-      q.fail(new BerthError(ErrorCode.Cancelled, 'copy to container: the client went away', { operation: 'copy to container' }));
-  };
 }

@@ -32,15 +32,27 @@ export class FrameGuard extends Transform {
       this.header = Buffer.concat([this.header, chunk.subarray(off)]);
       const end = this.header.indexOf('\r\n\r\n');
       if (end < 0) {
-        if (this.header.length > MAX_HEADER_BYTES) return cb(new Error(`a message header of more than ${MAX_HEADER_BYTES} bytes`));
+        if (this.header.length > MAX_HEADER_BYTES) {
+          cb(new Error(`a message header of more than ${MAX_HEADER_BYTES} bytes`));
+          return;
+        }
         off = chunk.length;
         break;
       }
-      if (end > MAX_HEADER_BYTES) return cb(new Error(`a message header of more than ${MAX_HEADER_BYTES} bytes`));
+      if (end > MAX_HEADER_BYTES) {
+        cb(new Error(`a message header of more than ${MAX_HEADER_BYTES} bytes`));
+        return;
+      }
       const m = /(?:^|\r\n)Content-Length:[ \t]*(\d{1,16})[ \t]*(?:\r\n|$)/i.exec(this.header.subarray(0, end).toString('latin1'));
-      if (!m) return cb(new Error('a message without a valid Content-Length header'));
+      if (!m) {
+        cb(new Error('a message without a valid Content-Length header'));
+        return;
+      }
       const length = Number(m[1]);
-      if (length > this.maxBody) return cb(new Error(`a message of ${length} bytes (at most ${this.maxBody})`));
+      if (length > this.maxBody) {
+        cb(new Error(`a message of ${length} bytes (at most ${this.maxBody})`));
+        return;
+      }
       off += end + 4 - before;
       this.header = Buffer.alloc(0);
       this.bodyLeft = length;

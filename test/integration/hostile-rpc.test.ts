@@ -12,6 +12,10 @@
  * Fuzzed strings that parse as image references of another registry are pointed at a loopback
  * server that answers 404, so no request leaves this machine (the real image's registry is a
  * loopback one the test started).
+ * Besides the random fields, each request's own schema (protocol/schema.ts) is walked
+ * (test/support/schemaValues.ts): params invalid in one field (wrong type, missing, too long) must
+ * be refused with InvalidArgument naming that field, and params the schema accepts (naming no real
+ * object, so nothing runs) must get past it, answered by the core, never Internal.
  * (Unknown methods, missing params and a peer of another uid: protocol.test.ts.)
  */
 import assert from 'node:assert/strict';
@@ -21,11 +25,13 @@ import { createServer, type Server } from 'node:http';
 import { createConnection, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { RequestType } from 'vscode-jsonrpc';
+import * as v from 'valibot';
+import { RequestType, RequestType0 } from 'vscode-jsonrpc';
 import * as protocol from '../../protocol';
 import { CreateContainerRequest, CreateVolumeRequest, ErrorCode, PullRequest, VersionRequest } from '../../protocol';
 import { parseReference } from '../../agent/image/reference';
 import { startAgent, type TestAgent } from '../support/agent';
+import { invalidCases, prng, validValue } from '../support/schemaValues';
 import { makeTempDir, registerCleanup, runCleanups } from '../support/tmp';
 import { removeAllContainers } from '../support/containers';
 import { busyboxImage } from '../support/images';
@@ -35,17 +41,6 @@ import { startRegistry } from '../support/registry';
 const SEED = process.env.BERTH_FUZZ_SEED ? Number(process.env.BERTH_FUZZ_SEED) >>> 0 : randomBytes(4).readUInt32LE(0);
 const CASES = Math.min(Math.max(Number(process.env.BERTH_FUZZ_CASES ?? 12) || 12, 1), 1000);
 console.log(`hostile-rpc: seed ${SEED}, ${CASES} fuzz cases per method (replay: BERTH_FUZZ_SEED=${SEED} BERTH_FUZZ_CASES=${CASES})`);
-
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Frames a body the way vscode-jsonrpc does. */
 const frame = (body: Buffer | string) => {
@@ -71,7 +66,9 @@ async function raw(path: string): Promise<Raw> {
   let buf = Buffer.alloc(0);
   let ended = false;
   const waiters = new Set<() => void>();
-  const wake = () => waiters.forEach((w) => w());
+  const wake = () => {
+    for (const w of waiters) w();
+  };
   socket.on('data', (d: Buffer) => {
     buf = Buffer.concat([buf, d]);
     wake();
@@ -125,7 +122,7 @@ describe('malformed JSON-RPC at the agent socket', () => {
   let imageRef: string;
   let imageId: string;
   let containerId: string;
-  const random = generator(SEED);
+  const random = prng(SEED);
   const hostFiles = ['/etc/passwd', '/etc/shadow', '/etc/hostname', '/etc/hosts'];
   const hostBefore = new Map<string, string>();
   const stamp = (p: string) => {
@@ -484,5 +481,68 @@ describe('malformed JSON-RPC at the agent socket', () => {
     assert.doesNotMatch(agent.log(), /internal error/, 'the agent logged no internal error');
     assert.deepEqual(readdirSync(sentinel), [], 'nothing was written in the sentinel directory the fuzzed paths name');
     for (const f of hostFiles) assert.equal(stamp(f), hostBefore.get(f), `${f} is unchanged`);
+  });
+
+  it("params drawn from each request's schema: one bad field is refused naming it, valid params get past the schema", async () => {
+    const drawn = prng(SEED ^ 0x5eed);
+    // No real object and no host path: valid params reach the core, which answers "no such ...".
+    // The pool is tamed up front (tamed after the draw, a picklist's "host" would be a reference).
+    const safe = [
+      'x',
+      'fuzz-missing',
+      'busybox',
+      '/nonexistent/berth-fuzz',
+      '/nonexistent/berth-fuzz/sub',
+      'sha256:' + '0'.repeat(64),
+      '',
+      '🙂ünï',
+      'line\nbreak',
+      'SIGKILL',
+      '1g',
+    ].map((x) => tame(x) as string);
+    const failures: string[] = [];
+    let invalid = 0;
+    let valid = 0;
+    const schemaRequests = declared.filter((d) => d.type instanceof RequestType || d.type instanceof RequestType0);
+    for (const d of schemaRequests) {
+      const schema = (d as unknown as { params: protocol.ParamsSchema }).params;
+      const cases: { params: unknown; expect: string | undefined }[] = invalidCases(schema, { random: drawn, strings: safe }).map((c) => ({
+        params: c.params,
+        expect: c.field ? `${d.method}: params.${c.field}` : `${d.method}: params must be`,
+      }));
+      for (let i = 0; i < CASES; i++) {
+        const p = validValue(schema, { random: drawn, strings: safe });
+        if (v.safeParse(schema, p).success) cases.push({ params: p, expect: undefined });
+      }
+      const r = await raw(agent.socket);
+      for (const [i, c] of cases.entries())
+        r.socket.write(frame(JSON.stringify({ jsonrpc: '2.0', id: i + 1, method: d.method, params: c.params })));
+      const msgs = await r.responses(cases.length, 30_000);
+      for (const [i, c] of cases.entries()) {
+        const m = msgs.find((x) => x.id === i + 1 && ('result' in x || 'error' in x));
+        const what = `${d.method} ${JSON.stringify(c.params)?.slice(0, 200)}`;
+        if (!m) {
+          failures.push(`${what}: no answer within 30 s`);
+          continue;
+        }
+        const e = m.error as { code: number; message: string } | undefined;
+        if (e && (e.code === ErrorCode.Internal || /internal error/i.test(e.message))) failures.push(`${what}: ${e.message}`);
+        if (c.expect !== undefined) {
+          invalid++;
+          if (e?.code !== ErrorCode.InvalidArgument || !e.message.startsWith(c.expect))
+            failures.push(`${what}: want InvalidArgument "${c.expect}...", got ${JSON.stringify(m.error ?? m.result)}`);
+        } else {
+          valid++;
+          if (e?.code === ErrorCode.InvalidArgument && e.message.startsWith(`${d.method}: params`))
+            failures.push(`${what}: valid params refused by the schema: ${e.message}`);
+        }
+      }
+      r.socket.destroy();
+    }
+    console.log(`schema-drawn params: ${invalid} invalid, ${valid} valid`);
+    assert.deepEqual(failures, [], `seed ${SEED}: requests answered badly`);
+    assert.ok(invalid >= schemaRequests.length * 2 && valid >= schemaRequests.length, `${invalid} invalid and ${valid} valid cases sent`);
+    await stillServes('after the schema-drawn params');
+    assert.deepEqual(readdirSync(sentinel), [], 'nothing was written in the sentinel directory');
   });
 });

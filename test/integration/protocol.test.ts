@@ -14,10 +14,13 @@ import { createMessageConnection, ErrorCodes, type MessageConnection } from 'vsc
 import { SocketMessageReader, SocketMessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import {
   API_VERSION,
+  CreateContainerRequest,
   ErrorCode,
   EventNotification,
+  ExecRequest,
   ImageHistoryRequest,
   InspectImageRequest,
+  LayerFilesRequest,
   ListImagesRequest,
   LoadImagesRequest,
   PullProgressNotification,
@@ -150,29 +153,77 @@ describe('the protocol over the socket', () => {
 
   it('malformed params get InvalidArgument (1000) naming the field', async () => {
     const bad: [string, unknown, RegExp][] = [
-      [PullRequest.method, { reference: 42 }, /pull: "reference"/],
-      [PullRequest.method, {}, /pull: "reference"/],
-      [PullRequest.method, { reference: 'busybox', platform: 'linux/amd64' }, /platform/],
-      [PullRequest.method, { reference: 'busybox', progressToken: 7 }, /progressToken/],
-      [PullRequest.method, { reference: 'x'.repeat(5000) }, /reference/],
-      [InspectImageRequest.method, { reference: null }, /inspect: "reference"/],
-      [InspectImageRequest.method, { reference: '' }, /inspect: "reference"/],
-      [ImageHistoryRequest.method, { reference: ['a'] }, /history: "reference"/],
-      [TagImageRequest.method, { source: 'a', target: 5 }, /tag: "target"/],
-      [TagImageRequest.method, { source: {}, target: 'b' }, /tag: "source"/],
-      [RemoveImageRequest.method, { reference: 1 }, /remove: "reference"/],
-      [SaveImagesRequest.method, { references: 'busybox', path: '/tmp/x.tar' }, /save: references/],
-      [SaveImagesRequest.method, { references: [], path: '/tmp/x.tar' }, /save: references/],
-      [SaveImagesRequest.method, { references: [1], path: '/tmp/x.tar' }, /save: references/],
-      [SaveImagesRequest.method, { references: ['busybox'], path: 3 }, /save: "path"/],
-      [SaveImagesRequest.method, { references: ['busybox'], path: 'x.tar' }, /save: "path" must be absolute/],
-      [LoadImagesRequest.method, { path: 7 }, /load: "path"/],
-      [LoadImagesRequest.method, { path: 'relative/x.tar' }, /load: "path" must be absolute/],
-      [SubscribeRequest.method, { types: 'image' }, /subscribe: "types"/],
+      [PullRequest.method, { reference: 42 }, /^image\/pull: params\.reference: "reference" must be a non-empty string$/],
+      [PullRequest.method, {}, /^image\/pull: params\.reference: "reference" must be a non-empty string$/],
+      [
+        PullRequest.method,
+        { reference: 'busybox', platform: 'linux/amd64' },
+        /^image\/pull: params\.platform: "platform" must be \{os, architecture/,
+      ],
+      [
+        PullRequest.method,
+        { reference: 'busybox', platform: { os: 'linux', architecture: 3 } },
+        /^image\/pull: params\.platform\.architecture: "architecture" must be/,
+      ],
+      [
+        PullRequest.method,
+        { reference: 'busybox', progressToken: 7 },
+        /^image\/pull: params\.progressToken: "progressToken" must be a string$/,
+      ],
+      [
+        PullRequest.method,
+        { reference: 'x'.repeat(5000) },
+        /^image\/pull: params\.reference: "reference" must be a non-empty string of at most 4096 characters$/,
+      ],
+      [InspectImageRequest.method, { reference: null }, /^image\/inspect: params\.reference: "reference"/],
+      [InspectImageRequest.method, { reference: '' }, /^image\/inspect: params\.reference: "reference"/],
+      [ImageHistoryRequest.method, { reference: ['a'] }, /^image\/history: params\.reference: "reference"/],
+      [TagImageRequest.method, { source: 'a', target: 5 }, /^image\/tag: params\.target: "target"/],
+      [TagImageRequest.method, { source: {}, target: 'b' }, /^image\/tag: params\.source: "source"/],
+      [RemoveImageRequest.method, { reference: 1 }, /^image\/remove: params\.reference: "reference"/],
+      [RemoveImageRequest.method, { reference: 'busybox', force: 'yes' }, /^image\/remove: params\.force: "force" must be a boolean$/],
+      [
+        SaveImagesRequest.method,
+        { references: 'busybox', path: '/tmp/x.tar' },
+        /^image\/save: params\.references: "references" must be a non-empty array of strings$/,
+      ],
+      [SaveImagesRequest.method, { references: [], path: '/tmp/x.tar' }, /^image\/save: params\.references: "references"/],
+      [SaveImagesRequest.method, { references: [1], path: '/tmp/x.tar' }, /^image\/save: params\.references\[0\]: "references"/],
+      [SaveImagesRequest.method, { references: ['busybox'], path: 3 }, /^image\/save: params\.path: "path"/],
+      [SaveImagesRequest.method, { references: ['busybox'], path: 'x.tar' }, /^image\/save: params\.path: "path" must be absolute$/],
+      [LoadImagesRequest.method, { path: 7 }, /^image\/load: params\.path: "path"/],
+      [LoadImagesRequest.method, { path: 'relative/x.tar' }, /^image\/load: params\.path: "path" must be absolute$/],
+      [SubscribeRequest.method, { types: 'image' }, /^berth\/subscribe: params\.types: "types" must be an array of strings$/],
+      [
+        CreateContainerRequest.method,
+        { image: 'busybox', memory: 'lots' },
+        /^container\/create: params\.memory: "memory" must be a number of at least 0$/,
+      ],
+      [
+        CreateContainerRequest.method,
+        { image: 'busybox', labels: ['a'] },
+        /^container\/create: params\.labels: "labels" must be an object of strings$/,
+      ],
+      [
+        CreateContainerRequest.method,
+        { image: 'busybox', userns: 'private' },
+        /^container\/create: params\.userns: "userns" must be "host" or "auto"$/,
+      ],
+      [
+        ExecRequest.method,
+        { container: 'c', cmd: ['sh'], tty: true },
+        /^container\/exec: params\.attachToken: "attachToken" must be given with "tty" or "stdin"$/,
+      ],
+      [
+        LayerFilesRequest.method,
+        { reference: 'busybox' },
+        /^image\/layerFiles: params\.layer: "layer" must be a layer index or digest unless "merged" is true$/,
+      ],
+      [VersionRequest.method, 'str', /^berth\/version: params must be an object of named fields$/],
     ];
     for (const [method, params, re] of bad) {
       const e = await expectAgentError(conn.sendRequest(method, params), ErrorCode.InvalidArgument, re);
-      assert.ok(typeof e.data?.operation === 'string', `${method}: data.operation is set`);
+      assert.equal(e.data?.operation, method, `${method}: data.operation names the method`);
     }
     // Positional (array) params and no params at all are malformed too, answered by the agent's
     // own checks with its own code.

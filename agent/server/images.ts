@@ -1,0 +1,71 @@
+/**
+ * The `image/*` requests: pull, push, list, inspect, history, tag, remove, save, load, prune, and
+ * the layer inspector. Pulls and pushes run under the connection's abort (a client that goes away
+ * cancels them, so their temp work is discarded).
+ */
+import {
+  ImageHistoryRequest,
+  ImageLayersRequest,
+  InspectImageRequest,
+  LayerFilesRequest,
+  ListImagesRequest,
+  LoadImagesRequest,
+  PruneImagesRequest,
+  PullProgressNotification,
+  PullRequest,
+  PushProgressNotification,
+  PushRequest,
+  RemoveImageRequest,
+  SaveImagesRequest,
+  TagImageRequest,
+} from '../../protocol';
+import { imageLayers, layerFiles } from '../image/inspectLayers';
+import { loadImages } from '../image/load';
+import { saveImages } from '../image/save';
+import { pushImage } from '../registry/push';
+import { pruneImages } from '../runtime/containers/prune';
+import type { AgentConnection } from './connection';
+import { serve } from './serve';
+
+export function serveImages(c: AgentConnection): void {
+  const svc = c.services.images;
+  const peer = c.ctx.peer;
+
+  serve(c, PullRequest, (p, token) =>
+    c.withAbort(token, (signal) =>
+      svc.pull(p.reference, {
+        platform: p.platform && {
+          os: p.platform.os,
+          architecture: p.platform.architecture,
+          ...(p.platform.variant ? { variant: p.platform.variant } : {}),
+        },
+        signal,
+        onProgress: p.progressToken
+          ? (layer) => c.notify(PullProgressNotification.type, { token: p.progressToken!, reference: p.reference, layer })
+          : undefined,
+      }),
+    ),
+  );
+  serve(c, PushRequest, (p, token) =>
+    c.withAbort(token, (signal) =>
+      pushImage(svc, p.reference, {
+        signal,
+        onProgress: p.progressToken
+          ? (blob) => c.notify(PushProgressNotification.type, { token: p.progressToken!, reference: p.reference, blob })
+          : undefined,
+      }),
+    ),
+  );
+  serve(c, ListImagesRequest, (p) => svc.list(p.all ?? true));
+  serve(c, InspectImageRequest, (p) => svc.inspect(p.reference));
+  serve(c, ImageHistoryRequest, (p) => svc.history(p.reference));
+  serve(c, TagImageRequest, (p) => svc.tag(p.source, p.target));
+  serve(c, RemoveImageRequest, (p) => svc.remove(p.reference, p.force === true));
+  serve(c, SaveImagesRequest, (p) => saveImages(svc, p.references, p.path, peer));
+  serve(c, LoadImagesRequest, (p) => loadImages(svc, p.path, peer));
+  serve(c, PruneImagesRequest, (p) => pruneImages(svc, p.all === true));
+  serve(c, ImageLayersRequest, (p) => imageLayers(svc, p.reference));
+  serve(c, LayerFilesRequest, (p) =>
+    layerFiles(svc, { reference: p.reference, layer: p.layer, merged: p.merged, offset: p.offset, limit: p.limit }),
+  );
+}
