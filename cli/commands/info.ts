@@ -5,7 +5,7 @@
 import { SystemInfoRequest, type SystemInfoResult } from '../../protocol';
 import { flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
-import { compileTemplate, toJson } from '../format';
+import { compileTemplate, toJson } from '../../client/format';
 import { CLIENT_VERSION } from './version';
 
 /** Bytes in 1024-based units with 4 significant digits, as `docker info` prints memory: "7.637GiB". */
