@@ -34,8 +34,8 @@ import {
   type ImageConfig,
   type ImageManifest,
   type ManifestDocument,
-} from '../image/oci';
-import { formatReference, registryApiHost, withDefaultTag, type ImageReference } from '../image/reference';
+} from '../oci';
+import { formatReference, registryApiHost, withDefaultTag, type ImageReference } from '../oci/reference';
 import { parseTokenAnswer, parseWwwAuthenticate, pullScope, pushScope, tokenUrl, type AuthChallenge, type TokenAnswer } from './auth';
 import { credentialsFor, loadDockerAuthConfig, type DockerAuthConfig } from './dockerConfig';
 import {
@@ -51,7 +51,7 @@ import {
   type RequestBody,
   type Response,
 } from './http';
-import { isAttestation, offeredPlatforms, platformString, selectManifest } from './platform';
+import { isAttestation, offeredPlatforms, platformString, selectManifest } from '../oci/platform';
 
 export interface RegistryClientOptions {
   /**

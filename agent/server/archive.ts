@@ -17,68 +17,13 @@ import {
   type WriteArchiveParams,
 } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
+import { ByteQueue } from '../oci/byteQueue';
 import { readContainerArchive, statContainerPath, writeContainerArchive } from '../runtime/containers/copy';
 import type { ContainerService } from '../runtime/containers/service';
 
-/** Bytes a put may have waiting before its writer is made to wait. */
-const MAX_QUEUED = 4 << 20;
 const MAX_WRITE_CHUNK = 1 << 20;
 
 type On = <P, R>(type: { method: string }, operation: string, fn: (params: P, token: CancellationToken) => Promise<R> | R) => void;
-
-/**
- * A one-reader byte queue: `push` resolves once the bytes fit under {@link MAX_QUEUED} (the
- * writer's pace follows the reader's), the reader iterates until `end`; `fail` ends both sides.
- */
-export class ByteQueue implements AsyncIterable<Buffer> {
-  private chunks: Buffer[] = [];
-  private queued = 0;
-  private ended = false;
-  private error?: Error;
-  private wakeReader?: () => void;
-  private readonly roomWaiters: (() => void)[] = [];
-
-  async push(b: Buffer): Promise<void> {
-    if (this.error) throw this.error;
-    if (this.ended) throw new Error('the archive has ended already');
-    this.chunks.push(b);
-    this.queued += b.length;
-    this.wakeReader?.();
-    while (this.queued > MAX_QUEUED && !this.error) await new Promise<void>((r) => this.roomWaiters.push(r));
-    if (this.error) throw this.error;
-  }
-
-  end(): void {
-    this.ended = true;
-    this.wakeReader?.();
-  }
-
-  fail(e: Error): void {
-    this.error ??= e;
-    this.wakeReader?.();
-    this.roomWaiters.splice(0).forEach((r) => r());
-  }
-
-  get failed(): boolean {
-    return this.error !== undefined;
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    for (;;) {
-      if (this.error) throw this.error;
-      const b = this.chunks.shift();
-      if (b) {
-        this.queued -= b.length;
-        if (this.queued <= MAX_QUEUED) this.roomWaiters.splice(0).forEach((r) => r());
-        yield b;
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((r) => (this.wakeReader = r));
-      this.wakeReader = undefined;
-    }
-  }
-}
 
 function str(params: unknown, key: string, operation: string, max = 4096): string {
   const v = (params as Record<string, unknown> | undefined)?.[key];

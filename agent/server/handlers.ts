@@ -60,11 +60,11 @@ import {
   type VersionResult,
 } from '../../protocol';
 import { BerthError } from '../errors';
-import type { ImageService } from '../image/service';
+import type { ImageService } from '../images/service';
 import type { ContainerService } from '../runtime/containers/service';
-import { loadImages } from '../image/load';
-import { saveImages } from '../image/save';
-import { imageLayers, layerFiles } from '../image/inspectLayers';
+import { loadImages } from '../images/load';
+import { saveImages } from '../images/save';
+import { imageLayers, layerFiles } from '../images/layers';
 import {
   ImageLayersRequest,
   LayerFilesRequest,
@@ -73,7 +73,7 @@ import {
   type LayerFilesResult,
 } from '../../protocol';
 import type { PeerCred } from '../../native';
-import { hostPlatform } from '../registry/platform';
+import { hostPlatform } from '../oci/platform';
 import {
   CommitContainerRequest,
   ContainerDiffRequest,
@@ -106,7 +106,7 @@ import { containerStats } from '../runtime/containers/stats';
 import { restartContainer } from '../runtime/containers/restart';
 import { pruneContainers, pruneImages } from '../runtime/containers/prune';
 import { PushProgressNotification, PushRequest, type PushParams, type PushResult } from '../../protocol';
-import { pushImage } from '../registry/push';
+import { pushImage } from '../images/push';
 
 import {
   ExecRequest,
@@ -141,8 +141,8 @@ import {
 } from '../../protocol';
 import { readDirectory, readFile, statPath } from '../runtime/containers/files';
 import { BuildImageRequest, BuildProgressNotification, type BuildParams, type BuildResult } from '../../protocol';
-import { buildImage } from '../build/builder';
-import { BuildCache } from '../build/cache';
+import { buildImage } from '../builder/builder';
+import { BuildCache } from '../builder/cache';
 import { StoreCheckRequest, type StoreCheckParams, type StoreCheckResult } from '../../protocol';
 import { checkStore } from '../store/check';
 import { registerArchiveHandlers } from './archive';

@@ -32,7 +32,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, readdirSync, readFileSync, rmSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreCheckResult, StoreCheckSummary, StoreProblem, StoreProblemKind } from '../../protocol';
-import { parseIndex } from '../image/layerIndex';
+import { parseIndex } from '../oci/layerIndex';
 import { native } from '../../native';
 import { ATOMIC_TEMP_RE } from './fsutil';
 import { chainIds, type ImageRecord, type LayerRecord, type Store } from './store';

@@ -27,7 +27,7 @@ import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } f
 import { join } from 'node:path';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import { mkdirp, randomName, removeAtomicLeftovers, writeFileAtomic } from './fsutil';
-import { digestOf } from '../image/oci';
+import { digestOf } from '../oci';
 
 /** What the store knows about one unpacked layer (layers/<chain>/layer.json). */
 export interface LayerRecord {

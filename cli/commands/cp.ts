@@ -15,8 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as C, lstatSync, openSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { posix, resolve } from 'node:path';
-import { extractTree, packTree, type ExtractOptions } from '../../agent/archive/tree';
-import { ByteQueue } from '../../agent/server/archive';
+import { extractTree, packTree, type ExtractOptions } from '../../agent/oci/tree';
+import { ByteQueue } from '../../agent/oci/byteQueue';
 import {
   ArchiveDataNotification,
   ContainerPathStatRequest,

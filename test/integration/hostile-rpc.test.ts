@@ -24,7 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import { RequestType } from 'vscode-jsonrpc';
 import * as protocol from '../../protocol';
 import { CreateContainerRequest, CreateVolumeRequest, ErrorCode, PullRequest, VersionRequest } from '../../protocol';
-import { parseReference } from '../../agent/image/reference';
+import { parseReference } from '../../agent/oci/reference';
 import { startAgent, type TestAgent } from '../support/agent';
 import { makeTempDir, registerCleanup, runCleanups } from '../support/tmp';
 import { removeAllContainers } from '../support/containers';

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BuildCache, type CacheKeyParts } from '../../agent/build/cache';
+import { BuildCache, type CacheKeyParts } from '../../agent/builder/cache';
 import { chainIds, Store } from '../../agent/store/store';
 
 const root = mkdtempSync(join(tmpdir(), 'berth-cache-'));

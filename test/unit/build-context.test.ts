@@ -8,7 +8,7 @@ import { chmodSync, closeSync, mkdirSync, mkdtempSync, renameSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BuildContext, cleanRelative, globComponent, IgnoreMatcher } from '../../agent/build/context';
+import { BuildContext, cleanRelative, globComponent, IgnoreMatcher } from '../../agent/builder/context';
 import { BerthError } from '../../agent/errors';
 import { ErrorCode } from '../../protocol';
 

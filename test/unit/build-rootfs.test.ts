@@ -9,9 +9,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { MergedTree } from '../../agent/build/rootfs';
-import { LayerUnpacker } from '../../agent/image/unpack';
-import { TarWriter, type TarWriteHeader } from '../../agent/image/tarWriter';
+import { MergedTree } from '../../agent/builder/rootfs';
+import { LayerUnpacker } from '../../agent/store/unpack';
+import { TarWriter, type TarWriteHeader } from '../../agent/oci/tarWriter';
 
 const root = mkdtempSync(join(tmpdir(), 'berth-merged-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { expandWord, MAX_EXPANDED_CHARS, MAX_NESTING, splitWords } from '../../agent/build/dockerfile';
+import { expandWord, MAX_EXPANDED_CHARS, MAX_NESTING, splitWords } from '../../agent/builder/dockerfile';
 
 const vars: Record<string, string> = { A: 'a', EMPTY: '', SPACE: 'x y', PATH: '/bin' };
 const lookup = (n: string) => vars[n];

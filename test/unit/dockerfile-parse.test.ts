@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode } from '../../protocol';
 import { BerthError } from '../../agent/errors';
-import { MAX_DOCKERFILE_BYTES, MAX_INSTRUCTIONS, parseDockerfile, type Instruction } from '../../agent/build/dockerfile';
+import { MAX_DOCKERFILE_BYTES, MAX_INSTRUCTIONS, parseDockerfile, type Instruction } from '../../agent/builder/dockerfile';
 
 function fails(text: string | Buffer, re: RegExp, line?: number): BerthError {
   try {

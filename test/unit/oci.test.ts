@@ -16,7 +16,7 @@ import {
   parseManifest,
   parseManifestDocument,
   sha256Hex,
-} from '../../agent/image/oci';
+} from '../../agent/oci';
 
 const D1 = 'sha256:' + '1'.repeat(64);
 const D2 = 'sha256:' + '2'.repeat(64);

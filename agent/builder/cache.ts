@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfig } from '../image/oci';
+import { parseConfig } from '../oci';
 import { mkdirp, writeFileAtomic } from '../store/fsutil';
 import { chainIds, type Store } from '../store/store';
 import type { StoredLayer } from '../runtime/containers/commit';

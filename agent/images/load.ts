@@ -16,10 +16,10 @@ import { join, posix } from 'node:path';
 import type { ImageSummary } from '../../protocol';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import { hostPlatform, platformString, selectManifest } from '../registry/platform';
+import { hostPlatform, platformString, selectManifest } from '../oci/platform';
 import { chainIds, type ImageRecord } from '../store/store';
 import { checkCallerAccess } from './access';
-import { decompressingSource } from './decompress';
+import { decompressingSource } from '../oci/decompress';
 import {
   MAX_CONFIG_BYTES,
   MAX_MANIFEST_BYTES,
@@ -31,11 +31,11 @@ import {
   parseManifestDocument,
   type Descriptor,
   type ImageManifest,
-} from './oci';
+} from '../oci';
 import { ensureLayers } from './pull';
-import { familiarName, formatReference, parseReference, withDefaultTag } from './reference';
+import { familiarName, formatReference, parseReference, withDefaultTag } from '../oci/reference';
 import type { ImageService } from './service';
-import { readTar } from './tar';
+import { readTar } from '../oci/tar';
 
 interface Staged {
   file: string;

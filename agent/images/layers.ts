@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import type { ImageLayersResult, LayerFileEntry, LayerFilesParams, LayerFilesResult, InspectedLayer, WastedFile } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import type { ImageRecord, Store } from '../store/store';
-import { parseIndex, type LayerIndexEntry } from './layerIndex';
-import type { ImageConfig } from './oci';
+import { parseIndex, type LayerIndexEntry } from '../oci/layerIndex';
+import type { ImageConfig } from '../oci';
 import type { ImageService } from './service';
 
 /** One layer as the analysis needs it. */

@@ -17,11 +17,11 @@ import type {
 import { BerthError, ErrorCode } from '../errors';
 import { EventHub, type EventListener } from '../events';
 import type { RegistryClient } from '../registry/client';
-import { hostPlatform } from '../registry/platform';
+import { hostPlatform } from '../oci/platform';
 import type { ImageRecord, Store } from '../store/store';
-import { parseConfig, type ImageConfig } from './oci';
+import { parseConfig, type ImageConfig } from '../oci';
 import { pullImage } from './pull';
-import { familiarName, formatReference, parseReference, withDefaultTag } from './reference';
+import { familiarName, formatReference, parseReference, withDefaultTag } from '../oci/reference';
 
 export type { EventListener } from '../events';
 

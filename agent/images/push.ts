@@ -31,11 +31,11 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { PushedBlob, PushProgress, PushResult } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import { MediaType, layerCompression, parseManifest } from '../image/oci';
-import { familiarName, formatReference, parseReference, withDefaultTag, type ImageReference } from '../image/reference';
-import type { ImageService } from '../image/service';
+import { MediaType, layerCompression, parseManifest } from '../oci';
+import { familiarName, formatReference, parseReference, withDefaultTag, type ImageReference } from '../oci/reference';
+import type { ImageService } from './service';
 import type { ImageRecord, Store } from '../store/store';
-import type { PushTarget } from './client';
+import type { PushTarget } from '../registry/client';
 
 export interface PushOptions {
   signal?: AbortSignal;

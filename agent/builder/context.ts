@@ -37,7 +37,7 @@ import {
 import { join } from 'node:path';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import { callerGroups, checkCallerAccess, modeAllows } from '../image/access';
+import { callerGroups, checkCallerAccess, modeAllows } from '../images/access';
 
 /** Largest .dockerignore read, in bytes. */
 export const MAX_DOCKERIGNORE_BYTES = 1024 * 1024;

@@ -30,9 +30,9 @@ import { closeSync, constants as fsc, createReadStream, fstatSync, openSync, rea
 import { posix } from 'node:path';
 import { BerthError } from '../errors';
 import { gunzipSync, constants as zlibConstants } from 'node:zlib';
-import { decompressingSource, detectCompression } from '../image/decompress';
-import { readTar } from '../image/tar';
-import { fileContentChunks, TarWriter, type TarWriteHeader } from '../image/tarWriter';
+import { decompressingSource, detectCompression } from '../oci/decompress';
+import { readTar } from '../oci/tar';
+import { fileContentChunks, TarWriter, type TarWriteHeader } from '../oci/tarWriter';
 import { type BuildContext, cleanRelative, hasWildcards, globComponent, type ContextEntry } from './context';
 import type { MergedTree } from './rootfs';
 

@@ -21,9 +21,9 @@ import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import { native } from '../../native';
-import { Decompressor } from './decompress';
-import type { LayerIndexEntry } from './layerIndex';
-import { TarParser, type TarHeader } from './tar';
+import { Decompressor } from '../oci/decompress';
+import type { LayerIndexEntry } from '../oci/layerIndex';
+import { TarParser, type TarHeader } from '../oci/tar';
 
 export interface UnpackResult {
   /** "sha256:" + sha256 of the uncompressed tar stream. */

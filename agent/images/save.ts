@@ -13,10 +13,10 @@ import { randomBytes } from 'node:crypto';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import { checkCallerAccess } from './access';
-import { decompressingSource } from './decompress';
-import { familiarName, parseReference } from './reference';
+import { decompressingSource } from '../oci/decompress';
+import { familiarName, parseReference } from '../oci/reference';
 import { invertRefs, type ImageService } from './service';
-import { contentPadding, encodeHeader, endOfArchive } from './tarWriter';
+import { contentPadding, encodeHeader, endOfArchive } from '../oci/tarWriter';
 
 export async function saveImages(
   svc: ImageService,

@@ -14,11 +14,11 @@ import type { LayerProgress, Platform, PullResult } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import type { ImageRecord, Store } from '../store/store';
 import { chainIds } from '../store/store';
-import type { Descriptor } from './oci';
-import { classify, parseIndex, serializeIndex, type LayerIndexEntry } from './layerIndex';
-import { familiarName, formatReference, type ImageReference } from './reference';
+import type { Descriptor } from '../oci';
+import { classify, parseIndex, serializeIndex, type LayerIndexEntry } from '../oci/layerIndex';
+import { familiarName, formatReference, type ImageReference } from '../oci/reference';
 import type { ImageService, PullOptions } from './service';
-import { LayerUnpacker, resolveCrossLayerHardlinks, type UnpackResult } from './unpack';
+import { LayerUnpacker, resolveCrossLayerHardlinks, type UnpackResult } from '../store/unpack';
 
 /** Layers downloaded at once per pull. */
 const PARALLEL_DOWNLOADS = 4;
