@@ -1,45 +1,65 @@
 /**
- * The image service: the core's one front for everything about images (pull, list, inspect, tag,
- * remove, history, save, load). It knows the store and the registry client, and reports changes
- * as Docker-shaped events to whoever listens; it knows nothing of JSON-RPC, so other front doors
- * (a Docker-compatible API, remote agents) can sit on it later.
+ * The image service: the one owner of everything about images. It wires the verbs, each in its own
+ * file and given what it needs through its constructor (pull.ts, push.ts, load.ts, save.ts,
+ * layers.ts over catalog.ts, the store, the registry client and the event hub), does the small ones
+ * itself (tag, remove), and shapes answers for the JSON-RPC front door through
+ * agent/presenters/images.ts. It knows nothing of JSON-RPC, so other front doors (a Docker-
+ * compatible API, remote agents) can sit on it later.
  */
+import type { PeerCred } from '../../native';
 import type {
-  ImageEventAction,
   HistoryEntry,
+  ImageEventAction,
   ImageInspect,
+  ImageLayersResult,
   ImageSummary,
-  LayerProgress,
-  Platform,
+  LayerFilesParams,
+  LayerFilesResult,
   PullResult,
+  PushResult,
   RemoveImageResult,
 } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
 import { EventHub, type EventListener } from '../events';
+import { familiarName, formatReference, hostPlatform, type ImageConfig, parseReference, withDefaultTag } from '../oci';
+import { imageHistory, imageInspect, imageSummary } from '../presenters/images';
 import type { RegistryClient } from '../registry/client';
-import { hostPlatform } from '../oci/platform';
 import type { ImageRecord, Store } from '../store/store';
-import { parseConfig, type ImageConfig } from '../oci';
-import { pullImage } from './pull';
-import { familiarName, formatReference, parseReference, withDefaultTag } from '../oci/reference';
+import { ImageCatalog, invertRefs, parseOrUndefined } from './catalog';
+import { LayerInspector, page } from './layers';
+import { Loader } from './load';
+import { Puller, type PullOptions } from './pull';
+import { Pusher, type PushOptions } from './push';
+import { Saver } from './save';
 
 export type { EventListener } from '../events';
-
-export interface PullOptions {
-  platform?: Platform;
-  signal?: AbortSignal;
-  onProgress?: (p: LayerProgress) => void;
-}
+export type { PullOptions } from './pull';
+export type { PushOptions } from './push';
 
 export class ImageService {
   /** Who uses an image (container names), asked before an image is deleted; set by the container service. */
   imageUsers: (imageId: string) => string[] = () => [];
 
+  readonly catalog: ImageCatalog;
+  private readonly puller: Puller;
+  private readonly pusher: Pusher;
+  private readonly loader: Loader;
+  private readonly saver: Saver;
+  private readonly inspector: LayerInspector;
+
   constructor(
     readonly store: Store,
     readonly registry: RegistryClient,
     readonly events: EventHub = new EventHub(),
-  ) {}
+  ) {
+    const catalog = new ImageCatalog(store);
+    this.catalog = catalog;
+    this.puller = new Puller({ store, registry, catalog, events });
+    this.pusher = new Pusher({ store, registry, events });
+    this.loader = new Loader({ store, catalog, events });
+    this.saver = new Saver({ store, catalog, events });
+    this.inspector = new LayerInspector(store);
+  }
 
   /** Subscribes to events (images' and containers'); returns the unsubscribe function. */
   onEvent(listener: EventListener): () => void {
@@ -50,16 +70,43 @@ export class ImageService {
     this.events.emit('image', action, id, attributes);
   }
 
+  /** `image/pull`: the tag defaults to latest, the platform to the host's. */
   async pull(reference: string, opts: PullOptions = {}): Promise<PullResult> {
     const ref = withDefaultTag(parseReference(reference));
-    const platform = opts.platform ?? hostPlatform();
-    const result = await pullImage(this, ref, platform, opts);
-    return result;
+    const { rec, digest, upToDate } = await this.puller.pull(ref, opts.platform ?? hostPlatform(), opts);
+    return { image: this.summary(rec), digest, upToDate };
+  }
+
+  /** `image/push` of a tag of the store (see push.ts). */
+  push(reference: string, opts: PushOptions = {}): Promise<PushResult> {
+    return this.pusher.push(reference, opts);
+  }
+
+  /** `image/load` of an archive on the agent's machine, read as `peer` may (see load.ts). */
+  async load(path: string, peer?: PeerCred): Promise<{ images: ImageSummary[]; tags: string[] }> {
+    const { records, tags } = await this.loader.load(path, peer);
+    return { images: records.map((rec) => this.summary(rec)), tags };
+  }
+
+  /** `image/save` to a `docker save` archive, written as `peer` may (see save.ts). */
+  save(references: string[], path: string, peer?: PeerCred): Promise<{ path: string; size: number }> {
+    return this.saver.save(references, path, peer);
+  }
+
+  /** `image/layers` for the image `reference` names. */
+  layers(reference: string): ImageLayersResult {
+    const rec = this.lookup(reference, 'image layers');
+    return this.inspector.analysis(rec, this.config(rec)).summary;
+  }
+
+  /** `image/layerFiles`: one page of a layer's records or of the merged tree. */
+  layerFiles(params: LayerFilesParams): LayerFilesResult {
+    const rec = this.lookup(params.reference, 'layer files');
+    return page(this.inspector.analysis(rec, this.config(rec)), params);
   }
 
   list(all = true): ImageSummary[] {
-    const refs = this.store.readRefs();
-    const tagsById = invertRefs(refs);
+    const tagsById = invertRefs(this.store.readRefs());
     const out: ImageSummary[] = [];
     for (const rec of this.store.listImages()) {
       const tags = tagsById.get(rec.id) ?? [];
@@ -70,135 +117,26 @@ export class ImageService {
   }
 
   summary(rec: ImageRecord, tags?: string[]): ImageSummary {
-    const config = this.config(rec);
-    return {
-      Id: rec.id,
-      RepoTags: tags ?? invertRefs(this.store.readRefs()).get(rec.id) ?? [],
-      RepoDigests: rec.repoDigests,
-      Created: config.created ? Math.floor(Date.parse(config.created) / 1000) || 0 : 0,
-      Size: this.store.layersSize(rec.layers.map((l) => l.chainId)),
-      Layers: rec.layers.length,
-      Labels: config.config?.Labels ?? {},
-    };
+    return imageSummary(this.store, rec, this.config(rec), tags ?? this.catalog.tagsOf(rec.id));
   }
 
   config(rec: ImageRecord): ImageConfig {
-    return parseConfig(this.store.readBlob(rec.id));
+    return this.catalog.config(rec);
   }
 
-  /**
-   * Finds an image by tag, repository@digest, full ID or unique ID prefix (4+ hex digits).
-   * Throws NotFound with the reference in a sentence.
-   */
+  /** See {@link ImageCatalog.lookup}. */
   lookup(reference: string, operation = 'inspect'): ImageRecord {
-    const refs = this.store.readRefs();
-    let parsed;
-    try {
-      parsed = parseReference(reference);
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed) {
-      if (parsed.digest) {
-        const want = `${parsed.registry}/${parsed.repository}@${parsed.digest}`;
-        for (const rec of this.store.listImages()) {
-          if (rec.repoDigests.includes(want) || rec.id === parsed.digest) return rec;
-        }
-      } else {
-        const id = refs[formatReference(withDefaultTag(parsed))];
-        const rec = id ? this.store.readImage(id) : undefined;
-        if (rec) return rec;
-      }
-    }
-    const hex = reference.startsWith('sha256:') ? reference.slice(7) : reference;
-    if (/^[0-9a-f]{4,64}$/.test(hex)) {
-      const matches = this.store.listImages().filter((r) => r.id.slice(7).startsWith(hex));
-      if (matches.length === 1) return matches[0];
-      if (matches.length > 1) {
-        throw new BerthError(ErrorCode.Conflict, `${operation}: "${reference}" matches ${matches.length} images; give more of the ID`, {
-          operation,
-          reference,
-        });
-      }
-    }
-    throw new BerthError(ErrorCode.NotFound, `${operation}: no such image: ${reference}`, { operation, reference });
+    return this.catalog.lookup(reference, operation);
   }
 
   inspect(reference: string): ImageInspect {
     const rec = this.lookup(reference, 'inspect');
-    const config = this.config(rec);
-    const c = config.config ?? {};
-    const tags = invertRefs(this.store.readRefs()).get(rec.id) ?? [];
-    return {
-      Id: rec.id,
-      RepoTags: tags,
-      RepoDigests: rec.repoDigests,
-      Created: config.created ?? '',
-      Author: config.author ?? '',
-      Architecture: config.architecture,
-      Os: config.os,
-      ...(config.variant ? { Variant: config.variant } : {}),
-      Size: this.store.layersSize(rec.layers.map((l) => l.chainId)),
-      Config: {
-        User: c.User ?? '',
-        Env: c.Env ?? [],
-        Entrypoint: c.Entrypoint ?? null,
-        Cmd: c.Cmd ?? null,
-        WorkingDir: c.WorkingDir ?? '',
-        ExposedPorts: c.ExposedPorts ?? {},
-        Volumes: c.Volumes ?? {},
-        Labels: c.Labels ?? {},
-        StopSignal: c.StopSignal ?? '',
-      },
-      RootFS: { Type: 'layers', Layers: rec.layers.map((l) => l.diffId) },
-      Metadata: { LastTagTime: rec.lastTagTime },
-      Berth: {
-        ManifestDigest: rec.manifestDigest,
-        ManifestMediaType: rec.manifestMediaType,
-        Layers: rec.layers.map((l) => {
-          const layer = this.store.hasLayer(l.chainId) ? this.store.readLayer(l.chainId) : undefined;
-          return {
-            Digest: l.digest,
-            DiffID: l.diffId,
-            ChainID: l.chainId,
-            CompressedSize: l.size,
-            Size: layer?.size ?? 0,
-            Path: this.store.layerDiffDir(l.chainId),
-          };
-        }),
-      },
-    };
+    return imageInspect(this.store, rec, this.config(rec), this.catalog.tagsOf(rec.id));
   }
 
   history(reference: string): HistoryEntry[] {
     const rec = this.lookup(reference, 'history');
-    const config = this.config(rec);
-    const tags = invertRefs(this.store.readRefs()).get(rec.id) ?? [];
-    const steps =
-      config.history && config.history.length > 0
-        ? config.history
-        : rec.layers.map(() => ({}) as NonNullable<ImageConfig['history']>[number]);
-    const rows: HistoryEntry[] = [];
-    let layer = 0;
-    for (const h of steps) {
-      const empty = !!h.empty_layer;
-      const l = empty ? undefined : rec.layers[layer++];
-      rows.push({
-        Id: '<missing>',
-        Created: h.created ? Math.floor(Date.parse(h.created) / 1000) || 0 : 0,
-        CreatedBy: h.created_by ?? '',
-        Tags: null,
-        Size: l && this.store.hasLayer(l.chainId) ? this.store.readLayer(l.chainId).size : 0,
-        Comment: h.comment ?? '',
-        EmptyLayer: empty,
-      });
-    }
-    rows.reverse();
-    if (rows.length > 0) {
-      rows[0].Id = rec.id;
-      rows[0].Tags = tags;
-    }
-    return rows;
+    return imageHistory(this.store, rec, this.config(rec), this.catalog.tagsOf(rec.id));
   }
 
   async tag(source: string, target: string): Promise<void> {
@@ -215,16 +153,9 @@ export class ImageService {
     this.emit('tag', rec.id, { name: familiarName(ref) });
   }
 
-  /** Points `name` at `rec` (call under the store lock). Returns the ID it pointed at before. */
+  /** See {@link ImageCatalog.setTag}. */
   setTag(name: string, rec: ImageRecord): string | undefined {
-    const refs = this.store.readRefs();
-    const before = refs[name];
-    if (before === rec.id) return before;
-    refs[name] = rec.id;
-    rec.lastTagTime = new Date().toISOString();
-    this.store.writeImage(rec);
-    this.store.writeRefs(refs);
-    return before;
+    return this.catalog.setTag(name, rec);
   }
 
   async remove(reference: string, force = false): Promise<RemoveImageResult> {
@@ -234,13 +165,9 @@ export class ImageService {
       const tags = Object.keys(refs).filter((t) => refs[t] === rec.id);
       const out: RemoveImageResult = { Untagged: [], Deleted: [] };
       let byTag: string | undefined;
-      try {
-        const p = parseReference(reference);
-        const name = p.digest ? undefined : formatReference(withDefaultTag(p));
-        if (name && refs[name] === rec.id) byTag = name;
-      } catch {
-        byTag = undefined;
-      }
+      const p = parseOrUndefined(reference);
+      const name = p && !p.digest ? formatReference(withDefaultTag(p)) : undefined;
+      if (name && refs[name] === rec.id) byTag = name;
       if (byTag && tags.length > 1) {
         delete refs[byTag];
         this.store.writeRefs(refs);
@@ -278,20 +205,6 @@ export class ImageService {
 
 /** A stored name as Docker shows it ("busybox:latest"), or as is when it does not parse. */
 function displayName(name: string): string {
-  try {
-    return familiarName(parseReference(name));
-  } catch {
-    return name;
-  }
-}
-
-export function invertRefs(refs: Record<string, string>): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const [tag, id] of Object.entries(refs)) {
-    const list = out.get(id) ?? [];
-    list.push(tag);
-    out.set(id, list);
-  }
-  for (const list of out.values()) list.sort();
-  return out;
+  const p = parseOrUndefined(name);
+  return p ? familiarName(p) : name;
 }

@@ -62,9 +62,6 @@ import {
 import { BerthError } from '../errors';
 import type { ImageService } from '../images/service';
 import type { ContainerService } from '../runtime/containers/service';
-import { loadImages } from '../images/load';
-import { saveImages } from '../images/save';
-import { imageLayers, layerFiles } from '../images/layers';
 import {
   ImageLayersRequest,
   LayerFilesRequest,
@@ -106,7 +103,6 @@ import { containerStats } from '../runtime/containers/stats';
 import { restartContainer } from '../runtime/containers/restart';
 import { pruneContainers, pruneImages } from '../runtime/containers/prune';
 import { PushProgressNotification, PushRequest, type PushParams, type PushResult } from '../../protocol';
-import { pushImage } from '../images/push';
 
 import {
   ExecRequest,
@@ -291,10 +287,10 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     if (!Array.isArray(refs) || refs.length === 0 || !refs.every((r) => typeof r === 'string')) {
       throw invalid('save', 'references must be a non-empty array of strings');
     }
-    return saveImages(svc, refs, requireAbsolutePath(params, 'save'), ctx.peer);
+    return svc.save(refs, requireAbsolutePath(params, 'save'), ctx.peer);
   });
   on<LoadParams, { images: ImageSummary[]; tags: string[] }>(LoadImagesRequest, 'load', (params) =>
-    loadImages(svc, requireAbsolutePath(params, 'load'), ctx.peer),
+    svc.load(requireAbsolutePath(params, 'load'), ctx.peer),
   );
   on<PushParams, PushResult>(PushRequest, 'push', async (params, token) => {
     const reference = requireString(params, 'reference', 'push');
@@ -303,7 +299,7 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     pulls.add(abort); // a client that goes away cancels its pushes too
     const sub = token.onCancellationRequested(() => abort.abort());
     try {
-      return await pushImage(svc, reference, {
+      return await svc.push(reference, {
         signal: abort.signal,
         onProgress: progressToken ? (blob) => notify(PushProgressNotification.type, { token: progressToken, reference, blob }) : undefined,
       });
@@ -313,7 +309,7 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     }
   });
   on<ImageRefParams, ImageLayersResult>(ImageLayersRequest, 'image layers', (params) =>
-    imageLayers(svc, requireString(params, 'reference', 'image layers')),
+    svc.layers(requireString(params, 'reference', 'image layers')),
   );
   on<LayerFilesParams, LayerFilesResult>(LayerFilesRequest, 'layer files', (params) => {
     const op = 'layer files';
@@ -324,7 +320,7 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     if (params.merged !== undefined && typeof params.merged !== 'boolean') throw invalid(op, '"merged" must be a boolean');
     const offset = optionalNumber(params, 'offset', op, 0);
     const limit = optionalNumber(params, 'limit', op, 1);
-    return layerFiles(svc, { reference: requireString(params, 'reference', op), layer, merged: params.merged, offset, limit });
+    return svc.layerFiles({ reference: requireString(params, 'reference', op), layer, merged: params.merged, offset, limit });
   });
 
   // --- containers ----------------------------------------------------------------------------

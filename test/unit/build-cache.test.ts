@@ -1,5 +1,5 @@
 /**
- * The build cache (agent/build/cache.ts): keys change with every input; entries survive a new
+ * The build cache (agent/builder/cache.ts): keys change with every input; entries survive a new
  * cache object on the same store (an agent restart); corrupt entries, entries whose layers do not
  * chain or name other diff_ids, and entries whose layers were removed are misses, never errors.
  */

@@ -1,5 +1,5 @@
 /**
- * The merged view builds read stage files through (agent/build/rootfs.ts): layers unpacked by the
+ * The merged view builds read stage files through (agent/builder/rootfs.ts): layers unpacked by the
  * project's own unpacker (whiteouts as 0/0 devices, opaque directories as xattrs), then listed
  * and resolved as overlayfs would show them, symlinks resolved inside the tree only. Needs root
  * (the unpacker makes device nodes and trusted.* xattrs), as the integration tests do.

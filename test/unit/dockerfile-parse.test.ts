@@ -1,5 +1,5 @@
 /**
- * The Dockerfile parser (agent/build/dockerfile.ts): directives, comments, continuations, forms,
+ * The Dockerfile parser (agent/builder/dockerfile.ts): directives, comments, continuations, forms,
  * flags, stages, and hostile input (huge files and lines, NUL bytes, bad UTF-8, unterminated JSON
  * and quotes, unknown instructions and flags): every error is "Dockerfile:LINE: INSTRUCTION: what"
  * with data {operation, path, line}.

@@ -37,7 +37,7 @@ import type { CommitParams, CommitResult } from '../../../protocol';
 import { native } from '../../../native';
 import { BerthError, ErrorCode, systemError } from '../../errors';
 import { MediaType, type Descriptor } from '../../oci';
-import { ensureLayers } from '../../images/pull';
+import { ensureLayers } from '../../images/ensureLayers';
 import { familiarName, formatReference, parseReference, withDefaultTag } from '../../oci/reference';
 import { fileContentChunks, TarWriter, type TarWriteHeader } from '../../oci/tarWriter';
 import { chainIds, type ImageRecord, type Store } from '../../store/store';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { PruneResult } from '../../../protocol';
 import { BerthError, ErrorCode } from '../../errors';
 import type { ImageService } from '../../images/service';
-import { invertRefs } from '../../images/service';
+import { invertRefs } from '../../images/catalog';
 import type { ContainerService } from './service';
 
 /** Bytes of everything under `path` (apparent sizes of files, symlinks and dirs' own blocks not counted). */
