@@ -58,11 +58,9 @@ import {
   type DevcontainerConfig,
   type LifecycleName,
 } from './devcontainer';
+import { LABEL_CONFIG, LABEL_HASH, LABEL_WORKSPACE } from './labels';
 import type { WorkspacePortWatcher } from './ports';
 
-export const LABEL_WORKSPACE = 'berth.workspace';
-export const LABEL_HASH = 'berth.config.hash';
-export const LABEL_CONFIG = 'berth.workspace.config';
 const STATE_FILE = 'workspace.json';
 /** Largest Dockerfile read for the hash (the builder has the same limit). */
 const MAX_DOCKERFILE = 1024 * 1024;
