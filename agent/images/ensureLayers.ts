@@ -16,7 +16,8 @@ import { type Descriptor, formatReference, type ImageReference } from '../oci';
 import { classify, type LayerIndexEntry, parseIndex, serializeIndex } from '../oci/layerIndex';
 import type { RegistryClient } from '../registry/client';
 import type { Store } from '../store/store';
-import { LayerUnpacker, resolveCrossLayerHardlinks, type UnpackResult } from '../store/unpack';
+import { resolveCrossLayerHardlinks } from '../store/hardlinks';
+import { LayerUnpacker, type UnpackResult } from '../store/unpack';
 
 /** Layers downloaded at once per image. */
 const PARALLEL_DOWNLOADS = 4;
