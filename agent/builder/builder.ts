@@ -46,10 +46,10 @@ export interface BuildServices {
 
 export interface BuildOptions {
   /** Who asked (its uid decides what it may read); absent over stdio. *
- * One file of some 750 lines on purpose: every step is a method of one Builder that owns what the
- * steps share (leases, step count, progress, stage results, warnings); the state model is state.ts,
- * COPY/ADD copy.ts, the cache cache.ts, variable substitution expand.ts.
- */
+   * One file of some 750 lines on purpose: every step is a method of one Builder that owns what the
+   * steps share (leases, step count, progress, stage results, warnings); the state model is state.ts,
+   * COPY/ADD copy.ts, the cache cache.ts, variable substitution expand.ts.
+   */
   peer?: PeerCred;
   signal?: AbortSignal;
   onProgress?: (e: BuildEvent) => void;
@@ -97,7 +97,7 @@ class Builder {
     try {
       this.opts.onProgress?.(e);
     } catch {
-      // A listener that went away must not stop the build.
+      // Must swallow everything: a listener that went away must not stop the build.
     }
   }
 
@@ -530,7 +530,8 @@ class Builder {
         const sig = x(ins.value);
         try {
           parseSignal(sig, 'STOPSIGNAL');
-        } catch {
+        } catch (e) {
+          if (!(e instanceof BerthError && e.code === ErrorCode.InvalidArgument)) throw e;
           throw this.fail(ins, `"${sig}" is not a signal`);
         }
         return this.configStep(state, scope, `STOPSIGNAL ${sig}`, (c) => void (c.config.StopSignal = sig));
@@ -645,7 +646,7 @@ class Builder {
       this.emit({ type: 'running', step, container: Id });
       try {
         const exit = containers.wait(Id, 'next-exit', this.opts.signal);
-        exit.catch(() => undefined);
+        exit.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
         await containers.start(Id, undefined, {
           onOutput: (stream, data) =>
             this.emit({ type: 'output', step, stream: stream === 'stderr' ? 'stderr' : 'stdout', data: data.toString('base64') }),

@@ -28,7 +28,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants as fsc, createReadStream, fstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
-import { BerthError } from '../errors';
+import { BerthError, isErrno } from '../errors';
 import { gunzipSync, constants as zlibConstants } from 'node:zlib';
 import { decompressingSource, detectCompression } from '../oci/decompress';
 import { readTar } from '../oci/tar';
@@ -127,8 +127,10 @@ export function treeSource(tree: MergedTree, what: string): SourceFs {
       let r;
       try {
         r = tree.resolve(rel, followLast);
-      } catch {
-        return undefined;
+      } catch (e) {
+        // A loop, a non-directory in the way, or a link gone meanwhile: no such source.
+        if (isErrno(e, 'ENOENT', 'EINVAL') || (e instanceof Error && (e.message === 'ELOOP' || e.message === 'ENOTDIR'))) return undefined;
+        throw e;
       }
       return r.entry ? entryAt(r.components) : undefined;
     },
@@ -302,7 +304,8 @@ function isTarArchive(source: FileSource, name: string, fail: (what: string) => 
     let comp;
     try {
       comp = detectCompression(head.subarray(0, n), 'the ADD source');
-    } catch {
+    } catch (e) {
+      if (!(e instanceof BerthError)) throw e; // xz, bzip2, lz4, compress: refused
       throw fail(
         `${name}: a compressed archive Berth does not extract (ADD extracts plain and gzip-compressed tar archives); decompress it in the context, or COPY it`,
       );
@@ -311,8 +314,10 @@ function isTarArchive(source: FileSource, name: string, fail: (what: string) => 
     if (comp !== 'gzip') return false;
     try {
       return tarChecksumOk(gunzipSync(head.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH }));
-    } catch {
-      return false;
+    } catch (e) {
+      // Not gzip after all (Z_DATA_ERROR and the like): copied as a file, as Docker does.
+      if (String((e as { code?: unknown })?.code).startsWith('Z_')) return false;
+      throw e;
     }
   } finally {
     closeSync(fd);

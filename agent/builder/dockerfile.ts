@@ -155,7 +155,8 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
     if (input.length > MAX_DOCKERFILE_BYTES) throw fail(0, undefined, `the Dockerfile is larger than ${MAX_DOCKERFILE_BYTES} bytes`);
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(input);
-    } catch {
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // the decoder's "invalid UTF-8"
       throw fail(0, undefined, 'the Dockerfile is not valid UTF-8 text');
     }
   }

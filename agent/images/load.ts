@@ -147,6 +147,7 @@ export class Loader {
         } finally {
           release();
           // A refused image leaves none of its blobs (or layers) behind.
+          // Best effort (the refusal is the error to report); gc at the next start takes what is left.
           if (!recorded) await store.locked(() => store.gc()).catch(() => undefined);
         }
       }

@@ -469,7 +469,8 @@ function applyPax(p: Pending, key: string, data: Buffer, start: number, end: num
     let name: string;
     try {
       name = decodeURIComponent(key.slice(17));
-    } catch {
+    } catch (e) {
+      if (!(e instanceof URIError)) throw e;
       throw invalid('tar PAX xattr record has a malformed name', entry);
     }
     if (!name) throw invalid('tar PAX xattr record has an empty name', entry);

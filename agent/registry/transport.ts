@@ -209,7 +209,7 @@ export class RegistryTransport {
     if (!p) {
       p = this.ping(ctx, base);
       this.challenges.set(registry, p);
-      p.catch(() => this.challenges.delete(registry));
+      p.catch(() => this.challenges.delete(registry)); // a failed ping is forgotten (the await below reports it)
     }
     const challenges = await p;
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
@@ -262,7 +262,8 @@ export class RegistryTransport {
     let url: URL;
     try {
       url = tokenUrl(challenge, scope);
-    } catch {
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // an unparsable or non-http(s) realm
       throw this.err(
         ErrorCode.RegistryError,
         ctx,
@@ -518,8 +519,9 @@ export function registryErrorCodes(body: Buffer): string[] {
     return v.errors
       .slice(0, 20)
       .flatMap((e: unknown) => (typeof (e as { code?: unknown })?.code === 'string' ? [(e as { code: string }).code] : []));
-  } catch {
-    return [];
+  } catch (e) {
+    if (e instanceof SyntaxError) return []; // not JSON: no codes
+    throw e;
   }
 }
 
@@ -531,7 +533,8 @@ export function registryErrorMessage(body: Buffer): string | undefined {
     if (!e) return undefined;
     const text = [e.code, e.message].filter((x) => typeof x === 'string').join(': ');
     return text.replace(/\s+/g, ' ').slice(0, 200) || undefined;
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined; // not JSON: no message
+    throw e;
   }
 }

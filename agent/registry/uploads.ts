@@ -203,7 +203,8 @@ export class RegistryUploads extends RegistryTransport {
     let url: URL | undefined;
     try {
       url = raw ? new URL(raw, res.url) : undefined;
-    } catch {
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // an unparsable Location: refused below
       url = undefined;
     }
     const plainOk = usePlainHttp(url?.host ?? '', this.opts.insecureRegistries) || res.url.protocol === 'http:';

@@ -6,8 +6,11 @@
  */
 import * as fs from 'node:fs';
 import { native } from '../../native';
-import { BerthError, ErrorCode, isErrno, systemError } from '../errors';
+import { BerthError, ErrorCode, systemError, unlessErrno } from '../errors';
 import { OPAQUE_XATTR, printable, type UnpackResult } from './unpack';
+
+/** Errnos of a path a lower layer does not have. */
+const GONE = ['ENOENT', 'ENOTDIR'];
 
 /**
  * After the layers below are complete, resolves a layer's hardlinks to files it does not contain:
@@ -78,13 +81,8 @@ function ancestors(rel: string): string[] {
 
 /** 'y'-ness of the opaque xattr: true/false, or undefined when the path does not exist. */
 function lgetxattrQuiet(p: string): boolean | undefined {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(p);
-  } catch {
-    return undefined;
-  }
-  if (!st.isDirectory()) return undefined;
+  const st = unlessErrno(GONE, () => fs.lstatSync(p));
+  if (!st?.isDirectory()) return undefined;
   return native().lgetxattr(p, OPAQUE_XATTR)?.toString() === 'y';
 }
 
@@ -97,24 +95,16 @@ function lookupLower(lower: string, rel: string): string | 'absent' | 'gone' | '
   let opaque = false;
   for (const a of ancestors(rel)) {
     const p = a === '' ? lower : lower + '/' + a;
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(p);
-    } catch {
-      return opaque ? 'gone' : 'absent';
-    }
+    const st = unlessErrno(GONE, () => fs.lstatSync(p));
+    if (!st) return opaque ? 'gone' : 'absent';
     if (a !== '' && isWhiteout(st)) return 'gone';
     if (st.isSymbolicLink()) return 'symlink';
     if (!st.isDirectory()) return 'gone';
     if (native().lgetxattr(p, OPAQUE_XATTR)?.toString() === 'y') opaque = true;
   }
   const p = lower + '/' + rel;
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(p);
-  } catch {
-    return opaque ? 'gone' : 'absent';
-  }
+  const st = unlessErrno(GONE, () => fs.lstatSync(p));
+  if (!st) return opaque ? 'gone' : 'absent';
   if (isWhiteout(st)) return 'gone';
   if (st.isDirectory()) return 'dir';
   return p;

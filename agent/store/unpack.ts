@@ -181,7 +181,7 @@ export class LayerUnpacker {
         try {
           fs.closeSync(this.cur.fd);
         } catch {
-          /* already failing */
+          // Closing while failing: whatever close says must not replace the first failure.
         }
         this.cur = null;
       }
@@ -429,7 +429,7 @@ export class LayerUnpacker {
       try {
         fs.closeSync(f.fd);
       } catch {
-        /* failing anyway */
+        // Closing while failing: whatever close says must not replace the first failure.
       }
       throw e instanceof BerthError ? e : this.sys(e, f.path);
     }

@@ -12,7 +12,8 @@ import { gzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 import { native } from '../../native';
 import { ErrorCode, isBerthError } from '../../agent/errors';
-import { LayerUnpacker, resolveCrossLayerHardlinks, type UnpackResult } from '../../agent/store/unpack';
+import { resolveCrossLayerHardlinks } from '../../agent/store/hardlinks';
+import { LayerUnpacker, type UnpackResult } from '../../agent/store/unpack';
 import { TarWriter, type TarWriteHeader } from '../../agent/oci/tarWriter';
 import { decompressingSource } from '../../agent/oci/decompress';
 
