@@ -272,9 +272,9 @@ class Builder {
   }
 
   /** Expands a word; a substitution error becomes a Dockerfile error. */
-  private expand(ins: { line: number; keyword: string }, word: string, lookup: Lookup, escape: string, quotes = true): string {
+  private expand(ins: { line: number; keyword: string }, word: string, lookup: Lookup, esc: string, quotes = true): string {
     try {
-      return expandWord(word, lookup, escape, { quotes });
+      return expandWord(word, lookup, esc, { quotes });
     } catch (e) {
       throw this.fail(ins, (e as Error).message);
     }
@@ -332,7 +332,7 @@ class Builder {
     const lookup: Lookup = (n) => globals.get(n);
     if (ins.platform !== undefined) {
       const want = this.expand(ins, ins.platform, lookup, df.escape);
-      let p;
+      let p: ReturnType<typeof parsePlatform>;
       try {
         p = parsePlatform(want);
       } catch (e) {
@@ -589,7 +589,7 @@ class Builder {
     const createdBy = `WORKDIR ${dir}`;
     return this.cached(state, scope, createdBy, undefined, async () => {
       const tree = this.tree(state);
-      let r;
+      let r: ReturnType<MergedTree['resolve']>;
       try {
         r = tree.resolve(dir, true);
       } catch (e) {

@@ -124,7 +124,7 @@ export function treeSource(tree: MergedTree, what: string): SourceFs {
   return {
     what,
     resolve: (rel, followLast) => {
-      let r;
+      let r: ReturnType<MergedTree['resolve']>;
       try {
         r = tree.resolve(rel, followLast);
       } catch (e) {
@@ -237,7 +237,7 @@ export function planCopy(src: SourceFs, dest: MergedTree, req: CopyRequest, fail
   if (found.length > 1 && !wantsDir) {
     throw fail(`with more than one source file, the destination must be a directory and end with a / (got "${req.dest}")`);
   }
-  let resolved;
+  let resolved: ReturnType<MergedTree['resolve']>;
   try {
     resolved = dest.resolve(destAbs, true);
   } catch (e) {
@@ -301,7 +301,7 @@ function isTarArchive(source: FileSource, name: string, fail: (what: string) => 
     if (size === 0) return false;
     const head = Buffer.alloc(Math.min(size, 64 * 1024));
     const n = readSync(fd, head, 0, head.length, 0);
-    let comp;
+    let comp: ReturnType<typeof detectCompression>;
     try {
       comp = detectCompression(head.subarray(0, n), 'the ADD source');
     } catch (e) {
@@ -379,7 +379,7 @@ export async function writePlan(
       if (emitted.has(p)) continue;
       emitted.add(p);
       const e = dest.lstat(parts.slice(0, i));
-      if (e && e.st.isDirectory())
+      if (e?.st.isDirectory())
         tar.addEntry({
           name: `${p}/`,
           type: 'dir',
@@ -491,7 +491,7 @@ async function extractArchive(
         uid: h.uid,
         gid: h.gid,
         mtime: Math.max(0, h.mtime),
-        ...(h.xattrs && h.xattrs.size ? { xattrs: h.xattrs } : {}),
+        ...(h.xattrs?.size ? { xattrs: h.xattrs } : {}),
         ...(h.type === 'char' || h.type === 'block' ? { devmajor: h.devmajor, devminor: h.devminor } : {}),
       };
       if (path === item.path && h.type !== 'dir')

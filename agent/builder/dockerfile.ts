@@ -168,7 +168,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
 
   const warnings: string[] = [];
   // Parser directives: the leading lines of the form `# name=value`.
-  let escape = '\\';
+  let esc = '\\';
   let first = 0;
   const seen = new Set<string>();
   for (; first < lines.length; first++) {
@@ -181,7 +181,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
     if (name === 'escape') {
       if (m[2] !== '\\' && m[2] !== '`')
         throw fail(first + 1, undefined, `invalid escape directive "${m[2]}": the escape character must be \\ or \``);
-      escape = m[2];
+      esc = m[2];
     } else if (name === 'syntax') {
       warnings.push(`Dockerfile:${first + 1}: the "syntax" directive (${m[2]}) is ignored: Berth parses Dockerfiles itself`);
     }
@@ -189,7 +189,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
 
   // Logical lines: continuations joined, comments and blank lines dropped.
   const logical: { line: number; text: string }[] = [];
-  const contRe = new RegExp(`${escapeRegExp(escape)}[ \\t]*$`);
+  const contRe = new RegExp(`${escapeRegExp(esc)}[ \\t]*$`);
   let cur: { line: number; text: string } | undefined;
   for (let i = first; i < lines.length; i++) {
     const raw = lines[i];
@@ -216,7 +216,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
   const stages: Stage[] = [];
   const names = new Set<string>();
   for (const l of logical) {
-    const ins = parseInstruction(l.line, l.text, escape, path);
+    const ins = parseInstruction(l.line, l.text, esc, path);
     if (ins.keyword === 'FROM') {
       if (ins.name !== undefined) {
         if (names.has(ins.name)) throw fail(ins.line, 'FROM', `the stage name "${ins.name}" is used by an earlier stage`);
@@ -232,7 +232,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
     }
   }
   if (stages.length === 0) throw fail(0, undefined, 'no FROM instruction: a Dockerfile needs at least one');
-  return { escape, globalArgs, stages, warnings };
+  return { escape: esc, globalArgs, stages, warnings };
 }
 
 function escapeRegExp(s: string): string {
@@ -240,13 +240,13 @@ function escapeRegExp(s: string): string {
 }
 
 /** Splits leading `--flag[=value]` words off `rest`; values keep their quotes. */
-function splitFlags(rest: string, escape: string, fail: (what: string) => BerthError): { flags: Map<string, string | true>; rest: string } {
+function splitFlags(rest: string, esc: string, fail: (what: string) => BerthError): { flags: Map<string, string | true>; rest: string } {
   const flags = new Map<string, string | true>();
   let s = rest;
   for (;;) {
     s = s.replace(/^[ \t]+/, '');
     if (!s.startsWith('--')) break;
-    const [word, after] = firstWord(s, escape);
+    const [word, after] = firstWord(s, esc);
     if (word === '--') throw fail('a lone "--" is not a flag');
     const eq = word.indexOf('=');
     const name = (eq < 0 ? word.slice(2) : word.slice(2, eq)).toLowerCase();
@@ -259,17 +259,17 @@ function splitFlags(rest: string, escape: string, fail: (what: string) => BerthE
 }
 
 /** The first word of `s` (quote- and escape-aware) and what follows it. */
-function firstWord(s: string, escape: string): [string, string] {
+function firstWord(s: string, esc: string): [string, string] {
   let i = 0;
   let quote = '';
   for (; i < s.length; i++) {
     const c = s[i];
     if (quote) {
-      if (c === escape && quote === '"' && i + 1 < s.length) i++;
+      if (c === esc && quote === '"' && i + 1 < s.length) i++;
       else if (c === quote) quote = '';
       continue;
     }
-    if (c === escape && i + 1 < s.length) {
+    if (c === esc && i + 1 < s.length) {
       i++;
       continue;
     }
@@ -283,7 +283,7 @@ function firstWord(s: string, escape: string): [string, string] {
  * Splits `s` into words at unquoted, unescaped blanks; the words keep their quotes and escapes
  * (for {@link expandWord}). An unterminated quote is an error.
  */
-export function splitWords(s: string, escape: string): string[] {
+export function splitWords(s: string, esc: string): string[] {
   const out: string[] = [];
   let i = 0;
   let start = -1;
@@ -291,7 +291,7 @@ export function splitWords(s: string, escape: string): string[] {
   for (; i < s.length; i++) {
     const c = s[i];
     if (quote) {
-      if (c === escape && quote === '"' && i + 1 < s.length) i++;
+      if (c === esc && quote === '"' && i + 1 < s.length) i++;
       else if (c === quote) quote = '';
       continue;
     }
@@ -301,7 +301,7 @@ export function splitWords(s: string, escape: string): string[] {
       continue;
     }
     if (start < 0) start = i;
-    if (c === escape && i + 1 < s.length) i++;
+    if (c === esc && i + 1 < s.length) i++;
     else if (c === '"' || c === "'") quote = c;
   }
   if (quote) throw new SyntaxError(`unterminated ${quote === '"' ? 'double' : 'single'} quote`);
@@ -332,7 +332,7 @@ function jsonArray(text: string, what: string, fail: (what: string) => BerthErro
 
 const HEREDOC_RE = /(^|[ \t])<<-?[ \t]*["']?[A-Za-z_][A-Za-z0-9_]*["']?/;
 
-function parseInstruction(line: number, raw: string, escape: string, path: string | undefined): Instruction {
+function parseInstruction(line: number, raw: string, esc: string, path: string | undefined): Instruction {
   const text = raw.trim();
   const m = /^(\S+)([\s\S]*)$/.exec(text)!;
   const word = m[1];
@@ -341,7 +341,7 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
   if (REFUSED[keyword]) throw dockerfileError(line, keyword, REFUSED[keyword], path);
   if (!SUPPORTED.has(keyword))
     throw dockerfileError(line, undefined, `unknown instruction: ${word.length > 64 ? `${word.slice(0, 64)}...` : word}`, path);
-  const { flags, rest: afterFlags } = splitFlags(m[2], escape, fail);
+  const { flags, rest: afterFlags } = splitFlags(m[2], esc, fail);
   const rest = afterFlags.trim();
   const allow = (...names: string[]) => {
     for (const f of flags.keys()) {
@@ -357,7 +357,7 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
   };
   const words = (): string[] => {
     try {
-      return splitWords(rest, escape);
+      return splitWords(rest, esc);
     } catch (e) {
       throw fail((e as Error).message);
     }
@@ -423,7 +423,7 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
       allow();
       const w = words();
       if (w.length === 0) throw fail(`needs at least one name=value pair`);
-      const firstEq = unquotedEquals(w[0], escape);
+      const firstEq = unquotedEquals(w[0], esc);
       if (firstEq < 0) {
         // The old form: NAME VALUE..., the value being the rest of the line.
         if (w.length < 2) throw fail(`"${w[0].slice(0, 64)}" has no value (want ${keyword} NAME=VALUE, or ${keyword} NAME VALUE)`);
@@ -431,7 +431,7 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
         return { ...base, keyword, pairs: [{ key: w[0], value }] };
       }
       const pairs = w.map((x) => {
-        const eq = unquotedEquals(x, escape);
+        const eq = unquotedEquals(x, esc);
         if (eq < 0) throw fail(`"${x.slice(0, 64)}" is not NAME=VALUE (every word must be NAME=VALUE when the first one is)`);
         if (eq === 0) throw fail(`a name is empty in "${x.slice(0, 64)}"`);
         return { key: x.slice(0, eq), value: x.slice(eq + 1) };
@@ -506,16 +506,16 @@ function unsupportedFlag(keyword: string, flag: string): string {
 }
 
 /** Index of the first `=` outside quotes and escapes, or -1. */
-function unquotedEquals(word: string, escape: string): number {
+function unquotedEquals(word: string, esc: string): number {
   let quote = '';
   for (let i = 0; i < word.length; i++) {
     const c = word[i];
     if (quote) {
-      if (c === escape && quote === '"') i++;
+      if (c === esc && quote === '"') i++;
       else if (c === quote) quote = '';
       continue;
     }
-    if (c === escape) {
+    if (c === esc) {
       i++;
       continue;
     }

@@ -21,7 +21,7 @@ export type Lookup = (name: string) => string | undefined;
  * (JSON-form words) quotes and escapes are ordinary characters and only `$` is special.
  * Throws SyntaxError for a bad `${...}`, an unterminated quote or `${NAME:?message}` when unset.
  */
-export function expandWord(word: string, lookup: Lookup, escape = '\\', opts: { quotes?: boolean; depth?: number } = {}): string {
+export function expandWord(word: string, lookup: Lookup, esc = '\\', opts: { quotes?: boolean; depth?: number } = {}): string {
   const quotes = opts.quotes !== false;
   const depth = opts.depth ?? 0;
   if (depth > MAX_NESTING) throw new SyntaxError(`substitutions are nested more than ${MAX_NESTING} deep`);
@@ -40,14 +40,14 @@ export function expandWord(word: string, lookup: Lookup, escape = '\\', opts: { 
       i++;
       continue;
     }
-    if (quotes && c === escape) {
+    if (quotes && c === esc) {
       const next = word[i + 1];
       if (next === undefined) {
         push(c);
         i++;
         continue;
       }
-      if (quote === '"' && next !== '"' && next !== '$' && next !== escape) push(c);
+      if (quote === '"' && next !== '"' && next !== '$' && next !== esc) push(c);
       push(next);
       i += 2;
       continue;
@@ -60,7 +60,7 @@ export function expandWord(word: string, lookup: Lookup, escape = '\\', opts: { 
       continue;
     }
     if (c === '$') {
-      const [value, next] = dollar(word, i, lookup, escape, depth);
+      const [value, next] = dollar(word, i, lookup, esc, depth);
       push(value);
       i = next;
       continue;
@@ -73,7 +73,7 @@ export function expandWord(word: string, lookup: Lookup, escape = '\\', opts: { 
 }
 
 /** Expands the `$...` at `word[i]`; returns the value and the index after it. */
-function dollar(word: string, i: number, lookup: Lookup, escape: string, depth: number): [string, number] {
+function dollar(word: string, i: number, lookup: Lookup, esc: string, depth: number): [string, number] {
   const nameAt = (j: number) => {
     const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(word.slice(j, j + 256));
     return m ? m[0] : '';
@@ -99,7 +99,7 @@ function dollar(word: string, i: number, lookup: Lookup, escape: string, depth: 
   let open = 1;
   let k = j;
   for (; k < word.length; k++) {
-    if (word[k] === escape) {
+    if (word[k] === esc) {
       k++;
       continue;
     }
@@ -109,7 +109,7 @@ function dollar(word: string, i: number, lookup: Lookup, escape: string, depth: 
     } else if (word[k] === '}' && --open === 0) break;
   }
   if (k >= word.length) throw new SyntaxError(`unterminated \${${name}... (missing "}")`);
-  const operand = () => expandWord(word.slice(j, k), lookup, escape, { quotes: false, depth: depth + 1 });
+  const operand = () => expandWord(word.slice(j, k), lookup, esc, { quotes: false, depth: depth + 1 });
   const v = lookup(name);
   const setNonEmpty = v !== undefined && v !== '';
   const set = op.startsWith(':') ? setNonEmpty : v !== undefined;

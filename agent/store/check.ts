@@ -239,7 +239,7 @@ class Checker {
       this.problem('layer', diff, 'the layer has no diff directory');
       return;
     }
-    let entries;
+    let entries: ReturnType<typeof parseIndex>;
     try {
       entries = parseIndex(readFileSync(indexPath));
     } catch (err) {
