@@ -6,7 +6,15 @@
  * shapes.
  */
 import { BerthError, ErrorCode } from '../errors';
-import { formatReference, type ImageConfig, type ImageReference, parseConfig, parseReference, withDefaultTag } from '../oci';
+import {
+  type Descriptor,
+  formatReference,
+  type ImageConfig,
+  type ImageReference,
+  parseConfig,
+  parseReference,
+  withDefaultTag,
+} from '../oci';
 import type { ImageRecord, Store } from '../store/store';
 
 export class ImageCatalog {
@@ -66,6 +74,38 @@ export class ImageCatalog {
     this.store.writeRefs(refs);
     return before;
   }
+}
+
+/** What a new image record is made of: its config digest (the ID), its manifest, and its layers. */
+export interface NewImage {
+  id: string;
+  manifestDigest: string;
+  manifestMediaType: string;
+  indexDigest?: string;
+  /** The manifest's layer descriptors, bottom first, with the config's diff IDs and the chain IDs. */
+  layers: readonly Descriptor[];
+  diffIds: readonly string[];
+  chains: readonly string[];
+}
+
+/** A fresh record for an image the store does not have yet (no repo digests, never tagged). */
+export function newImageRecord(img: NewImage): ImageRecord {
+  return {
+    id: img.id,
+    manifestDigest: img.manifestDigest,
+    manifestMediaType: img.manifestMediaType,
+    ...(img.indexDigest ? { indexDigest: img.indexDigest } : {}),
+    repoDigests: [],
+    layers: img.layers.map((l, i) => ({
+      digest: l.digest,
+      mediaType: l.mediaType,
+      size: l.size,
+      diffId: img.diffIds[i],
+      chainId: img.chains[i],
+    })),
+    added: new Date().toISOString(),
+    lastTagTime: '',
+  };
 }
 
 /** A reference parsed, or undefined when `reference` is no valid reference (an ID prefix, say). */

@@ -34,7 +34,7 @@ import {
 import { ensureLayers } from './ensureLayers';
 import { familiarName, formatReference, type ImageReference, parseReference, withDefaultTag } from '../oci/reference';
 import type { EventHub } from '../events';
-import type { ImageCatalog } from './catalog';
+import { type ImageCatalog, newImageRecord } from './catalog';
 import { readTar } from '../oci/tar';
 
 interface Staged {
@@ -117,22 +117,16 @@ export class Loader {
             throw err;
           }
           const rec = await store.locked(() => {
-            const now = new Date().toISOString();
-            const rec: ImageRecord = store.readImage(img.configDigest) ?? {
-              id: img.configDigest,
-              manifestDigest,
-              manifestMediaType: img.manifest.mediaType,
-              repoDigests: [],
-              layers: img.manifest.layers.map((l, i) => ({
-                digest: l.digest,
-                mediaType: l.mediaType,
-                size: l.size,
-                diffId: diffIds[i],
-                chainId: chains[i],
-              })),
-              added: now,
-              lastTagTime: '',
-            };
+            const rec: ImageRecord =
+              store.readImage(img.configDigest) ??
+              newImageRecord({
+                id: img.configDigest,
+                manifestDigest,
+                manifestMediaType: img.manifest.mediaType,
+                layers: img.manifest.layers,
+                diffIds,
+                chains,
+              });
             store.writeImage(rec);
             for (const t of img.tags) catalog.setTag(t, rec);
             return rec;

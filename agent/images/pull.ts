@@ -9,7 +9,7 @@ import type { EventHub } from '../events';
 import { familiarName, formatReference, type ImageReference } from '../oci';
 import type { RegistryClient } from '../registry/client';
 import { chainIds, type ImageRecord, type Store } from '../store/store';
-import type { ImageCatalog } from './catalog';
+import { type ImageCatalog, newImageRecord } from './catalog';
 import { ensureLayers } from './ensureLayers';
 
 export interface PullOptions {
@@ -58,23 +58,17 @@ export class Puller {
       const repoDigest = `${ref.registry}/${ref.repository}@${resolvedDigest}`;
       let tagMoved = false;
       const rec = await store.locked(() => {
-        const now = new Date().toISOString();
-        const rec: ImageRecord = store.readImage(imageId) ?? {
-          id: imageId,
-          manifestDigest: resolved.manifestDigest,
-          manifestMediaType: resolved.manifestMediaType,
-          ...(resolved.indexDigest ? { indexDigest: resolved.indexDigest } : {}),
-          repoDigests: [],
-          layers: manifest.layers.map((l, i) => ({
-            digest: l.digest,
-            mediaType: l.mediaType,
-            size: l.size,
-            diffId: diffIds[i],
-            chainId: chains[i],
-          })),
-          added: now,
-          lastTagTime: '',
-        };
+        const rec: ImageRecord =
+          store.readImage(imageId) ??
+          newImageRecord({
+            id: imageId,
+            manifestDigest: resolved.manifestDigest,
+            manifestMediaType: resolved.manifestMediaType,
+            indexDigest: resolved.indexDigest,
+            layers: manifest.layers,
+            diffIds,
+            chains,
+          });
         if (!rec.repoDigests.includes(repoDigest)) rec.repoDigests.push(repoDigest);
         store.writeImage(rec);
         if (ref.tag && !ref.digest) {

@@ -1,8 +1,8 @@
 /**
  * The image service: the one owner of everything about images. It wires the verbs, each in its own
  * file and given what it needs through its constructor (pull.ts, push.ts, load.ts, save.ts,
- * layers.ts over catalog.ts, the store, the registry client and the event hub), does the small ones
- * itself (tag, remove), and shapes answers for the JSON-RPC front door through
+ * remove.ts, layers.ts over catalog.ts, the store, the registry client and the event hub), does the
+ * smallest one itself (tag), and shapes answers for the JSON-RPC front door through
  * agent/presenters/images.ts. It knows nothing of JSON-RPC, so other front doors (a Docker-
  * compatible API, remote agents) can sit on it later.
  */
@@ -25,11 +25,12 @@ import { familiarName, formatReference, hostPlatform, type ImageConfig, parseRef
 import { imageHistory, imageInspect, imageSummary } from '../presenters/images';
 import type { RegistryClient } from '../registry/client';
 import type { ImageRecord, Store } from '../store/store';
-import { ImageCatalog, invertRefs, parseOrUndefined } from './catalog';
+import { ImageCatalog, invertRefs } from './catalog';
 import { LayerInspector, page } from './layers';
 import { Loader } from './load';
 import { Puller, type PullOptions } from './pull';
 import { Pusher, type PushOptions } from './push';
+import { Remover } from './remove';
 import { Saver } from './save';
 
 export type { EventListener } from '../events';
@@ -46,6 +47,7 @@ export class ImageService {
   private readonly loader: Loader;
   private readonly saver: Saver;
   private readonly inspector: LayerInspector;
+  private readonly remover: Remover;
 
   constructor(
     readonly store: Store,
@@ -59,6 +61,7 @@ export class ImageService {
     this.loader = new Loader({ store, catalog, events });
     this.saver = new Saver({ store, catalog, events });
     this.inspector = new LayerInspector(store);
+    this.remover = new Remover({ store, catalog, events, users: (id) => this.imageUsers(id) });
   }
 
   /** Subscribes to events (images' and containers'); returns the unsubscribe function. */
@@ -158,53 +161,8 @@ export class ImageService {
     return this.catalog.setTag(name, rec);
   }
 
-  async remove(reference: string, force = false): Promise<RemoveImageResult> {
-    const result = await this.store.locked(() => {
-      const rec = this.lookup(reference, 'remove');
-      const refs = this.store.readRefs();
-      const tags = Object.keys(refs).filter((t) => refs[t] === rec.id);
-      const out: RemoveImageResult = { Untagged: [], Deleted: [] };
-      let byTag: string | undefined;
-      const p = parseOrUndefined(reference);
-      const name = p && !p.digest ? formatReference(withDefaultTag(p)) : undefined;
-      if (name && refs[name] === rec.id) byTag = name;
-      if (byTag && tags.length > 1) {
-        delete refs[byTag];
-        this.store.writeRefs(refs);
-        out.Untagged.push(byTag);
-        return { out, id: rec.id };
-      }
-      if (!byTag && tags.length > 1 && !force) {
-        throw new BerthError(
-          ErrorCode.Conflict,
-          `remove: image ${rec.id.slice(7, 19)} is referenced by ${tags.length} tags (${tags.join(', ')}); remove them one by one or use --force`,
-          { operation: 'remove', reference },
-        );
-      }
-      const users = this.imageUsers(rec.id);
-      if (users.length > 0 && !force) {
-        throw new BerthError(
-          ErrorCode.Conflict,
-          `remove: image ${rec.id.slice(7, 19)} is used by container${users.length > 1 ? 's' : ''} ${users.join(', ')}; remove ${users.length > 1 ? 'them' : 'it'} first or use --force`,
-          { operation: 'remove', reference },
-        );
-      }
-      for (const t of tags) delete refs[t];
-      this.store.writeRefs(refs);
-      out.Untagged.push(...tags);
-      for (const d of rec.repoDigests) if (!out.Untagged.includes(d)) out.Untagged.push(d);
-      this.store.deleteImage(rec.id);
-      out.Deleted.push(rec.id, ...this.store.gc());
-      return { out, id: rec.id };
-    });
-    for (const t of result.out.Untagged) this.emit('untag', result.id, { name: displayName(t) });
-    if (result.out.Deleted.length > 0) this.emit('delete', result.id);
-    return result.out;
+  /** `image/remove` (see remove.ts). */
+  remove(reference: string, force = false): Promise<RemoveImageResult> {
+    return this.remover.remove(reference, force);
   }
-}
-
-/** A stored name as Docker shows it ("busybox:latest"), or as is when it does not parse. */
-function displayName(name: string): string {
-  const p = parseOrUndefined(name);
-  return p ? familiarName(p) : name;
 }
