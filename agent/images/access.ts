@@ -17,6 +17,8 @@ import { BerthError, ErrorCode, isErrno, unlessErrno } from '../errors';
 /** Errnos of a path that is not there (or cannot be, for its ancestors): the open that follows reports them. */
 const MISSING = ['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG'];
 
+const statOrMissing = (p: string): Stats | undefined => unlessErrno(MISSING, () => statSync(p));
+
 /** The caller's primary and supplementary groups (from /proc/<pid>/status). */
 export function callerGroups(peer: PeerCred): Set<number> {
   const groups = new Set<number>([peer.gid]);
@@ -50,34 +52,19 @@ export function checkCallerAccess(operation: string, path: string, mode: 'read' 
   let cur = '/';
   for (const part of ['', ...dir.split('/').filter(Boolean)]) {
     if (part) cur = join(cur, part);
-    let st: Stats;
-    try {
-      st = statSync(cur);
-    } catch (e) {
-      if (isErrno(e, ...MISSING)) return; // missing: the open that follows reports it
-      throw e;
-    }
-    if (!st.isDirectory()) return;
+    // A missing path (or one that is not a directory) is left to the open that follows to report.
+    const st = statOrMissing(cur);
+    if (!st?.isDirectory()) return;
     if (!allows(st, 1)) deny(`${cur} is not searchable for it`);
   }
   if (mode === 'read') {
-    let st: Stats;
-    try {
-      st = statSync(path);
-    } catch (e) {
-      if (isErrno(e, ...MISSING)) return; // the open that follows reports it
-      throw e;
-    }
+    const st = statOrMissing(path);
+    if (!st) return;
     if (!allows(st, 4)) deny('the file is not readable for it');
     return;
   }
-  let st: Stats;
-  try {
-    st = statSync(dir);
-  } catch (e) {
-    if (isErrno(e, ...MISSING)) return; // the open that follows reports it
-    throw e;
-  }
+  const st = statOrMissing(dir);
+  if (!st) return;
   if (!allows(st, 2)) deny(`${dir} is not writable for it`);
   if (st.mode & 0o1000) {
     const target = unlessErrno(MISSING, () => lstatSync(path));
