@@ -1,3 +1,39 @@
+/**
+ * `image/build`: runs a Dockerfile's stages and stores the result as an image.
+ *
+ * The image "so far" is a state: its layers (in the store) and its config (the exact JSON text;
+ * its digest is the state's ID, the image ID it would have). Each instruction makes the next
+ * state:
+ * - FROM: a stored image (pulled when missing), an earlier stage's result, or `scratch` (no
+ *   layers; Env PATH only). Its config is re-written in a clean form (Berth's fields only).
+ * - RUN: a container of the runtime (ContainerService, with the state as its image: Env plus the
+ *   build arguments in effect, WorkingDir, User; the command through SHELL, `/bin/sh -c` by
+ *   default, or in exec form; the image's VOLUMEs are not mounted, so what the command writes
+ *   there stays in the layer). Its output is streamed; a non-zero exit fails the build (BuildFailed)
+ *   naming the step; the container is removed whatever happens. Its writable layer becomes the
+ *   step's layer (commit.ts's writeUpperTar), or no layer when it wrote nothing.
+ * - COPY, ADD (copy.ts) and WORKDIR when its directory is missing: a layer made directly as a tar.
+ * - Everything else (ENV, ARG, LABEL, USER, EXPOSE, VOLUME, ENTRYPOINT, CMD, STOPSIGNAL, SHELL,
+ *   MAINTAINER, WORKDIR of an existing directory): the config changes; one empty-layer history
+ *   entry.
+ * Every step adds one history entry whose created_by is BuildKit-like: the instruction after
+ * substitution ("RUN /bin/sh -c make", "RUN |1 V=2 /bin/sh -c make" with build arguments in
+ * effect, "COPY --from=build /out /app", "ENV A=1", "CMD [\"sh\"]"). Every step first asks the
+ * build cache (cache.ts) unless `noCache`; a hit takes the stored result and runs nothing.
+ *
+ * Stages run in file order, from the first up to the target (the last unless `target` names one).
+ * Variables: ARGs before the first FROM (and TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT,
+ * BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT, always) are usable in FROM lines; a stage sees
+ * the ARGs it declares (a bare `ARG NAME` takes the global value) and its ENV, ENV winning.
+ * `buildArgs` fill ARGs; those no ARG declares are reported as a warning.
+ *
+ * Leases: every layer a state names is leased until the build ends (then the image record holds
+ * what the result needs), so a concurrent `rmi` or prune cannot take it away mid-build.
+ *
+ * One file of some 750 lines on purpose: every step is a method of one Builder that owns what the
+ * steps share (leases, step count, progress, stage results, warnings); the state model is state.ts,
+ * COPY/ADD copy.ts, the cache cache.ts, variable substitution expand.ts.
+ */
 import { closeSync, constants as fsc, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
 import type { BuildEvent, BuildParams, BuildResult, BuildStepResult } from '../../protocol';
@@ -45,11 +81,7 @@ export interface BuildServices {
 }
 
 export interface BuildOptions {
-  /** Who asked (its uid decides what it may read); absent over stdio. *
-   * One file of some 750 lines on purpose: every step is a method of one Builder that owns what the
-   * steps share (leases, step count, progress, stage results, warnings); the state model is state.ts,
-   * COPY/ADD copy.ts, the cache cache.ts, variable substitution expand.ts.
-   */
+  /** Who asked (its uid decides what it may read); absent over stdio. */
   peer?: PeerCred;
   signal?: AbortSignal;
   onProgress?: (e: BuildEvent) => void;

@@ -1,3 +1,11 @@
+/**
+ * The registry client's transport: one place for what every registry request needs. HTTP(S) with
+ * keep-alive agents, the auth handshake (`GET /v2/` challenges, Bearer tokens per registry and
+ * scope, Basic credentials from Docker's config.json, never sent off the registry's origin),
+ * bounded retries with backoff for transient failures, and the BerthErrors failures become.
+ * RegistryUploads (uploads.ts) and RegistryClient (client.ts) stand on it; see client.ts for the
+ * protocol and the error codes.
+ */
 import { BerthError, ErrorCode, type ErrorData } from '../errors';
 import { registryApiHost, type ImageReference } from '../oci/reference';
 import { parseTokenAnswer, parseWwwAuthenticate, pullScope, tokenUrl, type AuthChallenge, type TokenAnswer } from './auth';

@@ -1,3 +1,9 @@
+/**
+ * The registry client, push side (OCI distribution spec, "Pushing blobs" and "Pushing manifests"):
+ * blob existence checks, cross-repository mounts, monolithic uploads and manifest PUTs, on the
+ * transport (transport.ts). The orchestration of a push (what to send, in which order, what the
+ * store records) is agent/images/push.ts.
+ */
 import { ErrorCode } from '../errors';
 import { digestOf, isDigest } from '../oci';
 import { formatReference, withDefaultTag, type ImageReference } from '../oci/reference';
