@@ -31,7 +31,7 @@ export class EventHub {
       try {
         l(event);
       } catch {
-        // A listener's failure (a closed connection) must not stop the others.
+        // Must swallow everything: a listener's failure (a closed connection) must not stop the others.
       }
     }
   }

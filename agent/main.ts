@@ -16,7 +16,7 @@ import { FrameGuard } from './server/frameGuard';
 import { ErrorCode } from '../protocol';
 import { native, type PeerCred } from '../native';
 import { BerthError, isErrno, systemError, unlessErrno } from './errors';
-import { ImageService } from './image/service';
+import { ImageService } from './images/service';
 import { ContainerService } from './runtime/containers/service';
 import { NetworkManager, networkConfig } from './runtime/network';
 import { RegistryClient } from './registry/client';

@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { LayerUnpacker } from '../agent/image/unpack';
+import { LayerUnpacker } from '../agent/store/unpack';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS } from '../agent/runtime/plan';
 import { trackChild, untrackChild } from '../test/support/tmp';
 

@@ -10,8 +10,8 @@
  */
 import { closeSync, constants as C, openSync } from 'node:fs';
 import { posix } from 'node:path';
-import { extractTree, packTree, type ExtractOptions } from '../agent/archive/tree';
-import { ByteQueue } from '../agent/server/archive';
+import { extractTree, packTree, type ExtractOptions } from '../agent/oci/tree';
+import { ByteQueue } from '../agent/oci/byteQueue';
 
 export { ByteQueue };
 

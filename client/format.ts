@@ -4,7 +4,7 @@
  * a small subset of Go templates).
  */
 import { ErrorCode, isBerthError } from '../agent/errors';
-import { familiarName, formatReference, type ImageReference, parseReference, withDefaultTag } from '../agent/image/reference';
+import { familiarName, formatReference, type ImageReference, parseReference, withDefaultTag } from '../agent/oci/reference';
 
 // ---------------------------------------------------------------------------------------------
 // Sizes and ages

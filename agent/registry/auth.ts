@@ -139,8 +139,9 @@ export function parseTokenAnswer(body: Buffer): TokenAnswer | undefined {
   let v: unknown;
   try {
     v = JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined;
+    throw e;
   }
   if (typeof v !== 'object' || v === null) return undefined;
   const o = v as Record<string, unknown>;

@@ -141,7 +141,8 @@ export async function send(url: URL, o: SendOptions): Promise<Response> {
     let next: URL;
     try {
       next = new URL(location, cur);
-    } catch {
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
       throw new TransportError('redirect', `${cur.host} redirected to an invalid URL`);
     }
     if (next.protocol !== 'http:' && next.protocol !== 'https:') {
@@ -262,7 +263,7 @@ export async function readSome(res: http.IncomingMessage, limit: number, stallTi
       if (total >= limit) throw new TransportError('too-large', 'enough');
     });
   } catch {
-    // keep what arrived
+    // Any failure ends the read (the body only explains an error already being reported): keep what arrived.
   }
   return Buffer.concat(chunks);
 }

@@ -9,9 +9,12 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { helperPath } from '../../native';
 import { BerthError, ErrorCode } from '../errors';
+import type { ExitStatus, LaunchedContainer } from './launched';
 import { connectMonitor, leftoverContainer } from './monitor';
 import { capabilityMask, type LaunchOp, type LaunchPlan } from './plan';
 import type { IdMapping } from './spec';
+
+export type { ExitStatus, LaunchedContainer } from './launched';
 
 const OP_CODES: Record<LaunchOp['op'], number> = {
   'mount-private': 10,
@@ -183,32 +186,6 @@ export interface LaunchOptions {
    * child's /proc/PID/exe (see berth-helper.c).
    */
   sealed?: boolean;
-}
-
-export interface ExitStatus {
-  /** The exit code, or 128 + the signal's number when killed. */
-  code: number;
-  /** The signal that killed the container's init ("SIGKILL"), if one did. */
-  signal?: string;
-  /** Its monitor went away without reporting the exit: the code (255) is not the container's. */
-  lost?: boolean;
-}
-
-export interface LaunchedContainer {
-  /** The container's init, in the agent's pid namespace. */
-  pid: number;
-  /** The helper that monitors it (its parent). */
-  helperPid: number;
-  /** Settles when the container's init has exited and the helper has reported it. */
-  exited: Promise<ExitStatus>;
-  /** Sends a signal to the container's init (SIGKILL included; the helper survives and reports). */
-  kill(signal?: NodeJS.Signals | number): void;
-  /** Sets the pty's window size (plans with a tty, launched with `control`); ignored otherwise. */
-  resize(rows: number, cols: number): void;
-  /** The container's stdio, where 'pipe' was asked for (with a tty: the pty's input and output). */
-  stdin: Writable | null;
-  stdout: Readable | null;
-  stderr: Readable | null;
 }
 
 /**

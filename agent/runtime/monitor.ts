@@ -19,7 +19,7 @@ import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
-import type { ExitStatus, LaunchedContainer } from './helper';
+import type { ExitStatus, LaunchedContainer } from './launched';
 
 export const MONITOR_SOCKET = 'monitor.sock';
 export const EXIT_FILE = 'exit';

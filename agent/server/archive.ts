@@ -12,11 +12,11 @@ import {
 } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
 import { readContainerArchive, statContainerPath, writeContainerArchive } from '../runtime/containers/copy';
-import { ByteQueue } from './byteQueue';
+import { ByteQueue } from '../oci/byteQueue';
 import type { AgentConnection } from './connection';
 import { serve } from './serve';
 
-export { ByteQueue } from './byteQueue';
+export { ByteQueue } from '../oci/byteQueue';
 
 const MAX_WRITE_CHUNK = 1 << 20;
 

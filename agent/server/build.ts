@@ -3,8 +3,8 @@
  * under the connection's abort (cancelling or closing stops it and removes its step container).
  */
 import { BuildImageRequest, BuildProgressNotification } from '../../protocol';
-import { buildImage } from '../build/builder';
-import { BuildCache } from '../build/cache';
+import { buildImage } from '../builder/builder';
+import { BuildCache } from '../builder/cache';
 import type { AgentConnection } from './connection';
 import { serve } from './serve';
 

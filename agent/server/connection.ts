@@ -9,10 +9,10 @@
  */
 import type { MessageConnection, CancellationToken, NotificationType } from 'vscode-jsonrpc';
 import type { PeerCred } from '../../native';
-import type { ImageService } from '../image/service';
+import type { ImageService } from '../images/service';
 import type { ContainerService } from '../runtime/containers/service';
 import type { WorkspacePortWatcher } from '../workspace/ports';
-import type { ByteQueue } from './byteQueue';
+import type { ByteQueue } from '../oci/byteQueue';
 
 export interface ConnectionContext {
   /** Who is on the other end (absent over stdio, where the spawner owns the pipes). */

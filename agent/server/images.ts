@@ -19,10 +19,6 @@ import {
   SaveImagesRequest,
   TagImageRequest,
 } from '../../protocol';
-import { imageLayers, layerFiles } from '../image/inspectLayers';
-import { loadImages } from '../image/load';
-import { saveImages } from '../image/save';
-import { pushImage } from '../registry/push';
 import { pruneImages } from '../runtime/containers/prune';
 import type { AgentConnection } from './connection';
 import { serve } from './serve';
@@ -48,7 +44,7 @@ export function serveImages(c: AgentConnection): void {
   );
   serve(c, PushRequest, (p, token) =>
     c.withAbort(token, (signal) =>
-      pushImage(svc, p.reference, {
+      svc.push(p.reference, {
         signal,
         onProgress: p.progressToken
           ? (blob) => c.notify(PushProgressNotification.type, { token: p.progressToken!, reference: p.reference, blob })
@@ -61,11 +57,11 @@ export function serveImages(c: AgentConnection): void {
   serve(c, ImageHistoryRequest, (p) => svc.history(p.reference));
   serve(c, TagImageRequest, (p) => svc.tag(p.source, p.target));
   serve(c, RemoveImageRequest, (p) => svc.remove(p.reference, p.force === true));
-  serve(c, SaveImagesRequest, (p) => saveImages(svc, p.references, p.path, peer));
-  serve(c, LoadImagesRequest, (p) => loadImages(svc, p.path, peer));
+  serve(c, SaveImagesRequest, (p) => svc.save(p.references, p.path, peer));
+  serve(c, LoadImagesRequest, (p) => svc.load(p.path, peer));
   serve(c, PruneImagesRequest, (p) => pruneImages(svc, p.all === true));
-  serve(c, ImageLayersRequest, (p) => imageLayers(svc, p.reference));
+  serve(c, ImageLayersRequest, (p) => svc.layers(p.reference));
   serve(c, LayerFilesRequest, (p) =>
-    layerFiles(svc, { reference: p.reference, layer: p.layer, merged: p.merged, offset: p.offset, limit: p.limit }),
+    svc.layerFiles({ reference: p.reference, layer: p.layer, merged: p.merged, offset: p.offset, limit: p.limit }),
   );
 }

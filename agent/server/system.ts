@@ -5,7 +5,7 @@ import { API_VERSION, StoreCheckRequest, SystemInfoRequest, type SystemInfoResul
 import { isErrno } from '../errors';
 import { detectCgroups } from '../runtime/cgroups';
 import { formatSubnet } from '../runtime/network/config';
-import { hostPlatform } from '../registry/platform';
+import { hostPlatform } from '../oci/platform';
 import { checkStore } from '../store/check';
 import type { AgentConnection } from './connection';
 import { serve } from './serve';

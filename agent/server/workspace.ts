@@ -1,6 +1,6 @@
 /** The `workspace/*` requests (agent/workspace/: devcontainer.json read as the peer may). */
 import { WorkspaceDownRequest, WorkspaceProgressNotification, WorkspaceStatusRequest, WorkspaceUpRequest } from '../../protocol';
-import { BuildCache } from '../build/cache';
+import { BuildCache } from '../builder/cache';
 import { workspaceDown, workspaceStatus, workspaceUp } from '../workspace/service';
 import type { AgentConnection } from './connection';
 import { serve } from './serve';

@@ -32,7 +32,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, readdirSync, readFileSync, rmSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreCheckResult, StoreCheckSummary, StoreProblem, StoreProblemKind } from '../../protocol';
-import { parseIndex } from '../image/layerIndex';
+import { isErrno, unlessErrno } from '../errors';
+import { parseIndex } from '../oci/layerIndex';
 import { native } from '../../native';
 import { ATOMIC_TEMP_RE } from './fsutil';
 import { chainIds, type ImageRecord, type LayerRecord, type Store } from './store';
@@ -232,17 +233,13 @@ class Checker {
   private async checkLayerContent(layerDir: string): Promise<void> {
     const diff = join(layerDir, 'diff');
     const indexPath = join(layerDir, 'index');
-    let diffSt: Stats | undefined;
-    try {
-      diffSt = lstatSync(diff);
-    } catch {
-      /* reported below */
-    }
+    // A missing diff directory is reported below.
+    const diffSt: Stats | undefined = unlessErrno(['ENOENT', 'ENOTDIR'], () => lstatSync(diff));
     if (!diffSt?.isDirectory()) {
       this.problem('layer', diff, 'the layer has no diff directory');
       return;
     }
-    let entries;
+    let entries: ReturnType<typeof parseIndex>;
     try {
       entries = parseIndex(readFileSync(indexPath));
     } catch (err) {
@@ -430,8 +427,9 @@ class Checker {
       try {
         const rec = JSON.parse(readFileSync(join(cdir, id, 'config.json'), 'utf8')) as { layers?: unknown };
         if (Array.isArray(rec.layers)) for (const c of rec.layers) if (typeof c === 'string') usedLayers.add(c);
-      } catch {
-        /* reported by checkContainers */
+      } catch (e) {
+        // A missing or unreadable record is reported by checkContainers.
+        if (!(e instanceof SyntaxError) && !isErrno(e, 'ENOENT', 'ENOTDIR', 'EISDIR')) throw e;
       }
     }
     // A used layer's ancestors are used too.
@@ -484,8 +482,9 @@ function mismatch(type: string, size: number, st: Stats, path: string): string |
       let value: Buffer | null = null;
       try {
         value = native().lgetxattr(path, 'trusted.overlay.opaque');
-      } catch {
-        /* no xattr support: reported as missing */
+      } catch (e) {
+        // No xattr support: reported as missing.
+        if (!isErrno(e, 'ENOTSUP', 'EOPNOTSUPP')) throw e;
       }
       return value?.toString() === 'y' ? undefined : 'an opaque directory, but it has no trusted.overlay.opaque=y';
     }

@@ -5,7 +5,7 @@
 import { closeSync, fsyncSync, openSync, readdirSync, renameSync, writeSync, mkdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { systemError } from '../errors';
+import { systemError, unlessErrno } from '../errors';
 
 /**
  * Writes `data` to `path` atomically: temp file + fsync + rename + fsync of the directory. With
@@ -41,12 +41,8 @@ export const ATOMIC_TEMP_RE = /^\..+\.[0-9a-f]{12}\.tmp$/;
  * missing directory is fine. Call only when no write can be in flight (at start). Returns them.
  */
 export function removeAtomicLeftovers(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
+  const names = unlessErrno(['ENOENT', 'ENOTDIR'], () => readdirSync(dir));
+  if (!names) return [];
   const removed: string[] = [];
   for (const n of names) {
     if (!ATOMIC_TEMP_RE.test(n)) continue;

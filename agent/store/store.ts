@@ -25,9 +25,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, ErrorCode, systemError } from '../errors';
+import { BerthError, ErrorCode, systemError, unlessErrno } from '../errors';
 import { mkdirp, randomName, removeAtomicLeftovers, writeFileAtomic } from './fsutil';
-import { digestOf } from '../image/oci';
+import { digestOf } from '../oci';
 
 /** What the store knows about one unpacked layer (layers/<chain>/layer.json). */
 export interface LayerRecord {
@@ -119,7 +119,7 @@ export class Store {
   /** Runs `fn` with exclusive access to records and refs. */
   locked<T>(fn: () => Promise<T> | T): Promise<T> {
     const run = this.lock.then(fn, fn);
-    this.lock = run.catch(() => undefined);
+    this.lock = run.catch(() => undefined); // the caller gets `run`'s failure; the chain must go on
     return run;
   }
 
@@ -334,10 +334,6 @@ export class Store {
 
   /** Size on disk of a blob, or -1. */
   blobSize(digest: string): number {
-    try {
-      return statSync(this.blobPath(digest)).size;
-    } catch {
-      return -1;
-    }
+    return unlessErrno(['ENOENT'], () => statSync(this.blobPath(digest)).size) ?? -1;
   }
 }

@@ -49,7 +49,7 @@ import type { BerthEvent, WorkspacePort } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
 import type { ContainerService } from '../runtime/containers/service';
 import { openNetnsProxy, openProxy, type Proxy } from '../runtime/network/proxy';
-import { LABEL_WORKSPACE } from './service';
+import { LABEL_WORKSPACE } from './labels';
 
 /** Between two passes over a container's listeners. */
 export const POLL_MS = 1000;

@@ -39,12 +39,12 @@ import type {
 } from '../../protocol';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import { checkCallerAccess } from '../image/access';
-import type { ImageService } from '../image/service';
+import { checkCallerAccess } from '../images/access';
+import type { ImageService } from '../images/service';
 import type { ContainerService } from '../runtime/containers/service';
 import { execInContainer, type ExecSession } from '../runtime/containers/exec';
-import { buildImage } from '../build/builder';
-import type { BuildCache } from '../build/cache';
+import { buildImage } from '../builder/builder';
+import type { BuildCache } from '../builder/cache';
 import { writeFileAtomic } from '../store/fsutil';
 import { resolveUser } from '../runtime/containers/config';
 import { RootfsReader } from '../runtime/containers/rootfs';
@@ -58,11 +58,9 @@ import {
   type DevcontainerConfig,
   type LifecycleName,
 } from './devcontainer';
+import { LABEL_CONFIG, LABEL_HASH, LABEL_WORKSPACE } from './labels';
 import type { WorkspacePortWatcher } from './ports';
 
-export const LABEL_WORKSPACE = 'berth.workspace';
-export const LABEL_HASH = 'berth.config.hash';
-export const LABEL_CONFIG = 'berth.workspace.config';
 const STATE_FILE = 'workspace.json';
 /** Largest Dockerfile read for the hash (the builder has the same limit). */
 const MAX_DOCKERFILE = 1024 * 1024;

@@ -20,7 +20,7 @@ import {
   TagImageRequest,
   type ImageSummary,
 } from '../../protocol';
-import { contentPadding, endOfArchive, rawHeader, TarWriter } from '../../agent/image/tarWriter';
+import { contentPadding, endOfArchive, rawHeader, TarWriter } from '../../agent/oci/tarWriter';
 import { berth, startAgent, type CliResult, type TestAgent, berthAs } from '../support/agent';
 import { busyboxImage, featureImage, sha256Digest, type BuiltImage } from '../support/images';
 import { snapshotOverlay } from '../support/overlay';

@@ -14,7 +14,7 @@ import { BUNDLE, type CliResult } from '../support/agent';
 import { ok } from '../support/expect';
 import { containerSuite } from '../support/suite';
 import { makeTempDir } from '../support/tmp';
-import { rawHeader, endOfArchive, contentPadding } from '../../agent/image/tarWriter';
+import { rawHeader, endOfArchive, contentPadding } from '../../agent/oci/tarWriter';
 
 /** `berth ARGS` with `input` on its stdin (bounded). */
 function berthIn(args: string[], env: NodeJS.ProcessEnv, input: Buffer): CliResult {

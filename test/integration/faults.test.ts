@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import type { MessageConnection } from 'vscode-jsonrpc';
 import { ErrorCode, InspectImageRequest, ListImagesRequest, PullProgressNotification, PullRequest } from '../../protocol';
-import { contentPadding, endOfArchive, rawHeader } from '../../agent/image/tarWriter';
+import { contentPadding, endOfArchive, rawHeader } from '../../agent/oci/tarWriter';
 import { startAgent, type TestAgent } from '../support/agent';
 import { startFaultProxy, type FaultProxy } from '../support/faultProxy';
 import { buildImage, busyboxImage, busyboxLayer, sha256Digest, type BuiltLayer } from '../support/images';

@@ -29,7 +29,7 @@ import * as v from 'valibot';
 import { RequestType, RequestType0 } from 'vscode-jsonrpc';
 import * as protocol from '../../protocol';
 import { CreateContainerRequest, CreateVolumeRequest, ErrorCode, PullRequest, VersionRequest } from '../../protocol';
-import { parseReference } from '../../agent/image/reference';
+import { parseReference } from '../../agent/oci/reference';
 import { startAgent, type TestAgent } from '../support/agent';
 import { invalidCases, prng, validValue } from '../support/schemaValues';
 import { makeTempDir, registerCleanup, runCleanups } from '../support/tmp';

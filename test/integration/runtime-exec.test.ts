@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BerthError, ErrorCode } from '../../agent/errors';
-import { LayerUnpacker } from '../../agent/image/unpack';
+import { LayerUnpacker } from '../../agent/store/unpack';
 import { launch, type ExitStatus, type LaunchedContainer } from '../../agent/runtime/helper';
 import { buildExecPlan, buildLaunchPlan } from '../../agent/runtime/plan';
 import type { ContainerSpec, ExecSpec } from '../../agent/runtime/spec';

@@ -23,7 +23,7 @@ import {
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BerthError, ErrorCode } from '../../agent/errors';
-import { LayerUnpacker } from '../../agent/image/unpack';
+import { LayerUnpacker } from '../../agent/store/unpack';
 import { encodePlan, launch, type ExitStatus, type LaunchedContainer } from '../../agent/runtime/helper';
 import { buildLaunchPlan, capabilityMask, DEFAULT_CAPABILITIES, resolveCapabilities } from '../../agent/runtime/plan';
 import type { ContainerSpec } from '../../agent/runtime/spec';

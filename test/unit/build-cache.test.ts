@@ -1,5 +1,5 @@
 /**
- * The build cache (agent/build/cache.ts): keys change with every input; entries survive a new
+ * The build cache (agent/builder/cache.ts): keys change with every input; entries survive a new
  * cache object on the same store (an agent restart); corrupt entries, entries whose layers do not
  * chain or name other diff_ids, and entries whose layers were removed are misses, never errors.
  */
@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BuildCache, type CacheKeyParts } from '../../agent/build/cache';
+import { BuildCache, type CacheKeyParts } from '../../agent/builder/cache';
 import { chainIds, Store } from '../../agent/store/store';
 
 const root = mkdtempSync(join(tmpdir(), 'berth-cache-'));

@@ -1,5 +1,5 @@
 /**
- * The build context (agent/build/context.ts): .dockerignore rules, COPY wildcards, resolution of
+ * The build context (agent/builder/context.ts): .dockerignore rules, COPY wildcards, resolution of
  * symlinks inside the context only, the check that a file opened is the file resolved (a
  * directory swapped for a symlink is refused), and reads on behalf of a non-root caller.
  */
@@ -8,7 +8,7 @@ import { chmodSync, closeSync, mkdirSync, mkdtempSync, renameSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BuildContext, cleanRelative, globComponent, IgnoreMatcher } from '../../agent/build/context';
+import { BuildContext, cleanRelative, globComponent, IgnoreMatcher } from '../../agent/builder/context';
 import { BerthError } from '../../agent/errors';
 import { ErrorCode } from '../../protocol';
 

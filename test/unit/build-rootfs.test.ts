@@ -1,5 +1,5 @@
 /**
- * The merged view builds read stage files through (agent/build/rootfs.ts): layers unpacked by the
+ * The merged view builds read stage files through (agent/builder/rootfs.ts): layers unpacked by the
  * project's own unpacker (whiteouts as 0/0 devices, opaque directories as xattrs), then listed
  * and resolved as overlayfs would show them, symlinks resolved inside the tree only. Needs root
  * (the unpacker makes device nodes and trusted.* xattrs), as the integration tests do.
@@ -9,9 +9,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { MergedTree } from '../../agent/build/rootfs';
-import { LayerUnpacker } from '../../agent/image/unpack';
-import { TarWriter, type TarWriteHeader } from '../../agent/image/tarWriter';
+import { MergedTree } from '../../agent/builder/rootfs';
+import { LayerUnpacker } from '../../agent/store/unpack';
+import { TarWriter, type TarWriteHeader } from '../../agent/oci/tarWriter';
 
 const root = mkdtempSync(join(tmpdir(), 'berth-merged-'));
 after(() => rmSync(root, { recursive: true, force: true }));

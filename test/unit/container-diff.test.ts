@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { constants } from 'node:fs';
 import { native } from '../../native';
-import type { LayerIndexEntry } from '../../agent/image/layerIndex';
+import type { LayerIndexEntry } from '../../agent/oci/layerIndex';
 import { upperChanges, walkUpper } from '../../agent/runtime/containers/diff';
 import { makeTempDirSync, runCleanups } from '../support/tmp';
 

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { expandWord, MAX_EXPANDED_CHARS, MAX_NESTING, splitWords } from '../../agent/build/dockerfile';
+import { splitWords } from '../../agent/builder/dockerfile';
+import { expandWord, MAX_EXPANDED_CHARS, MAX_NESTING } from '../../agent/builder/expand';
 
 const vars: Record<string, string> = { A: 'a', EMPTY: '', SPACE: 'x y', PATH: '/bin' };
 const lookup = (n: string) => vars[n];

@@ -1,5 +1,5 @@
 /**
- * The Dockerfile parser (agent/build/dockerfile.ts): directives, comments, continuations, forms,
+ * The Dockerfile parser (agent/builder/dockerfile.ts): directives, comments, continuations, forms,
  * flags, stages, and hostile input (huge files and lines, NUL bytes, bad UTF-8, unterminated JSON
  * and quotes, unknown instructions and flags): every error is "Dockerfile:LINE: INSTRUCTION: what"
  * with data {operation, path, line}.
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode } from '../../protocol';
 import { BerthError } from '../../agent/errors';
-import { MAX_DOCKERFILE_BYTES, MAX_INSTRUCTIONS, parseDockerfile, type Instruction } from '../../agent/build/dockerfile';
+import { MAX_DOCKERFILE_BYTES, MAX_INSTRUCTIONS, parseDockerfile, type Instruction } from '../../agent/builder/dockerfile';
 
 function fails(text: string | Buffer, re: RegExp, line?: number): BerthError {
   try {

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { createGzip, gzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 import { ErrorCode, isBerthError } from '../../agent/errors';
-import { LayerUnpacker, type UnpackResult } from '../../agent/image/unpack';
-import { TarWriter, paxData, rawHeader, type TarWriteHeader } from '../../agent/image/tarWriter';
+import { LayerUnpacker, type UnpackResult } from '../../agent/store/unpack';
+import { TarWriter, paxData, rawHeader, type TarWriteHeader } from '../../agent/oci/tarWriter';
 
 const root = mkdtempSync(join(tmpdir(), 'berth-hostile-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode, isBerthError } from '../../agent/errors';
-import { classify, parseIndex, serializeIndex, type LayerIndexEntry } from '../../agent/image/layerIndex';
+import { classify, parseIndex, serializeIndex, type LayerIndexEntry } from '../../agent/oci/layerIndex';
 
 const e = (path: string, type: LayerIndexEntry['type'] = 'file', extra: Partial<LayerIndexEntry> = {}): LayerIndexEntry => ({
   path,

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode, isBerthError } from '../../agent/errors';
-import { analyze, layerHistory, page, type LayerInput } from '../../agent/image/inspectLayers';
-import { classify, type LayerIndexEntry } from '../../agent/image/layerIndex';
+import { analyze, layerHistory, page, type LayerInput } from '../../agent/images/layers';
+import { classify, type LayerIndexEntry } from '../../agent/oci/layerIndex';
 
 const D = (c: string) => 'sha256:' + c.repeat(64);
 const e = (path: string, type: LayerIndexEntry['type'] = 'file', extra: Partial<LayerIndexEntry> = {}): LayerIndexEntry => ({

@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
 import { ErrorCode } from '../../agent/errors';
 import {
   MANIFEST_ACCEPT,
@@ -16,7 +18,7 @@ import {
   parseManifest,
   parseManifestDocument,
   sha256Hex,
-} from '../../agent/image/oci';
+} from '../../agent/oci';
 
 const D1 = 'sha256:' + '1'.repeat(64);
 const D2 = 'sha256:' + '2'.repeat(64);
@@ -303,5 +305,52 @@ describe('media types', () => {
       assert.ok(MANIFEST_ACCEPT.includes(t));
     }
     assert.ok(MANIFEST_ACCEPT.indexOf(MediaType.DockerSchema1Manifest) > MANIFEST_ACCEPT.indexOf(MediaType.DockerManifest));
+  });
+});
+
+/**
+ * The layering of the image side of the agent: agent/oci/ is the ground floor (it imports nothing of
+ * the agent but errors.ts; native/ and protocol/ are not the agent); store/ and registry/ stand on
+ * it alone; nothing below agent/images/ reaches up into it. Read from the sources' import lines.
+ */
+describe('image layering', () => {
+  const root = join(__dirname, '..', '..');
+  const importsOf = (folder: string): Array<{ file: string; target: string }> => {
+    const out: Array<{ file: string; target: string }> = [];
+    for (const name of readdirSync(join(root, folder))) {
+      if (!name.endsWith('.ts')) continue;
+      const file = join(folder, name);
+      for (const m of readFileSync(join(root, file), 'utf8').matchAll(/from '(\.{1,2}\/[^']*)'/g)) {
+        out.push({ file, target: relative(root, normalize(join(root, dirname(file), m[1]))) });
+      }
+    }
+    return out;
+  };
+  const outside = (folder: string, allowed: string[]) =>
+    importsOf(folder).filter(({ target }) => !allowed.some((a) => target === a || target.startsWith(`${a}/`)));
+
+  it('agent/oci imports only itself, agent/errors, native/ and protocol/', () => {
+    assert.deepEqual(outside('agent/oci', ['agent/oci', 'agent/errors', 'native', 'protocol']), []);
+  });
+
+  it('agent/store and agent/registry stand on agent/oci alone', () => {
+    const floor = ['agent/oci', 'agent/errors', 'native', 'protocol'];
+    assert.deepEqual(outside('agent/store', [...floor, 'agent/store']), []);
+    assert.deepEqual(outside('agent/registry', [...floor, 'agent/registry']), []);
+  });
+
+  it('agent/images reaches down only (oci, store, registry, events, presenters), never up', () => {
+    const below = [
+      'agent/oci',
+      'agent/errors',
+      'native',
+      'protocol',
+      'agent/store',
+      'agent/registry',
+      'agent/events',
+      'agent/presenters',
+      'agent/images',
+    ];
+    assert.deepEqual(outside('agent/images', below), []);
   });
 });

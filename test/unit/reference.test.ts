@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode } from '../../agent/errors';
-import { familiarName, formatReference, parseReference, registryApiHost, withDefaultTag } from '../../agent/image/reference';
+import { familiarName, formatReference, parseReference, registryApiHost, withDefaultTag } from '../../agent/oci/reference';
 
 const D = 'sha256:' + 'a'.repeat(64);
 const D512 = 'sha512:' + 'b'.repeat(128);

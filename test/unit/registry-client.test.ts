@@ -11,8 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../../agent/errors';
-import { MediaType } from '../../agent/image/oci';
-import { parseReference, type ImageReference } from '../../agent/image/reference';
+import { MediaType } from '../../agent/oci';
+import { parseReference, type ImageReference } from '../../agent/oci/reference';
 import { RegistryClient, type RegistryClientOptions } from '../../agent/registry/client';
 
 // ---------------------------------------------------------------------------------------------

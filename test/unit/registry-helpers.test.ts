@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../../agent/errors';
-import { MediaType, type ImageIndex } from '../../agent/image/oci';
+import { MediaType, type ImageIndex } from '../../agent/oci';
 import { parseTokenAnswer, parseWwwAuthenticate, tokenUrl } from '../../agent/registry/auth';
 import { credentialsFor, loadDockerAuthConfig, normalizeAuthKey } from '../../agent/registry/dockerConfig';
 import { isLoopbackHost, usePlainHttp } from '../../agent/registry/http';
-import { hostPlatform, parsePlatform, platformString, selectManifest } from '../../agent/registry/platform';
+import { hostPlatform, parsePlatform, platformString, selectManifest } from '../../agent/oci/platform';
 
 describe('parseWwwAuthenticate', () => {
   it('parses a Docker Hub bearer challenge', () => {

@@ -11,8 +11,8 @@ import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { native } from '../../native';
 import { ErrorCode, isBerthError } from '../../agent/errors';
-import { readTar, TarParser, type TarHeader } from '../../agent/image/tar';
-import { TarWriter, paxData, rawHeader, encodeHeader } from '../../agent/image/tarWriter';
+import { readTar, TarParser, type TarHeader } from '../../agent/oci/tar';
+import { TarWriter, paxData, rawHeader, encodeHeader } from '../../agent/oci/tarWriter';
 
 interface Parsed {
   h: TarHeader;

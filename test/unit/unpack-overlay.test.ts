@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, it } from 'node:test';
-import { LayerUnpacker, resolveCrossLayerHardlinks, type UnpackResult } from '../../agent/image/unpack';
-import { TarWriter, type TarWriteHeader } from '../../agent/image/tarWriter';
+import { resolveCrossLayerHardlinks } from '../../agent/store/hardlinks';
+import { LayerUnpacker, type UnpackResult } from '../../agent/store/unpack';
+import { TarWriter, type TarWriteHeader } from '../../agent/oci/tarWriter';
 
 const root = mkdtempSync(join(tmpdir(), 'berth-overlay-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -12,9 +12,10 @@ import { gzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 import { native } from '../../native';
 import { ErrorCode, isBerthError } from '../../agent/errors';
-import { LayerUnpacker, resolveCrossLayerHardlinks, type UnpackResult } from '../../agent/image/unpack';
-import { TarWriter, type TarWriteHeader } from '../../agent/image/tarWriter';
-import { decompressingSource } from '../../agent/image/decompress';
+import { resolveCrossLayerHardlinks } from '../../agent/store/hardlinks';
+import { LayerUnpacker, type UnpackResult } from '../../agent/store/unpack';
+import { TarWriter, type TarWriteHeader } from '../../agent/oci/tarWriter';
+import { decompressingSource } from '../../agent/oci/decompress';
 
 const root = mkdtempSync(join(tmpdir(), 'berth-unpack-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -11,8 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { analyze, page as filesPage, type LayerInput } from '../../agent/image/inspectLayers';
-import { classify, type LayerIndexEntry } from '../../agent/image/layerIndex';
+import { analyze, page as filesPage, type LayerInput } from '../../agent/images/layers';
+import { classify, type LayerIndexEntry } from '../../agent/oci/layerIndex';
 import { inspectorHtml } from '../../extension/inspector/html';
 import { openBrowser } from '../e2e/support/browser';
 

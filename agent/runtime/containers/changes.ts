@@ -39,8 +39,8 @@ import type {
   ShadowedVersion,
 } from '../../../protocol';
 import { systemError } from '../../errors';
-import { layerHistory } from '../../image/inspectLayers';
-import type { LayerIndexEntry } from '../../image/layerIndex';
+import { layerHistory } from '../../images/layers';
+import type { LayerIndexEntry } from '../../oci/layerIndex';
 import { classifyUpper, lowerIndexes, walkUpper, CHANGE_DELETED, type UpperEntry } from './diff';
 import type { ContainerRecord, ContainerService } from './service';
 

@@ -36,12 +36,12 @@ import { createGzip } from 'node:zlib';
 import type { CommitParams, CommitResult } from '../../../protocol';
 import { native } from '../../../native';
 import { BerthError, ErrorCode, systemError } from '../../errors';
-import { MediaType, type Descriptor } from '../../image/oci';
-import { ensureLayers } from '../../image/pull';
-import { familiarName, formatReference, parseReference, withDefaultTag } from '../../image/reference';
-import { fileContentChunks, TarWriter, type TarWriteHeader } from '../../image/tarWriter';
+import { MediaType, type Descriptor } from '../../oci';
+import { ensureLayers } from '../../images/ensureLayers';
+import { familiarName, formatReference, parseReference, withDefaultTag } from '../../oci/reference';
+import { fileContentChunks, TarWriter, type TarWriteHeader } from '../../oci/tarWriter';
 import { chainIds, type ImageRecord, type Store } from '../../store/store';
-import type { ImageService } from '../../image/service';
+import type { ImageService } from '../../images/service';
 import { walkUpper } from './diff';
 import type { ContainerService } from './service';
 

@@ -12,7 +12,7 @@
  *   supplementary groups are the /etc/group entries naming the user.
  */
 import { BerthError, ErrorCode } from '../../errors';
-import type { ImageConfigRun } from '../../image/oci';
+import type { ImageConfigRun } from '../../oci';
 import type { IdMapping } from '../spec';
 import type { RootfsReader } from './rootfs';
 

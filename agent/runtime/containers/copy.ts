@@ -14,7 +14,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { BerthError, ErrorCode, systemError } from '../../errors';
-import { extractTree, packTree, statInRoot, type ExtractOptions, type PathStat } from '../../archive/tree';
+import { extractTree, packTree, statInRoot, type ExtractOptions, type PathStat } from '../../oci/tree';
 import { launch } from '../helper';
 import { buildHoldPlan } from '../plan';
 import type { ContainerService } from './service';

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { ContainerChange } from '../../../protocol';
 import { native } from '../../../native';
 import { BerthError, ErrorCode, systemError } from '../../errors';
-import { classify, parseIndex, type LayerIndexEntry } from '../../image/layerIndex';
+import { classify, parseIndex, type LayerIndexEntry } from '../../oci/layerIndex';
 import type { Store } from '../../store/store';
 import type { ContainerService } from './service';
 

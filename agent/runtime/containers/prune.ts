@@ -9,8 +9,8 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PruneResult } from '../../../protocol';
 import { BerthError, ErrorCode } from '../../errors';
-import type { ImageService } from '../../image/service';
-import { invertRefs } from '../../image/service';
+import type { ImageService } from '../../images/service';
+import { invertRefs } from '../../images/catalog';
 import type { ContainerService } from './service';
 
 /** Bytes of everything under `path` (apparent sizes of files, symlinks and dirs' own blocks not counted). */

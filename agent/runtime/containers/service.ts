@@ -46,10 +46,10 @@ import type {
 } from '../../../protocol';
 import { BerthError, ErrorCode, systemError } from '../../errors';
 import type { EventHub } from '../../events';
-import type { ImageService } from '../../image/service';
+import type { ImageService } from '../../images/service';
 import { mkdirp, writeFileAtomic } from '../../store/fsutil';
 import type { ImageRecord, Store } from '../../store/store';
-import type { ImageConfigRun } from '../../image/oci';
+import type { ImageConfigRun } from '../../oci';
 import { ContainerCgroup, detectCgroups, validateLimits, V1_JOINED, type CgroupLayout, type Limits } from '../cgroups';
 import { initPath } from '../../../native';
 import { launch, type ExitStatus, type LaunchedContainer } from '../helper';

@@ -21,9 +21,9 @@ import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import { native } from '../../native';
-import { Decompressor } from './decompress';
-import type { LayerIndexEntry } from './layerIndex';
-import { TarParser, type TarHeader } from './tar';
+import { Decompressor } from '../oci/decompress';
+import type { LayerIndexEntry } from '../oci/layerIndex';
+import { TarParser, type TarHeader } from '../oci/tar';
 
 export interface UnpackResult {
   /** "sha256:" + sha256 of the uncompressed tar stream. */
@@ -60,7 +60,7 @@ const OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O
 const S_IFCHR = fs.constants.S_IFCHR;
 const S_IFBLK = fs.constants.S_IFBLK;
 const S_IFIFO = fs.constants.S_IFIFO;
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
+export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const MAX_ID = 0xfffffffe; // (uid_t)-1 means "unchanged" to chown
 const OPQ_KEY = '\0opq'; // index key suffix of opaque markers (a path cannot contain NUL)
 const EMPTY_DIGEST = 'sha256:' + createHash('sha256').digest('hex');
@@ -181,7 +181,7 @@ export class LayerUnpacker {
         try {
           fs.closeSync(this.cur.fd);
         } catch {
-          /* already failing */
+          // Closing while failing: whatever close says must not replace the first failure.
         }
         this.cur = null;
       }
@@ -429,7 +429,7 @@ export class LayerUnpacker {
       try {
         fs.closeSync(f.fd);
       } catch {
-        /* failing anyway */
+        // Closing while failing: whatever close says must not replace the first failure.
       }
       throw e instanceof BerthError ? e : this.sys(e, f.path);
     }
@@ -565,146 +565,7 @@ export class LayerUnpacker {
   }
 }
 
-/**
- * After the layers below are complete, resolves a layer's hardlinks to files it does not contain:
- * for each target, the nearest lower layer (top first) that has it provides it. A whiteout, an
- * opaque directory or a non-directory ancestor in between means the file is gone (InvalidContent);
- * a symlinked ancestor or a directory target is HostileLayer. The first hardlink to a target gets a
- * copy of the lower file (content, owner, mode, xattrs, mtime; the copy is this layer's own, which
- * is what overlay's copy-up would make of it); further hardlinks to the same target are linked to
- * that copy, so they share an inode as in the tar. Nothing is placed at the target's own path.
- */
-export function resolveCrossLayerHardlinks(dir: string, pending: UnpackResult['pendingHardlinks'], lowerDirsTopFirst: string[]): void {
-  const byTarget = new Map<string, string[]>();
-  for (const { path, target } of pending) {
-    const list = byTarget.get(target);
-    if (list) list.push(path);
-    else byTarget.set(target, [path]);
-  }
-  for (const [target, links] of byTarget) {
-    const entry = links[0];
-    const hostile = (why: string) =>
-      new BerthError(ErrorCode.HostileLayer, `unpack layer: entry "${printable(entry)}" ${why}`, { operation: 'unpack layer', entry });
-    const gone = () =>
-      new BerthError(
-        ErrorCode.InvalidContent,
-        `unpack layer: entry "${printable(entry)}" is a hardlink to "${printable(target)}", which no lower layer provides`,
-        {
-          operation: 'unpack layer',
-          entry,
-        },
-      );
-    // An opaque ancestor in this layer hides the lower layers' file.
-    for (const a of ancestors(target)) {
-      const v = lgetxattrQuiet(a === '' ? dir : dir + '/' + a);
-      if (v === undefined) break;
-      if (v) throw gone();
-    }
-    let src: string | undefined;
-    for (const lower of lowerDirsTopFirst) {
-      const r = lookupLower(lower, target);
-      if (r === 'symlink') throw hostile(`is a hardlink whose target "${printable(target)}" is under a symlinked parent in a lower layer`);
-      if (r === 'dir') throw hostile(`is a hardlink to a directory ("${printable(target)}")`);
-      if (r === 'gone') throw gone();
-      if (r !== 'absent') {
-        src = r;
-        break;
-      }
-    }
-    if (!src) throw gone();
-    const first = dir + '/' + links[0];
-    copyNode(src, first);
-    for (const l of links.slice(1)) {
-      const p = dir + '/' + l;
-      try {
-        fs.linkSync(first, p);
-      } catch (e) {
-        throw systemError('unpack layer', e, { path: p, entry: l });
-      }
-    }
-  }
-}
-
-/** The directory prefixes of a relative path, root ('') first. */
-function ancestors(rel: string): string[] {
-  const out = [''];
-  for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) out.push(rel.slice(0, i));
-  return out;
-}
-
-/** 'y'-ness of the opaque xattr: true/false, or undefined when the path does not exist. */
-function lgetxattrQuiet(p: string): boolean | undefined {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(p);
-  } catch {
-    return undefined;
-  }
-  if (!st.isDirectory()) return undefined;
-  return native().lgetxattr(p, OPAQUE_XATTR)?.toString() === 'y';
-}
-
-function isWhiteout(st: fs.Stats): boolean {
-  return st.isCharacterDevice() && st.rdev === 0;
-}
-
-/** Looks `rel` up in one lower layer directory without following symlinks. */
-function lookupLower(lower: string, rel: string): string | 'absent' | 'gone' | 'symlink' | 'dir' {
-  let opaque = false;
-  for (const a of ancestors(rel)) {
-    const p = a === '' ? lower : lower + '/' + a;
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(p);
-    } catch {
-      return opaque ? 'gone' : 'absent';
-    }
-    if (a !== '' && isWhiteout(st)) return 'gone';
-    if (st.isSymbolicLink()) return 'symlink';
-    if (!st.isDirectory()) return 'gone';
-    if (native().lgetxattr(p, OPAQUE_XATTR)?.toString() === 'y') opaque = true;
-  }
-  const p = lower + '/' + rel;
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(p);
-  } catch {
-    return opaque ? 'gone' : 'absent';
-  }
-  if (isWhiteout(st)) return 'gone';
-  if (st.isDirectory()) return 'dir';
-  return p;
-}
-
-/** Copies a file, symlink, device or FIFO with its owner, mode, xattrs and mtime. */
-function copyNode(src: string, dst: string): void {
-  try {
-    const st = fs.lstatSync(src);
-    if (st.isFile()) {
-      fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL);
-      fs.chownSync(dst, st.uid, st.gid);
-      fs.chmodSync(dst, st.mode & 0o7777);
-    } else if (st.isSymbolicLink()) {
-      fs.symlinkSync(fs.readlinkSync(src), dst);
-      fs.lchownSync(dst, st.uid, st.gid);
-    } else {
-      const major = Math.floor(st.rdev / 256) & 0xfff;
-      const minor = (st.rdev & 0xff) | ((Math.floor(st.rdev / 4096) & ~0xff) >>> 0);
-      native().mknod(dst, st.mode, major, minor);
-      fs.lchownSync(dst, st.uid, st.gid);
-      fs.chmodSync(dst, st.mode & 0o7777);
-    }
-    for (const name of native().llistxattr(src)) {
-      if (name.startsWith('trusted.overlay.')) continue;
-      const v = native().lgetxattr(src, name);
-      if (v) native().lsetxattr(dst, name, v);
-    }
-    fs.lutimesSync(dst, st.atime, st.mtime);
-  } catch (e) {
-    throw systemError('unpack layer', e, { path: dst });
-  }
-}
-
-function printable(s: string): string {
+/** `s` with control characters escaped, for messages naming a hostile entry. */
+export function printable(s: string): string {
   return s.replace(/[\0-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }

@@ -1,26 +1,25 @@
 /**
- * Pulling an image: resolve the reference at its registry, then bring every layer into the store
- * in one streaming pass per layer (download -> blob digest -> decompress -> diffID -> untar into a
- * temp directory), several layers at once, and commit each layer only when its digests check out
- * and the layers below it are committed. Docker's semantics: the tag is always re-resolved; what
- * the store already has (layers by chain ID, blobs by digest) is reused, never fetched again.
+ * Bringing an image's layers into the store, shared by pull (blobs from the registry), load and
+ * commit (blobs already in the store): one streaming pass per layer (blob -> digest -> decompress
+ * -> diffID -> untar into a temp directory), several layers at once, each committed only when its
+ * digests check out and the layers below it are committed. What the store already has (layers by
+ * chain ID, blobs by digest) is reused; a layer another pull is unpacking is waited for.
  *
- * Failure anywhere aborts the other layers of the same pull and discards their temp work; layers
+ * Failure anywhere aborts the other layers of the same image and discards their temp work; layers
  * already committed stay (they are verified and may serve the next attempt).
  */
 import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LayerProgress, Platform, PullResult } from '../../protocol';
+import type { LayerProgress } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import type { ImageRecord, Store } from '../store/store';
-import { chainIds } from '../store/store';
-import type { Descriptor } from './oci';
-import { classify, parseIndex, serializeIndex, type LayerIndexEntry } from './layerIndex';
-import { familiarName, formatReference, type ImageReference } from './reference';
-import type { ImageService, PullOptions } from './service';
-import { LayerUnpacker, resolveCrossLayerHardlinks, type UnpackResult } from './unpack';
+import { type Descriptor, formatReference, type ImageReference } from '../oci';
+import { classify, type LayerIndexEntry, parseIndex, serializeIndex } from '../oci/layerIndex';
+import type { RegistryClient } from '../registry/client';
+import type { Store } from '../store/store';
+import { resolveCrossLayerHardlinks } from '../store/hardlinks';
+import { LayerUnpacker, type UnpackResult } from '../store/unpack';
 
-/** Layers downloaded at once per pull. */
+/** Layers downloaded at once per image. */
 const PARALLEL_DOWNLOADS = 4;
 /** Progress notifications per layer at most this often while bytes arrive. */
 const PROGRESS_INTERVAL_MS = 100;
@@ -28,73 +27,29 @@ const PROGRESS_INTERVAL_MS = 100;
 /** Layer work in flight across all pulls of one store, so two pulls never unpack a layer twice. */
 const inflight = new WeakMap<Store, Map<string, Promise<void>>>();
 
-export async function pullImage(svc: ImageService, ref: ImageReference, platform: Platform, opts: PullOptions): Promise<PullResult> {
-  const { store, registry } = svc;
-  const resolved = await registry.resolve(ref, platform, opts.signal);
-  const { manifest, config } = resolved;
-  // resolve() has checked that the config names one diff_id per manifest layer.
-  const diffIds = config.rootfs.diff_ids;
-  const imageId = manifest.config.digest;
-  const chains = chainIds(diffIds);
-  const release = store.lease([...chains, ...manifest.layers.map((l) => l.digest), imageId, resolved.manifestDigest]);
-  try {
-    const before = store.readImage(imageId);
-    const upToDate = !!before && chains.every((c) => store.hasLayer(c));
-    await ensureLayers(store, svc, ref, manifest.layers, diffIds, chains, opts);
+/** Where missing blobs come from: the registry client (only `fetchBlob` is used). */
+export interface BlobSource {
+  registry: Pick<RegistryClient, 'fetchBlob'>;
+}
 
-    store.putBlob(imageId, resolved.configBytes);
-    store.putBlob(resolved.manifestDigest, resolved.manifestBytes);
-    if (resolved.indexDigest && resolved.indexBytes) store.putBlob(resolved.indexDigest, resolved.indexBytes);
-
-    const resolvedDigest = resolved.indexDigest ?? resolved.manifestDigest;
-    const repoDigest = `${ref.registry}/${ref.repository}@${resolvedDigest}`;
-    let tagMoved = false;
-    const rec = await store.locked(() => {
-      const now = new Date().toISOString();
-      const rec: ImageRecord = store.readImage(imageId) ?? {
-        id: imageId,
-        manifestDigest: resolved.manifestDigest,
-        manifestMediaType: resolved.manifestMediaType,
-        ...(resolved.indexDigest ? { indexDigest: resolved.indexDigest } : {}),
-        repoDigests: [],
-        layers: manifest.layers.map((l, i) => ({
-          digest: l.digest,
-          mediaType: l.mediaType,
-          size: l.size,
-          diffId: diffIds[i],
-          chainId: chains[i],
-        })),
-        added: now,
-        lastTagTime: '',
-      };
-      if (!rec.repoDigests.includes(repoDigest)) rec.repoDigests.push(repoDigest);
-      store.writeImage(rec);
-      if (ref.tag && !ref.digest) {
-        const name = formatReference({ registry: ref.registry, repository: ref.repository, tag: ref.tag });
-        tagMoved = svc.setTag(name, rec) !== rec.id;
-      }
-      return rec;
-    });
-    svc.emit('pull', imageId, { name: familiarName(ref) });
-    if (tagMoved) svc.emit('tag', imageId, { name: familiarName({ ...ref, digest: undefined }) });
-    return { image: svc.summary(rec), digest: resolvedDigest, upToDate };
-  } finally {
-    release();
-  }
+export interface LayerOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: LayerProgress) => void;
 }
 
 /**
- * Makes sure every layer of an image is in the store. Used by pull (from the registry) and load
- * (blobs already in the store): `fetch` is absent for load.
+ * Makes sure every layer of an image is in the store. `source` and `ref` name where missing blobs
+ * are fetched from (pull); without them (load, commit) every blob must be in the store already, and
+ * a missing one is NotFound. Cancelled when `opts.signal` aborts.
  */
 export async function ensureLayers(
   store: Store,
-  svc: ImageService | undefined,
+  source: BlobSource | undefined,
   ref: ImageReference | undefined,
   layers: Descriptor[],
   diffIds: string[],
   chains: string[],
-  opts: PullOptions,
+  opts: LayerOptions,
 ): Promise<void> {
   const abort = new AbortController();
   const onOuterAbort = () => abort.abort(opts.signal?.reason);
@@ -119,7 +74,7 @@ export async function ensureLayers(
         const lower = i > 0 ? tasks[i - 1] : Promise.resolve();
         task = unpackLayer({
           store,
-          svc,
+          source,
           ref,
           desc: layers[i],
           diffId: diffIds[i],
@@ -151,7 +106,7 @@ export async function ensureLayers(
 
 interface LayerJob {
   store: Store;
-  svc: ImageService | undefined;
+  source: BlobSource | undefined;
   ref: ImageReference | undefined;
   desc: Descriptor;
   diffId: string;
@@ -191,13 +146,13 @@ async function unpackLayer(job: LayerJob): Promise<void> {
         job.report('downloading', received);
       }
     } else {
-      if (!job.svc || !job.ref) {
+      if (!job.source || !job.ref) {
         throw new BerthError(ErrorCode.NotFound, `${what}: blob ${desc.digest} is not in the store`, {
           operation: 'unpack layer',
           digest: desc.digest,
         });
       }
-      const { registry } = job.svc;
+      const { registry } = job.source;
       const ref = job.ref;
       tmpBlob = store.tempPath('blob');
       const release = await job.slots.acquire(job.signal);

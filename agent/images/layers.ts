@@ -1,7 +1,7 @@
 /**
  * The layer inspector's core: what each layer of an image adds, changes and deletes, the image's
  * merged tree, and its efficiency (bytes that later layers overwrite or delete), all computed from
- * the per-layer indexes written at unpack (see layerIndex.ts). No tar is read again.
+ * the per-layer indexes written at unpack (see ../oci/layerIndex.ts). No tar is read again.
  *
  * `analyze` is pure (indexes in, answer out) so it can be tested with hand-made indexes;
  * `LayerInspector` loads indexes from the store and keeps a few recent analyses, since layers are
@@ -11,9 +11,8 @@ import { readFileSync } from 'node:fs';
 import type { ImageLayersResult, LayerFileEntry, LayerFilesParams, LayerFilesResult, InspectedLayer, WastedFile } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
 import type { ImageRecord, Store } from '../store/store';
-import { parseIndex, type LayerIndexEntry } from './layerIndex';
-import type { ImageConfig } from './oci';
-import type { ImageService } from './service';
+import { parseIndex, type LayerIndexEntry } from '../oci/layerIndex';
+import type { ImageConfig } from '../oci';
 
 /** One layer as the analysis needs it. */
 export interface LayerInput {
@@ -249,24 +248,4 @@ export class LayerInspector {
     while (this.cache.size > this.keep) this.cache.delete(this.cache.keys().next().value as string);
     return a;
   }
-}
-
-const inspectors = new WeakMap<Store, LayerInspector>();
-
-function inspectorOf(svc: ImageService): LayerInspector {
-  let i = inspectors.get(svc.store);
-  if (!i) inspectors.set(svc.store, (i = new LayerInspector(svc.store)));
-  return i;
-}
-
-/** `image/layers` for the image `reference` names. */
-export function imageLayers(svc: ImageService, reference: string): ImageLayersResult {
-  const rec = svc.lookup(reference, 'image layers');
-  return inspectorOf(svc).analysis(rec, svc.config(rec)).summary;
-}
-
-/** `image/layerFiles`: one page of a layer's records or of the merged tree. */
-export function layerFiles(svc: ImageService, params: LayerFilesParams): LayerFilesResult {
-  const rec = svc.lookup(params.reference, 'layer files');
-  return page(inspectorOf(svc).analysis(rec, svc.config(rec)), params);
 }

@@ -31,11 +31,11 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { PushedBlob, PushProgress, PushResult } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import { MediaType, layerCompression, parseManifest } from '../image/oci';
-import { familiarName, formatReference, parseReference, withDefaultTag, type ImageReference } from '../image/reference';
-import type { ImageService } from '../image/service';
+import { MediaType, layerCompression, parseManifest } from '../oci';
+import { familiarName, formatReference, parseReference, withDefaultTag, type ImageReference } from '../oci/reference';
+import type { EventHub } from '../events';
 import type { ImageRecord, Store } from '../store/store';
-import type { PushTarget } from './client';
+import type { PushTarget, RegistryClient } from '../registry/client';
 
 export interface PushOptions {
   signal?: AbortSignal;
@@ -67,100 +67,117 @@ interface Prepared {
   blobs: BlobJob[];
 }
 
-/** `image/push` (see the module comment). */
-export async function pushImage(svc: ImageService, reference: string, opts: PushOptions = {}): Promise<PushResult> {
-  const { store, registry } = svc;
-  const ref = withDefaultTag(parseReference(reference));
-  const name = formatReference(ref);
-  if (ref.digest) {
-    throw new BerthError(ErrorCode.InvalidReference, `push ${reference}: a digest reference cannot be pushed; push a tag (NAME[:TAG])`, {
-      operation: OP,
-      reference,
-    });
-  }
-  const id = store.readRefs()[name];
-  const found = id ? store.readImage(id) : undefined;
-  if (!found) {
-    throw new BerthError(
-      ErrorCode.NotFound,
-      `push ${familiarName(ref)}: no image has this tag in the store; tag one first (berth tag IMAGE ${familiarName(ref)})`,
-      { operation: OP, reference: name },
-    );
-  }
-  const report = reporters(opts.onProgress);
-  const release = store.lease([
-    found.id,
-    found.manifestDigest,
-    ...found.layers.map((l) => l.digest),
-    ...found.layers.map((l) => l.chainId),
-  ]);
-  try {
-    const prepared = await prepare(store, found, name, report, opts.signal);
-    const releasePrepared = store.lease([prepared.rec.manifestDigest, ...prepared.blobs.map((b) => b.digest)]);
+export interface PusherDeps {
+  store: Store;
+  registry: RegistryClient;
+  events: EventHub;
+}
+
+export class Pusher {
+  constructor(private readonly deps: PusherDeps) {}
+
+  /** `image/push` (see the module comment). */
+  async push(reference: string, opts: PushOptions = {}): Promise<PushResult> {
+    const { store, registry, events } = this.deps;
+    const ref = withDefaultTag(parseReference(reference));
+    const name = formatReference(ref);
+    if (ref.digest) {
+      throw new BerthError(ErrorCode.InvalidReference, `push ${reference}: a digest reference cannot be pushed; push a tag (NAME[:TAG])`, {
+        operation: OP,
+        reference,
+      });
+    }
+    const id = store.readRefs()[name];
+    const found = id ? store.readImage(id) : undefined;
+    if (!found) {
+      throw new BerthError(
+        ErrorCode.NotFound,
+        `push ${familiarName(ref)}: no image has this tag in the store; tag one first (berth tag IMAGE ${familiarName(ref)})`,
+        { operation: OP, reference: name },
+      );
+    }
+    const report = reporters(opts.onProgress);
+    const release = store.lease([
+      found.id,
+      found.manifestDigest,
+      ...found.layers.map((l) => l.digest),
+      ...found.layers.map((l) => l.chainId),
+    ]);
     try {
-      const sources = mountSources(store, ref, prepared.blobs);
-      const allSources = [...new Set([...sources.values()].flat())].slice(0, MAX_MOUNT_SOURCES);
-      const abort = new AbortController();
-      const onOuterAbort = () => abort.abort();
-      opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
-      if (opts.signal?.aborted) abort.abort();
-      const target: PushTarget = { ref, mountSources: allSources, signal: abort.signal };
-      const results: PushedBlob[] = new Array(prepared.blobs.length);
+      const prepared = await prepare(store, found, name, report, opts.signal);
+      const releasePrepared = store.lease([prepared.rec.manifestDigest, ...prepared.blobs.map((b) => b.digest)]);
       try {
-        for (const b of prepared.blobs) if (b.kind === 'layer') report(b, 'waiting', 0);
-        let next = 0;
-        let failure: unknown;
-        const worker = async () => {
-          while (failure === undefined && next < prepared.blobs.length) {
-            const i = next++;
-            const b = prepared.blobs[i];
-            try {
-              results[i] = await pushBlob(
-                svc,
-                target,
-                b,
-                (sources.get(b.digest) ?? []).filter((s) => allSources.includes(s)),
-                report,
-              );
-            } catch (err) {
-              if (failure === undefined) failure = err;
-              abort.abort();
+        const sources = mountSources(store, ref, prepared.blobs);
+        const allSources = [...new Set([...sources.values()].flat())].slice(0, MAX_MOUNT_SOURCES);
+        const abort = new AbortController();
+        const onOuterAbort = () => abort.abort();
+        opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+        if (opts.signal?.aborted) abort.abort();
+        const target: PushTarget = { ref, mountSources: allSources, signal: abort.signal };
+        const results: PushedBlob[] = new Array(prepared.blobs.length);
+        try {
+          for (const b of prepared.blobs) if (b.kind === 'layer') report(b, 'waiting', 0);
+          let next = 0;
+          let failure: unknown;
+          const worker = async () => {
+            while (failure === undefined && next < prepared.blobs.length) {
+              const i = next++;
+              const b = prepared.blobs[i];
+              try {
+                results[i] = await pushBlob(
+                  store,
+                  registry,
+                  target,
+                  b,
+                  (sources.get(b.digest) ?? []).filter((s) => allSources.includes(s)),
+                  report,
+                );
+              } catch (err) {
+                if (failure === undefined) failure = err;
+                abort.abort();
+              }
             }
+          };
+          await Promise.all(Array.from({ length: Math.min(PARALLEL_UPLOADS, prepared.blobs.length) }, worker));
+          if (failure !== undefined) {
+            if (opts.signal?.aborted) throw cancelled(name);
+            throw failure;
           }
-        };
-        await Promise.all(Array.from({ length: Math.min(PARALLEL_UPLOADS, prepared.blobs.length) }, worker));
-        if (failure !== undefined) {
-          if (opts.signal?.aborted) throw cancelled(name);
-          throw failure;
+          const digest = await registry.putManifest(target, ref.tag as string, prepared.manifestBytes, prepared.mediaType);
+          const repoDigest = `${ref.registry}/${ref.repository}@${digest}`;
+          await store.locked(() => {
+            const rec = store.readImage(prepared.rec.id);
+            if (rec && !rec.repoDigests.includes(repoDigest)) {
+              rec.repoDigests.push(repoDigest);
+              store.writeImage(rec);
+            }
+          });
+          events.emit('image', 'push', prepared.rec.id, { name: familiarName(ref) });
+          return { reference: name, tag: ref.tag as string, digest, size: prepared.manifestBytes.length, blobs: results };
+        } catch (err) {
+          if (opts.signal?.aborted && !(err instanceof BerthError && err.code === ErrorCode.Cancelled)) throw cancelled(name, err);
+          throw err;
+        } finally {
+          opts.signal?.removeEventListener('abort', onOuterAbort);
         }
-        const digest = await registry.putManifest(target, ref.tag as string, prepared.manifestBytes, prepared.mediaType);
-        const repoDigest = `${ref.registry}/${ref.repository}@${digest}`;
-        await store.locked(() => {
-          const rec = store.readImage(prepared.rec.id);
-          if (rec && !rec.repoDigests.includes(repoDigest)) {
-            rec.repoDigests.push(repoDigest);
-            store.writeImage(rec);
-          }
-        });
-        svc.emit('push', prepared.rec.id, { name: familiarName(ref) });
-        return { reference: name, tag: ref.tag as string, digest, size: prepared.manifestBytes.length, blobs: results };
-      } catch (err) {
-        if (opts.signal?.aborted && !(err instanceof BerthError && err.code === ErrorCode.Cancelled)) throw cancelled(name, err);
-        throw err;
       } finally {
-        opts.signal?.removeEventListener('abort', onOuterAbort);
+        releasePrepared();
       }
     } finally {
-      releasePrepared();
+      release();
     }
-  } finally {
-    release();
   }
 }
 
 /** Checks, mounts or uploads one blob. */
-async function pushBlob(svc: ImageService, target: PushTarget, b: BlobJob, sources: string[], report: Reporter): Promise<PushedBlob> {
-  const { store, registry } = svc;
+async function pushBlob(
+  store: Store,
+  registry: RegistryClient,
+  target: PushTarget,
+  b: BlobJob,
+  sources: string[],
+  report: Reporter,
+): Promise<PushedBlob> {
   const desc = { digest: b.digest, size: b.size };
   const path = store.blobPath(b.digest);
   let onDisk: number;

@@ -4,7 +4,7 @@
  */
 import type { Platform } from '../../protocol'; // type-only: erased, so vscode-jsonrpc is never loaded
 import { BerthError, ErrorCode } from '../errors';
-import type { Descriptor, ImageIndex } from '../image/oci';
+import type { Descriptor, ImageIndex } from './manifest';
 
 export type { Platform };
 

@@ -43,8 +43,8 @@ import { posix } from 'node:path';
 import { native, RESOLVE } from '../../native';
 import type { ContainerPathStat } from '../../protocol';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import { readTar, type TarEntry } from '../image/tar';
-import { TarWriter } from '../image/tarWriter';
+import { readTar, type TarEntry } from './tar';
+import { TarWriter } from './tarWriter';
 
 const O_PATH = 0o10000000;
 const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;

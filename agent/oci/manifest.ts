@@ -1,5 +1,5 @@
 /**
- * OCI and Docker image formats: media types, TypeScript shapes, and validating parsers.
+ * OCI and Docker image documents: the TypeScript shapes of manifests, indexes and configs, and their validating parsers.
  *
  * Every parser here treats its input as hostile: bytes come from a registry or an archive and are
  * checked for size, JSON shape, field types, digest syntax and media types before anything else
@@ -11,87 +11,22 @@
  * Every parser takes an optional {@link ParseContext}, copied into the error's `data`, so callers
  * can name the image ("pull docker.io/library/busybox:latest: ...").
  */
-import { createHash } from 'node:crypto';
-import { BerthError, ErrorCode, type ErrorData } from '../errors';
-
-// ---------------------------------------------------------------------------------------------
-// Media types
-// ---------------------------------------------------------------------------------------------
-
-export const MediaType = {
-  OciManifest: 'application/vnd.oci.image.manifest.v1+json',
-  OciIndex: 'application/vnd.oci.image.index.v1+json',
-  OciConfig: 'application/vnd.oci.image.config.v1+json',
-  OciLayer: 'application/vnd.oci.image.layer.v1.tar',
-  OciLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  OciLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-  OciLayerNondistributable: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
-  OciLayerNondistributableGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-  OciLayerNondistributableZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
-  OciEmpty: 'application/vnd.oci.empty.v1+json',
-  DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-  DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  DockerConfig: 'application/vnd.docker.container.image.v1+json',
-  DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  DockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-  DockerSchema1Manifest: 'application/vnd.docker.distribution.manifest.v1+json',
-  DockerSchema1SignedManifest: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
-} as const;
-
-/** Media types of single-platform image manifests Berth pulls. */
-export const MANIFEST_MEDIA_TYPES: readonly string[] = [MediaType.OciManifest, MediaType.DockerManifest];
-/** Media types of multi-platform indexes Berth pulls. */
-export const INDEX_MEDIA_TYPES: readonly string[] = [MediaType.OciIndex, MediaType.DockerManifestList];
-/** Docker schema 1 media types: recognised only to refuse them. */
-export const SCHEMA1_MEDIA_TYPES: readonly string[] = [MediaType.DockerSchema1Manifest, MediaType.DockerSchema1SignedManifest];
-/** Image config media types. */
-export const CONFIG_MEDIA_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.DockerConfig];
-/** Layer media types Berth downloads and unpacks. */
-export const LAYER_MEDIA_TYPES: readonly string[] = [
-  MediaType.OciLayer,
-  MediaType.OciLayerGzip,
-  MediaType.OciLayerZstd,
-  MediaType.DockerLayerGzip,
-];
-/** Layer media types Berth refuses: their content is not in the registry. */
-export const FOREIGN_LAYER_MEDIA_TYPES: readonly string[] = [
-  MediaType.DockerForeignLayerGzip,
-  MediaType.OciLayerNondistributable,
-  MediaType.OciLayerNondistributableGzip,
-  MediaType.OciLayerNondistributableZstd,
-];
-
-/** The value of an HTTP `Accept` header for manifest requests (schema 1 only to refuse it). */
-export const MANIFEST_ACCEPT = [
-  MediaType.OciIndex,
-  MediaType.OciManifest,
-  MediaType.DockerManifestList,
-  MediaType.DockerManifest,
-  `${MediaType.DockerSchema1SignedManifest};q=0.1`,
-  `${MediaType.DockerSchema1Manifest};q=0.1`,
-].join(', ');
-
-/** How a layer blob is compressed, by media type. */
-export function layerCompression(mediaType: string): 'none' | 'gzip' | 'zstd' {
-  if (mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip')) return 'gzip';
-  if (mediaType.endsWith('+zstd')) return 'zstd';
-  return 'none';
-}
-
-// ---------------------------------------------------------------------------------------------
-// Limits
-// ---------------------------------------------------------------------------------------------
-
-/** Largest manifest or index accepted, in bytes. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-/** Largest image config accepted, in bytes. */
-export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
-/** Most layers an image may have. */
-export const MAX_LAYERS = 1000;
-/** Most entries an index may have. */
-export const MAX_INDEX_ENTRIES = 1000;
-/** Most history entries a config may have (empty layers included). */
-export const MAX_HISTORY = 10000;
+import { type BerthError, ErrorCode } from '../errors';
+import { isDigest, parseFailure, type ParseContext } from './digest';
+import {
+  CONFIG_MEDIA_TYPES,
+  FOREIGN_LAYER_MEDIA_TYPES,
+  INDEX_MEDIA_TYPES,
+  LAYER_MEDIA_TYPES,
+  MANIFEST_MEDIA_TYPES,
+  MAX_CONFIG_BYTES,
+  MAX_HISTORY,
+  MAX_INDEX_ENTRIES,
+  MAX_LAYERS,
+  MAX_MANIFEST_BYTES,
+  MediaType,
+  SCHEMA1_MEDIA_TYPES,
+} from './mediaTypes';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -182,66 +117,11 @@ export interface ImageConfig {
   history?: HistoryItem[];
 }
 
-/** Data copied into every error a parser throws (e.g. `{operation:'pull', reference, digest}`). */
-export type ParseContext = Partial<ErrorData>;
-
-// ---------------------------------------------------------------------------------------------
-// Digests
-// ---------------------------------------------------------------------------------------------
-
-/** A parsed digest. */
-export interface ParsedDigest {
-  algorithm: 'sha256' | 'sha512';
-  /** Lowercase hex: 64 digits for sha256, 128 for sha512. */
-  hex: string;
-}
-
-const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
-
-/** True when `s` is "sha256:" + 64 lowercase hex or "sha512:" + 128 lowercase hex. */
-export function isDigest(s: unknown): s is string {
-  return typeof s === 'string' && DIGEST_RE.test(s);
-}
-
-/** Splits a digest; throws BerthError(InvalidContent) unless it is a sha256/sha512 digest with exact hex length. */
-export function parseDigest(s: string, ctx: ParseContext = {}): ParsedDigest {
-  if (!isDigest(s)) {
-    const shown = String(s as unknown).slice(0, 140);
-    throw fail(ErrorCode.InvalidContent, ctx, `"${shown}" is not a valid digest (expected sha256: and 64 lowercase hex digits)`);
-  }
-  const i = s.indexOf(':');
-  return { algorithm: s.slice(0, i) as 'sha256' | 'sha512', hex: s.slice(i + 1) };
-}
-
-/** Lowercase hex sha256 of `buf`. */
-export function sha256Hex(buf: Uint8Array): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
-
-/** "sha256:" + the sha256 of `buf`; with `algorithm` 'sha512', "sha512:" + its sha512. */
-export function digestOf(buf: Uint8Array, algorithm: 'sha256' | 'sha512' = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(buf).digest('hex')}`;
-}
-
-/** True when `buf` hashes to `digest` (either algorithm). False for malformed digests. */
-export function matchesDigest(buf: Uint8Array, digest: string): boolean {
-  if (!isDigest(digest)) return false;
-  const { algorithm } = parseDigest(digest);
-  return digestOf(buf, algorithm) === digest;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Parsers
 // ---------------------------------------------------------------------------------------------
 
-function prefix(ctx: ParseContext): string {
-  const op = ctx.operation ?? 'parse image';
-  return ctx.reference ? `${op} ${ctx.reference}` : op;
-}
-
-function fail(code: ErrorCode, ctx: ParseContext, why: string): BerthError {
-  return new BerthError(code, `${prefix(ctx)}: ${why}`, { ...ctx, operation: ctx.operation ?? 'parse image' });
-}
+const fail = parseFailure;
 
 type Json = Record<string, unknown>;
 

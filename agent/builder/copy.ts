@@ -28,11 +28,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, constants as fsc, createReadStream, fstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
-import { BerthError } from '../errors';
+import { BerthError, isErrno } from '../errors';
 import { gunzipSync, constants as zlibConstants } from 'node:zlib';
-import { decompressingSource, detectCompression } from '../image/decompress';
-import { readTar } from '../image/tar';
-import { fileContentChunks, TarWriter, type TarWriteHeader } from '../image/tarWriter';
+import { decompressingSource, detectCompression } from '../oci/decompress';
+import { readTar } from '../oci/tar';
+import { fileContentChunks, TarWriter, type TarWriteHeader } from '../oci/tarWriter';
 import { type BuildContext, cleanRelative, hasWildcards, globComponent, type ContextEntry } from './context';
 import type { MergedTree } from './rootfs';
 
@@ -124,11 +124,13 @@ export function treeSource(tree: MergedTree, what: string): SourceFs {
   return {
     what,
     resolve: (rel, followLast) => {
-      let r;
+      let r: ReturnType<MergedTree['resolve']>;
       try {
         r = tree.resolve(rel, followLast);
-      } catch {
-        return undefined;
+      } catch (e) {
+        // A loop, a non-directory in the way, or a link gone meanwhile: no such source.
+        if (isErrno(e, 'ENOENT', 'EINVAL') || (e instanceof Error && (e.message === 'ELOOP' || e.message === 'ENOTDIR'))) return undefined;
+        throw e;
       }
       return r.entry ? entryAt(r.components) : undefined;
     },
@@ -235,7 +237,7 @@ export function planCopy(src: SourceFs, dest: MergedTree, req: CopyRequest, fail
   if (found.length > 1 && !wantsDir) {
     throw fail(`with more than one source file, the destination must be a directory and end with a / (got "${req.dest}")`);
   }
-  let resolved;
+  let resolved: ReturnType<MergedTree['resolve']>;
   try {
     resolved = dest.resolve(destAbs, true);
   } catch (e) {
@@ -299,10 +301,11 @@ function isTarArchive(source: FileSource, name: string, fail: (what: string) => 
     if (size === 0) return false;
     const head = Buffer.alloc(Math.min(size, 64 * 1024));
     const n = readSync(fd, head, 0, head.length, 0);
-    let comp;
+    let comp: ReturnType<typeof detectCompression>;
     try {
       comp = detectCompression(head.subarray(0, n), 'the ADD source');
-    } catch {
+    } catch (e) {
+      if (!(e instanceof BerthError)) throw e; // xz, bzip2, lz4, compress: refused
       throw fail(
         `${name}: a compressed archive Berth does not extract (ADD extracts plain and gzip-compressed tar archives); decompress it in the context, or COPY it`,
       );
@@ -311,8 +314,10 @@ function isTarArchive(source: FileSource, name: string, fail: (what: string) => 
     if (comp !== 'gzip') return false;
     try {
       return tarChecksumOk(gunzipSync(head.subarray(0, n), { finishFlush: zlibConstants.Z_SYNC_FLUSH }));
-    } catch {
-      return false;
+    } catch (e) {
+      // Not gzip after all (Z_DATA_ERROR and the like): copied as a file, as Docker does.
+      if (String((e as { code?: unknown })?.code).startsWith('Z_')) return false;
+      throw e;
     }
   } finally {
     closeSync(fd);
@@ -374,7 +379,7 @@ export async function writePlan(
       if (emitted.has(p)) continue;
       emitted.add(p);
       const e = dest.lstat(parts.slice(0, i));
-      if (e && e.st.isDirectory())
+      if (e?.st.isDirectory())
         tar.addEntry({
           name: `${p}/`,
           type: 'dir',
@@ -486,7 +491,7 @@ async function extractArchive(
         uid: h.uid,
         gid: h.gid,
         mtime: Math.max(0, h.mtime),
-        ...(h.xattrs && h.xattrs.size ? { xattrs: h.xattrs } : {}),
+        ...(h.xattrs?.size ? { xattrs: h.xattrs } : {}),
         ...(h.type === 'char' || h.type === 'block' ? { devmajor: h.devmajor, devminor: h.devminor } : {}),
       };
       if (path === item.path && h.type !== 'dir')

@@ -20,7 +20,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfig } from '../image/oci';
+import { BerthError, isErrno } from '../errors';
+import { parseConfig } from '../oci';
 import { mkdirp, writeFileAtomic } from '../store/fsutil';
 import { chainIds, type Store } from '../store/store';
 import type { StoredLayer } from '../runtime/containers/commit';
@@ -84,13 +85,15 @@ export class BuildCache {
     try {
       if (statSync(path).size > MAX_ENTRY_BYTES) return this.miss(key, 'the entry is too large');
       text = readFileSync(path, 'utf8');
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return undefined; // no entry: a miss
+      throw e;
     }
     let doc: unknown;
     try {
       doc = JSON.parse(text);
-    } catch {
+    } catch (e) {
+      if (!(e instanceof SyntaxError)) throw e;
       return this.miss(key, 'the entry is not JSON');
     }
     const v = doc as { config?: unknown; layers?: unknown };
@@ -124,7 +127,8 @@ export class BuildCache {
       const ids = config.rootfs.diff_ids;
       if (ids.length !== layers.length || ids.some((d, i) => d !== layers[i].diffId))
         return this.miss(key, 'the config does not name the layers');
-    } catch {
+    } catch (e) {
+      if (!(e instanceof BerthError)) throw e; // the config parser's InvalidContent/UnsupportedManifest
       return this.miss(key, 'the config does not parse');
     }
     // Removed since (rmi, prune): a miss. Not logged: that is the normal life of a cache.

@@ -29,18 +29,21 @@
  *
  * Leases: every layer a state names is leased until the build ends (then the image record holds
  * what the result needs), so a concurrent `rmi` or prune cannot take it away mid-build.
+ *
+ * One file of some 750 lines on purpose: every step is a method of one Builder that owns what the
+ * steps share (leases, step count, progress, stage results, warnings); the state model is state.ts,
+ * COPY/ADD copy.ts, the cache cache.ts, variable substitution expand.ts.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, constants as fsc, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { isAbsolute, join, posix } from 'node:path';
 import type { BuildEvent, BuildParams, BuildResult, BuildStepResult } from '../../protocol';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import { callerGroups, checkCallerAccess, modeAllows } from '../image/access';
-import { MAX_LAYERS, type HistoryItem, type ImageConfigRun } from '../image/oci';
-import { familiarName, formatReference, parseReference, withDefaultTag } from '../image/reference';
-import type { ImageService } from '../image/service';
-import { hostPlatform, platformString, parsePlatform } from '../registry/platform';
+import { callerGroups, checkCallerAccess, modeAllows } from '../images/access';
+import { MAX_LAYERS, type ImageConfigRun } from '../oci';
+import { familiarName, formatReference, parseReference, withDefaultTag } from '../oci/reference';
+import type { ImageService } from '../images/service';
+import { hostPlatform, platformString, parsePlatform } from '../oci/platform';
 import { storeImage, storeLayer, writeLayerTar, writeUpperTar, type StoredLayer } from '../runtime/containers/commit';
 import { walkUpper } from '../runtime/containers/diff';
 import { RootfsReader } from '../runtime/containers/rootfs';
@@ -49,48 +52,26 @@ import type { ImageRecord } from '../store/store';
 import { BuildCache } from './cache';
 import { BuildContext } from './context';
 import { contextSource, planCopy, resolveOwner, treeSource, writePlan, type PlanItem, type SourceFs } from './copy';
+import { dockerfileError, MAX_DOCKERFILE_BYTES, parseDockerfile, type Dockerfile, type Instruction, type Stage } from './dockerfile';
+import { expandWord, type Lookup } from './expand';
 import {
-  dockerfileError,
-  expandWord,
-  MAX_DOCKERFILE_BYTES,
-  parseDockerfile,
-  type Dockerfile,
-  type Instruction,
-  type Lookup,
-  type Stage,
-} from './dockerfile';
+  argsInEffect,
+  type BuildConfig,
+  type RunConfig,
+  DEFAULT_SHELL,
+  deriveState,
+  envValue,
+  exposedPorts,
+  scratchState,
+  setEnv,
+  type StageScope,
+  type State,
+  stateOf,
+} from './state';
 import { MergedTree } from './rootfs';
 
 const OP = 'build';
-const DEFAULT_SHELL = ['/bin/sh', '-c'];
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const ARG_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Most ports one EXPOSE range may name. */
-const MAX_PORT_RANGE = 1000;
-
-/** The run config as builds keep it: the image config's `config`, plus Docker's `Shell`. */
-type RunConfig = ImageConfigRun & { Shell?: string[] };
-
-/** An image config in the form builds write. */
-interface BuildConfig {
-  architecture: string;
-  os: string;
-  variant?: string;
-  created?: string;
-  author?: string;
-  config: RunConfig;
-  rootfs: { type: 'layers'; diff_ids: string[] };
-  history: HistoryItem[];
-}
-
-/** The image so far. */
-interface State {
-  layers: StoredLayer[];
-  config: BuildConfig;
-  /** `config` as stored (its digest is `id`). */
-  configJson: string;
-  id: string;
-}
 
 export interface BuildServices {
   images: ImageService;
@@ -106,27 +87,6 @@ export interface BuildOptions {
   onProgress?: (e: BuildEvent) => void;
 }
 
-function stateOf(config: BuildConfig, layers: StoredLayer[], json?: string): State {
-  const configJson = json ?? JSON.stringify(config);
-  return { config, layers, configJson, id: `sha256:${createHash('sha256').update(configJson).digest('hex')}` };
-}
-
-function envValue(env: readonly string[] | undefined, name: string): string | undefined {
-  for (let i = (env?.length ?? 0) - 1; i >= 0; i--) {
-    const e = env![i];
-    if (e.startsWith(`${name}=`)) return e.slice(name.length + 1);
-  }
-  return undefined;
-}
-
-function setEnv(env: readonly string[] | undefined, name: string, value: string): string[] {
-  const out = [...(env ?? [])];
-  const i = out.findIndex((e) => e.startsWith(`${name}=`));
-  if (i >= 0) out[i] = `${name}=${value}`;
-  else out.push(`${name}=${value}`);
-  return out;
-}
-
 /** `image/build` (see the module comment). */
 export async function buildImage(svc: BuildServices, params: BuildParams, opts: BuildOptions = {}): Promise<BuildResult> {
   const b = new Builder(svc, params, opts);
@@ -138,12 +98,6 @@ export async function buildImage(svc: BuildServices, params: BuildParams, opts: 
   } finally {
     b.release();
   }
-}
-
-/** Per stage: the ARGs it declared (value undefined: declared, unset) and whether CMD was set. */
-interface StageScope {
-  args: Map<string, string | undefined>;
-  cmdSet: boolean;
 }
 
 class Builder {
@@ -175,7 +129,7 @@ class Builder {
     try {
       this.opts.onProgress?.(e);
     } catch {
-      // A listener that went away must not stop the build.
+      // Must swallow everything: a listener that went away must not stop the build.
     }
   }
 
@@ -350,9 +304,9 @@ class Builder {
   }
 
   /** Expands a word; a substitution error becomes a Dockerfile error. */
-  private expand(ins: { line: number; keyword: string }, word: string, lookup: Lookup, escape: string, quotes = true): string {
+  private expand(ins: { line: number; keyword: string }, word: string, lookup: Lookup, esc: string, quotes = true): string {
     try {
-      return expandWord(word, lookup, escape, { quotes });
+      return expandWord(word, lookup, esc, { quotes });
     } catch (e) {
       throw this.fail(ins, (e as Error).message);
     }
@@ -410,7 +364,7 @@ class Builder {
     const lookup: Lookup = (n) => globals.get(n);
     if (ins.platform !== undefined) {
       const want = this.expand(ins, ins.platform, lookup, df.escape);
-      let p;
+      let p: ReturnType<typeof parsePlatform>;
       try {
         p = parsePlatform(want);
       } catch (e) {
@@ -426,23 +380,10 @@ class Builder {
     }
     const image = this.expand(ins, ins.image, lookup, df.escape);
     if (image === '') throw this.fail(ins, `the image name is empty after substitution ("${ins.image}")`);
-    if (image.toLowerCase() === 'scratch') return { state: this.scratch(), cached: true };
+    if (image.toLowerCase() === 'scratch') return { state: scratchState(), cached: true };
     const earlier = df.stages.find((s) => s.index < stage.index && s.name === image.toLowerCase());
     if (earlier) return { state: this.stageResults.get(earlier.index)!, cached: true };
     return this.imageState(ins, image);
-  }
-
-  private scratch(): State {
-    const host = hostPlatform();
-    const config: BuildConfig = {
-      architecture: host.architecture,
-      os: host.os,
-      ...(host.variant ? { variant: host.variant } : {}),
-      config: { Env: [DEFAULT_PATH] },
-      rootfs: { type: 'layers', diff_ids: [] },
-      history: [],
-    };
-    return stateOf(config, []);
   }
 
   /** A stored image as a state; pulled first when it is not in the store. */
@@ -522,11 +463,6 @@ class Builder {
 
   // --- steps -----------------------------------------------------------------------------------
 
-  /** The build arguments in effect ("NAME=value" of the set ones, declaration order). */
-  private argsInEffect(scope: StageScope): string[] {
-    return [...scope.args].filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
-  }
-
   /**
    * The cache around one step: a hit (unless noCache) gives the stored state; a miss runs `make`
    * and stores what it made.
@@ -542,7 +478,7 @@ class Builder {
       parentConfig: state.id,
       parentChain: state.layers.length ? state.layers[state.layers.length - 1].chainId : '',
       instruction,
-      args: this.argsInEffect(scope),
+      args: argsInEffect(scope),
       content,
     });
     if (!this.params.noCache) {
@@ -557,17 +493,6 @@ class Builder {
     return { state: next, cached: false };
   }
 
-  /** The next state: the config changed by `mutate`, one history entry, and `layer` when given. */
-  private derive(parent: State, createdBy: string, mutate: (c: BuildConfig) => void, layer?: StoredLayer): State {
-    const c = structuredClone(parent.config);
-    const now = new Date().toISOString();
-    c.created = now;
-    mutate(c);
-    if (layer) c.rootfs = { type: 'layers', diff_ids: [...c.rootfs.diff_ids, layer.diffId] };
-    c.history = [...c.history, { created: now, created_by: createdBy, ...(layer ? {} : { empty_layer: true }) }];
-    return stateOf(c, layer ? [...parent.layers, layer] : parent.layers);
-  }
-
   /** A config-only step through the cache. */
   private configStep(
     state: State,
@@ -575,7 +500,7 @@ class Builder {
     createdBy: string,
     mutate: (c: BuildConfig) => void,
   ): Promise<{ state: State; cached: boolean }> {
-    return this.cached(state, scope, createdBy, undefined, async () => this.derive(state, createdBy, mutate));
+    return this.cached(state, scope, createdBy, undefined, async () => deriveState(state, createdBy, mutate));
   }
 
   /** Stores the layer tar at `tarPath` on top of `state` and leases it for the build. */
@@ -588,7 +513,7 @@ class Builder {
   ): Promise<State> {
     const made = await storeLayer(this.store, tarPath, diffId, state.layers, OP);
     this.releases.push(made.release);
-    return this.derive(state, createdBy, mutate, made.layer);
+    return deriveState(state, createdBy, mutate, made.layer);
   }
 
   private async instruction(
@@ -637,7 +562,8 @@ class Builder {
         const sig = x(ins.value);
         try {
           parseSignal(sig, 'STOPSIGNAL');
-        } catch {
+        } catch (e) {
+          if (!(e instanceof BerthError && e.code === ErrorCode.InvalidArgument)) throw e;
           throw this.fail(ins, `"${sig}" is not a signal`);
         }
         return this.configStep(state, scope, `STOPSIGNAL ${sig}`, (c) => void (c.config.StopSignal = sig));
@@ -646,7 +572,8 @@ class Builder {
         return this.configStep(state, scope, `MAINTAINER ${ins.value}`, (c) => void (c.author = ins.value));
       case 'EXPOSE': {
         const ports: string[] = [];
-        for (const w of ins.ports.flatMap((p) => x(p).split(/\s+/).filter(Boolean))) ports.push(...this.ports(ins, w));
+        for (const w of ins.ports.flatMap((p) => x(p).split(/\s+/).filter(Boolean)))
+          ports.push(...exposedPorts(w, (what) => this.fail(ins, what)));
         return this.configStep(state, scope, `EXPOSE ${ports.join(' ')}`, (c) => {
           c.config.ExposedPorts = { ...(c.config.ExposedPorts ?? {}), ...Object.fromEntries(ports.map((p) => [p, {}])) };
         });
@@ -687,19 +614,6 @@ class Builder {
     }
   }
 
-  /** "80", "80/udp", "8000-8002/tcp" -> ["80/tcp"] ... */
-  private ports(ins: Instruction, w: string): string[] {
-    const m = /^([0-9]{1,5})(?:-([0-9]{1,5}))?(?:\/([a-zA-Z]+))?$/.exec(w);
-    const proto = (m?.[3] ?? 'tcp').toLowerCase();
-    if (!m || !['tcp', 'udp', 'sctp'].includes(proto)) throw this.fail(ins, `invalid port "${w}": want PORT[-PORT][/tcp|udp|sctp]`);
-    const lo = Number(m[1]);
-    const hi = m[2] !== undefined ? Number(m[2]) : lo;
-    if (lo < 1 || hi > 65535 || hi < lo || hi - lo >= MAX_PORT_RANGE) throw this.fail(ins, `invalid port range "${w}"`);
-    const out: string[] = [];
-    for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
-    return out;
-  }
-
   private async workdir(ins: Instruction, state: State, scope: StageScope, value: string): Promise<{ state: State; cached: boolean }> {
     if (!value) throw this.fail(ins, 'the directory is empty after substitution');
     let dir = posix.normalize(value.startsWith('/') ? value : posix.join(state.config.config.WorkingDir || '/', value));
@@ -707,7 +621,7 @@ class Builder {
     const createdBy = `WORKDIR ${dir}`;
     return this.cached(state, scope, createdBy, undefined, async () => {
       const tree = this.tree(state);
-      let r;
+      let r: ReturnType<MergedTree['resolve']>;
       try {
         r = tree.resolve(dir, true);
       } catch (e) {
@@ -717,7 +631,7 @@ class Builder {
         );
       }
       const setDir = (c: BuildConfig) => void (c.config.WorkingDir = dir);
-      if (r.entry?.st.isDirectory()) return this.derive(state, createdBy, setDir);
+      if (r.entry?.st.isDirectory()) return deriveState(state, createdBy, setDir);
       if (r.entry) throw this.fail(ins, `${dir} exists in the image and is not a directory`);
       const items: PlanItem[] = [{ kind: 'dir', path: r.components.join('/'), mode: -1, uid: 0, gid: 0, mtime: 0 }];
       const tarPath = this.store.tempPath('build-layer');
@@ -748,7 +662,7 @@ class Builder {
     const run = state.config.config;
     const argv = ins.command.exec ?? [...(run.Shell ?? DEFAULT_SHELL), ins.command.shell];
     // Build arguments reach the command as environment variables, unless ENV sets the same name.
-    const argEnv = this.argsInEffect(scope).filter((kv) => envValue(run.Env, kv.slice(0, kv.indexOf('='))) === undefined);
+    const argEnv = argsInEffect(scope).filter((kv) => envValue(run.Env, kv.slice(0, kv.indexOf('='))) === undefined);
     const prefix = argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
     const createdBy = `RUN ${prefix}${ins.command.exec ? JSON.stringify(argv) : argv.join(' ')}`;
     return this.cached(state, scope, createdBy, undefined, async () => {
@@ -764,7 +678,7 @@ class Builder {
       this.emit({ type: 'running', step, container: Id });
       try {
         const exit = containers.wait(Id, 'next-exit', this.opts.signal);
-        exit.catch(() => undefined);
+        exit.catch(() => undefined); // awaited below; this only keeps an early rejection from being unhandled
         await containers.start(Id, undefined, {
           onOutput: (stream, data) =>
             this.emit({ type: 'output', step, stream: stream === 'stderr' ? 'stderr' : 'stdout', data: data.toString('base64') }),
@@ -789,7 +703,7 @@ class Builder {
         } catch (e) {
           throw systemError(OP, e, { path: upper });
         }
-        if (empty) return this.derive(state, createdBy, () => {});
+        if (empty) return deriveState(state, createdBy, () => {});
         const tarPath = this.store.tempPath('build-layer');
         try {
           let diffId: string;

@@ -244,7 +244,7 @@ export class TarWriter {
   addEntry(header: TarWriteHeader, content?: Buffer): void {
     const size = (header.type ?? 'file') === 'file' ? (header.size ?? content?.length ?? 0) : 0;
     this.beginEntry({ ...header, size });
-    if (content && content.length) this.writeContent(content);
+    if (content?.length) this.writeContent(content);
     this.endEntry();
   }
 

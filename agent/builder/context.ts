@@ -36,8 +36,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { PeerCred } from '../../native';
-import { BerthError, ErrorCode, systemError } from '../errors';
-import { callerGroups, checkCallerAccess, modeAllows } from '../image/access';
+import { BerthError, ErrorCode, isErrno, systemError, unlessErrno } from '../errors';
+import { callerGroups, checkCallerAccess, modeAllows } from '../images/access';
 
 /** Largest .dockerignore read, in bytes. */
 export const MAX_DOCKERIGNORE_BYTES = 1024 * 1024;
@@ -277,8 +277,9 @@ export class BuildContext {
     const abs = this.absOf(components);
     try {
       return { rel: components.join('/'), abs, st: lstatSync(abs) };
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR', 'ENAMETOOLONG')) return undefined;
+      throw e;
     }
   }
 
@@ -400,12 +401,8 @@ export class BuildContext {
     } catch (err) {
       throw systemError(this.operation, err, { path: abs });
     }
-    let real = '';
-    try {
-      real = readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      real = '';
-    }
+    // Without /proc the path cannot be confirmed: '' differs from it, so the check below refuses.
+    const real = unlessErrno(['ENOENT', 'EACCES'], () => readlinkSync(`/proc/self/fd/${fd}`)) ?? '';
     if (real !== abs) {
       closeSync(fd);
       throw new BerthError(

@@ -12,7 +12,7 @@
  *   instruction; each instruction accepts only its own ones.
  * - JSON (exec) form vs shell form for RUN, CMD, ENTRYPOINT (SHELL must be JSON); COPY, ADD and
  *   VOLUME accept both a JSON array and words.
- * - Words keep their quotes and escapes here: {@link expandWord} substitutes `$VAR`, `${VAR}`,
+ * - Words keep their quotes and escapes here: {@link expandWord} (expand.ts) substitutes `$VAR`, `${VAR}`,
  *   `${VAR:-default}`, `${VAR-default}`, `${VAR:+alt}`, `${VAR+alt}` (and `:?`/`?`, an error when
  *   unset) and removes the quotes when the builder knows the variables, in the instructions Docker
  *   substitutes in (FROM, COPY, ADD, ENV, LABEL, ARG defaults, EXPOSE, USER, WORKDIR, VOLUME,
@@ -32,10 +32,6 @@ import { BerthError, ErrorCode } from '../errors';
 export const MAX_DOCKERFILE_BYTES = 1024 * 1024;
 /** Most instructions in one Dockerfile. */
 export const MAX_INSTRUCTIONS = 1000;
-/** Longest variable expansion result, in characters (a guard against `${A}${A}...` blow-ups). */
-export const MAX_EXPANDED_CHARS = 1024 * 1024;
-/** Deepest nesting of `${A:-${B:-...}}`. */
-export const MAX_NESTING = 32;
 
 export type Keyword =
   | 'FROM'
@@ -159,7 +155,8 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
     if (input.length > MAX_DOCKERFILE_BYTES) throw fail(0, undefined, `the Dockerfile is larger than ${MAX_DOCKERFILE_BYTES} bytes`);
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(input);
-    } catch {
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e; // the decoder's "invalid UTF-8"
       throw fail(0, undefined, 'the Dockerfile is not valid UTF-8 text');
     }
   }
@@ -171,7 +168,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
 
   const warnings: string[] = [];
   // Parser directives: the leading lines of the form `# name=value`.
-  let escape = '\\';
+  let esc = '\\';
   let first = 0;
   const seen = new Set<string>();
   for (; first < lines.length; first++) {
@@ -184,7 +181,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
     if (name === 'escape') {
       if (m[2] !== '\\' && m[2] !== '`')
         throw fail(first + 1, undefined, `invalid escape directive "${m[2]}": the escape character must be \\ or \``);
-      escape = m[2];
+      esc = m[2];
     } else if (name === 'syntax') {
       warnings.push(`Dockerfile:${first + 1}: the "syntax" directive (${m[2]}) is ignored: Berth parses Dockerfiles itself`);
     }
@@ -192,7 +189,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
 
   // Logical lines: continuations joined, comments and blank lines dropped.
   const logical: { line: number; text: string }[] = [];
-  const contRe = new RegExp(`${escapeRegExp(escape)}[ \\t]*$`);
+  const contRe = new RegExp(`${escapeRegExp(esc)}[ \\t]*$`);
   let cur: { line: number; text: string } | undefined;
   for (let i = first; i < lines.length; i++) {
     const raw = lines[i];
@@ -219,7 +216,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
   const stages: Stage[] = [];
   const names = new Set<string>();
   for (const l of logical) {
-    const ins = parseInstruction(l.line, l.text, escape, path);
+    const ins = parseInstruction(l.line, l.text, esc, path);
     if (ins.keyword === 'FROM') {
       if (ins.name !== undefined) {
         if (names.has(ins.name)) throw fail(ins.line, 'FROM', `the stage name "${ins.name}" is used by an earlier stage`);
@@ -235,7 +232,7 @@ export function parseDockerfile(input: Buffer | string, opts: ParseOptions = {})
     }
   }
   if (stages.length === 0) throw fail(0, undefined, 'no FROM instruction: a Dockerfile needs at least one');
-  return { escape, globalArgs, stages, warnings };
+  return { escape: esc, globalArgs, stages, warnings };
 }
 
 function escapeRegExp(s: string): string {
@@ -243,13 +240,13 @@ function escapeRegExp(s: string): string {
 }
 
 /** Splits leading `--flag[=value]` words off `rest`; values keep their quotes. */
-function splitFlags(rest: string, escape: string, fail: (what: string) => BerthError): { flags: Map<string, string | true>; rest: string } {
+function splitFlags(rest: string, esc: string, fail: (what: string) => BerthError): { flags: Map<string, string | true>; rest: string } {
   const flags = new Map<string, string | true>();
   let s = rest;
   for (;;) {
     s = s.replace(/^[ \t]+/, '');
     if (!s.startsWith('--')) break;
-    const [word, after] = firstWord(s, escape);
+    const [word, after] = firstWord(s, esc);
     if (word === '--') throw fail('a lone "--" is not a flag');
     const eq = word.indexOf('=');
     const name = (eq < 0 ? word.slice(2) : word.slice(2, eq)).toLowerCase();
@@ -262,17 +259,17 @@ function splitFlags(rest: string, escape: string, fail: (what: string) => BerthE
 }
 
 /** The first word of `s` (quote- and escape-aware) and what follows it. */
-function firstWord(s: string, escape: string): [string, string] {
+function firstWord(s: string, esc: string): [string, string] {
   let i = 0;
   let quote = '';
   for (; i < s.length; i++) {
     const c = s[i];
     if (quote) {
-      if (c === escape && quote === '"' && i + 1 < s.length) i++;
+      if (c === esc && quote === '"' && i + 1 < s.length) i++;
       else if (c === quote) quote = '';
       continue;
     }
-    if (c === escape && i + 1 < s.length) {
+    if (c === esc && i + 1 < s.length) {
       i++;
       continue;
     }
@@ -286,7 +283,7 @@ function firstWord(s: string, escape: string): [string, string] {
  * Splits `s` into words at unquoted, unescaped blanks; the words keep their quotes and escapes
  * (for {@link expandWord}). An unterminated quote is an error.
  */
-export function splitWords(s: string, escape: string): string[] {
+export function splitWords(s: string, esc: string): string[] {
   const out: string[] = [];
   let i = 0;
   let start = -1;
@@ -294,7 +291,7 @@ export function splitWords(s: string, escape: string): string[] {
   for (; i < s.length; i++) {
     const c = s[i];
     if (quote) {
-      if (c === escape && quote === '"' && i + 1 < s.length) i++;
+      if (c === esc && quote === '"' && i + 1 < s.length) i++;
       else if (c === quote) quote = '';
       continue;
     }
@@ -304,7 +301,7 @@ export function splitWords(s: string, escape: string): string[] {
       continue;
     }
     if (start < 0) start = i;
-    if (c === escape && i + 1 < s.length) i++;
+    if (c === esc && i + 1 < s.length) i++;
     else if (c === '"' || c === "'") quote = c;
   }
   if (quote) throw new SyntaxError(`unterminated ${quote === '"' ? 'double' : 'single'} quote`);
@@ -335,7 +332,7 @@ function jsonArray(text: string, what: string, fail: (what: string) => BerthErro
 
 const HEREDOC_RE = /(^|[ \t])<<-?[ \t]*["']?[A-Za-z_][A-Za-z0-9_]*["']?/;
 
-function parseInstruction(line: number, raw: string, escape: string, path: string | undefined): Instruction {
+function parseInstruction(line: number, raw: string, esc: string, path: string | undefined): Instruction {
   const text = raw.trim();
   const m = /^(\S+)([\s\S]*)$/.exec(text)!;
   const word = m[1];
@@ -344,7 +341,7 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
   if (REFUSED[keyword]) throw dockerfileError(line, keyword, REFUSED[keyword], path);
   if (!SUPPORTED.has(keyword))
     throw dockerfileError(line, undefined, `unknown instruction: ${word.length > 64 ? `${word.slice(0, 64)}...` : word}`, path);
-  const { flags, rest: afterFlags } = splitFlags(m[2], escape, fail);
+  const { flags, rest: afterFlags } = splitFlags(m[2], esc, fail);
   const rest = afterFlags.trim();
   const allow = (...names: string[]) => {
     for (const f of flags.keys()) {
@@ -360,7 +357,7 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
   };
   const words = (): string[] => {
     try {
-      return splitWords(rest, escape);
+      return splitWords(rest, esc);
     } catch (e) {
       throw fail((e as Error).message);
     }
@@ -426,7 +423,7 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
       allow();
       const w = words();
       if (w.length === 0) throw fail(`needs at least one name=value pair`);
-      const firstEq = unquotedEquals(w[0], escape);
+      const firstEq = unquotedEquals(w[0], esc);
       if (firstEq < 0) {
         // The old form: NAME VALUE..., the value being the rest of the line.
         if (w.length < 2) throw fail(`"${w[0].slice(0, 64)}" has no value (want ${keyword} NAME=VALUE, or ${keyword} NAME VALUE)`);
@@ -434,7 +431,7 @@ function parseInstruction(line: number, raw: string, escape: string, path: strin
         return { ...base, keyword, pairs: [{ key: w[0], value }] };
       }
       const pairs = w.map((x) => {
-        const eq = unquotedEquals(x, escape);
+        const eq = unquotedEquals(x, esc);
         if (eq < 0) throw fail(`"${x.slice(0, 64)}" is not NAME=VALUE (every word must be NAME=VALUE when the first one is)`);
         if (eq === 0) throw fail(`a name is empty in "${x.slice(0, 64)}"`);
         return { key: x.slice(0, eq), value: x.slice(eq + 1) };
@@ -509,16 +506,16 @@ function unsupportedFlag(keyword: string, flag: string): string {
 }
 
 /** Index of the first `=` outside quotes and escapes, or -1. */
-function unquotedEquals(word: string, escape: string): number {
+function unquotedEquals(word: string, esc: string): number {
   let quote = '';
   for (let i = 0; i < word.length; i++) {
     const c = word[i];
     if (quote) {
-      if (c === escape && quote === '"') i++;
+      if (c === esc && quote === '"') i++;
       else if (c === quote) quote = '';
       continue;
     }
-    if (c === escape) {
+    if (c === esc) {
       i++;
       continue;
     }
@@ -526,128 +523,4 @@ function unquotedEquals(word: string, escape: string): number {
     else if (c === '=') return i;
   }
   return -1;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Variable substitution
-// ---------------------------------------------------------------------------------------------
-
-/** Looks a variable up; undefined when it is not set. */
-export type Lookup = (name: string) => string | undefined;
-
-/**
- * Expands one raw word as Docker does: outside quotes the escape character keeps the next
- * character literal; single quotes keep everything literal; double quotes allow `$` expansion and
- * escaping of `"`, `$` and the escape character. `$NAME`, `${NAME}` and the modifiers of the module
- * comment are substituted; an unset variable is empty. Quotes are removed. With `quotes: false`
- * (JSON-form words) quotes and escapes are ordinary characters and only `$` is special.
- * Throws SyntaxError for a bad `${...}`, an unterminated quote or `${NAME:?message}` when unset.
- */
-export function expandWord(word: string, lookup: Lookup, escape = '\\', opts: { quotes?: boolean; depth?: number } = {}): string {
-  const quotes = opts.quotes !== false;
-  const depth = opts.depth ?? 0;
-  if (depth > MAX_NESTING) throw new SyntaxError(`substitutions are nested more than ${MAX_NESTING} deep`);
-  let out = '';
-  let quote = '';
-  let i = 0;
-  const push = (s: string) => {
-    out += s;
-    if (out.length > MAX_EXPANDED_CHARS) throw new SyntaxError(`the expansion is longer than ${MAX_EXPANDED_CHARS} characters`);
-  };
-  while (i < word.length) {
-    const c = word[i];
-    if (quotes && quote === "'") {
-      if (c === "'") quote = '';
-      else push(c);
-      i++;
-      continue;
-    }
-    if (quotes && c === escape) {
-      const next = word[i + 1];
-      if (next === undefined) {
-        push(c);
-        i++;
-        continue;
-      }
-      if (quote === '"' && next !== '"' && next !== '$' && next !== escape) push(c);
-      push(next);
-      i += 2;
-      continue;
-    }
-    if (quotes && (c === '"' || (c === "'" && quote === ''))) {
-      if (quote === c) quote = '';
-      else if (quote === '') quote = c;
-      else push(c);
-      i++;
-      continue;
-    }
-    if (c === '$') {
-      const [value, next] = dollar(word, i, lookup, escape, depth);
-      push(value);
-      i = next;
-      continue;
-    }
-    push(c);
-    i++;
-  }
-  if (quote) throw new SyntaxError(`unterminated ${quote === '"' ? 'double' : 'single'} quote`);
-  return out;
-}
-
-/** Expands the `$...` at `word[i]`; returns the value and the index after it. */
-function dollar(word: string, i: number, lookup: Lookup, escape: string, depth: number): [string, number] {
-  const nameAt = (j: number) => {
-    const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(word.slice(j, j + 256));
-    return m ? m[0] : '';
-  };
-  if (word[i + 1] !== '{') {
-    const name = nameAt(i + 1);
-    if (!name) return ['$', i + 1];
-    return [lookup(name) ?? '', i + 1 + name.length];
-  }
-  const name = nameAt(i + 2);
-  if (!name) throw new SyntaxError(`bad substitution in "${word.slice(i, i + 32)}": want \${NAME}`);
-  let j = i + 2 + name.length;
-  if (j >= word.length) throw new SyntaxError(`unterminated \${${name} (missing "}")`);
-  if (word[j] === '}') return [lookup(name) ?? '', j + 1];
-  let op = word[j];
-  if (op === ':') {
-    op = ':' + (word[j + 1] ?? '');
-    j += 2;
-  } else j += 1;
-  if (![':-', '-', ':+', '+', ':?', '?'].includes(op))
-    throw new SyntaxError(`unsupported modifier "${op}" in \${${name}...}: Berth knows :- - :+ + :? ?`);
-  // The operand runs to the matching "}", nested ${...} allowed.
-  let open = 1;
-  let k = j;
-  for (; k < word.length; k++) {
-    if (word[k] === escape) {
-      k++;
-      continue;
-    }
-    if (word[k] === '$' && word[k + 1] === '{') {
-      open++;
-      k++;
-    } else if (word[k] === '}' && --open === 0) break;
-  }
-  if (k >= word.length) throw new SyntaxError(`unterminated \${${name}... (missing "}")`);
-  const operand = () => expandWord(word.slice(j, k), lookup, escape, { quotes: false, depth: depth + 1 });
-  const v = lookup(name);
-  const setNonEmpty = v !== undefined && v !== '';
-  const set = op.startsWith(':') ? setNonEmpty : v !== undefined;
-  let value: string;
-  switch (op) {
-    case ':-':
-    case '-':
-      value = set ? v! : operand();
-      break;
-    case ':+':
-    case '+':
-      value = set ? operand() : '';
-      break;
-    default:
-      if (!set) throw new SyntaxError(`${name}: ${operand() || 'is not set'}`);
-      value = v!;
-  }
-  return [value, k + 1];
 }

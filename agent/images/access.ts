@@ -12,7 +12,12 @@
 import { lstatSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PeerCred } from '../../native';
-import { BerthError, ErrorCode } from '../errors';
+import { BerthError, ErrorCode, isErrno, unlessErrno } from '../errors';
+
+/** Errnos of a path that is not there (or cannot be, for its ancestors): the open that follows reports them. */
+const MISSING = ['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG'];
+
+const statOrMissing = (p: string): Stats | undefined => unlessErrno(MISSING, () => statSync(p));
 
 /** The caller's primary and supplementary groups (from /proc/<pid>/status). */
 export function callerGroups(peer: PeerCred): Set<number> {
@@ -20,8 +25,9 @@ export function callerGroups(peer: PeerCred): Set<number> {
   try {
     const line = /^Groups:[ \t]*(.*)$/m.exec(readFileSync(`/proc/${peer.pid}/status`, 'utf8'))?.[1] ?? '';
     for (const g of line.split(/\s+/).filter(Boolean)) groups.add(Number(g));
-  } catch {
+  } catch (e) {
     // The caller is gone or /proc is unreadable: judge by its primary group alone.
+    if (!isErrno(e, 'ENOENT', 'ESRCH', 'EACCES')) throw e;
   }
   return groups;
 }
@@ -46,39 +52,22 @@ export function checkCallerAccess(operation: string, path: string, mode: 'read' 
   let cur = '/';
   for (const part of ['', ...dir.split('/').filter(Boolean)]) {
     if (part) cur = join(cur, part);
-    let st: Stats;
-    try {
-      st = statSync(cur);
-    } catch {
-      return; // missing: the open that follows reports it
-    }
-    if (!st.isDirectory()) return;
+    // A missing path (or one that is not a directory) is left to the open that follows to report.
+    const st = statOrMissing(cur);
+    if (!st?.isDirectory()) return;
     if (!allows(st, 1)) deny(`${cur} is not searchable for it`);
   }
   if (mode === 'read') {
-    let st: Stats;
-    try {
-      st = statSync(path);
-    } catch {
-      return;
-    }
+    const st = statOrMissing(path);
+    if (!st) return;
     if (!allows(st, 4)) deny('the file is not readable for it');
     return;
   }
-  let st: Stats;
-  try {
-    st = statSync(dir);
-  } catch {
-    return;
-  }
+  const st = statOrMissing(dir);
+  if (!st) return;
   if (!allows(st, 2)) deny(`${dir} is not writable for it`);
   if (st.mode & 0o1000) {
-    let target: Stats | undefined;
-    try {
-      target = lstatSync(path);
-    } catch {
-      target = undefined;
-    }
+    const target = unlessErrno(MISSING, () => lstatSync(path));
     if (target && target.uid !== peer.uid && st.uid !== peer.uid) deny(`${dir} is sticky and the file belongs to uid ${target.uid}`);
   }
 }

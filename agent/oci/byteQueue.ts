@@ -1,9 +1,10 @@
 /**
- * The byte queue of one `container/archive/put`: `container/archive/write` pushes, the extraction
- * reads (agent/server/archive.ts).
+ * A one-reader, one-writer byte queue with back-pressure: the agent feeds a `container/archive/put`
+ * from `container/archive/write` notifications through one, and the CLI's host-side `cp` feeds
+ * its extractor through one. No agent imports (it lives on the ground floor so clients may use it).
  */
 
-/** Bytes a put may have waiting before its writer is made to wait. */
+/** Bytes the queue may hold before its writer is made to wait. */
 const MAX_QUEUED = 4 << 20;
 
 /**
@@ -36,7 +37,7 @@ export class ByteQueue implements AsyncIterable<Buffer> {
   fail(e: Error): void {
     this.error ??= e;
     this.wakeReader?.();
-    for (const wake of this.roomWaiters.splice(0)) wake();
+    for (const r of this.roomWaiters.splice(0)) r();
   }
 
   get failed(): boolean {
@@ -49,7 +50,7 @@ export class ByteQueue implements AsyncIterable<Buffer> {
       const b = this.chunks.shift();
       if (b) {
         this.queued -= b.length;
-        if (this.queued <= MAX_QUEUED) for (const wake of this.roomWaiters.splice(0)) wake();
+        if (this.queued <= MAX_QUEUED) for (const r of this.roomWaiters.splice(0)) r();
         yield b;
         continue;
       }

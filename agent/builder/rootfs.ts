@@ -12,6 +12,7 @@
  * from images, so they are treated as data, never as host paths.
  */
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { unlessErrno } from '../errors';
 import { isOpaqueDir, isWhiteout } from '../runtime/containers/diff';
 
 /** How many symlinks one lookup may follow (Linux's limit). */
@@ -32,11 +33,7 @@ export interface Resolved {
 }
 
 function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
+  return unlessErrno(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG'], () => lstatSync(p));
 }
 
 export class MergedTree {

@@ -13,13 +13,12 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import type { ImageSummary } from '../../protocol';
 import type { PeerCred } from '../../native';
 import { BerthError, ErrorCode, systemError } from '../errors';
-import { hostPlatform, platformString, selectManifest } from '../registry/platform';
-import { chainIds, type ImageRecord } from '../store/store';
+import { hostPlatform, platformString, selectManifest } from '../oci/platform';
+import { chainIds, type ImageRecord, type Store } from '../store/store';
 import { checkCallerAccess } from './access';
-import { decompressingSource } from './decompress';
+import { decompressingSource } from '../oci/decompress';
 import {
   MAX_CONFIG_BYTES,
   MAX_MANIFEST_BYTES,
@@ -31,11 +30,12 @@ import {
   parseManifestDocument,
   type Descriptor,
   type ImageManifest,
-} from './oci';
-import { ensureLayers } from './pull';
-import { familiarName, formatReference, parseReference, withDefaultTag } from './reference';
-import type { ImageService } from './service';
-import { readTar } from './tar';
+} from '../oci';
+import { ensureLayers } from './ensureLayers';
+import { familiarName, formatReference, type ImageReference, parseReference, withDefaultTag } from '../oci/reference';
+import type { EventHub } from '../events';
+import { type ImageCatalog, newImageRecord } from './catalog';
+import { readTar } from '../oci/tar';
 
 interface Staged {
   file: string;
@@ -52,92 +52,103 @@ interface ImageToImport {
 
 const OPERATION = 'load';
 
-/**
- * `peer`: who asked (over the socket); a caller other than root may only load a file it could read
- * itself. The server should pass the connection's peer.
- */
-export async function loadImages(svc: ImageService, path: string, peer?: PeerCred): Promise<{ images: ImageSummary[]; tags: string[] }> {
-  const { store } = svc;
-  checkCallerAccess(OPERATION, path, 'read', peer);
-  const stage = store.tempPath('load');
-  try {
-    mkdirSync(stage, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw systemError(OPERATION, err, { path: stage });
-  }
-  try {
-    const files = await stageArchive(path, stage);
-    const images = files.has('manifest.json') ? dockerArchive(files, path) : ociLayout(files, path);
-    if (images.length === 0) throw invalid(path, 'the archive holds no image');
+export interface LoaderDeps {
+  store: Store;
+  catalog: ImageCatalog;
+  events: EventHub;
+}
 
-    const summaries: ImageSummary[] = [];
-    const allTags: string[] = [];
-    for (const img of images) {
-      const configBytes = store.hasBlob(img.configDigest)
-        ? store.readBlob(img.configDigest)
-        : readFileSync(files.get(byDigest(files, img.configDigest, path))!.file);
-      const config = parseConfig(configBytes, { operation: OPERATION, path });
-      checkConfigMatchesManifest(config, img.manifest, { operation: OPERATION, path });
-      const diffIds = config.rootfs.diff_ids;
-      const blobs = [img.configDigest, ...img.manifest.layers.map((l) => l.digest)];
-      const chains = chainIds(diffIds);
-      const manifestDigest = digestOf(img.manifestBytes);
-      // Leased before the blobs land, so a concurrent gc cannot take them before the image is
-      // recorded; on failure the lease goes and gc takes back whatever no image uses.
-      const release = store.lease([...chains, ...blobs, manifestDigest]);
-      let recorded = false;
-      try {
-        // Move verified blobs into the store; a blob already there is left as is.
-        for (const d of blobs) {
-          if (!store.hasBlob(d)) store.commitBlobFile(files.get(byDigest(files, d, path))!.file, d);
-        }
-        if (!store.hasBlob(manifestDigest)) store.putBlob(manifestDigest, img.manifestBytes);
-        try {
-          await ensureLayers(store, undefined, undefined, img.manifest.layers, diffIds, chains, {});
-        } catch (err) {
-          // Say which archive the bad layer came from; the code and details stay the unpacker's.
-          if (err instanceof BerthError) {
-            throw new BerthError(err.code, `load ${path}: ${err.message}`, { ...err.data, path: err.data.path ?? path }, { cause: err });
-          }
-          throw err;
-        }
-        const rec = await store.locked(() => {
-          const now = new Date().toISOString();
-          const rec: ImageRecord = store.readImage(img.configDigest) ?? {
-            id: img.configDigest,
-            manifestDigest,
-            manifestMediaType: img.manifest.mediaType,
-            repoDigests: [],
-            layers: img.manifest.layers.map((l, i) => ({
-              digest: l.digest,
-              mediaType: l.mediaType,
-              size: l.size,
-              diffId: diffIds[i],
-              chainId: chains[i],
-            })),
-            added: now,
-            lastTagTime: '',
-          };
-          store.writeImage(rec);
-          for (const t of img.tags) svc.setTag(t, rec);
-          return rec;
-        });
-        recorded = true;
-        for (const t of img.tags) {
-          allTags.push(t);
-          svc.emit('load', rec.id, { name: familiarName(parseReference(t)) });
-        }
-        if (img.tags.length === 0) svc.emit('load', rec.id, {});
-        summaries.push(svc.summary(rec));
-      } finally {
-        release();
-        // A refused image leaves none of its blobs (or layers) behind.
-        if (!recorded) await store.locked(() => store.gc()).catch(() => undefined);
-      }
+/** What a load recorded: the images (in archive order) and the tags it set. */
+export interface Loaded {
+  records: ImageRecord[];
+  tags: string[];
+}
+
+export class Loader {
+  constructor(private readonly deps: LoaderDeps) {}
+
+  /**
+   * `peer`: who asked (over the socket); a caller other than root may only load a file it could read
+   * itself. The server should pass the connection's peer.
+   */
+  async load(path: string, peer?: PeerCred): Promise<Loaded> {
+    const { store, catalog, events } = this.deps;
+    checkCallerAccess(OPERATION, path, 'read', peer);
+    const stage = store.tempPath('load');
+    try {
+      mkdirSync(stage, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw systemError(OPERATION, err, { path: stage });
     }
-    return { images: summaries, tags: allTags };
-  } finally {
-    rmSync(stage, { recursive: true, force: true });
+    try {
+      const files = await stageArchive(path, stage);
+      const images = files.has('manifest.json') ? dockerArchive(files, path) : ociLayout(files, path);
+      if (images.length === 0) throw invalid(path, 'the archive holds no image');
+
+      const records: ImageRecord[] = [];
+      const allTags: string[] = [];
+      for (const img of images) {
+        const configBytes = store.hasBlob(img.configDigest)
+          ? store.readBlob(img.configDigest)
+          : readFileSync(files.get(byDigest(files, img.configDigest, path))!.file);
+        const config = parseConfig(configBytes, { operation: OPERATION, path });
+        checkConfigMatchesManifest(config, img.manifest, { operation: OPERATION, path });
+        const diffIds = config.rootfs.diff_ids;
+        const blobs = [img.configDigest, ...img.manifest.layers.map((l) => l.digest)];
+        const chains = chainIds(diffIds);
+        const manifestDigest = digestOf(img.manifestBytes);
+        // Leased before the blobs land, so a concurrent gc cannot take them before the image is
+        // recorded; on failure the lease goes and gc takes back whatever no image uses.
+        const release = store.lease([...chains, ...blobs, manifestDigest]);
+        let recorded = false;
+        try {
+          // Move verified blobs into the store; a blob already there is left as is.
+          for (const d of blobs) {
+            if (!store.hasBlob(d)) store.commitBlobFile(files.get(byDigest(files, d, path))!.file, d);
+          }
+          if (!store.hasBlob(manifestDigest)) store.putBlob(manifestDigest, img.manifestBytes);
+          try {
+            await ensureLayers(store, undefined, undefined, img.manifest.layers, diffIds, chains, {});
+          } catch (err) {
+            // Say which archive the bad layer came from; the code and details stay the unpacker's.
+            if (err instanceof BerthError) {
+              throw new BerthError(err.code, `load ${path}: ${err.message}`, { ...err.data, path: err.data.path ?? path }, { cause: err });
+            }
+            throw err;
+          }
+          const rec = await store.locked(() => {
+            const rec: ImageRecord =
+              store.readImage(img.configDigest) ??
+              newImageRecord({
+                id: img.configDigest,
+                manifestDigest,
+                manifestMediaType: img.manifest.mediaType,
+                layers: img.manifest.layers,
+                diffIds,
+                chains,
+              });
+            store.writeImage(rec);
+            for (const t of img.tags) catalog.setTag(t, rec);
+            return rec;
+          });
+          recorded = true;
+          for (const t of img.tags) {
+            allTags.push(t);
+            events.emit('image', 'load', rec.id, { name: familiarName(parseReference(t)) });
+          }
+          if (img.tags.length === 0) events.emit('image', 'load', rec.id, {});
+          records.push(rec);
+        } finally {
+          release();
+          // A refused image leaves none of its blobs (or layers) behind.
+          // Best effort (the refusal is the error to report); gc at the next start takes what is left.
+          if (!recorded) await store.locked(() => store.gc()).catch(() => undefined);
+        }
+      }
+      return { records, tags: allTags };
+    } finally {
+      rmSync(stage, { recursive: true, force: true });
+    }
   }
 }
 
@@ -327,7 +338,7 @@ function byDigest(files: Map<string, Staged>, digest: string, path: string): str
 
 function normaliseTag(t: unknown, path: string): string {
   if (typeof t !== 'string') throw invalid(path, 'a tag is not a string');
-  let ref;
+  let ref: ImageReference;
   try {
     ref = withDefaultTag(parseReference(t));
   } catch (err) {
