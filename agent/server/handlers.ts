@@ -160,6 +160,8 @@ import {
 } from '../../protocol';
 import { workspaceDown, workspaceStatus, workspaceUp } from '../workspace/service';
 import type { WorkspacePortWatcher } from '../workspace/ports';
+import { presentContainer, presentContainerSummary } from '../presenters/containers';
+import { presentVolume } from '../presenters/volumes';
 
 /** The input an attached process may have waiting in the agent before more is dropped. */
 const MAX_PENDING_INPUT = 1 << 20;
@@ -415,9 +417,11 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   on<RemoveContainerParams, void>(RemoveContainerRequest, 'remove container', (params) =>
     containers.remove(requireString(params, 'container', 'remove container'), params.force === true, params.volumes === true),
   );
-  on<ListContainersParams, ContainerSummary[]>(ListContainersRequest, 'list containers', (params) => containers.list(params.all === true));
+  on<ListContainersParams, ContainerSummary[]>(ListContainersRequest, 'list containers', (params) =>
+    containers.views(params.all === true).map(presentContainerSummary),
+  );
   on<ContainerRefParams, ContainerInspect>(InspectContainerRequest, 'inspect container', (params) =>
-    containers.inspect(requireString(params, 'container', 'inspect container')),
+    presentContainer(containers.view(requireString(params, 'container', 'inspect container'))),
   );
   on<WaitContainerParams, WaitContainerResult>(WaitContainerRequest, 'wait container', (params, token) => {
     const container = requireString(params, 'container', 'wait container');
@@ -611,11 +615,11 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     ) {
       throw invalid('create volume', '"labels" must be an object of strings');
     }
-    return containers.volumes.create(optionalString(params, 'name', 'create volume') || undefined, labels ?? undefined);
+    return presentVolume(containers.volumes.create(optionalString(params, 'name', 'create volume') || undefined, labels ?? undefined));
   });
-  on<Record<string, never>, Volume[]>(ListVolumesRequest, 'list volumes', () => containers.volumes.list());
+  on<Record<string, never>, Volume[]>(ListVolumesRequest, 'list volumes', () => containers.volumes.list().map(presentVolume));
   on<VolumeRefParams, Volume>(InspectVolumeRequest, 'inspect volume', (params) =>
-    containers.volumes.inspect(requireString(params, 'name', 'inspect volume')),
+    presentVolume(containers.volumes.inspect(requireString(params, 'name', 'inspect volume'))),
   );
   on<VolumeRefParams, void>(RemoveVolumeRequest, 'remove volume', (params) =>
     containers.volumes.remove(requireString(params, 'name', 'remove volume')),

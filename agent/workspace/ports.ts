@@ -50,6 +50,7 @@ import { BerthError, ErrorCode } from '../errors';
 import type { ContainerService } from '../runtime/containers/service';
 import { openNetnsProxy, openProxy, type Proxy } from '../runtime/network/proxy';
 import { LABEL_WORKSPACE } from './service';
+import { presentContainer, presentContainerSummary } from '../presenters/containers';
 
 /** Between two passes over a container's listeners. */
 export const POLL_MS = 1000;
@@ -207,7 +208,7 @@ export class WorkspacePortWatcher {
   start(): void {
     if (this.unsubscribe) return;
     this.unsubscribe = this.containers.events.on((e) => this.onEvent(e));
-    for (const c of this.containers.list(false)) if (c.Labels?.[LABEL_WORKSPACE]) this.watch(c.Id);
+    for (const c of this.containers.views(false).map(presentContainerSummary)) if (c.Labels?.[LABEL_WORKSPACE]) this.watch(c.Id);
   }
 
   private onEvent(e: BerthEvent): void {
@@ -221,7 +222,7 @@ export class WorkspacePortWatcher {
     if (this.watches.has(id)) return;
     let ins;
     try {
-      ins = this.containers.inspect(id);
+      ins = presentContainer(this.containers.view(id));
     } catch {
       return; // removed meanwhile
     }

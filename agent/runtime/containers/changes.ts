@@ -158,7 +158,7 @@ function imageLayersOf(svc: ContainerService, rec: ContainerRecord): ChangesImag
   let digests: string[] = [];
   let steps: { createdBy: string }[] = [];
   try {
-    const img = svc.images.lookup(rec.image, 'container changes');
+    const img = svc.images.lookup(rec.image.id, 'container changes');
     digests = img.layers.map((l) => l.digest);
     steps = layerHistory(svc.images.config(img).history, img.layers.length);
   } catch {

@@ -361,21 +361,21 @@ export async function commitContainer(svc: ContainerService, p: CommitParams): P
     tagName = formatReference(ref);
     familiar = familiarName(ref);
   }
-  const parent = store.readImage(rec.image);
+  const parent = store.readImage(rec.image.id);
   if (!parent)
-    throw new BerthError(ErrorCode.NotFound, `${OP}: image ${rec.image} of container ${rec.name} is no longer in the store`, {
+    throw new BerthError(ErrorCode.NotFound, `${OP}: image ${rec.image.id} of container ${rec.name} is no longer in the store`, {
       operation: OP,
     });
   const parentConfig = JSON.parse(store.readBlob(parent.id).toString('utf8')) as Json;
   const runConfig: RunConfig = { ...((parentConfig.config as RunConfig | undefined) ?? {}) };
   Object.assign(runConfig, {
-    Cmd: rec.config.Cmd,
-    Entrypoint: rec.config.Entrypoint,
-    Env: rec.config.Env,
-    WorkingDir: rec.config.WorkingDir,
-    User: rec.config.User,
-    Labels: rec.config.Labels,
-    ...(rec.config.StopSignal ? { StopSignal: rec.config.StopSignal } : {}),
+    Cmd: rec.process.cmd,
+    Entrypoint: rec.process.entrypoint,
+    Env: rec.process.env,
+    WorkingDir: rec.process.workingDir,
+    User: rec.process.user,
+    Labels: rec.labels,
+    ...(rec.process.stopSignal ? { StopSignal: rec.process.stopSignal } : {}),
   });
   applyChanges(runConfig, p.changes ?? []);
 

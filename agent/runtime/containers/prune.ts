@@ -36,19 +36,19 @@ export function treeSize(path: string): number {
 /** `container/prune`. */
 export async function pruneContainers(svc: ContainerService): Promise<PruneResult> {
   const out: PruneResult = { Deleted: [], Untagged: [], SpaceReclaimed: 0 };
-  for (const c of svc.list(true)) {
-    if (c.State === 'running') continue;
-    const rec = svc.tryFind(c.Id);
+  for (const { record } of svc.views(true)) {
+    if (record.state.status === 'running') continue;
+    const rec = svc.tryFind(record.id);
     if (!rec) continue;
     const size = treeSize(svc.runtimeOf(rec).dir);
     try {
-      await svc.remove(c.Id);
+      await svc.remove(record.id);
     } catch (e) {
       // Started or removed meanwhile: not pruned.
       if (e instanceof BerthError && (e.code === ErrorCode.Conflict || e.code === ErrorCode.NotFound)) continue;
       throw e;
     }
-    out.Deleted.push(c.Id);
+    out.Deleted.push(record.id);
     out.SpaceReclaimed += size;
   }
   return out;

@@ -1,11 +1,13 @@
 /**
  * The container service: the core's one front for containers (create, start, stop, kill, wait,
  * remove, list, inspect, logs), beside the image service. It owns the records under
- * `$BERTH_ROOT/containers/<id>/`, knows nothing of JSON-RPC, and reports changes as Docker-shaped
- * events through the agent's {@link EventHub}.
+ * `$BERTH_ROOT/containers/<id>/`, knows nothing of JSON-RPC or Docker's shapes (the presenters in
+ * agent/presenters/ make those from {@link ContainerView}s), and reports changes as events through
+ * the agent's {@link EventHub}.
  *
  * On disk, per container:
- *   config.json          the {@link ContainerRecord}, written atomically on every change
+ *   config.json          the {@link ContainerRecord} (record.ts), written atomically on every change;
+ *                        records of an older format are migrated and rewritten by init
  *   upper/ work/         overlayfs's writable layer and work dir (kept across stop/start)
  *   rootfs/              the empty host directory the helper mounts the overlay on, inside the
  *                        container's own mount namespace (it stays empty on the host)
@@ -35,16 +37,8 @@ import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, readdirSync, readF
 import { availableParallelism, hostname as osHostname, constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import type {
-  ContainerEventAction,
-  ContainerInspect,
-  ContainerState,
-  ContainerSummary,
-  CreateContainerParams,
-  LogLine,
-  WaitContainerResult,
-} from '../../../protocol';
-import { BerthError, ErrorCode, systemError } from '../../errors';
+import type { ContainerEventAction, CreateContainerParams, LogLine, WaitContainerResult } from '../../../protocol';
+import { BerthError, ErrorCode, isErrno, systemError } from '../../errors';
 import type { EventHub } from '../../events';
 import type { ImageService } from '../../image/service';
 import { mkdirp, writeFileAtomic } from '../../store/fsutil';
@@ -55,20 +49,18 @@ import { initPath } from '../../../native';
 import { launch, type ExitStatus, type LaunchedContainer } from '../helper';
 import { clearMonitorFiles, connectMonitor, readLeftovers } from '../monitor';
 import { buildLaunchPlan, resolveCapabilities } from '../plan';
-import { NetworkManager, networkConfig, validateNetwork, type NetworkContainer, type NetworkMode } from '../network';
+import { NetworkManager, networkConfig, validateNetwork, type NetworkContainer, type NetworkEndpoint, type NetworkMode } from '../network';
 import { initialHosts, resolvConfFor } from '../network/etc';
-import { bindingsFromDocker, dockerPortBindings, exposedPorts } from '../network/ports';
+import { exposedPorts } from '../network/ports';
 import type { BindMountSpec, ContainerSpec } from '../spec';
 import { checkName, parseBind, resolveProcess, resolveUser, userNamespaceOf, USERNS_AUTO } from './config';
 import { LogWriter, readLogs } from './logs';
 import { generateName } from './names';
 import { RootfsReader, type LayerFs } from './rootfs';
-import { parseVolumeBind, VolumeService, type VolumeMount } from '../volumes';
+import { parseVolumeBind, VolumeService } from '../volumes';
+import { CONTAINER_FORMAT, parseContainerRecord, RecordFormatError, type ContainerRecord, type HostBind } from './record';
 
-/** The host binds of a record's Binds (the others are volumes). */
-function hostBinds(binds: string[]): ReturnType<typeof parseBind>[] {
-  return binds.filter((b) => parseVolumeBind(b, 'start container') === undefined).map(parseBind);
-}
+export type { ContainerRecord } from './record';
 
 /** The image of a build step's container (see {@link ContainerService.create}). */
 export interface BuildBase {
@@ -95,7 +87,7 @@ function prepareUserns(dir: string, mode: string | undefined, layers: number): R
  * A host bind as the helper mounts it: with `idmap`, the container's user (or the ids given) maps
  * to the owner of the host path, read at each start.
  */
-function idmapped(b: ReturnType<typeof parseBind>, user: { uid: number; gid: number }): BindMountSpec {
+function idmapped(b: HostBind, user: { uid: number; gid: number }): BindMountSpec {
   const { idmap, ...rest } = b;
   if (!idmap) return rest;
   let owner: { uid: number; gid: number };
@@ -113,18 +105,6 @@ function idmapped(b: ReturnType<typeof parseBind>, user: { uid: number; gid: num
   };
 }
 
-/** Config's attach fields for records made before they were recorded. */
-const ATTACH_DEFAULTS: Partial<ContainerInspect['Config']> = {
-  Tty: false,
-  OpenStdin: false,
-  AttachStdin: false,
-  AttachStdout: true,
-  AttachStderr: true,
-  StdinOnce: false,
-};
-
-/** Docker's "never" time. */
-export const ZERO_TIME = '0001-01-01T00:00:00Z';
 /** Exit code recorded for a container the agent lost track of (Docker's for the same case). */
 const LOST_EXIT_CODE = 255;
 const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -132,23 +112,21 @@ const START_TIMEOUT_MS = 30_000;
 /** How long to wait for the last output after the helper reported the exit. */
 const DRAIN_MS = 2000;
 
-/** What `config.json` holds. */
-export interface ContainerRecord {
-  id: string;
-  name: string;
-  created: string;
-  /** Image ID and the reference as given. */
-  image: string;
-  imageRef: string;
-  /** The image's layer chain IDs, bottom first (as in its image record). */
-  layers: string[];
-  path: string;
-  args: string[];
-  config: ContainerInspect['Config'];
-  hostConfig: ContainerInspect['HostConfig'];
-  state: ContainerState;
-  /** Named and anonymous volumes it mounts (absent in records made before volumes). */
-  volumes?: VolumeMount[];
+/**
+ * A container as the presenters see it: its record and what only the running agent knows (for
+ * inspect and ps; agent/presenters/containers.ts).
+ */
+export interface ContainerView {
+  record: ContainerRecord;
+  running: boolean;
+  /** The overlay: the image's layer dirs topmost first, the writable layer and overlayfs's work dir. */
+  lowerDirs: string[];
+  upperDir: string;
+  workDir: string;
+  /** Each of record.mounts.volumes' data directory, in order. */
+  volumeSources: string[];
+  /** While it runs on the bridge: its address and the host ports its proxies listen on. */
+  endpoint?: NetworkEndpoint;
 }
 
 interface Live {
@@ -236,33 +214,35 @@ export class ContainerService {
     this.dir = join(store.root, 'containers');
     this.layout = opts.cgroups;
     this.log = opts.log ?? (() => {});
-    images.imageUsers = (imageId) => [...this.records.values()].filter((r) => r.image === imageId).map((r) => r.name);
+    images.imageUsers = (imageId) => [...this.records.values()].filter((r) => r.image.id === imageId).map((r) => r.name);
     this.volumes = new VolumeService(store.root, events, opts.layerFs);
     this.network = opts.network ?? new NetworkManager(store.root, networkConfig(undefined, join(store.root, 'settings.json')), this.log);
-    this.volumes.usedBy = (name) => [...this.records.values()].filter((r) => r.volumes?.some((v) => v.name === name)).map((r) => r.name);
+    this.volumes.usedBy = (name) =>
+      [...this.records.values()].filter((r) => r.mounts.volumes.some((v) => v.name === name)).map((r) => r.name);
   }
 
   /**
-   * Loads the records; containers recorded as running are marked exited and what is left of them
-   * killed (see the module comment). Call once, before serving.
+   * Records that could not be read at init (see {@link init}): the container's directory and why.
+   * Such a container is not served (nor removed); its directory is left as it is for a person.
+   */
+  readonly unreadable: { dir: string; reason: string }[] = [];
+
+  /**
+   * Loads the records, migrating those of an older format (rewritten atomically in the current
+   * one: record.ts); containers recorded as running are taken over or marked exited (see the
+   * module comment). Volumes are migrated first. A record that cannot be read or migrated is
+   * logged, listed in {@link unreadable} and left on disk untouched. Call once, before serving.
    */
   async init(): Promise<void> {
     mkdirp(this.dir);
+    this.volumes.migrate((m) => this.log(m));
     for (const id of readdirSync(this.dir)) {
       if (!/^[0-9a-f]{64}$/.test(id)) continue;
-      const path = join(this.dir, id, 'config.json');
-      let rec: ContainerRecord;
-      try {
-        rec = JSON.parse(readFileSync(path, 'utf8')) as ContainerRecord;
-      } catch (e) {
-        // A create that died before its record was written: nothing refers to the directory.
-        this.log(`removing container directory ${id} without a readable record (${(e as Error).message})`);
-        this.store.discard(join(this.dir, id));
-        continue;
-      }
+      const rec = this.load(id);
+      if (!rec) continue;
       this.records.set(rec.id, rec);
       this.leases.set(rec.id, this.store.lease(rec.layers));
-      if (rec.state.Status === 'running') await this.reattach(rec);
+      if (rec.state.status === 'running') await this.reattach(rec);
       else await this.killLeftovers(rec.id);
     }
     // Networks: addresses of containers that are gone are released, the namespaces and veths of
@@ -285,14 +265,65 @@ export class ContainerService {
     await this.network.restore(running);
   }
 
-  /** What the network hooks need of a record (records made before networking are "none"). */
+  /**
+   * Reads container `id`'s record, migrating (and rewriting) one of an older format. Undefined
+   * when there is none to serve: a directory without a record (a create that died before writing
+   * it) is removed; a record that cannot be read or migrated is reported and left alone.
+   */
+  private load(id: string): ContainerRecord | undefined {
+    const path = join(this.dir, id, 'config.json');
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw systemError('load containers', e, { path });
+      this.log(`removing container directory ${id}: it has no record (a create that did not finish)`);
+      this.store.discard(join(this.dir, id));
+      return undefined;
+    }
+    const unreadable = (reason: string) => {
+      this.log(
+        `container ${id.slice(0, 12)}: its record ${path} cannot be read: ${reason}; the container is not loaded and its directory is left as it is`,
+      );
+      this.unreadable.push({ dir: join(this.dir, id), reason });
+      return undefined;
+    };
+    if (text.length === 0) {
+      // An empty file is what a crash between create and the record's fsync leaves: nothing refers to it.
+      this.log(`removing container directory ${id}: its record is empty (a create that did not finish)`);
+      this.store.discard(join(this.dir, id));
+      return undefined;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      return unreadable(`not JSON (${(e as Error).message})`);
+    }
+    let parsed: ReturnType<typeof parseContainerRecord>;
+    try {
+      parsed = parseContainerRecord(raw);
+    } catch (e) {
+      if (!(e instanceof RecordFormatError)) throw e;
+      return unreadable(e.message);
+    }
+    const { record, migrated } = parsed;
+    if (record.id !== id) return unreadable(`it names container ${record.id.slice(0, 80)}, not the directory's ${id}`);
+    if (migrated) {
+      this.save(record);
+      this.log(`container ${id.slice(0, 12)} (${record.name}): record migrated to format ${CONTAINER_FORMAT}`);
+    }
+    return record;
+  }
+
+  /** What the network hooks need of a record. */
   private networkOf(rec: ContainerRecord): NetworkContainer {
     return {
       id: rec.id,
       name: rec.name,
-      hostname: rec.config.Hostname,
-      mode: networkModeOf(rec),
-      ports: bindingsFromDocker(rec.hostConfig.PortBindings),
+      hostname: rec.hostname,
+      mode: rec.network.mode,
+      ports: rec.network.ports,
       hostsPath: join(this.containerDir(rec.id), 'hosts'),
     };
   }
@@ -306,7 +337,7 @@ export class ContainerService {
     const short = `${rec.name} (${rec.id.slice(0, 12)})`;
     let launched: LaunchedContainer | undefined;
     try {
-      launched = await connectMonitor(dir, rec.state.Pid);
+      launched = await connectMonitor(dir, rec.state.pid);
     } catch {
       /* no monitor listens: see below */
     }
@@ -338,15 +369,14 @@ export class ContainerService {
     else this.log(`container ${short} was running, but its monitor is gone: marking it exited`);
     rec.state = {
       ...rec.state,
-      Status: 'exited',
-      Running: false,
-      Pid: 0,
-      ExitCode: exit ? exit.code : LOST_EXIT_CODE,
-      FinishedAt: new Date().toISOString(),
-      Error: exit ? '' : "the container's monitor went away (killed, or the machine restarted)",
+      status: 'exited',
+      pid: 0,
+      exitCode: exit ? exit.code : LOST_EXIT_CODE,
+      finishedAt: new Date().toISOString(),
+      error: exit ? '' : "the container's monitor went away (killed, or the machine restarted)",
     };
     this.save(rec, false);
-    if (rec.hostConfig.AutoRemove) {
+    if (rec.autoRemove) {
       try {
         this.removeRecord(rec, true);
       } catch (e) {
@@ -403,7 +433,7 @@ export class ContainerService {
   }
 
   private emit(action: ContainerEventAction, rec: ContainerRecord, extra: Record<string, string> = {}): void {
-    this.events.emit('container', action, rec.id, { name: rec.name, image: rec.imageRef, ...extra });
+    this.events.emit('container', action, rec.id, { name: rec.name, image: rec.image.reference, ...extra });
   }
 
   /** Finds a container by full ID, name ("web" or "/web") or unique ID prefix. */
@@ -455,8 +485,8 @@ export class ContainerService {
           mountPoint: join(dir, 'rootfs'),
         },
         mounts: [
-          ...hostBinds(rec.hostConfig.Binds).map(({ idmap: _idmap, ...b }) => b), // cp writes as root, unmapped
-          ...(rec.volumes ?? []).map((v) => ({ source: this.volumes.dataDir(v.name), target: v.destination, readOnly: v.readOnly })),
+          ...rec.mounts.binds.map(({ idmap: _idmap, ...b }) => b), // cp writes as root, unmapped
+          ...rec.mounts.volumes.map((v) => ({ source: this.volumes.dataDir(v.name), target: v.destination, readOnly: v.readOnly })),
         ],
         etcFiles: { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') },
       },
@@ -519,7 +549,7 @@ export class ContainerService {
       if (dest.startsWith('/') && !covered.has(dest) && !dest.split('/').includes('..'))
         volumeSpecs.push({ destination: dest, readOnly: false });
     }
-    const limits = this.limitsOf(p);
+    const limits = limitsOf({ memoryBytes: p.memory ?? 0, nanoCpus: p.nanoCpus ?? 0, pids: p.pidsLimit ?? 0 });
     try {
       validateLimits(limits, availableParallelism());
     } catch (e) {
@@ -559,57 +589,41 @@ export class ContainerService {
       name = generateName((n) => [...this.records.values()].some((r) => r.name === n));
     }
 
+    const binds = (p.binds ?? []).filter((b) => parseVolumeBind(b, op) === undefined).map(parseBind);
     const rec: ContainerRecord = {
+      formatVersion: CONTAINER_FORMAT,
       id,
       name,
-      created: new Date().toISOString(),
-      image: image.id,
-      imageRef: p.image,
+      createdAt: new Date().toISOString(),
+      image: { id: image.id, reference: p.image },
       layers: image.layers.map((l) => l.chainId),
-      path: proc.args[0],
-      args: proc.args.slice(1),
-      config: {
-        Hostname: hostname,
-        Env: proc.env,
-        Cmd: proc.cmd,
-        Entrypoint: proc.entrypoint,
-        WorkingDir: proc.workingDirSpec,
-        User: proc.userSpec,
-        Image: p.image,
-        Labels: { ...(imageConfig.Labels ?? {}), ...(p.labels ?? {}) },
-        StopSignal: imageConfig.StopSignal ?? '',
-        Tty: p.tty === true,
-        OpenStdin: p.openStdin === true,
-        AttachStdin: p.openStdin === true,
-        AttachStdout: true,
-        AttachStderr: true,
-        StdinOnce: p.openStdin === true && p.stdinOnce === true,
-        ExposedPorts: exposedPorts(imageConfig.ExposedPorts, net.bindings),
+      process: {
+        path: proc.args[0],
+        args: proc.args.slice(1),
+        entrypoint: proc.entrypoint,
+        cmd: proc.cmd,
+        env: proc.env,
+        workingDir: proc.workingDirSpec,
+        user: proc.userSpec,
+        tty: p.tty === true,
+        openStdin: p.openStdin === true,
+        stdinOnce: p.openStdin === true && p.stdinOnce === true,
+        stopSignal: imageConfig.StopSignal ?? '',
+        init: p.init === true,
       },
-      hostConfig: {
-        Binds: [...(p.binds ?? [])],
-        Memory: p.memory ?? 0,
-        NanoCpus: p.nanoCpus ?? 0,
-        PidsLimit: p.pidsLimit ?? 0,
-        Privileged: p.privileged === true,
-        CapAdd: [...(p.capAdd ?? [])],
-        CapDrop: [...(p.capDrop ?? [])],
-        AutoRemove: p.autoRemove === true,
-        ...(p.init ? { Init: true } : {}),
-        ...(p.userns === 'auto' ? { UsernsMode: 'auto' } : {}),
-        NetworkMode: net.mode,
-        PortBindings: dockerPortBindings(net.bindings),
+      hostname,
+      labels: { ...(imageConfig.Labels ?? {}), ...(p.labels ?? {}) },
+      mounts: { given: [...(p.binds ?? [])], binds, volumes: [] },
+      limits: { memoryBytes: p.memory ?? 0, nanoCpus: p.nanoCpus ?? 0, pids: p.pidsLimit ?? 0 },
+      security: {
+        privileged: p.privileged === true,
+        capAdd: [...(p.capAdd ?? [])],
+        capDrop: [...(p.capDrop ?? [])],
+        userns: p.userns === 'auto' ? 'auto' : 'host',
       },
-      state: {
-        Status: 'created',
-        Running: false,
-        Pid: 0,
-        ExitCode: 0,
-        OOMKilled: false,
-        StartedAt: ZERO_TIME,
-        FinishedAt: ZERO_TIME,
-        Error: '',
-      },
+      autoRemove: p.autoRemove === true,
+      network: { mode: net.mode, ports: net.bindings, exposed: Object.keys(exposedPorts(imageConfig.ExposedPorts, net.bindings)) },
+      state: { status: 'created', pid: 0, exitCode: 0, oomKilled: false, error: '' },
     };
     // The address first (a full subnet is a Conflict before anything is made); released again
     // below if what follows fails.
@@ -617,13 +631,13 @@ export class ContainerService {
     // Volumes: created when missing, and seeded from the image when new.
     const made: string[] = [];
     try {
-      rec.volumes = volumeSpecs.map((v) => {
+      rec.mounts.volumes = volumeSpecs.map((v) => {
         const { volume, created } = this.volumes.ensure(v.name, { anonymous: v.name === undefined, operation: op });
         if (created) {
-          made.push(volume.Name);
-          this.volumes.seed(volume.Name, lowerDirs, v.destination);
+          made.push(volume.record.name);
+          this.volumes.seed(volume.record.name, lowerDirs, v.destination);
         }
-        return { name: volume.Name, destination: v.destination, readOnly: v.readOnly, anonymous: v.name === undefined };
+        return { name: volume.record.name, destination: v.destination, readOnly: v.readOnly, anonymous: v.name === undefined };
       });
     } catch (e) {
       for (const n of made) {
@@ -663,14 +677,6 @@ export class ContainerService {
     return { Id: id, Name: name };
   }
 
-  private limitsOf(p: Pick<CreateContainerParams, 'memory' | 'nanoCpus' | 'pidsLimit'>): Limits {
-    const limits: Limits = {};
-    if (p.memory) limits.memoryBytes = p.memory;
-    if (p.nanoCpus) limits.cpus = p.nanoCpus / 1e9;
-    if (p.pidsLimit && p.pidsLimit > 0) limits.pidsLimit = p.pidsLimit;
-    return limits;
-  }
-
   // --- start -----------------------------------------------------------------------------------
 
   /**
@@ -702,19 +708,19 @@ export class ContainerService {
   /** Attaches `stream` to a running container (already subscribed when `subscribed`). */
   private streamHandle(rec: ContainerRecord, live: Live, stream: StartStream, subscribed = false): StreamHandle {
     if (!subscribed) live.outputs.add(stream.onOutput);
-    const stdin = rec.config.OpenStdin ? live.launched.stdin : null;
+    const stdin = rec.process.openStdin ? live.launched.stdin : null;
     let detached = false;
     return {
       write: (d) => void (stdin && !stdin.destroyed && !stdin.writableEnded && stdin.write(d)),
       end: () => void (stdin && !stdin.destroyed && stdin.end()),
-      resize: (r, c) => (rec.config.Tty ? live.launched.resize(r, c) : undefined),
+      resize: (r, c) => (rec.process.tty ? live.launched.resize(r, c) : undefined),
       pending: () => stdin?.writableLength ?? 0,
       done: live.done,
       detach: () => {
         if (detached) return;
         detached = true;
         live.outputs.delete(stream.onOutput);
-        if (rec.config.StdinOnce && stdin && !stdin.destroyed) stdin.end();
+        if (rec.process.stdinOnce && stdin && !stdin.destroyed) stdin.end();
       },
     };
   }
@@ -724,11 +730,11 @@ export class ContainerService {
     const dir = this.containerDir(rec.id);
     for (const c of rec.layers) {
       if (!this.store.hasLayer(c))
-        throw new BerthError(ErrorCode.NotFound, `${op}: layer ${c} of image ${rec.image} is missing from the store`, { operation: op });
+        throw new BerthError(ErrorCode.NotFound, `${op}: layer ${c} of image ${rec.image.id} is missing from the store`, { operation: op });
     }
     // Written without fsync at create (they cost a disk flush each): after a power loss, write
     // again whichever came back missing or empty.
-    writeEtcFiles(dir, rec.config.Hostname, true, networkModeOf(rec));
+    writeEtcFiles(dir, rec.hostname, true, rec.network.mode);
     const lowerDirs = rec.layers.map((c) => this.store.layerDiffDir(c)).reverse();
     const upper = join(dir, 'upper');
     let cgroup: ContainerCgroup | undefined;
@@ -736,18 +742,11 @@ export class ContainerService {
     let netUp = false;
     try {
       // The user is looked up at each start, in the container's own files (its upper layer too).
-      const user = resolveUser(rec.config.User, new RootfsReader([upper, ...lowerDirs], this.opts.layerFs));
+      const user = resolveUser(rec.process.user, new RootfsReader([upper, ...lowerDirs], this.opts.layerFs));
       const layout = this.cgroups();
       const name = `berth/${rec.id}`;
       await this.killLeftovers(rec.id);
-      cgroup = ContainerCgroup.create(
-        layout,
-        name,
-        this.limitsOf({ memory: rec.hostConfig.Memory, nanoCpus: rec.hostConfig.NanoCpus, pidsLimit: rec.hostConfig.PidsLimit }),
-        {
-          allowAllDevices: rec.hostConfig.Privileged,
-        },
-      );
+      cgroup = ContainerCgroup.create(layout, name, limitsOf(rec.limits), { allowAllDevices: rec.security.privileged });
       logs = new LogWriter(dir);
       if (attach) logs.subscribe(attach);
       // The network before the launch: the process starts inside it (bridge), or in a fresh
@@ -759,26 +758,25 @@ export class ContainerService {
       const spec: ContainerSpec = {
         id: rec.id,
         rootfs: { lowerDirs, upperDir: upper, workDir: join(dir, 'work'), mountPoint: join(dir, 'rootfs') },
-        process: { args: [rec.path, ...rec.args], env: rec.config.Env, cwd: rec.config.WorkingDir || '/', user },
-        hostname: rec.config.Hostname,
-        capAdd: rec.hostConfig.CapAdd,
-        capDrop: rec.hostConfig.CapDrop,
-        userNamespace: prepareUserns(dir, rec.hostConfig.UsernsMode, lowerDirs.length),
-        privileged: rec.hostConfig.Privileged,
+        process: { args: [rec.process.path, ...rec.process.args], env: rec.process.env, cwd: rec.process.workingDir || '/', user },
+        hostname: rec.hostname,
+        capAdd: rec.security.capAdd,
+        capDrop: rec.security.capDrop,
+        userNamespace: prepareUserns(dir, rec.security.userns, lowerDirs.length),
+        privileged: rec.security.privileged,
         network: netc.mode === 'host' ? 'host' : 'private',
         netns: netnsPath,
         mounts: [
-          ...hostBinds(rec.hostConfig.Binds).map((b) => idmapped(b, user)),
-          ...(rec.volumes ?? []).map((v) => ({ source: this.volumes.dataDir(v.name), target: v.destination, readOnly: v.readOnly })),
+          ...rec.mounts.binds.map((b) => idmapped(b, user)),
+          ...rec.mounts.volumes.map((v) => ({ source: this.volumes.dataDir(v.name), target: v.destination, readOnly: v.readOnly })),
         ],
         etcFiles: { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') },
         cgroupProcs: cgroup.procsFiles(),
-        monitor: { dir, stdin: rec.config.OpenStdin === true },
-        ...(rec.hostConfig.Init ? { init: initPath() } : {}),
+        monitor: { dir, stdin: rec.process.openStdin },
+        ...(rec.process.init ? { init: initPath() } : {}),
         cgroupfs: cgroupFsOf(layout),
       };
-      const tty = rec.config.Tty === true;
-      if (tty) spec.process.terminal = { rows: stream?.rows || 24, cols: stream?.cols || 80 };
+      if (rec.process.tty) spec.process.terminal = { rows: stream?.rows || 24, cols: stream?.cols || 80 };
       clearMonitorFiles(dir);
       const launched = await launch(buildLaunchPlan(spec), undefined, { timeoutMs: START_TIMEOUT_MS });
       const live = this.adopt(rec, launched, cgroup, logs, true, stream);
@@ -787,7 +785,7 @@ export class ContainerService {
       logs?.close();
       if (netUp) await this.network.tearDown(rec.id);
       if (cgroup) await cgroup.destroy().catch(() => undefined);
-      rec.state = { ...rec.state, Error: (e as Error).message };
+      rec.state = { ...rec.state, error: (e as Error).message };
       this.save(rec, false);
       throw e;
     }
@@ -806,7 +804,7 @@ export class ContainerService {
     fresh: boolean,
     stream?: StartStream,
   ): Live {
-    const tty = rec.config.Tty === true;
+    const tty = rec.process.tty;
     launched.stdin?.on('error', () => {
       /* the container is gone; its exit tells */
     });
@@ -837,17 +835,16 @@ export class ContainerService {
     this.live.set(rec.id, live);
     if (fresh) {
       rec.state = {
-        Status: 'running',
-        Running: true,
-        Pid: launched.pid,
-        ExitCode: 0,
-        OOMKilled: false,
-        StartedAt: new Date().toISOString(),
-        FinishedAt: rec.state.FinishedAt,
-        Error: '',
+        status: 'running',
+        pid: launched.pid,
+        exitCode: 0,
+        oomKilled: false,
+        startedAt: new Date().toISOString(),
+        ...(rec.state.finishedAt ? { finishedAt: rec.state.finishedAt } : {}),
+        error: '',
       };
       this.save(rec, false);
-      for (const v of rec.volumes ?? [])
+      for (const v of rec.mounts.volumes)
         this.volumes.emit('mount', v.name, { container: rec.id, destination: v.destination, 'read/write': String(!v.readOnly) });
       this.emit('start', rec);
     }
@@ -886,33 +883,28 @@ export class ContainerService {
     // Its processes are gone: the proxies close and the hosts files are rewritten now; the veth
     // and namespace go after the exit is reported (the next start and rm wait for it), unless the
     // container is removed right away (--rm).
-    await this.network.tearDown(
-      rec.id,
-      false,
-      rec.hostConfig.AutoRemove ? {} : { deferLinks: (links) => this.trackTeardown(rec.id, links) },
-    );
+    await this.network.tearDown(rec.id, false, rec.autoRemove ? {} : { deferLinks: (links) => this.trackTeardown(rec.id, links) });
     logs.close();
     this.live.delete(rec.id);
     rec.state = {
       ...rec.state,
-      Status: 'exited',
-      Running: false,
-      Pid: 0,
-      ExitCode: status.code,
-      OOMKilled: oom,
-      FinishedAt: new Date().toISOString(),
-      ...(status.lost ? { Error: "the container's monitor went away without reporting its exit" } : {}),
+      status: 'exited',
+      pid: 0,
+      exitCode: status.code,
+      oomKilled: oom,
+      finishedAt: new Date().toISOString(),
+      ...(status.lost ? { error: "the container's monitor went away without reporting its exit" } : {}),
     };
     if (this.records.has(rec.id)) this.save(rec, false);
-    for (const v of rec.volumes ?? []) this.volumes.emit('unmount', v.name, { container: rec.id });
+    for (const v of rec.mounts.volumes) this.volumes.emit('unmount', v.name, { container: rec.id });
     if (oom) this.emit('oom', rec);
     this.emit('die', rec, { exitCode: String(status.code) });
     if (live.stopping) this.emit('stop', rec);
-    const result: WaitContainerResult = { StatusCode: status.code, OOMKilled: oom, ...(rec.state.Error ? { Error: rec.state.Error } : {}) };
+    const result: WaitContainerResult = { StatusCode: status.code, OOMKilled: oom, ...(rec.state.error ? { Error: rec.state.error } : {}) };
     const ws = this.waiters.get(rec.id);
     this.waiters.delete(rec.id);
     for (const w of ws ?? []) w(result);
-    if (rec.hostConfig.AutoRemove && this.records.has(rec.id)) {
+    if (rec.autoRemove && this.records.has(rec.id)) {
       try {
         this.removeRecord(rec, true);
       } catch (e) {
@@ -929,7 +921,7 @@ export class ContainerService {
     const live = this.live.get(rec.id);
     if (!live) return;
     live.stopping = true;
-    const [sig, num] = parseSignal(rec.config.StopSignal || 'SIGTERM', op);
+    const [sig, num] = parseSignal(rec.process.stopSignal || 'SIGTERM', op);
     this.emit('kill', rec, { signal: String(num) });
     live.launched.kill(sig);
     let timer: NodeJS.Timeout | undefined;
@@ -962,9 +954,9 @@ export class ContainerService {
     const rec = this.find(ref, op);
     if (condition === 'not-running' && !this.live.has(rec.id) && !this.starting.has(rec.id)) {
       return Promise.resolve({
-        StatusCode: rec.state.ExitCode,
-        OOMKilled: rec.state.OOMKilled,
-        ...(rec.state.Error ? { Error: rec.state.Error } : {}),
+        StatusCode: rec.state.exitCode,
+        OOMKilled: rec.state.oomKilled,
+        ...(rec.state.error ? { Error: rec.state.error } : {}),
       });
     }
     return new Promise((resolve, reject) => {
@@ -1019,7 +1011,7 @@ export class ContainerService {
     this.leases.delete(rec.id);
     this.emit('destroy', rec);
     if (!volumes) return;
-    for (const v of rec.volumes ?? []) {
+    for (const v of rec.mounts.volumes) {
       if (!v.anonymous) continue;
       try {
         this.volumes.remove(v.name);
@@ -1029,71 +1021,33 @@ export class ContainerService {
     }
   }
 
-  // --- list, inspect, logs ---------------------------------------------------------------------
+  // --- views (for the presenters), logs ---------------------------------------------------------
 
-  list(all = false): ContainerSummary[] {
-    const rows = [...this.records.values()].filter((r) => all || r.state.Running);
-    rows.sort((a, b) => Number(b.state.Running) - Number(a.state.Running) || b.created.localeCompare(a.created));
-    return rows.map((r) => ({
-      Id: r.id,
-      Names: [`/${r.name}`],
-      Image: r.imageRef,
-      ImageID: r.image,
-      Command: [r.path, ...r.args].join(' '),
-      Created: Math.floor(Date.parse(r.created) / 1000),
-      State: r.state.Status,
-      ExitCode: r.state.ExitCode,
-      OOMKilled: r.state.OOMKilled,
-      StartedAt: r.state.StartedAt,
-      FinishedAt: r.state.FinishedAt,
-      Labels: r.config.Labels,
-      Ports: this.network.summaryPorts(r.id, this.live.has(r.id), r.config.ExposedPorts),
-      Mounts: this.mountsOf(r),
-    }));
+  /** The containers (only the running ones unless `all`): running first, then newest first. */
+  views(all = false): ContainerView[] {
+    const up = (r: ContainerRecord) => r.state.status === 'running';
+    const rows = [...this.records.values()].filter((r) => all || up(r));
+    rows.sort((a, b) => Number(up(b)) - Number(up(a)) || b.createdAt.localeCompare(a.createdAt));
+    return rows.map((r) => this.viewOf(r));
   }
 
-  /** Host binds, then volumes, as `inspect` and `list` show them (Docker's MountPoint shape). */
-  private mountsOf(r: ContainerRecord): ContainerInspect['Mounts'] {
-    return [
-      ...hostBinds(r.hostConfig.Binds).map((m) => ({ Type: 'bind' as const, Source: m.source, Destination: m.target, RW: !m.readOnly })),
-      ...(r.volumes ?? []).map((v) => ({
-        Type: 'volume' as const,
-        Name: v.name,
-        Source: this.volumes.dataDir(v.name),
-        Destination: v.destination,
-        Driver: 'local' as const,
-        RW: !v.readOnly,
-      })),
-    ];
+  /** One container, by ID, name or unique ID prefix (NotFound naming `operation` otherwise). */
+  view(ref: string, operation = 'inspect container'): ContainerView {
+    return this.viewOf(this.find(ref, operation));
   }
 
-  inspect(ref: string): ContainerInspect {
-    const r = this.find(ref, 'inspect container');
-    const dir = this.containerDir(r.id);
+  private viewOf(record: ContainerRecord): ContainerView {
+    const dir = this.containerDir(record.id);
+    const running = this.live.has(record.id);
+    const endpoint = running ? this.network.endpoint(record.id) : undefined;
     return {
-      Id: r.id,
-      Name: `/${r.name}`,
-      Created: r.created,
-      Path: r.path,
-      Args: r.args,
-      State: { ...r.state },
-      Image: r.image,
-      // Records written before these fields existed lack them.
-      Config: { ...ATTACH_DEFAULTS, ...r.config },
-      HostConfig: { ...r.hostConfig, NetworkMode: networkModeOf(r), PortBindings: r.hostConfig.PortBindings ?? {} },
-      Mounts: this.mountsOf(r),
-      GraphDriver: {
-        Name: 'overlay',
-        Data: {
-          LowerDir: r.layers
-            .map((c) => this.store.layerDiffDir(c))
-            .reverse()
-            .join(':'),
-          UpperDir: join(dir, 'upper'),
-          WorkDir: join(dir, 'work'),
-        },
-      },
-      NetworkSettings: this.network.settings(r.id, networkModeOf(r), this.live.has(r.id), r.config.ExposedPorts),
+      record,
+      running,
+      lowerDirs: record.layers.map((c) => this.store.layerDiffDir(c)).reverse(),
+      upperDir: join(dir, 'upper'),
+      workDir: join(dir, 'work'),
+      volumeSources: record.mounts.volumes.map((v) => this.volumes.dataDir(v.name)),
+      ...(endpoint ? { endpoint } : {}),
     };
   }
 
@@ -1148,9 +1102,13 @@ function writeEtcFiles(dir: string, hostname: string, onlyMissing: boolean, mode
   }
 }
 
-/** The record's network mode; records made before networking had a namespace with only lo. */
-function networkModeOf(rec: ContainerRecord): NetworkMode {
-  return rec.hostConfig.NetworkMode ?? 'none';
+/** The cgroup limits of a record's (0 is none). */
+function limitsOf(l: ContainerRecord['limits']): Limits {
+  const limits: Limits = {};
+  if (l.memoryBytes) limits.memoryBytes = l.memoryBytes;
+  if (l.nanoCpus) limits.cpus = l.nanoCpus / 1e9;
+  if (l.pids > 0) limits.pidsLimit = l.pids;
+  return limits;
 }
 
 /**

@@ -35,8 +35,7 @@ export async function containerStats(svc: ContainerService, p: StatsParams): Pro
       targets.push({ rec, cgroup });
     }
   } else {
-    for (const s of svc.list(false)) {
-      const rec = svc.find(s.Id, op);
+    for (const { record: rec } of svc.views(false)) {
       const { cgroup } = svc.runtimeOf(rec);
       if (cgroup) targets.push({ rec, cgroup });
     }

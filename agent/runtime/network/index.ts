@@ -39,14 +39,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { ContainerInspect, ContainerSummary } from '../../../protocol';
 import { BerthError, ErrorCode } from '../../errors';
 import { formatIPv4, formatSubnet, inSubnet, macFor, overlaps, parseIPv4, type NetworkConfig, type Subnet } from './config';
 import { renderBridgeHosts, rewriteInPlace, type NetworkMode } from './etc';
 import { must, mustBatch, run, toolPath } from './exec';
 import { Ipam } from './ipam';
 import { applyRules, buildRules, removeRules } from './iptables';
-import { DEFAULT_HOST_IP, dockerPorts, parsePortSpecs, type BoundPort, type DockerExposedPorts, type PortBinding } from './ports';
+import { DEFAULT_HOST_IP, parsePortSpecs, type BoundPort, type PortBinding } from './ports';
 import { openProxy, type Proxy } from './proxy';
 
 export type { NetworkMode } from './etc';
@@ -69,11 +68,18 @@ export interface NetworkContainer {
   hostsPath: string;
 }
 
-/** Docker's NetworkSettings (the fields Berth has), as the protocol declares it. */
-export type NetworkSettings = ContainerInspect['NetworkSettings'];
-
-/** One entry of Docker's ContainerSummary.Ports, as the protocol declares it. */
-export type SummaryPort = ContainerSummary['Ports'][number];
+/** A running bridge container's place on the default network ({@link NetworkManager.endpoint}). */
+export interface NetworkEndpoint {
+  ip: string;
+  gateway: string;
+  prefixLen: number;
+  mac: string;
+  bridge: string;
+  /** Its network namespace (/run/netns/berth-<12 hex>). */
+  sandboxKey: string;
+  /** The host addresses and ports its proxies really listen on (chosen ones included). */
+  bound: BoundPort[];
+}
 
 interface Endpoint {
   c: NetworkContainer;
@@ -467,40 +473,23 @@ export class NetworkManager {
     await Promise.all([...this.endpoints.values()].flatMap((ep) => ep.proxies.map((p) => p.close())));
   }
 
-  /** Docker's NetworkSettings of a container in `mode`, `running` or not, that exposes `exposed`. */
-  settings(id: string, mode: NetworkMode, running: boolean, exposed: DockerExposedPorts | undefined): NetworkSettings {
-    const ep = running ? this.endpoints.get(id) : undefined;
-    const ip = ep?.ip ?? '';
-    const net = {
-      NetworkID: mode,
-      Gateway: ep ? formatIPv4(this.config.gateway) : '',
-      IPAddress: ip,
-      IPPrefixLen: ep ? this.config.subnet.prefix : 0,
-      MacAddress: ep ? macFor(parseIPv4(ip)!) : '',
-    };
+  /**
+   * Where a running bridge container is on the network (its address, gateway, namespace and the
+   * host ports its proxies listen on); undefined for one that is not set up (not running, or
+   * on the host's network or none). Docker's NetworkSettings are made of it by the presenters.
+   */
+  endpoint(id: string): NetworkEndpoint | undefined {
+    const ep = this.endpoints.get(id);
+    if (!ep) return undefined;
     return {
-      Bridge: ep ? this.config.bridge : '',
-      SandboxKey: ep ? `${NETNS_DIR}/${netnsName(id)}` : '',
-      Ports: running && mode === 'bridge' ? dockerPorts(exposed, this.bound(id)) : {},
-      Gateway: net.Gateway,
-      IPAddress: net.IPAddress,
-      IPPrefixLen: net.IPPrefixLen,
-      MacAddress: net.MacAddress,
-      Networks: { [mode]: net },
+      ip: ep.ip,
+      gateway: formatIPv4(this.config.gateway),
+      prefixLen: this.config.subnet.prefix,
+      mac: macFor(parseIPv4(ep.ip)!),
+      bridge: this.config.bridge,
+      sandboxKey: `${NETNS_DIR}/${netnsName(id)}`,
+      bound: this.bound(id),
     };
-  }
-
-  /** Docker's ContainerSummary.Ports: published ones while running, and the other exposed ports. */
-  summaryPorts(id: string, running: boolean, exposed: DockerExposedPorts | undefined): SummaryPort[] {
-    if (!running) return [];
-    const bound = this.bound(id);
-    const out: SummaryPort[] = bound.map((b) => ({ IP: b.hostIp, PrivatePort: b.containerPort, PublicPort: b.hostPort, Type: b.protocol }));
-    for (const k of Object.keys(exposed ?? {})) {
-      const m = /^(\d+)\/(tcp|udp)$/.exec(k);
-      if (m && !bound.some((b) => b.containerPort === Number(m[1]) && b.protocol === m[2]))
-        out.push({ PrivatePort: Number(m[1]), Type: m[2] as 'tcp' | 'udp' });
-    }
-    return out;
   }
 }
 
