@@ -160,7 +160,7 @@ import {
 } from '../../protocol';
 import { workspaceDown, workspaceStatus, workspaceUp } from '../workspace/service';
 import type { WorkspacePortWatcher } from '../workspace/ports';
-import { presentContainer, presentContainerSummary } from '../presenters/containers';
+import { decodeCreate, presentContainer, presentContainerSummary } from '../presenters/containers';
 import { presentVolume } from '../presenters/volumes';
 
 /** The input an attached process may have waiting in the agent before more is dropped. */
@@ -346,7 +346,7 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   };
 
   on<CreateContainerParams, { Id: string; Name: string }>(CreateContainerRequest, 'create container', (params) =>
-    containers.create(createParams(params)),
+    containers.create(decodeCreate(createParams(params))),
   );
   on<StartContainerParams, void>(StartContainerRequest, 'start container', (params) => {
     const container = requireString(params, 'container', 'start container');

@@ -61,7 +61,7 @@ import {
   type LifecycleName,
 } from './devcontainer';
 import type { WorkspacePortWatcher } from './ports';
-import { presentContainer, presentContainerSummary } from '../presenters/containers';
+import { decodeCreate, presentContainer, presentContainerSummary } from '../presenters/containers';
 
 export const LABEL_WORKSPACE = 'berth.workspace';
 export const LABEL_HASH = 'berth.config.hash';
@@ -349,25 +349,27 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
     }
   }
   say(`Creating container ${name}`);
-  const { Id } = await containers.create({
-    image,
-    name,
-    ...(config.overrideCommand ? { entrypoint: KEEP_RUNNING } : {}),
-    env: [...Object.entries(config.containerEnv).map(([k, v]) => `${k}=${v}`), ...config.run.env],
-    ...(config.containerUser ? { user: config.containerUser } : config.run.user ? { user: config.run.user } : {}),
-    ...(config.run.hostname ? { hostname: config.run.hostname } : {}),
-    binds: [idmappedWorkspaceMount(svc, image, config), ...config.mounts, ...config.run.binds],
-    labels: { ...config.run.labels, [LABEL_WORKSPACE]: folder, [LABEL_HASH]: hash, [LABEL_CONFIG]: config.file },
-    ...(config.run.memory ? { memory: config.run.memory } : {}),
-    ...(config.run.nanoCpus ? { nanoCpus: config.run.nanoCpus } : {}),
-    ...(config.run.pidsLimit !== undefined ? { pidsLimit: config.run.pidsLimit } : {}),
-    capAdd: [...config.capAdd, ...config.run.capAdd],
-    capDrop: config.run.capDrop,
-    privileged: config.privileged || config.run.privileged === true,
-    init: config.init || config.run.init === true,
-    ...(networkMode ? { networkMode } : {}),
-    ports,
-  });
+  const { Id } = await containers.create(
+    decodeCreate({
+      image,
+      name,
+      ...(config.overrideCommand ? { entrypoint: KEEP_RUNNING } : {}),
+      env: [...Object.entries(config.containerEnv).map(([k, v]) => `${k}=${v}`), ...config.run.env],
+      ...(config.containerUser ? { user: config.containerUser } : config.run.user ? { user: config.run.user } : {}),
+      ...(config.run.hostname ? { hostname: config.run.hostname } : {}),
+      binds: [idmappedWorkspaceMount(svc, image, config), ...config.mounts, ...config.run.binds],
+      labels: { ...config.run.labels, [LABEL_WORKSPACE]: folder, [LABEL_HASH]: hash, [LABEL_CONFIG]: config.file },
+      ...(config.run.memory ? { memory: config.run.memory } : {}),
+      ...(config.run.nanoCpus ? { nanoCpus: config.run.nanoCpus } : {}),
+      ...(config.run.pidsLimit !== undefined ? { pidsLimit: config.run.pidsLimit } : {}),
+      capAdd: [...config.capAdd, ...config.run.capAdd],
+      capDrop: config.run.capDrop,
+      privileged: config.privileged || config.run.privileged === true,
+      init: config.init || config.run.init === true,
+      ...(networkMode ? { networkMode } : {}),
+      ports,
+    }),
+  );
   const st: WorkspaceState = {
     configHash: hash,
     configFile: config.file,
