@@ -34,7 +34,7 @@ import {
   utimesSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, ErrorCode, isErrno, systemError } from '../errors';
+import { BerthError, ErrorCode, isErrno, systemError, unlessErrno } from '../errors';
 import type { EventHub } from '../events';
 import { mkdirp, writeFileAtomic } from '../store/fsutil';
 import { realLayerFs, type LayerFs } from './containers/rootfs';
@@ -62,21 +62,24 @@ export interface VolumeInfo {
   dataDir: string;
 }
 
+/** A volume record of no format this agent reads (damaged, or a newer agent's). */
+export class VolumeFormatError extends Error {}
+
 /**
  * `volume.json` parsed -> a record of the current format (`migrated` when it was of the format
- * before 1, Docker-cased). Throws an Error saying what is wrong with anything else.
+ * before 1, Docker-cased). Throws a VolumeFormatError saying what is wrong with anything else.
  */
 export function parseVolumeRecord(raw: unknown): { record: VolumeRecord; migrated: boolean } {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('the record is not a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new VolumeFormatError('the record is not a JSON object');
   const r = raw as Record<string, unknown>;
   const labels = (v: unknown): Record<string, string> => {
     if (v === undefined || v === null) return {};
     if (typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string'))
-      throw new Error('its labels are not a map of strings');
+      throw new VolumeFormatError('its labels are not a map of strings');
     return { ...(v as Record<string, string>) };
   };
   if (r.formatVersion === undefined) {
-    if (typeof r.Name !== 'string' || typeof r.CreatedAt !== 'string') throw new Error('Name or CreatedAt is missing');
+    if (typeof r.Name !== 'string' || typeof r.CreatedAt !== 'string') throw new VolumeFormatError('Name or CreatedAt is missing');
     return {
       record: {
         formatVersion: VOLUME_FORMAT,
@@ -89,8 +92,10 @@ export function parseVolumeRecord(raw: unknown): { record: VolumeRecord; migrate
     };
   }
   if (r.formatVersion !== VOLUME_FORMAT)
-    throw new Error(`format version ${JSON.stringify(r.formatVersion)} is not one this agent knows (it knows ${VOLUME_FORMAT})`);
-  if (typeof r.name !== 'string' || typeof r.createdAt !== 'string') throw new Error('name or createdAt is missing');
+    throw new VolumeFormatError(
+      `format version ${JSON.stringify(r.formatVersion)} is not one this agent knows (it knows ${VOLUME_FORMAT})`,
+    );
+  if (typeof r.name !== 'string' || typeof r.createdAt !== 'string') throw new VolumeFormatError('name or createdAt is missing');
   return {
     record: {
       formatVersion: VOLUME_FORMAT,
@@ -170,17 +175,23 @@ export class VolumeService {
       try {
         raw = JSON.parse(readFileSync(path, 'utf8'));
       } catch (e) {
-        log(`volume ${name}: its record ${path} cannot be read (${(e as Error).message}); left as it is`);
+        // A directory without a record (ENOENT) is not a volume, as before; a damaged one is said.
+        if (isErrno(e, 'ENOENT')) continue;
+        if (!(e instanceof SyntaxError)) throw systemError('migrate volumes', e, { path });
+        log(`volume ${name}: its record ${path} cannot be read (${e.message}); left as it is`);
         continue;
       }
+      let parsed: ReturnType<typeof parseVolumeRecord>;
       try {
-        const { record, migrated } = parseVolumeRecord(raw);
-        if (!migrated) continue;
-        writeFileAtomic(path, JSON.stringify(record), 0o600);
-        log(`volume ${name}: record migrated to format ${VOLUME_FORMAT}`);
+        parsed = parseVolumeRecord(raw);
       } catch (e) {
-        log(`volume ${name}: its record ${path} cannot be migrated (${(e as Error).message}); left as it is`);
+        if (!(e instanceof VolumeFormatError)) throw e;
+        log(`volume ${name}: its record ${path} cannot be migrated (${e.message}); left as it is`);
+        continue;
       }
+      if (!parsed.migrated) continue;
+      writeFileAtomic(path, JSON.stringify(parsed.record), 0o600);
+      log(`volume ${name}: record migrated to format ${VOLUME_FORMAT}`);
     }
   }
 
@@ -196,8 +207,9 @@ export class VolumeService {
     }
     try {
       return parseVolumeRecord(raw).record;
-    } catch {
-      return undefined; // reported by migrate at start
+    } catch (e) {
+      if (e instanceof VolumeFormatError) return undefined; // reported by migrate at start
+      throw e;
     }
   }
 
@@ -398,12 +410,8 @@ function copyAttrs(from: string, to: string): void {
 function duBytes(path: string): number {
   let n = 0;
   const walk = (p: string) => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
+    const st = unlessErrno(['ENOENT'], () => lstatSync(p)); // removed meanwhile: nothing to count
+    if (!st) return;
     if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
     else n += st.size;
   };

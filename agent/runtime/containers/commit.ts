@@ -35,7 +35,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { CommitParams, CommitResult } from '../../../protocol';
 import { native } from '../../../native';
-import { BerthError, ErrorCode, systemError } from '../../errors';
+import { BerthError, ErrorCode, isErrno, systemError } from '../../errors';
 import { MediaType, type Descriptor } from '../../image/oci';
 import { ensureLayers } from '../../image/pull';
 import { familiarName, formatReference, parseReference, withDefaultTag } from '../../image/reference';
@@ -123,16 +123,19 @@ function readXattrs(abs: string): Map<string, Buffer> {
   let names: string[];
   try {
     names = native().llistxattr(abs);
-  } catch {
-    return out;
+  } catch (e) {
+    // Gone in between, or a filesystem without xattrs: nothing to archive.
+    if (isErrno(e, 'ENOENT', 'ENOTSUP', 'EOPNOTSUPP')) return out;
+    throw e;
   }
   for (const name of names.sort()) {
     if (name.startsWith('trusted.overlay.')) continue;
     try {
       const v = native().lgetxattr(abs, name);
       if (v) out.set(name, v);
-    } catch {
-      // Gone in between, or not readable: not archived.
+    } catch (e) {
+      // Gone in between (the file or the attribute): not archived.
+      if (!isErrno(e, 'ENOENT', 'ENODATA', 'ENOTSUP', 'EOPNOTSUPP')) throw e;
     }
   }
   return out;
@@ -160,7 +163,8 @@ export function applyChanges(cfg: RunConfig, changes: string[]): void {
       let v: unknown;
       try {
         v = JSON.parse(rest);
-      } catch {
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
         throw invalid(`${what} must be a JSON array of strings or a shell command, got ${rest}`);
       }
       if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw invalid(`${what} must be a JSON array of strings`);

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerEventAction, WaitContainerResult } from '../../../protocol';
-import { BerthError, ErrorCode } from '../../errors';
+import { BerthError, ErrorCode, isBerthError } from '../../errors';
 import type { EventHub } from '../../events';
 import type { ImageService } from '../../image/service';
 import { writeFileAtomic } from '../../store/fsutil';
@@ -178,8 +178,10 @@ export class ContainerCore {
     let layout: CgroupLayout;
     try {
       layout = this.cgroups();
-    } catch {
-      return;
+    } catch (e) {
+      // No cgroup hierarchy this agent can use (detectCgroups says why at start): nothing to kill.
+      if (isBerthError(e)) return;
+      throw e;
     }
     const cg = ContainerCgroup.open(layout, `berth/${id}`);
     if (cg.dirs().length === 0) return;

@@ -185,7 +185,8 @@ export async function createContainer(svc: ContainerCore, p: ContainerCreateSpec
       try {
         svc.volumes.remove(n, op);
       } catch {
-        /* best effort: a half-made volume is left for prune */
+        // Everything is caught on purpose: the create's own error (rethrown below) is the one to
+        // report; a half-made volume is left for prune.
       }
     }
     svc.network.release(id);

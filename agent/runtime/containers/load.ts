@@ -108,8 +108,11 @@ async function reattach(svc: ContainerCore, rec: ContainerRecord): Promise<void>
   let launched: LaunchedContainer | undefined;
   try {
     launched = await connectMonitor(dir, rec.state.pid);
-  } catch {
-    /* no monitor listens: see below */
+  } catch (e) {
+    // No monitor listens (ENOENT, ECONNREFUSED...): see below. Anything else is said, then treated
+    // the same way: one container's trouble must not keep the agent from starting.
+    if (!isErrno(e, 'ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'ENOTSOCK'))
+      svc.log(`connecting to the monitor of container ${short}: ${(e as Error).message}`);
   }
   if (launched) {
     try {

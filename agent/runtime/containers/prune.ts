@@ -8,7 +8,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PruneResult } from '../../../protocol';
-import { BerthError, ErrorCode } from '../../errors';
+import { BerthError, ErrorCode, unlessErrno } from '../../errors';
 import type { ImageService } from '../../image/service';
 import { invertRefs } from '../../image/service';
 import type { ContainerService } from './service';
@@ -16,19 +16,12 @@ import type { ContainerService } from './service';
 /** Bytes of everything under `path` (apparent sizes of files, symlinks and dirs' own blocks not counted). */
 export function treeSize(path: string): number {
   let total = 0;
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch {
-    return 0;
-  }
+  // Removed meanwhile (ENOENT), or replaced by a file (ENOTDIR): counts as nothing.
+  const st = unlessErrno(['ENOENT'], () => lstatSync(path));
+  if (!st) return 0;
   if (!st.isDirectory()) return st.isFile() || st.isSymbolicLink() ? st.size : 0;
-  let names: string[];
-  try {
-    names = readdirSync(path);
-  } catch {
-    return 0;
-  }
+  const names = unlessErrno(['ENOENT', 'ENOTDIR'], () => readdirSync(path));
+  if (!names) return 0;
   for (const n of names) total += treeSize(join(path, n));
   return total;
 }
@@ -69,7 +62,7 @@ export async function pruneImages(images: ImageService, all = false): Promise<Pr
       blobSizes.set(l.digest, Math.max(0, store.blobSize(l.digest)));
     }
     for (const d of [img.id, img.manifestDigest]) blobSizes.set(d, Math.max(0, store.blobSize(d)));
-    let removed;
+    let removed: Awaited<ReturnType<ImageService['remove']>>;
     try {
       removed = await images.remove(img.id, true);
     } catch (e) {

@@ -5,6 +5,7 @@ import type { ExitStatus, LaunchedContainer } from '../helper';
 import type { LogWriter } from './logs';
 import type { ContainerRecord } from './record';
 import { type ContainerCore, DRAIN_MS, type Live, type StartStream } from './core';
+import { isGoneError } from '../cgroups/fs';
 /**
  * Makes `launched` (fresh from the helper, or a monitor taken over after an agent restart:
  * `fresh` false) the container's live state: output into the log and to attached clients,
@@ -86,8 +87,9 @@ async function onExit(svc: ContainerCore, rec: ContainerRecord, live: Live, stat
   let oom = false;
   try {
     oom = cgroup.oomKilled();
-  } catch {
-    /* the counter is gone: report none */
+  } catch (e) {
+    // The counter is gone with the group: report none.
+    if (!isGoneError(e)) throw e;
   }
   try {
     await cgroup.killAll('SIGKILL');

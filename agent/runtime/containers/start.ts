@@ -164,7 +164,9 @@ async function launchContainer(
   } catch (e) {
     logs?.close();
     if (netUp) await svc.network.tearDown(rec.id);
-    if (cgroup) await cgroup.destroy().catch(() => undefined);
+    // The start's own error (rethrown below) is the one to report; a cgroup left is said here.
+    if (cgroup)
+      await cgroup.destroy().catch((d: Error) => svc.log(`removing the cgroup of container ${rec.id.slice(0, 12)}: ${d.message}`));
     rec.state = { ...rec.state, error: (e as Error).message };
     svc.save(rec, false);
     throw e;

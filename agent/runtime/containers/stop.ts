@@ -20,7 +20,10 @@ export async function stopContainer(svc: ContainerCore, ref: string, timeoutSeco
   if (timedOut) {
     svc.emit('kill', rec, { signal: String(osConstants.signals.SIGKILL) });
     live.launched.kill('SIGKILL');
-    await live.cgroup.killAll('SIGKILL').catch(() => undefined);
+    // A failure to kill the rest of the group is said, not thrown: the init's exit (awaited next) is what counts.
+    await live.cgroup
+      .killAll('SIGKILL')
+      .catch((e: Error) => svc.log(`killing the processes of container ${rec.id.slice(0, 12)}: ${e.message}`));
     await live.done;
   }
 }

@@ -39,14 +39,14 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { BerthError, ErrorCode } from '../../errors';
+import { BerthError, ErrorCode, isBerthError, isErrno } from '../../errors';
 import { formatIPv4, formatSubnet, inSubnet, macFor, overlaps, parseIPv4, type NetworkConfig, type Subnet } from './config';
 import { renderBridgeHosts, rewriteInPlace, type NetworkMode } from './etc';
 import { must, mustBatch, run, toolPath } from './exec';
 import { Ipam } from './ipam';
 import { applyRules, buildRules, removeRules } from './iptables';
 import { DEFAULT_HOST_IP, parsePortSpecs, type BoundPort, type PortBinding } from './ports';
-import { openProxy, type Proxy } from './proxy';
+import { openProxy, type Proxy as PortProxy } from './proxy';
 
 export type { NetworkMode } from './etc';
 export { networkConfig, type NetworkConfig } from './config';
@@ -84,7 +84,7 @@ export interface NetworkEndpoint {
 interface Endpoint {
   c: NetworkContainer;
   ip: string;
-  proxies: Proxy[];
+  proxies: PortProxy[];
 }
 
 /**
@@ -223,8 +223,9 @@ export class NetworkManager {
     let alias = '';
     try {
       alias = readFileSync(`/sys/class/net/${bridge}/ifalias`, 'utf8').trim();
-    } catch {
-      /* no alias support: nothing to compare */
+    } catch (e) {
+      // No alias support: nothing to compare.
+      if (!isErrno(e, 'ENOENT', 'EINVAL', 'EOPNOTSUPP')) throw e;
     }
     if (alias.startsWith('berth:') && alias !== this.owner) {
       throw new BerthError(
@@ -368,8 +369,9 @@ export class NetworkManager {
   private async deleteLinks(id: string, op: string): Promise<void> {
     try {
       toolPath('ip', op);
-    } catch {
-      return; // no iproute2: nothing can have been made with it
+    } catch (e) {
+      if (isBerthError(e)) return; // no iproute2: nothing can have been made with it
+      throw e;
     }
     const veth = vethName(id);
     const ns = netnsName(id);
@@ -498,8 +500,9 @@ function hostResolvers(): number[] {
   let text = '';
   try {
     text = readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    return [];
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return [];
+    throw e;
   }
   return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => parseIPv4(m[1])).filter((n): n is number => n !== undefined);
 }
@@ -511,8 +514,9 @@ function uplinkMtu(defaultRoutes: string): number {
   try {
     const mtu = Number(readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8').trim());
     return Number.isInteger(mtu) && mtu >= 576 ? Math.min(mtu, 1500) : 1500;
-  } catch {
-    return 1500;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return 1500; // the device went away
+    throw e;
   }
 }
 

@@ -143,6 +143,8 @@ export function openNetnsProxy(
       // The connection's fd becomes the relay's stdin and stdout; ours is closed right after.
       relay = spawn(helperPath(), ['--connect', String(spec.pid), String(spec.targetPort)], { stdio: [client, client, 'ignore'] });
     } catch {
+      // Everything is caught on purpose: a relay that cannot be spawned (EMFILE, EAGAIN...) drops
+      // this connection, and must not take the listener (and the agent) down.
       return void client.destroy();
     }
     relays.add(relay);
@@ -207,7 +209,9 @@ function openUdp(spec: ProxySpec, operation: string): Promise<Proxy> {
     try {
       sock.remoteAddress();
       send();
-    } catch {
+    } catch (e) {
+      // Not connected yet: send once it is.
+      if ((e as { code?: string }).code !== 'ERR_SOCKET_DGRAM_NOT_CONNECTED') throw e;
       sock.once('connect', send);
     }
   });
