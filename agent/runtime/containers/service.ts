@@ -31,8 +31,13 @@
  * without a trace (killed, or a reboot) is marked exited with 255 ("its monitor went away"), and
  * what is left in its cgroup is killed. The overlay mount lives in the container's own mount
  * namespace, so a reboot leaves no mount to repair: the next start mounts afresh.
+ *
+ * The code: this class is the thin owner; its state and shared operations are in core.ts, each
+ * verb in a file of its own: load.ts (init: records loaded, migrated, running ones taken over),
+ * create.ts, start.ts, run.ts (output and exit of a running container), stop.ts (stop, kill,
+ * wait), remove.ts; the other verbs (exec, cp, diff, commit, top, stats, prune, changes) are
+ * built on it in the files named after them.
  */
-
 import type { LogLine, WaitContainerResult } from '../../../protocol';
 import { readLogs } from './logs';
 import { ContainerCore, DEFAULT_STOP_TIMEOUT_S, type BuildBase, type StartStream, type StreamHandle } from './core';
@@ -43,6 +48,7 @@ import { killContainer, stopContainer, waitContainer } from './stop';
 import { removeContainer } from './remove';
 
 export type { ContainerRecord } from './record';
+export type { ContainerCreateSpec } from './create';
 export { parseSignal, type BuildBase, type ContainerView, type StartStream, type StreamHandle, type ContainerServiceOptions } from './core';
 
 export class ContainerService extends ContainerCore {
