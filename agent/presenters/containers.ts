@@ -6,11 +6,11 @@
  * second caller of the same functions; {@link decodeCreate} goes the other way, from the create
  * request to a {@link ContainerCreateSpec}. Pure: no I/O.
  */
-import type { ContainerInspect, ContainerSummary, CreateContainerParams } from '../../protocol';
+import type { ContainerInspect, ContainerSummary, CreateContainerParams, WaitContainerResult } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
 import { parseBind } from '../runtime/containers/config';
 import type { ContainerCreateSpec } from '../runtime/containers/create';
-import type { ContainerView } from '../runtime/containers/service';
+import type { ContainerView, ExitResult } from '../runtime/containers/service';
 import { validateNetwork } from '../runtime/network';
 import { dockerPortBindings, dockerPorts } from '../runtime/network/ports';
 import { parseVolumeBind } from '../runtime/volumes';
@@ -215,4 +215,9 @@ export function decodeCreate(p: CreateContainerParams): ContainerCreateSpec {
     stdinOnce: p.stdinOnce === true,
     network: { mode: net.mode, ports: net.bindings },
   };
+}
+
+/** `container/wait`'s answer: Docker's wait response of how the run ended. */
+export function presentWait(r: ExitResult): WaitContainerResult {
+  return { StatusCode: r.exitCode, OOMKilled: r.oomKilled, ...(r.error ? { Error: r.error } : {}) };
 }

@@ -1,5 +1,5 @@
 /**
- * Volumes in Docker's shape (`volume/create`, `volume/list`, `volume/inspect` of the JSON-RPC
+ * Volumes in Docker's shape (`volume/create`, `volume/list`, `volume/inspect`, `volume/prune` of the JSON-RPC
  * protocol; the coming Docker Engine API answers the same shape): made from the runtime's
  * {@link VolumeInfo}s (agent/runtime/volumes.ts), which know nothing of it.
  */
@@ -17,4 +17,9 @@ export function presentVolume({ record, dataDir }: VolumeInfo): Volume {
     Scope: 'local',
     Options: null,
   };
+}
+
+/** `volume/prune`'s answer (Docker's VolumesPruneResponse). */
+export function presentVolumePrune(r: { deleted: string[]; reclaimedBytes: number }): { VolumesDeleted: string[]; SpaceReclaimed: number } {
+  return { VolumesDeleted: r.deleted, SpaceReclaimed: r.reclaimedBytes };
 }

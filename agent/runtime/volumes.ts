@@ -312,13 +312,13 @@ export class VolumeService {
   }
 
   /** Removes the anonymous volumes no container uses, and with `all` the named ones too (Docker 23+). */
-  prune(all = false): { VolumesDeleted: string[]; SpaceReclaimed: number } {
-    const out = { VolumesDeleted: [] as string[], SpaceReclaimed: 0 };
+  prune(all = false): { deleted: string[]; reclaimedBytes: number } {
+    const out = { deleted: [] as string[], reclaimedBytes: 0 };
     for (const { record: v } of this.list()) {
       if (this.usedBy(v.name).length) continue;
       if (!all && !v.anonymous) continue;
-      out.SpaceReclaimed += this.discard(v.name);
-      out.VolumesDeleted.push(v.name);
+      out.reclaimedBytes += this.discard(v.name);
+      out.deleted.push(v.name);
     }
     return out;
   }

@@ -160,8 +160,8 @@ import {
 } from '../../protocol';
 import { workspaceDown, workspaceStatus, workspaceUp } from '../workspace/service';
 import type { WorkspacePortWatcher } from '../workspace/ports';
-import { decodeCreate, presentContainer, presentContainerSummary } from '../presenters/containers';
-import { presentVolume } from '../presenters/volumes';
+import { decodeCreate, presentContainer, presentContainerSummary, presentWait } from '../presenters/containers';
+import { presentVolume, presentVolumePrune } from '../presenters/volumes';
 
 /** The input an attached process may have waiting in the agent before more is dropped. */
 const MAX_PENDING_INPUT = 1 << 20;
@@ -428,7 +428,7 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
     const condition = params.condition ?? 'not-running';
     if (condition !== 'not-running' && condition !== 'next-exit')
       throw invalid('wait container', '"condition" must be "not-running" or "next-exit"');
-    return withAbort(token, (signal) => containers.wait(container, condition, signal));
+    return withAbort(token, async (signal) => presentWait(await containers.wait(container, condition, signal)));
   });
   on<LogsParams, { lines: LogLine[] }>(ContainerLogsRequest, 'logs', async (params, token) => {
     const container = requireString(params, 'container', 'logs');
@@ -626,7 +626,7 @@ export function registerHandlers(conn: MessageConnection, services: Services, ct
   );
   on<PruneVolumesParams, { VolumesDeleted: string[]; SpaceReclaimed: number }>(PruneVolumesRequest, 'prune volumes', (params) => {
     if (params.all !== undefined && typeof params.all !== 'boolean') throw invalid('prune volumes', '"all" must be a boolean');
-    return containers.volumes.prune(params.all === true);
+    return presentVolumePrune(containers.volumes.prune(params.all === true));
   });
 
   // --- Browse Files (files.ts checks the path) ------------------------------------------------------

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
-import type { ContainerEventAction, WaitContainerResult } from '../../../protocol';
+import type { ContainerEventAction } from '../../../protocol';
 import { BerthError, ErrorCode, isBerthError } from '../../errors';
 import type { EventHub } from '../../events';
 import type { ImageService } from '../../image/service';
@@ -46,6 +46,15 @@ export interface ContainerView {
   volumeSources: string[];
   /** While it runs on the bridge: its address and the host ports its proxies listen on. */
   endpoint?: NetworkEndpoint;
+}
+
+/** How a container's last run ended (what `wait` resolves with). */
+export interface ExitResult {
+  exitCode: number;
+  /** The OOM killer killed a process of it during that run. */
+  oomKilled: boolean;
+  /** Why the agent marked it exited, or why it could not start; absent otherwise. */
+  error?: string;
 }
 
 /** A running container, as the agent holds it. */
@@ -119,7 +128,7 @@ export class ContainerCore {
   readonly starting = new Set<string>();
   /** The store leases of each container's layers. */
   readonly leases = new Map<string, () => void>();
-  readonly waiters = new Map<string, Set<(r: WaitContainerResult) => void>>();
+  readonly waiters = new Map<string, Set<(r: ExitResult) => void>>();
   private layout?: CgroupLayout;
   readonly log: (msg: string) => void;
   /** The volumes containers mount (volumes.ts). */

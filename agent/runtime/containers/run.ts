@@ -1,10 +1,9 @@
 import { StringDecoder } from 'node:string_decoder';
-import type { WaitContainerResult } from '../../../protocol';
 import type { ContainerCgroup } from '../cgroups';
 import type { ExitStatus, LaunchedContainer } from '../helper';
 import type { LogWriter } from './logs';
 import type { ContainerRecord } from './record';
-import { type ContainerCore, DRAIN_MS, type Live, type StartStream } from './core';
+import { type ContainerCore, DRAIN_MS, type ExitResult, type Live, type StartStream } from './core';
 import { isGoneError } from '../cgroups/fs';
 /**
  * Makes `launched` (fresh from the helper, or a monitor taken over after an agent restart:
@@ -117,7 +116,7 @@ async function onExit(svc: ContainerCore, rec: ContainerRecord, live: Live, stat
   if (oom) svc.emit('oom', rec);
   svc.emit('die', rec, { exitCode: String(status.code) });
   if (live.stopping) svc.emit('stop', rec);
-  const result: WaitContainerResult = { StatusCode: status.code, OOMKilled: oom, ...(rec.state.error ? { Error: rec.state.error } : {}) };
+  const result: ExitResult = { exitCode: status.code, oomKilled: oom, ...(rec.state.error ? { error: rec.state.error } : {}) };
   const ws = svc.waiters.get(rec.id);
   svc.waiters.delete(rec.id);
   for (const w of ws ?? []) w(result);

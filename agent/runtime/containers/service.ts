@@ -38,9 +38,9 @@
  * wait), remove.ts; the other verbs (exec, cp, diff, commit, top, stats, prune, changes) are
  * built on it in the files named after them.
  */
-import type { LogLine, WaitContainerResult } from '../../../protocol';
+import type { LogLine } from '../../../protocol';
 import { readLogs } from './logs';
-import { ContainerCore, DEFAULT_STOP_TIMEOUT_S, type BuildBase, type StartStream, type StreamHandle } from './core';
+import { ContainerCore, DEFAULT_STOP_TIMEOUT_S, type ExitResult, type BuildBase, type StartStream, type StreamHandle } from './core';
 import { createContainer, type ContainerCreateSpec } from './create';
 import { loadContainers } from './load';
 import { startContainer } from './start';
@@ -49,7 +49,15 @@ import { removeContainer } from './remove';
 
 export type { ContainerRecord } from './record';
 export type { ContainerCreateSpec } from './create';
-export { parseSignal, type BuildBase, type ContainerView, type StartStream, type StreamHandle, type ContainerServiceOptions } from './core';
+export {
+  parseSignal,
+  type BuildBase,
+  type ExitResult,
+  type ContainerView,
+  type StartStream,
+  type StreamHandle,
+  type ContainerServiceOptions,
+} from './core';
 
 export class ContainerService extends ContainerCore {
   /**
@@ -86,7 +94,7 @@ export class ContainerService extends ContainerCore {
     killContainer(this, ref, signal);
   }
 
-  wait(ref: string, condition: 'not-running' | 'next-exit' = 'not-running', signal?: AbortSignal): Promise<WaitContainerResult> {
+  wait(ref: string, condition: 'not-running' | 'next-exit' = 'not-running', signal?: AbortSignal): Promise<ExitResult> {
     return waitContainer(this, ref, condition, signal);
   }
 

@@ -1,7 +1,6 @@
 import { constants as osConstants } from 'node:os';
-import type { WaitContainerResult } from '../../../protocol';
 import { BerthError, ErrorCode } from '../../errors';
-import { type ContainerCore, parseSignal, DEFAULT_STOP_TIMEOUT_S } from './core';
+import { type ContainerCore, type ExitResult, parseSignal, DEFAULT_STOP_TIMEOUT_S } from './core';
 export async function stopContainer(svc: ContainerCore, ref: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_S): Promise<void> {
   const op = 'stop container';
   const rec = svc.find(ref, op);
@@ -43,20 +42,20 @@ export function waitContainer(
   ref: string,
   condition: 'not-running' | 'next-exit' = 'not-running',
   signal?: AbortSignal,
-): Promise<WaitContainerResult> {
+): Promise<ExitResult> {
   const op = 'wait container';
   const rec = svc.find(ref, op);
   if (condition === 'not-running' && !svc.live.has(rec.id) && !svc.starting.has(rec.id)) {
     return Promise.resolve({
-      StatusCode: rec.state.exitCode,
-      OOMKilled: rec.state.oomKilled,
-      ...(rec.state.error ? { Error: rec.state.error } : {}),
+      exitCode: rec.state.exitCode,
+      oomKilled: rec.state.oomKilled,
+      ...(rec.state.error ? { error: rec.state.error } : {}),
     });
   }
   return new Promise((resolve, reject) => {
     let set = svc.waiters.get(rec.id);
     if (!set) svc.waiters.set(rec.id, (set = new Set()));
-    const w = (r: WaitContainerResult) => {
+    const w = (r: ExitResult) => {
       signal?.removeEventListener('abort', onAbort);
       resolve(r);
     };
