@@ -114,6 +114,7 @@ function listenTcp(server: Server, spec: ProxySpec, operation: string, dropAll: 
     server.once('error', (e) => reject(bindError(spec, e as NodeJS.ErrnoException, operation)));
     server.listen({ host: spec.hostIp, port: spec.hostPort, exclusive: true }, () => {
       server.removeAllListeners('error');
+      // Once listening, an error is one connection's (ECONNRESET...): the listener stays up.
       server.on('error', () => undefined);
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : spec.hostPort;
@@ -222,6 +223,7 @@ function openUdp(spec: ProxySpec, operation: string): Promise<Proxy> {
     });
     front.bind({ address: spec.hostIp, port: spec.hostPort, exclusive: true }, () => {
       front.removeAllListeners('error');
+      // Once bound, an error is one datagram's (ICMP unreachable...): the socket stays up.
       front.on('error', () => undefined);
       let closed: Promise<void> | undefined;
       resolve({
