@@ -61,7 +61,7 @@ import {
   type LifecycleName,
 } from './devcontainer';
 import type { WorkspacePortWatcher } from './ports';
-import { decodeCreate, presentContainer, presentContainerSummary } from '../presenters/containers';
+import { decodeCreate, presentContainerSummary } from '../presenters/containers';
 
 export const LABEL_WORKSPACE = 'berth.workspace';
 export const LABEL_HASH = 'berth.config.hash';
@@ -214,13 +214,14 @@ function portFree(port: number): Promise<boolean> {
 
 /** The forwarded ports as bound now (from the running container's NetworkSettings). */
 function boundPorts(svc: ContainerService, id: string, forward: readonly number[]): WorkspacePort[] {
-  const ins = presentContainer(svc.view(id));
-  if (!ins.State.Running) return [];
-  if (ins.HostConfig.NetworkMode === 'host') return forward.map((p) => ({ containerPort: p, hostIp: '127.0.0.1', hostPort: p }));
+  const { record, running, endpoint } = svc.view(id);
+  if (record.state.status !== 'running') return [];
+  if (record.network.mode === 'host') return forward.map((p) => ({ containerPort: p, hostIp: '127.0.0.1', hostPort: p }));
   const out: WorkspacePort[] = [];
+  if (!running || record.network.mode !== 'bridge') return out;
   for (const p of forward) {
-    const b = ins.NetworkSettings.Ports[`${p}/tcp`]?.[0];
-    if (b) out.push({ containerPort: p, hostIp: b.HostIp || '127.0.0.1', hostPort: Number(b.HostPort) });
+    const b = endpoint?.bound.find((x) => x.containerPort === p && x.protocol === 'tcp');
+    if (b) out.push({ containerPort: p, hostIp: b.hostIp || '127.0.0.1', hostPort: b.hostPort });
   }
   return out;
 }
@@ -314,7 +315,7 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
       await startContainer(containers, current.Id);
       action = 'started';
     }
-    st.remoteEnv = resolveRemoteEnv(config.remoteEnv, presentContainer(containers.view(current.Id)).Config.Env);
+    st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.find(current.Id, OP_UP).process.env);
     await runLifecycle(svc, current.Id, config, st, action === 'started', ran, opts);
     return { ...info(containers, current.Id, st, folder, svc.ports), action, ran, ignored: config.ignored };
   }
@@ -383,7 +384,7 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
   writeState(containers, Id, st);
   say(`Starting container ${name}`);
   await startContainer(containers, Id);
-  st.remoteEnv = resolveRemoteEnv(config.remoteEnv, presentContainer(containers.view(Id)).Config.Env);
+  st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.find(Id, OP_UP).process.env);
   writeState(containers, Id, st);
   const ran: WorkspaceLifecycleCommand[] = [];
   await runLifecycle(svc, Id, config, st, true, ran, opts);
