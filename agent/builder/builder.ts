@@ -684,10 +684,10 @@ class Builder {
             this.emit({ type: 'output', step, stream: stream === 'stderr' ? 'stderr' : 'stdout', data: data.toString('base64') }),
         });
         const status = await exit;
-        if (status.StatusCode !== 0) {
+        if (status.exitCode !== 0) {
           throw new BerthError(
             ErrorCode.BuildFailed,
-            `Dockerfile:${ins.line}: RUN: the command '${argv.join(' ')}' returned a non-zero code: ${status.StatusCode}`,
+            `Dockerfile:${ins.line}: RUN: the command '${argv.join(' ')}' returned a non-zero code: ${status.exitCode}`,
             {
               operation: OP,
               line: ins.line,

@@ -1,8 +1,14 @@
 /**
  * Named and anonymous volumes (Docker's "local" driver): a directory per volume under the store,
  *
- *   $BERTH_ROOT/volumes/<name>/volume.json   {Name, CreatedAt, Labels, Anonymous}
+ *   $BERTH_ROOT/volumes/<name>/volume.json   the {@link VolumeRecord} (format 1: {formatVersion,
+ *                                            name, createdAt, labels, anonymous}; before it,
+ *                                            Docker-cased {Name, CreatedAt, Labels, Anonymous},
+ *                                            which {@link VolumeService.migrate} rewrites at start)
  *   $BERTH_ROOT/volumes/<name>/_data         what containers see, bind-mounted at their path
+ *
+ * The service speaks of {@link VolumeInfo}s; Docker's Volume shape is made by the presenter
+ * (agent/presenters/volumes.ts).
  *
  * A volume is used by every container (running or not) whose record names it; such a volume
  * cannot be removed (Conflict). A new volume mounted at a path the image has is seeded with the
@@ -28,8 +34,7 @@ import {
   utimesSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { Volume } from '../../protocol';
-import { BerthError, ErrorCode, systemError } from '../errors';
+import { BerthError, ErrorCode, isErrno, systemError, unlessErrno } from '../errors';
 import type { EventHub } from '../events';
 import { mkdirp, writeFileAtomic } from '../store/fsutil';
 import { realLayerFs, type LayerFs } from './containers/rootfs';
@@ -37,12 +42,70 @@ import { realLayerFs, type LayerFs } from './containers/rootfs';
 /** Docker's volume (and container) name rule; no "/" so no path can leave the volumes dir. */
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
-interface VolumeRecord {
-  Name: string;
-  CreatedAt: string;
-  Labels: Record<string, string>;
+export const VOLUME_FORMAT = 1;
+
+/** What `volume.json` holds. */
+export interface VolumeRecord {
+  formatVersion: typeof VOLUME_FORMAT;
+  name: string;
+  /** RFC 3339. */
+  createdAt: string;
+  labels: Record<string, string>;
   /** Made for an image's Volumes entry or `-v /path`: removed with its container by `rm -v`/`--rm`. */
-  Anonymous: boolean;
+  anonymous: boolean;
+}
+
+/** A volume as the service answers for it: its record and where its data is. */
+export interface VolumeInfo {
+  record: VolumeRecord;
+  /** The `_data` directory containers mount. */
+  dataDir: string;
+}
+
+/** A volume record of no format this agent reads (damaged, or a newer agent's). */
+export class VolumeFormatError extends Error {}
+
+/**
+ * `volume.json` parsed -> a record of the current format (`migrated` when it was of the format
+ * before 1, Docker-cased). Throws a VolumeFormatError saying what is wrong with anything else.
+ */
+export function parseVolumeRecord(raw: unknown): { record: VolumeRecord; migrated: boolean } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new VolumeFormatError('the record is not a JSON object');
+  const r = raw as Record<string, unknown>;
+  const labels = (v: unknown): Record<string, string> => {
+    if (v === undefined || v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string'))
+      throw new VolumeFormatError('its labels are not a map of strings');
+    return { ...(v as Record<string, string>) };
+  };
+  if (r.formatVersion === undefined) {
+    if (typeof r.Name !== 'string' || typeof r.CreatedAt !== 'string') throw new VolumeFormatError('Name or CreatedAt is missing');
+    return {
+      record: {
+        formatVersion: VOLUME_FORMAT,
+        name: r.Name,
+        createdAt: r.CreatedAt,
+        labels: labels(r.Labels),
+        anonymous: r.Anonymous === true,
+      },
+      migrated: true,
+    };
+  }
+  if (r.formatVersion !== VOLUME_FORMAT)
+    throw new VolumeFormatError(
+      `format version ${JSON.stringify(r.formatVersion)} is not one this agent knows (it knows ${VOLUME_FORMAT})`,
+    );
+  if (typeof r.name !== 'string' || typeof r.createdAt !== 'string') throw new VolumeFormatError('name or createdAt is missing');
+  return {
+    record: {
+      formatVersion: VOLUME_FORMAT,
+      name: r.name,
+      createdAt: r.createdAt,
+      labels: labels(r.labels),
+      anonymous: r.anonymous === true,
+    },
+    migrated: false,
+  };
 }
 
 /** A volume as a container uses it (ContainerRecord.volumes). */
@@ -99,24 +162,59 @@ export class VolumeService {
     this.dir = join(root, 'volumes');
   }
 
-  private read(name: string): VolumeRecord | undefined {
-    try {
-      return JSON.parse(readFileSync(join(this.dir, name, 'volume.json'), 'utf8')) as VolumeRecord;
-    } catch {
-      return undefined;
+  /**
+   * Rewrites every volume record of an older format in the current one (atomically), at agent
+   * start (ContainerService.init). A record that cannot be read is reported through `log` and
+   * left as it is (the volume is then not listed, as before).
+   */
+  migrate(log: (msg: string) => void): void {
+    if (!existsSync(this.dir)) return;
+    for (const name of readdirSync(this.dir).filter((n) => NAME_RE.test(n))) {
+      const path = join(this.dir, name, 'volume.json');
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(path, 'utf8'));
+      } catch (e) {
+        // A directory without a record (ENOENT) is not a volume, as before; a damaged one is said.
+        if (isErrno(e, 'ENOENT')) continue;
+        if (!(e instanceof SyntaxError)) throw systemError('migrate volumes', e, { path });
+        log(`volume ${name}: its record ${path} cannot be read (${e.message}); left as it is`);
+        continue;
+      }
+      let parsed: ReturnType<typeof parseVolumeRecord>;
+      try {
+        parsed = parseVolumeRecord(raw);
+      } catch (e) {
+        if (!(e instanceof VolumeFormatError)) throw e;
+        log(`volume ${name}: its record ${path} cannot be migrated (${e.message}); left as it is`);
+        continue;
+      }
+      if (!parsed.migrated) continue;
+      writeFileAtomic(path, JSON.stringify(parsed.record), 0o600);
+      log(`volume ${name}: record migrated to format ${VOLUME_FORMAT}`);
     }
   }
 
-  private shape(r: VolumeRecord): Volume {
-    return {
-      Name: r.Name,
-      Driver: 'local',
-      Mountpoint: this.dataDir(r.Name),
-      CreatedAt: r.CreatedAt,
-      Labels: r.Labels,
-      Scope: 'local',
-      Options: null,
-    };
+  /** The volume's record; undefined when there is none (or it cannot be read: see {@link migrate}). */
+  private read(name: string): VolumeRecord | undefined {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(join(this.dir, name, 'volume.json'), 'utf8'));
+    } catch (e) {
+      // No such volume (ENOENT, or ENOTDIR for a stray file), or a damaged record reported at start.
+      if (isErrno(e, 'ENOENT', 'ENOTDIR') || e instanceof SyntaxError) return undefined;
+      throw systemError('read volume', e, { path: join(this.dir, name) });
+    }
+    try {
+      return parseVolumeRecord(raw).record;
+    } catch (e) {
+      if (e instanceof VolumeFormatError) return undefined; // reported by migrate at start
+      throw e;
+    }
+  }
+
+  private info(r: VolumeRecord): VolumeInfo {
+    return { record: r, dataDir: this.dataDir(r.name) };
   }
 
   dataDir(name: string): string {
@@ -134,16 +232,17 @@ export class VolumeService {
   ensure(
     name: string | undefined,
     opts: { labels?: Record<string, string>; anonymous?: boolean; operation?: string } = {},
-  ): { volume: Volume; created: boolean } {
+  ): { volume: VolumeInfo; created: boolean } {
     const operation = opts.operation ?? 'create volume';
     const n = name === undefined ? randomBytes(32).toString('hex') : checkVolumeName(name, operation);
     const existing = this.read(n);
-    if (existing) return { volume: this.shape(existing), created: false };
+    if (existing) return { volume: this.info(existing), created: false };
     const rec: VolumeRecord = {
-      Name: n,
-      CreatedAt: new Date().toISOString(),
-      Labels: { ...(opts.labels ?? {}) },
-      Anonymous: opts.anonymous === true,
+      formatVersion: VOLUME_FORMAT,
+      name: n,
+      createdAt: new Date().toISOString(),
+      labels: { ...(opts.labels ?? {}) },
+      anonymous: opts.anonymous === true,
     };
     const d = join(this.dir, n);
     try {
@@ -154,32 +253,33 @@ export class VolumeService {
       throw systemError(operation, e, { path: d });
     }
     this.emit('create', n);
-    return { volume: this.shape(rec), created: true };
+    return { volume: this.info(rec), created: true };
   }
 
-  create(name?: string, labels?: Record<string, string>): Volume {
+  create(name?: string, labels?: Record<string, string>): VolumeInfo {
     return this.ensure(name, { labels }).volume;
   }
 
-  list(): Volume[] {
+  /** Every volume, by name. */
+  list(): VolumeInfo[] {
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir)
       .filter((n) => NAME_RE.test(n))
       .map((n) => this.read(n))
       .filter((r): r is VolumeRecord => !!r)
-      .sort((a, b) => a.Name.localeCompare(b.Name))
-      .map((r) => this.shape(r));
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((r) => this.info(r));
   }
 
-  inspect(name: string): Volume {
+  inspect(name: string): VolumeInfo {
     const operation = 'inspect volume';
     const r = this.read(checkVolumeName(name, operation));
     if (!r) throw new BerthError(ErrorCode.NotFound, `${operation}: no such volume: ${name}`, { operation });
-    return this.shape(r);
+    return this.info(r);
   }
 
   isAnonymous(name: string): boolean {
-    return this.read(name)?.Anonymous === true;
+    return this.read(name)?.anonymous === true;
   }
 
   /** Removes a volume no container uses (Conflict otherwise). */
@@ -212,13 +312,13 @@ export class VolumeService {
   }
 
   /** Removes the anonymous volumes no container uses, and with `all` the named ones too (Docker 23+). */
-  prune(all = false): { VolumesDeleted: string[]; SpaceReclaimed: number } {
-    const out = { VolumesDeleted: [] as string[], SpaceReclaimed: 0 };
-    for (const v of this.list()) {
-      if (this.usedBy(v.Name).length) continue;
-      if (!all && !this.read(v.Name)?.Anonymous) continue;
-      out.SpaceReclaimed += this.discard(v.Name);
-      out.VolumesDeleted.push(v.Name);
+  prune(all = false): { deleted: string[]; reclaimedBytes: number } {
+    const out = { deleted: [] as string[], reclaimedBytes: 0 };
+    for (const { record: v } of this.list()) {
+      if (this.usedBy(v.name).length) continue;
+      if (!all && !v.anonymous) continue;
+      out.reclaimedBytes += this.discard(v.name);
+      out.deleted.push(v.name);
     }
     return out;
   }
@@ -310,12 +410,8 @@ function copyAttrs(from: string, to: string): void {
 function duBytes(path: string): number {
   let n = 0;
   const walk = (p: string) => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return;
-    }
+    const st = unlessErrno(['ENOENT'], () => lstatSync(p)); // removed meanwhile: nothing to count
+    if (!st) return;
     if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
     else n += st.size;
   };

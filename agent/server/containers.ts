@@ -26,6 +26,7 @@ import {
   WaitContainerRequest,
 } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
+import { decodeCreate, presentContainer, presentContainerSummary, presentWait } from '../presenters/containers';
 import { changeFeedOf, containerChanges } from '../runtime/containers/changes';
 import { commitContainer } from '../runtime/containers/commit';
 import { containerDiff } from '../runtime/containers/diff';
@@ -41,18 +42,14 @@ export function serveContainers(c: AgentConnection): void {
   const containers = c.services.containers;
 
   serve(c, CreateContainerRequest, (p) =>
-    containers.create({
-      ...p,
-      workingDir: p.workingDir || undefined,
-      hostname: p.hostname || undefined,
-      networkMode: p.networkMode || undefined,
-      privileged: p.privileged === true,
-      autoRemove: p.autoRemove === true,
-      init: p.init === true,
-      tty: p.tty === true,
-      openStdin: p.openStdin === true,
-      stdinOnce: p.stdinOnce === true,
-    }),
+    containers.create(
+      decodeCreate({
+        ...p,
+        workingDir: p.workingDir || undefined,
+        hostname: p.hostname || undefined,
+        networkMode: p.networkMode || undefined,
+      }),
+    ),
   );
   serve(c, StartContainerRequest, async (p) => {
     if (p.stream === true) return startAttached(c, p.container, p.attachToken!, p.rows ?? 24, p.cols ?? 80);
@@ -64,10 +61,10 @@ export function serveContainers(c: AgentConnection): void {
   serve(c, KillContainerRequest, (p) => containers.kill(p.container, p.signal || undefined));
   serve(c, RestartContainerRequest, (p) => restartContainer(containers, p.container, p.timeout));
   serve(c, RemoveContainerRequest, (p) => containers.remove(p.container, p.force === true, p.volumes === true));
-  serve(c, ListContainersRequest, (p) => containers.list(p.all === true));
-  serve(c, InspectContainerRequest, (p) => containers.inspect(p.container));
+  serve(c, ListContainersRequest, (p) => containers.views(p.all === true).map(presentContainerSummary));
+  serve(c, InspectContainerRequest, (p) => presentContainer(containers.view(p.container)));
   serve(c, WaitContainerRequest, (p, token) =>
-    c.withAbort(token, (signal) => containers.wait(p.container, p.condition ?? 'not-running', signal)),
+    c.withAbort(token, async (signal) => presentWait(await containers.wait(p.container, p.condition ?? 'not-running', signal))),
   );
   serve(c, ContainerLogsRequest, async (p, token) => {
     const { container, tail, since } = p;

@@ -27,8 +27,8 @@ export function serveSystem(c: AgentConnection): void {
   }));
   serve(c, SystemInfoRequest, (): SystemInfoResult => {
     const { images, containers } = c.services;
-    const all = containers.list(true);
-    const running = all.filter((x) => x.State === 'running').length;
+    const all = containers.views(true);
+    const running = all.filter((v) => v.record.state.status === 'running').length;
     const cgroups = detectCgroups();
     const network = containers.network.config;
     return {

@@ -459,7 +459,7 @@ export function substitute(s: string, v: Vars): string {
         return v.containerFolder !== undefined ? posix.basename(v.containerFolder) : whole;
     }
     const m = /^(?:localEnv|env):([A-Za-z_][A-Za-z0-9_]*)(?::(.*))?$/.exec(body);
-    if (m) return  Object.hasOwn(v.env, m[1]) ? v.env[m[1]] : (m[2] ?? '');
+    if (m) return Object.hasOwn(v.env, m[1]) ? v.env[m[1]] : (m[2] ?? '');
     return whole;
   });
 }

@@ -47,7 +47,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { BerthEvent, WorkspacePort } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
-import type { ContainerService } from '../runtime/containers/service';
+import type { ContainerService, ContainerView } from '../runtime/containers/service';
 import { openNetnsProxy, openProxy, type Proxy } from '../runtime/network/proxy';
 import { LABEL_WORKSPACE } from './labels';
 
@@ -207,7 +207,7 @@ export class WorkspacePortWatcher {
   start(): void {
     if (this.unsubscribe) return;
     this.unsubscribe = this.containers.events.on((e) => this.onEvent(e));
-    for (const c of this.containers.list(false)) if (c.Labels?.[LABEL_WORKSPACE]) this.watch(c.Id);
+    for (const { record } of this.containers.views(false)) if (record.labels[LABEL_WORKSPACE]) this.watch(record.id);
   }
 
   private onEvent(e: BerthEvent): void {
@@ -219,20 +219,20 @@ export class WorkspacePortWatcher {
   /** Starts watching container `id` when it is a running workspace container on the bridge. */
   private watch(id: string): void {
     if (this.watches.has(id)) return;
-    let ins;
+    let view: ContainerView;
     try {
-      ins = this.containers.inspect(id);
+      view = this.containers.view(id);
     } catch {
       return; // removed meanwhile
     }
-    const folder = ins.Config.Labels?.[LABEL_WORKSPACE];
-    if (!folder || !ins.State.Running || ins.State.Pid <= 0 || ins.HostConfig.NetworkMode !== 'bridge' || !ins.NetworkSettings.IPAddress)
-      return;
+    const { record, endpoint } = view;
+    const folder = record.labels[LABEL_WORKSPACE];
+    if (!folder || record.state.status !== 'running' || record.state.pid <= 0 || record.network.mode !== 'bridge' || !endpoint?.ip) return;
     const w: Watch = {
       id,
       folder,
-      pid: ins.State.Pid,
-      ip: ins.NetworkSettings.IPAddress,
+      pid: record.state.pid,
+      ip: endpoint.ip,
       stopped: false,
       forwarded: new Map(),
       loopback: new Set(),

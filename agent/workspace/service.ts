@@ -15,6 +15,8 @@
  * (workspaceFolder, remoteUser, remoteEnv) for `status`. A create command that failed runs again
  * at the next `up`, so "once" means "once successfully"; postStartCommand runs after each start
  * this module makes (an `up` of a running container starts nothing and runs nothing).
+ * The file carries `formatVersion` ({@link WORKSPACE_STATE_FORMAT}); one written before it had
+ * one (the same fields) is read as it is and rewritten in the current format when first read.
  *
  * Ports. Each forwardPorts entry is published on 127.0.0.1, with the same host port when nothing
  * listens there at create time (checked by binding it), else one the kernel chooses. The mapping
@@ -38,7 +40,7 @@ import type {
   WorkspaceUpResult,
 } from '../../protocol';
 import type { PeerCred } from '../../native';
-import { BerthError, ErrorCode, systemError } from '../errors';
+import { BerthError, ErrorCode, isBerthError, isErrno, systemError } from '../errors';
 import { checkCallerAccess } from '../images/access';
 import type { ImageService } from '../images/service';
 import type { ContainerService } from '../runtime/containers/service';
@@ -60,6 +62,7 @@ import {
 } from './devcontainer';
 import { LABEL_CONFIG, LABEL_HASH, LABEL_WORKSPACE } from './labels';
 import type { WorkspacePortWatcher } from './ports';
+import { decodeCreate, presentContainerSummary } from '../presenters/containers';
 
 const STATE_FILE = 'workspace.json';
 /** Largest Dockerfile read for the hash (the builder has the same limit). */
@@ -94,7 +97,10 @@ export interface UpOptions {
 }
 
 /** What `<container dir>/workspace.json` holds. */
+export const WORKSPACE_STATE_FORMAT = 1;
+
 interface WorkspaceState {
+  formatVersion?: typeof WORKSPACE_STATE_FORMAT;
   configHash: string;
   configFile: string;
   image: string;
@@ -162,7 +168,8 @@ export function workspaceSlug(folder: string): string {
 /** The workspace containers of `folder`, newest first. */
 function containersOf(svc: ContainerService, folder: string): ContainerSummary[] {
   return svc
-    .list(true)
+    .views(true)
+    .map(presentContainerSummary)
     .filter((c) => c.Labels?.[LABEL_WORKSPACE] === folder)
     .sort((a, b) => b.Created - a.Created);
 }
@@ -171,17 +178,27 @@ function statePath(svc: ContainerService, id: string): string {
   return join(svc.runtimeOf(svc.find(id, OP_UP)).dir, STATE_FILE);
 }
 
+/**
+ * The container's workspace state; undefined when it has none (not a workspace container, or
+ * made by an `up` that failed before writing it), or one this agent cannot read (damaged, or
+ * of a newer format): the container is then not reused. Migrates a file of the format before 1.
+ */
 function readState(svc: ContainerService, id: string): WorkspaceState | undefined {
+  let s: WorkspaceState;
   try {
-    const s = JSON.parse(readFileSync(statePath(svc, id), 'utf8')) as WorkspaceState;
-    return s && typeof s.configHash === 'string' && Array.isArray(s.done) ? s : undefined;
-  } catch {
-    return undefined;
+    s = JSON.parse(readFileSync(statePath(svc, id), 'utf8')) as WorkspaceState;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || e instanceof SyntaxError || isBerthError(e, ErrorCode.NotFound)) return undefined;
+    throw e;
   }
+  if (!s || typeof s.configHash !== 'string' || !Array.isArray(s.done)) return undefined;
+  if (s.formatVersion === undefined) writeState(svc, id, s);
+  else if (s.formatVersion !== WORKSPACE_STATE_FORMAT) return undefined;
+  return s;
 }
 
 function writeState(svc: ContainerService, id: string, s: WorkspaceState): void {
-  writeFileAtomic(statePath(svc, id), JSON.stringify(s, null, 1), 0o600);
+  writeFileAtomic(statePath(svc, id), JSON.stringify({ ...s, formatVersion: WORKSPACE_STATE_FORMAT }, null, 1), 0o600);
 }
 
 /** True when nothing listens on 127.0.0.1:port (tcp) right now. */
@@ -195,13 +212,14 @@ function portFree(port: number): Promise<boolean> {
 
 /** The forwarded ports as bound now (from the running container's NetworkSettings). */
 function boundPorts(svc: ContainerService, id: string, forward: readonly number[]): WorkspacePort[] {
-  const ins = svc.inspect(id);
-  if (!ins.State.Running) return [];
-  if (ins.HostConfig.NetworkMode === 'host') return forward.map((p) => ({ containerPort: p, hostIp: '127.0.0.1', hostPort: p }));
+  const { record, running, endpoint } = svc.view(id);
+  if (record.state.status !== 'running') return [];
+  if (record.network.mode === 'host') return forward.map((p) => ({ containerPort: p, hostIp: '127.0.0.1', hostPort: p }));
   const out: WorkspacePort[] = [];
+  if (!running || record.network.mode !== 'bridge') return out;
   for (const p of forward) {
-    const b = ins.NetworkSettings.Ports[`${p}/tcp`]?.[0];
-    if (b) out.push({ containerPort: p, hostIp: b.HostIp || '127.0.0.1', hostPort: Number(b.HostPort) });
+    const b = endpoint?.bound.find((x) => x.containerPort === p && x.protocol === 'tcp');
+    if (b) out.push({ containerPort: p, hostIp: b.hostIp || '127.0.0.1', hostPort: b.hostPort });
   }
   return out;
 }
@@ -213,7 +231,7 @@ function info(svc: ContainerService, id: string, st: WorkspaceState, folder: str
     folder,
     configFile: st.configFile,
     configHash: st.configHash,
-    container: { Id: c.id, Name: c.name, State: c.state.Status },
+    container: { Id: c.id, Name: c.name, State: c.state.status },
     image: st.image,
     workspaceFolder: st.workspaceFolder,
     remoteUser: st.remoteUser,
@@ -295,7 +313,7 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
       await startContainer(containers, current.Id);
       action = 'started';
     }
-    st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.inspect(current.Id).Config.Env);
+    st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.find(current.Id, OP_UP).process.env);
     await runLifecycle(svc, current.Id, config, st, action === 'started', ran, opts);
     return { ...info(containers, current.Id, st, folder, svc.ports), action, ran, ignored: config.ignored };
   }
@@ -330,25 +348,27 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
     }
   }
   say(`Creating container ${name}`);
-  const { Id } = await containers.create({
-    image,
-    name,
-    ...(config.overrideCommand ? { entrypoint: KEEP_RUNNING } : {}),
-    env: [...Object.entries(config.containerEnv).map(([k, v]) => `${k}=${v}`), ...config.run.env],
-    ...(config.containerUser ? { user: config.containerUser } : config.run.user ? { user: config.run.user } : {}),
-    ...(config.run.hostname ? { hostname: config.run.hostname } : {}),
-    binds: [idmappedWorkspaceMount(svc, image, config), ...config.mounts, ...config.run.binds],
-    labels: { ...config.run.labels, [LABEL_WORKSPACE]: folder, [LABEL_HASH]: hash, [LABEL_CONFIG]: config.file },
-    ...(config.run.memory ? { memory: config.run.memory } : {}),
-    ...(config.run.nanoCpus ? { nanoCpus: config.run.nanoCpus } : {}),
-    ...(config.run.pidsLimit !== undefined ? { pidsLimit: config.run.pidsLimit } : {}),
-    capAdd: [...config.capAdd, ...config.run.capAdd],
-    capDrop: config.run.capDrop,
-    privileged: config.privileged || config.run.privileged === true,
-    init: config.init || config.run.init === true,
-    ...(networkMode ? { networkMode } : {}),
-    ports,
-  });
+  const { Id } = await containers.create(
+    decodeCreate({
+      image,
+      name,
+      ...(config.overrideCommand ? { entrypoint: KEEP_RUNNING } : {}),
+      env: [...Object.entries(config.containerEnv).map(([k, v]) => `${k}=${v}`), ...config.run.env],
+      ...(config.containerUser ? { user: config.containerUser } : config.run.user ? { user: config.run.user } : {}),
+      ...(config.run.hostname ? { hostname: config.run.hostname } : {}),
+      binds: [idmappedWorkspaceMount(svc, image, config), ...config.mounts, ...config.run.binds],
+      labels: { ...config.run.labels, [LABEL_WORKSPACE]: folder, [LABEL_HASH]: hash, [LABEL_CONFIG]: config.file },
+      ...(config.run.memory ? { memory: config.run.memory } : {}),
+      ...(config.run.nanoCpus ? { nanoCpus: config.run.nanoCpus } : {}),
+      ...(config.run.pidsLimit !== undefined ? { pidsLimit: config.run.pidsLimit } : {}),
+      capAdd: [...config.capAdd, ...config.run.capAdd],
+      capDrop: config.run.capDrop,
+      privileged: config.privileged || config.run.privileged === true,
+      init: config.init || config.run.init === true,
+      ...(networkMode ? { networkMode } : {}),
+      ports,
+    }),
+  );
   const st: WorkspaceState = {
     configHash: hash,
     configFile: config.file,
@@ -362,7 +382,7 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
   writeState(containers, Id, st);
   say(`Starting container ${name}`);
   await startContainer(containers, Id);
-  st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.inspect(Id).Config.Env);
+  st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.find(Id, OP_UP).process.env);
   writeState(containers, Id, st);
   const ran: WorkspaceLifecycleCommand[] = [];
   await runLifecycle(svc, Id, config, st, true, ran, opts);

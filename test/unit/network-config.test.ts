@@ -165,6 +165,29 @@ describe('network: address allocation', () => {
     assert.equal(logs.length, 2);
     assert.equal(a.allocate(id(4), 'c'), '10.89.0.2', 'the dropped entries hold nothing');
   });
+
+  it('migrates the state file of the format before 1; refuses a format it does not know', () => {
+    const root = makeTempDirSync('berth-ipam-');
+    mkdirSync(join(root, 'network'));
+    const path = join(root, 'network', 'state.json');
+    const entries = {
+      [id(1)]: { ip: '10.89.0.7' },
+      [id(2)]: { ip: '10.89.0.3', ports: [{ containerPort: 80, protocol: 'tcp', hostIp: '', hostPort: 8080 }] },
+    };
+    writeFileSync(path, JSON.stringify({ version: 1, containers: entries, next: '10.89.0.8' }));
+    const a = new Ipam(root, subnet);
+    assert.deepEqual(a.ids().sort(), [id(1), id(2)]);
+    assert.equal(a.address(id(1)), '10.89.0.7');
+    assert.deepEqual(
+      JSON.parse(readFileSync(path, 'utf8')),
+      { formatVersion: 1, containers: entries, next: '10.89.0.8' },
+      'rewritten at once',
+    );
+    writeFileSync(path, JSON.stringify({ formatVersion: 9, containers: entries }));
+    const logs: string[] = [];
+    assert.deepEqual(new Ipam(root, subnet, (m) => logs.push(m)).ids(), []);
+    assert.match(logs.join('\n'), /format version 9, which this agent does not know/);
+  });
 });
 
 describe('network: /etc/hosts and resolv.conf', () => {

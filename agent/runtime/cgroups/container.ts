@@ -13,8 +13,14 @@
  *
  * Layout on disk: `<mount>/<name>`, e.g. /sys/fs/cgroup/memory/berth/<id> or
  * /sys/fs/cgroup/berth/<id>. The prefix directory ("berth") is shared: destroy and sweep leave it.
+ *
+ * One file (over 600 lines) on purpose: it is one class whose every verb (create, stats, OOM
+ * watch, freeze, kill, destroy, sweep) branches on the same three layouts through the same private
+ * readers and writers; split by verb, each layout's rules would be scattered over seven files.
+ * The layout-independent parts live beside it (detect.ts, limits.ts, samples.ts, fs.ts).
  */
-import { BerthError, ErrorCode, systemError } from '../../errors';
+import { BerthError, ErrorCode, isBerthError, systemError } from '../../errors';
+import { isGoneError } from './fs';
 import type { CgroupLayout } from './detect';
 import { CPU_PERIOD_US, cpuQuotaUs, type Limits, validateLimits } from './limits';
 
@@ -279,7 +285,8 @@ export class ContainerCgroup {
         try {
           unified = mkdirs(layout.unified);
         } catch (e) {
-          if (e instanceof BerthError && e.code === ErrorCode.Conflict) throw e;
+          // A system call refused there (read-only, not permitted...): go on without the twin.
+          if (!isBerthError(e, ErrorCode.System)) throw e;
           for (const d of created.splice(before).reverse()) tryRmdir(layout, d);
           unified = undefined;
         }
@@ -482,6 +489,8 @@ export class ContainerCgroup {
         try {
           populated = parseKeyValues(fs.readFile(events)).get('populated');
         } catch {
+          // Everything is caught on purpose: this is an inotify callback, where a throw would take
+          // the agent down; the group being removed (ENOENT, ENODEV) is the expected case.
           return;
         }
         if (populated !== 0) return;
@@ -639,10 +648,13 @@ export class ContainerCgroup {
     return this.unified !== undefined && this.layout.fs.exists(`${this.unified}/${file}`);
   }
 
+  /** The OOM kill count for the inotify callbacks of watchOom: 0 when it cannot be read. */
   private safeCount(): number {
     try {
       return this.oomKillCount();
     } catch {
+      // Everything is caught on purpose: a throw in an inotify callback would take the agent
+      // down; the group being removed (ENOENT, ENODEV) is the expected case.
       return 0;
     }
   }
@@ -699,7 +711,8 @@ function tryRmdir(layout: CgroupLayout, dir: string): void {
   try {
     layout.fs.rmdir(dir);
   } catch {
-    /* best effort while undoing a failed create */
+    // Everything is caught on purpose: this undoes a failed create, whose own error is the one
+    // reported; a directory left behind is removed by the next sweep.
   }
 }
 
@@ -717,8 +730,9 @@ async function rmdirRetrying(layout: CgroupLayout, dir: string, attempts: number
           try {
             const p = layout.fs.readFile(`${dir}/cgroup.procs`).trim().split('\n').filter(Boolean);
             if (p.length) still = ` (processes still in it: ${p.join(', ')})`;
-          } catch {
-            /* ignore */
+          } catch (e2) {
+            // Only decorates the error below; a group emptied or gone meanwhile has nothing to list.
+            if (!isGoneError(e2)) throw e2;
           }
         }
         const err = systemError('remove cgroup', e, { path: dir, syscall: 'rmdir' });

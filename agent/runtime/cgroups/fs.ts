@@ -8,6 +8,16 @@
  * half-way through creating a group.
  */
 import * as fs from 'node:fs';
+import { errnoOf, isBerthError } from '../../errors';
+
+/**
+ * True when `e` says a cgroup file or directory is gone (ENOENT; ENODEV for a file of a group
+ * being removed), as a Node error or wrapped by systemError (its `errno`).
+ */
+export function isGoneError(e: unknown): boolean {
+  const errno = errnoOf(e) ?? (isBerthError(e) ? e.data.errno : undefined);
+  return errno === 'ENOENT' || errno === 'ENODEV';
+}
 
 /** What the cgroup code needs from a filesystem. Errors are Node-style (`code` = errno name). */
 export interface CgroupFs {

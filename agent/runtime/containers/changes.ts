@@ -38,7 +38,7 @@ import type {
   ContainerFileChange,
   ShadowedVersion,
 } from '../../../protocol';
-import { systemError } from '../../errors';
+import { isBerthError, systemError } from '../../errors';
 import { layerHistory } from '../../images/layers';
 import type { LayerIndexEntry } from '../../oci/layerIndex';
 import { classifyUpper, lowerIndexes, walkUpper, CHANGE_DELETED, type UpperEntry } from './diff';
@@ -158,11 +158,12 @@ function imageLayersOf(svc: ContainerService, rec: ContainerRecord): ChangesImag
   let digests: string[] = [];
   let steps: { createdBy: string }[] = [];
   try {
-    const img = svc.images.lookup(rec.image, 'container changes');
+    const img = svc.images.lookup(rec.image.id, 'container changes');
     digests = img.layers.map((l) => l.digest);
     steps = layerHistory(svc.images.config(img).history, img.layers.length);
-  } catch {
-    // The image record is gone (or unreadable); the chain IDs still name the layers.
+  } catch (e) {
+    // The image record is gone (NotFound) or unreadable (a BerthError too); the chain IDs still name the layers.
+    if (!isBerthError(e)) throw e;
   }
   return rec.layers.map((chainId, index) => ({ index, digest: digests[index] ?? '', chainId, createdBy: steps[index]?.createdBy ?? '' }));
 }
@@ -308,7 +309,8 @@ export class ChangeFeed {
       list = detailedChanges(walk(w.upper, OP), w.lowers);
     } catch {
       // A running container can remove what the walk was about to stat (or the upper dir is
-      // unreadable for now): try again a little later; the watch stays.
+      // unreadable for now): try again a little later; the watch stays. Everything is caught on
+      // purpose: this runs from a timer, where a throw would take the agent down.
       this.schedule(w, POLL_MS);
       return;
     }
@@ -324,7 +326,10 @@ export class ChangeFeed {
   private arm(w: Watched, list: ContainerFileChange[]): void {
     const rec = this.svc.tryFind(w.id);
     const running = rec !== undefined && this.svc.runtimeOf(rec).running;
-    if (!running) return this.disarm(w);
+    if (!running) {
+      this.disarm(w);
+      return;
+    }
     // The directories to watch: the root and every directory the list names (the walk's dirs are
     // all in the list: a directory in the upper dir is a change or the parent of one), and /etc,
     // which the list leaves out while it holds only the runtime's mount points (diff.ts).

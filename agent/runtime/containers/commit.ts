@@ -35,7 +35,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { CommitParams, CommitResult } from '../../../protocol';
 import { native } from '../../../native';
-import { BerthError, ErrorCode, systemError } from '../../errors';
+import { BerthError, ErrorCode, isErrno, systemError } from '../../errors';
 import { MediaType, type Descriptor } from '../../oci';
 import { ensureLayers } from '../../images/ensureLayers';
 import { familiarName, formatReference, parseReference, withDefaultTag } from '../../oci/reference';
@@ -123,16 +123,19 @@ function readXattrs(abs: string): Map<string, Buffer> {
   let names: string[];
   try {
     names = native().llistxattr(abs);
-  } catch {
-    return out;
+  } catch (e) {
+    // Gone in between, or a filesystem without xattrs: nothing to archive.
+    if (isErrno(e, 'ENOENT', 'ENOTSUP', 'EOPNOTSUPP')) return out;
+    throw e;
   }
   for (const name of names.sort()) {
     if (name.startsWith('trusted.overlay.')) continue;
     try {
       const v = native().lgetxattr(abs, name);
       if (v) out.set(name, v);
-    } catch {
-      // Gone in between, or not readable: not archived.
+    } catch (e) {
+      // Gone in between (the file or the attribute): not archived.
+      if (!isErrno(e, 'ENOENT', 'ENODATA', 'ENOTSUP', 'EOPNOTSUPP')) throw e;
     }
   }
   return out;
@@ -160,7 +163,8 @@ export function applyChanges(cfg: RunConfig, changes: string[]): void {
       let v: unknown;
       try {
         v = JSON.parse(rest);
-      } catch {
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
         throw invalid(`${what} must be a JSON array of strings or a shell command, got ${rest}`);
       }
       if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw invalid(`${what} must be a JSON array of strings`);
@@ -361,21 +365,21 @@ export async function commitContainer(svc: ContainerService, p: CommitParams): P
     tagName = formatReference(ref);
     familiar = familiarName(ref);
   }
-  const parent = store.readImage(rec.image);
+  const parent = store.readImage(rec.image.id);
   if (!parent)
-    throw new BerthError(ErrorCode.NotFound, `${OP}: image ${rec.image} of container ${rec.name} is no longer in the store`, {
+    throw new BerthError(ErrorCode.NotFound, `${OP}: image ${rec.image.id} of container ${rec.name} is no longer in the store`, {
       operation: OP,
     });
   const parentConfig = JSON.parse(store.readBlob(parent.id).toString('utf8')) as Json;
   const runConfig: RunConfig = { ...((parentConfig.config as RunConfig | undefined) ?? {}) };
   Object.assign(runConfig, {
-    Cmd: rec.config.Cmd,
-    Entrypoint: rec.config.Entrypoint,
-    Env: rec.config.Env,
-    WorkingDir: rec.config.WorkingDir,
-    User: rec.config.User,
-    Labels: rec.config.Labels,
-    ...(rec.config.StopSignal ? { StopSignal: rec.config.StopSignal } : {}),
+    Cmd: rec.process.cmd,
+    Entrypoint: rec.process.entrypoint,
+    Env: rec.process.env,
+    WorkingDir: rec.process.workingDir,
+    User: rec.process.user,
+    Labels: rec.labels,
+    ...(rec.process.stopSignal ? { StopSignal: rec.process.stopSignal } : {}),
   });
   applyChanges(runConfig, p.changes ?? []);
 

@@ -18,7 +18,7 @@ import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerChange } from '../../../protocol';
 import { native } from '../../../native';
-import { BerthError, ErrorCode, systemError } from '../../errors';
+import { BerthError, ErrorCode, isErrno, systemError } from '../../errors';
 import { classify, parseIndex, type LayerIndexEntry } from '../../oci/layerIndex';
 import type { Store } from '../../store/store';
 import type { ContainerService } from './service';
@@ -44,8 +44,10 @@ export function isWhiteout(st: Stats): boolean {
 export function isOpaqueDir(path: string): boolean {
   try {
     return native().lgetxattr(path, OPAQUE_XATTR)?.toString() === 'y';
-  } catch {
-    return false;
+  } catch (e) {
+    // No such attribute, no xattrs on this filesystem, or the directory is gone: not opaque.
+    if (isErrno(e, 'ENODATA', 'ENOTSUP', 'EOPNOTSUPP', 'ENOENT')) return false;
+    throw e;
   }
 }
 
@@ -116,7 +118,9 @@ export function classifyUpper(entries: UpperEntry[], lowerIndexesTopFirst: Layer
     lowerIndexesTopFirst,
   );
   const out = new Map<string, number>();
-  present.forEach((e, i) => out.set(e.path, known[i].change === 'changed' ? CHANGE_MODIFIED : CHANGE_ADDED));
+  present.forEach((e, i) => {
+    out.set(e.path, known[i].change === 'changed' ? CHANGE_MODIFIED : CHANGE_ADDED);
+  });
   for (const e of entries) if (e.kind === 'whiteout') out.set(e.path, CHANGE_DELETED);
 
   // An opaque dir deletes what the image had directly in it, unless the upper dir has it again.
@@ -134,7 +138,9 @@ export function classifyUpper(entries: UpperEntry[], lowerIndexesTopFirst: Layer
     }
     const list = [...candidates];
     const below = classify(list.map(probe), lowerIndexesTopFirst);
-    list.forEach((p, i) => below[i].change === 'changed' && out.set(p, CHANGE_DELETED));
+    list.forEach((p, i) => {
+      if (below[i].change === 'changed') out.set(p, CHANGE_DELETED);
+    });
   }
   return [...out].map(([p, Kind]) => ({ Path: `/${p}`, Kind: Kind as ContainerChange['Kind'] })).sort((a, b) => byteOrder(a.Path, b.Path));
 }

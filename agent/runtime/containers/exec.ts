@@ -60,27 +60,27 @@ export async function execInContainer(
   const op = 'exec in container';
   const rec = svc.find(ref, op);
   const rt = svc.runtimeOf(rec);
-  if (!rt.running || !rt.cgroup || !rec.state.Pid) {
+  if (!rt.running || !rt.cgroup || !rec.state.pid) {
     throw new BerthError(ErrorCode.Conflict, `${op}: container ${rec.name} is not running`, { operation: op });
   }
   if (!opts.cmd.length || !opts.cmd[0]) throw new BerthError(ErrorCode.InvalidArgument, `${op}: no command to run`, { operation: op });
   for (const e of opts.env ?? [])
     if (!e.includes('=')) throw new BerthError(ErrorCode.InvalidArgument, `${op}: environment entry "${e}" has no "="`, { operation: op });
   const lowerDirs = rec.layers.map((c) => svc.store.layerDiffDir(c)).reverse();
-  const user = resolveUser(opts.user ?? rec.config.User, new RootfsReader([rt.upper, ...lowerDirs]));
+  const user = resolveUser(opts.user ?? rec.process.user, new RootfsReader([rt.upper, ...lowerDirs]));
   const plan = buildExecPlan({
-    pid: rec.state.Pid,
+    pid: rec.state.pid,
     process: {
       args: [...opts.cmd],
-      env: mergeEnv(rec.config.Env, opts.env ?? []),
-      cwd: opts.workingDir || rec.config.WorkingDir || '/',
+      env: mergeEnv(rec.process.env, opts.env ?? []),
+      cwd: opts.workingDir || rec.process.workingDir || '/',
       user,
       terminal: opts.terminal,
     },
-    capAdd: rec.hostConfig.CapAdd,
-    capDrop: rec.hostConfig.CapDrop,
-    privileged: rec.hostConfig.Privileged,
-    userNamespace: userNamespaceOf(rec.hostConfig.UsernsMode),
+    capAdd: rec.security.capAdd,
+    capDrop: rec.security.capDrop,
+    privileged: rec.security.privileged,
+    userNamespace: userNamespaceOf(rec.security.userns),
     cgroupProcs: rt.cgroup.procsFiles(),
   });
   const p = await launch(plan, [opts.stdin || opts.terminal ? 'pipe' : 'ignore', 'pipe', 'pipe'], {

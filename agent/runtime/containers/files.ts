@@ -40,7 +40,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { FsDirEntry, FsFileType, FsStat, FsTarget } from '../../../protocol';
-import { BerthError, ErrorCode, systemError } from '../../errors';
+import { BerthError, ErrorCode, isErrno, systemError } from '../../errors';
 import { RootfsReader } from './rootfs';
 import type { ContainerService } from './service';
 
@@ -185,8 +185,9 @@ function resolve(view: View, parts: string[], followLast: boolean): Resolved | F
       let target: string;
       try {
         target = readlinkSync(e.host);
-      } catch {
-        return new Failure('ENOENT');
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT', 'EINVAL')) throw err;
+        return new Failure('ENOENT'); // removed or replaced meanwhile
       }
       if (target.startsWith('/')) done.length = 0;
       pending = [...target.split('/').filter((x) => x !== '' && x !== '.'), ...pending];
@@ -235,7 +236,9 @@ function openChecked(op: string, path: string, host: string, dir: boolean): numb
   let real: string | undefined;
   try {
     real = readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
+  } catch (e) {
+    // No /proc (or the link cannot be read): treated as a path that does not match, below.
+    if (!isErrno(e, 'ENOENT', 'EACCES', 'ENAMETOOLONG')) throw e;
     real = undefined;
   }
   if (real !== host) {
@@ -326,8 +329,9 @@ export function readDirectory(svc: ContainerService, target: FsTarget, path: str
         let st: Stats;
         try {
           st = lstatSync(`${base}/${name}`);
-        } catch {
-          continue; // removed meanwhile (a running container)
+        } catch (e) {
+          if (isErrno(e, 'ENOENT')) continue; // removed meanwhile (a running container)
+          throw e;
         }
         if (st.isCharacterDevice() && st.rdev === 0) continue; // a whiteout: hidden here and below
         found.push({ name, kind: kindOf(st) });

@@ -8,6 +8,7 @@
 import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LogLine } from '../../../protocol';
+import { isErrno } from '../../errors';
 
 export const LOG_FILE = 'container.log';
 export const DEFAULT_LOG_CAP = 10 * 1024 * 1024;
@@ -79,7 +80,7 @@ export class LogWriter {
       try {
         fn(l);
       } catch {
-        // a subscriber's failure must not stop the logging
+        // Everything is caught on purpose: a subscriber's failure must not stop the logging.
       }
     }
   }
@@ -102,16 +103,18 @@ export function readLogs(dir: string, opts: { since?: number; tail?: number } = 
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
-    } catch {
-      continue;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) continue; // rotated away meanwhile
+      throw e;
     }
     for (const raw of text.split('\n')) {
       if (!raw) continue;
       try {
         const r = JSON.parse(raw) as { t: string; s: string; l: string };
         out.push({ time: r.t, stream: r.s === 'stderr' ? 'stderr' : 'stdout', line: r.l });
-      } catch {
+      } catch (e) {
         // a torn last line after a crash
+        if (!(e instanceof SyntaxError)) throw e;
       }
     }
   }

@@ -8,7 +8,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PruneResult } from '../../../protocol';
-import { BerthError, ErrorCode } from '../../errors';
+import { BerthError, ErrorCode, unlessErrno } from '../../errors';
 import type { ImageService } from '../../images/service';
 import { invertRefs } from '../../images/catalog';
 import type { ContainerService } from './service';
@@ -16,19 +16,12 @@ import type { ContainerService } from './service';
 /** Bytes of everything under `path` (apparent sizes of files, symlinks and dirs' own blocks not counted). */
 export function treeSize(path: string): number {
   let total = 0;
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch {
-    return 0;
-  }
+  // Removed meanwhile (ENOENT), or replaced by a file (ENOTDIR): counts as nothing.
+  const st = unlessErrno(['ENOENT'], () => lstatSync(path));
+  if (!st) return 0;
   if (!st.isDirectory()) return st.isFile() || st.isSymbolicLink() ? st.size : 0;
-  let names: string[];
-  try {
-    names = readdirSync(path);
-  } catch {
-    return 0;
-  }
+  const names = unlessErrno(['ENOENT', 'ENOTDIR'], () => readdirSync(path));
+  if (!names) return 0;
   for (const n of names) total += treeSize(join(path, n));
   return total;
 }
@@ -36,19 +29,19 @@ export function treeSize(path: string): number {
 /** `container/prune`. */
 export async function pruneContainers(svc: ContainerService): Promise<PruneResult> {
   const out: PruneResult = { Deleted: [], Untagged: [], SpaceReclaimed: 0 };
-  for (const c of svc.list(true)) {
-    if (c.State === 'running') continue;
-    const rec = svc.tryFind(c.Id);
+  for (const { record } of svc.views(true)) {
+    if (record.state.status === 'running') continue;
+    const rec = svc.tryFind(record.id);
     if (!rec) continue;
     const size = treeSize(svc.runtimeOf(rec).dir);
     try {
-      await svc.remove(c.Id);
+      await svc.remove(record.id);
     } catch (e) {
       // Started or removed meanwhile: not pruned.
       if (e instanceof BerthError && (e.code === ErrorCode.Conflict || e.code === ErrorCode.NotFound)) continue;
       throw e;
     }
-    out.Deleted.push(c.Id);
+    out.Deleted.push(record.id);
     out.SpaceReclaimed += size;
   }
   return out;
@@ -69,7 +62,7 @@ export async function pruneImages(images: ImageService, all = false): Promise<Pr
       blobSizes.set(l.digest, Math.max(0, store.blobSize(l.digest)));
     }
     for (const d of [img.id, img.manifestDigest]) blobSizes.set(d, Math.max(0, store.blobSize(d)));
-    let removed;
+    let removed: Awaited<ReturnType<ImageService['remove']>>;
     try {
       removed = await images.remove(img.id, true);
     } catch (e) {

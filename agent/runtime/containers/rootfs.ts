@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import { native } from '../../../native';
+import { isErrno } from '../../errors';
 
 /** What {@link RootfsReader} needs of the filesystem (a fake in unit tests). */
 export interface LayerFs {
@@ -24,8 +25,10 @@ export const realLayerFs: LayerFs = {
     let st: fs.Stats;
     try {
       st = fs.lstatSync(path);
-    } catch {
-      return undefined;
+    } catch (e) {
+      // Not in this layer (or a file stands where a directory of the path would be).
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return undefined;
+      throw e;
     }
     if (st.isCharacterDevice() && st.rdev === 0) return { kind: 'whiteout' };
     if (st.isSymbolicLink()) return { kind: 'symlink' };

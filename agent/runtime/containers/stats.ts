@@ -7,6 +7,7 @@ import type { ContainerStats, StatsParams } from '../../../protocol';
 import { BerthError, ErrorCode } from '../../errors';
 import type { CgroupStats, ContainerCgroup } from '../cgroups';
 import type { ContainerRecord, ContainerService } from './service';
+import { isGoneError } from '../cgroups/fs';
 
 export const DEFAULT_INTERVAL_MS = 1000;
 export const MAX_INTERVAL_MS = 5000;
@@ -35,8 +36,7 @@ export async function containerStats(svc: ContainerService, p: StatsParams): Pro
       targets.push({ rec, cgroup });
     }
   } else {
-    for (const s of svc.list(false)) {
-      const rec = svc.find(s.Id, op);
+    for (const { record: rec } of svc.views(false)) {
       const { cgroup } = svc.runtimeOf(rec);
       if (cgroup) targets.push({ rec, cgroup });
     }
@@ -44,8 +44,9 @@ export async function containerStats(svc: ContainerService, p: StatsParams): Pro
   const sample = (cg: ContainerCgroup): CgroupStats | undefined => {
     try {
       return cg.stats();
-    } catch {
-      return undefined; // stopped in between
+    } catch (e) {
+      if (isGoneError(e)) return undefined; // stopped in between
+      throw e;
     }
   };
   const first = targets.map((t) => sample(t.cgroup));

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { TopResult } from '../../../protocol';
-import { BerthError, ErrorCode, systemError } from '../../errors';
+import { BerthError, ErrorCode, isErrno, systemError } from '../../errors';
 import type { ContainerService } from './service';
 
 export const TOP_TITLES = ['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD'];
@@ -84,8 +84,9 @@ function userNames(): Map<number, string> {
       const f = line.split(':');
       if (f.length >= 3 && /^\d+$/.test(f[2]) && !out.has(Number(f[2]))) out.set(Number(f[2]), f[0]);
     }
-  } catch {
+  } catch (e) {
     // No passwd file: numeric uids.
+    if (!isErrno(e, 'ENOENT')) throw e;
   }
   return out;
 }

@@ -16,6 +16,7 @@
  * looking at the old inode for good).
  */
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync, constants as fsConstants } from 'node:fs';
+import { isErrno } from '../../errors';
 import { isIP } from 'node:net';
 
 export type NetworkMode = 'bridge' | 'host' | 'none';
@@ -72,8 +73,9 @@ export function filterResolvConf(text: string): string {
 function readHost(path: string): string {
   try {
     return readFileSync(path, 'utf8');
-  } catch {
-    return '';
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return ''; // the host has no such file
+    throw e;
   }
 }
 

@@ -39,15 +39,14 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { ContainerInspect, ContainerSummary } from '../../../protocol';
-import { BerthError, ErrorCode } from '../../errors';
+import { BerthError, ErrorCode, isBerthError, isErrno } from '../../errors';
 import { formatIPv4, formatSubnet, inSubnet, macFor, overlaps, parseIPv4, type NetworkConfig, type Subnet } from './config';
 import { renderBridgeHosts, rewriteInPlace, type NetworkMode } from './etc';
 import { must, mustBatch, run, toolPath } from './exec';
 import { Ipam } from './ipam';
 import { applyRules, buildRules, removeRules } from './iptables';
-import { DEFAULT_HOST_IP, dockerPorts, parsePortSpecs, type BoundPort, type DockerExposedPorts, type PortBinding } from './ports';
-import { openProxy, type Proxy } from './proxy';
+import { DEFAULT_HOST_IP, parsePortSpecs, type BoundPort, type PortBinding } from './ports';
+import { openProxy, type Proxy as PortProxy } from './proxy';
 
 export type { NetworkMode } from './etc';
 export { networkConfig, type NetworkConfig } from './config';
@@ -69,16 +68,23 @@ export interface NetworkContainer {
   hostsPath: string;
 }
 
-/** Docker's NetworkSettings (the fields Berth has), as the protocol declares it. */
-export type NetworkSettings = ContainerInspect['NetworkSettings'];
-
-/** One entry of Docker's ContainerSummary.Ports, as the protocol declares it. */
-export type SummaryPort = ContainerSummary['Ports'][number];
+/** A running bridge container's place on the default network ({@link NetworkManager.endpoint}). */
+export interface NetworkEndpoint {
+  ip: string;
+  gateway: string;
+  prefixLen: number;
+  mac: string;
+  bridge: string;
+  /** Its network namespace (/run/netns/berth-<12 hex>). */
+  sandboxKey: string;
+  /** The host addresses and ports its proxies really listen on (chosen ones included). */
+  bound: BoundPort[];
+}
 
 interface Endpoint {
   c: NetworkContainer;
   ip: string;
-  proxies: Proxy[];
+  proxies: PortProxy[];
 }
 
 /**
@@ -217,8 +223,9 @@ export class NetworkManager {
     let alias = '';
     try {
       alias = readFileSync(`/sys/class/net/${bridge}/ifalias`, 'utf8').trim();
-    } catch {
-      /* no alias support: nothing to compare */
+    } catch (e) {
+      // No alias support: nothing to compare.
+      if (!isErrno(e, 'ENOENT', 'EINVAL', 'EOPNOTSUPP')) throw e;
     }
     if (alias.startsWith('berth:') && alias !== this.owner) {
       throw new BerthError(
@@ -362,8 +369,9 @@ export class NetworkManager {
   private async deleteLinks(id: string, op: string): Promise<void> {
     try {
       toolPath('ip', op);
-    } catch {
-      return; // no iproute2: nothing can have been made with it
+    } catch (e) {
+      if (isBerthError(e)) return; // no iproute2: nothing can have been made with it
+      throw e;
     }
     const veth = vethName(id);
     const ns = netnsName(id);
@@ -467,40 +475,23 @@ export class NetworkManager {
     await Promise.all([...this.endpoints.values()].flatMap((ep) => ep.proxies.map((p) => p.close())));
   }
 
-  /** Docker's NetworkSettings of a container in `mode`, `running` or not, that exposes `exposed`. */
-  settings(id: string, mode: NetworkMode, running: boolean, exposed: DockerExposedPorts | undefined): NetworkSettings {
-    const ep = running ? this.endpoints.get(id) : undefined;
-    const ip = ep?.ip ?? '';
-    const net = {
-      NetworkID: mode,
-      Gateway: ep ? formatIPv4(this.config.gateway) : '',
-      IPAddress: ip,
-      IPPrefixLen: ep ? this.config.subnet.prefix : 0,
-      MacAddress: ep ? macFor(parseIPv4(ip)!) : '',
-    };
+  /**
+   * Where a running bridge container is on the network (its address, gateway, namespace and the
+   * host ports its proxies listen on); undefined for one that is not set up (not running, or
+   * on the host's network or none). Docker's NetworkSettings are made of it by the presenters.
+   */
+  endpoint(id: string): NetworkEndpoint | undefined {
+    const ep = this.endpoints.get(id);
+    if (!ep) return undefined;
     return {
-      Bridge: ep ? this.config.bridge : '',
-      SandboxKey: ep ? `${NETNS_DIR}/${netnsName(id)}` : '',
-      Ports: running && mode === 'bridge' ? dockerPorts(exposed, this.bound(id)) : {},
-      Gateway: net.Gateway,
-      IPAddress: net.IPAddress,
-      IPPrefixLen: net.IPPrefixLen,
-      MacAddress: net.MacAddress,
-      Networks: { [mode]: net },
+      ip: ep.ip,
+      gateway: formatIPv4(this.config.gateway),
+      prefixLen: this.config.subnet.prefix,
+      mac: macFor(parseIPv4(ep.ip)!),
+      bridge: this.config.bridge,
+      sandboxKey: `${NETNS_DIR}/${netnsName(id)}`,
+      bound: this.bound(id),
     };
-  }
-
-  /** Docker's ContainerSummary.Ports: published ones while running, and the other exposed ports. */
-  summaryPorts(id: string, running: boolean, exposed: DockerExposedPorts | undefined): SummaryPort[] {
-    if (!running) return [];
-    const bound = this.bound(id);
-    const out: SummaryPort[] = bound.map((b) => ({ IP: b.hostIp, PrivatePort: b.containerPort, PublicPort: b.hostPort, Type: b.protocol }));
-    for (const k of Object.keys(exposed ?? {})) {
-      const m = /^(\d+)\/(tcp|udp)$/.exec(k);
-      if (m && !bound.some((b) => b.containerPort === Number(m[1]) && b.protocol === m[2]))
-        out.push({ PrivatePort: Number(m[1]), Type: m[2] as 'tcp' | 'udp' });
-    }
-    return out;
   }
 }
 
@@ -509,8 +500,9 @@ function hostResolvers(): number[] {
   let text = '';
   try {
     text = readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    return [];
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return [];
+    throw e;
   }
   return [...text.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => parseIPv4(m[1])).filter((n): n is number => n !== undefined);
 }
@@ -522,8 +514,9 @@ function uplinkMtu(defaultRoutes: string): number {
   try {
     const mtu = Number(readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8').trim());
     return Number.isInteger(mtu) && mtu >= 576 ? Math.min(mtu, 1500) : 1500;
-  } catch {
-    return 1500;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return 1500; // the device went away
+    throw e;
   }
 }
 

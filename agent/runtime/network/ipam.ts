@@ -1,8 +1,12 @@
 /**
  * Address allocation for the default network, recorded in `$BERTH_ROOT/network/state.json`:
  *
- *   { "version": 1, "next": "10.89.0.7",
+ *   { "formatVersion": 1, "next": "10.89.0.7",
  *     "containers": { "<64 hex id>": { "ip": "10.89.0.2", "ports": [BoundPort...] } } }
+ *
+ * Agents before issue 11 wrote `"version": 1` instead of `formatVersion` (the same fields
+ * otherwise): such a file is read and rewritten in the current format when the network starts.
+ * A file of a format version this agent does not know is reported and treated as unreadable.
  *
  * Contract:
  * - {@link Ipam.allocate} gives a container an address of the configured subnet that no other
@@ -28,8 +32,10 @@ interface Entry {
   ports?: BoundPort[];
 }
 
+export const NETWORK_STATE_FORMAT = 1;
+
 interface StateFile {
-  version: 1;
+  formatVersion: typeof NETWORK_STATE_FORMAT;
   next?: string;
   containers: Record<string, Entry>;
 }
@@ -58,7 +64,7 @@ function validPorts(v: unknown): BoundPort[] | undefined {
 
 export class Ipam {
   readonly path: string;
-  private state: StateFile = { version: 1, containers: {} };
+  private state: StateFile = { formatVersion: NETWORK_STATE_FORMAT, containers: {} };
 
   constructor(
     root: string,
@@ -78,6 +84,13 @@ export class Ipam {
       this.log(`network state ${this.path} is unreadable (${(e as Error).message}); starting from an empty one`);
       return;
     }
+    const version = (raw as { formatVersion?: unknown } | null)?.formatVersion;
+    if (version !== undefined && version !== NETWORK_STATE_FORMAT) {
+      this.log(
+        `network state ${this.path} has format version ${JSON.stringify(version)}, which this agent does not know (it knows ${NETWORK_STATE_FORMAT}); starting from an empty one`,
+      );
+      return;
+    }
     const containers = (raw as { containers?: unknown } | null)?.containers;
     if (containers && typeof containers === 'object' && !Array.isArray(containers)) {
       for (const [id, e] of Object.entries(containers as Record<string, unknown>)) {
@@ -92,6 +105,7 @@ export class Ipam {
     }
     const next = (raw as { next?: unknown }).next;
     if (typeof next === 'string' && parseIPv4(next) !== undefined) this.state.next = next;
+    if (version === undefined) this.save(); // the format before 1: rewritten in this one
   }
 
   private save(): void {

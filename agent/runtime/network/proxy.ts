@@ -114,6 +114,7 @@ function listenTcp(server: Server, spec: ProxySpec, operation: string, dropAll: 
     server.once('error', (e) => reject(bindError(spec, e as NodeJS.ErrnoException, operation)));
     server.listen({ host: spec.hostIp, port: spec.hostPort, exclusive: true }, () => {
       server.removeAllListeners('error');
+      // Once listening, an error is one connection's (ECONNRESET...): the listener stays up.
       server.on('error', () => undefined);
       const addr = server.address();
       const port = typeof addr === 'object' && addr ? addr.port : spec.hostPort;
@@ -143,6 +144,8 @@ export function openNetnsProxy(
       // The connection's fd becomes the relay's stdin and stdout; ours is closed right after.
       relay = spawn(helperPath(), ['--connect', String(spec.pid), String(spec.targetPort)], { stdio: [client, client, 'ignore'] });
     } catch {
+      // Everything is caught on purpose: a relay that cannot be spawned (EMFILE, EAGAIN...) drops
+      // this connection, and must not take the listener (and the agent) down.
       return void client.destroy();
     }
     relays.add(relay);
@@ -207,7 +210,9 @@ function openUdp(spec: ProxySpec, operation: string): Promise<Proxy> {
     try {
       sock.remoteAddress();
       send();
-    } catch {
+    } catch (e) {
+      // Not connected yet: send once it is.
+      if ((e as { code?: string }).code !== 'ERR_SOCKET_DGRAM_NOT_CONNECTED') throw e;
       sock.once('connect', send);
     }
   });
@@ -218,6 +223,7 @@ function openUdp(spec: ProxySpec, operation: string): Promise<Proxy> {
     });
     front.bind({ address: spec.hostIp, port: spec.hostPort, exclusive: true }, () => {
       front.removeAllListeners('error');
+      // Once bound, an error is one datagram's (ICMP unreachable...): the socket stays up.
       front.on('error', () => undefined);
       let closed: Promise<void> | undefined;
       resolve({
