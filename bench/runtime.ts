@@ -291,7 +291,7 @@ async function main(): Promise<void> {
     if (lowerPaths.length !== LAYERS + 1) throw new Error(`expected ${LAYERS + 1} layers, got ${lowerPaths.length}`);
     const links = mkdtempSync('/tmp/bl');
     linksDir = links;
-    lowerPaths.forEach((p, i) => symlinkSync(p, join(links, String(i))));
+    for (const [i, p] of lowerPaths.entries()) symlinkSync(p, join(links, String(i)));
     const lowerOpt = lowerPaths
       .map((_, i) => join(links, String(i)))
       .reverse()

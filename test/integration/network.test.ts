@@ -455,7 +455,7 @@ describe('container networking', () => {
         err = e as Error;
       }
     }
-    made.forEach((m) => ids.add(m));
+    for (const m of made) ids.add(m);
     assert.ok(err, 'the 13-address subnet ran out');
     assert.equal((err as unknown as { code: number }).code, ErrorCode.Conflict);
     assert.match(

@@ -125,8 +125,10 @@ export async function startTokenIssuer(opts: TokenIssuerOptions): Promise<TokenI
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     };
-    if (req.method !== 'GET' || url.pathname !== '/token')
-      return send(404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] }, undefined, []);
+    if (req.method !== 'GET' || url.pathname !== '/token') {
+      send(404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] }, undefined, []);
+      return;
+    }
 
     let user: string | undefined;
     const auth = req.headers.authorization;
@@ -137,7 +139,8 @@ export async function startTokenIssuer(opts: TokenIssuerOptions): Promise<TokenI
       const u = decoded.slice(0, colon);
       if (colon < 0 || !(u in users) || users[u] !== decoded.slice(colon + 1)) {
         res.setHeader('www-authenticate', 'Basic realm="berth-test-issuer"');
-        return send(401, { errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }, undefined, []);
+        send(401, { errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }, undefined, []);
+        return;
       }
       user = u;
     }

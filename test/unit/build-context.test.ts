@@ -13,7 +13,9 @@ import { BerthError } from '../../agent/errors';
 import { ErrorCode } from '../../protocol';
 
 const roots: string[] = [];
-after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+after(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
 
 function tree(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'berth-ctx-'));

@@ -9,7 +9,7 @@ import { expandWord, MAX_EXPANDED_CHARS, MAX_NESTING } from '../../agent/builder
 
 const vars: Record<string, string> = { A: 'a', EMPTY: '', SPACE: 'x y', PATH: '/bin' };
 const lookup = (n: string) => vars[n];
-const x = (w: string, escape = '\\') => expandWord(w, lookup, escape);
+const x = (w: string, esc = '\\') => expandWord(w, lookup, esc);
 
 describe('expandWord', () => {
   it('substitutes $NAME and ${NAME}; unset is empty; a lone $ stays', () => {

@@ -19,6 +19,7 @@ import {
   parseManifestDocument,
   sha256Hex,
 } from '../../agent/oci';
+import type { BerthError } from '../../agent/errors';
 
 const D1 = 'sha256:' + '1'.repeat(64);
 const D2 = 'sha256:' + '2'.repeat(64);
@@ -51,7 +52,7 @@ function config(over: Record<string, unknown> = {}) {
 }
 
 function throwsCode(fn: () => unknown, code: ErrorCode, pattern?: RegExp) {
-  assert.throws(fn, (e: any) => {
+  assert.throws(fn, (e: BerthError) => {
     assert.equal(e.name, 'BerthError');
     assert.equal(e.code, code, `code ${e.code} (${e.message})`);
     if (pattern) assert.match(e.message, pattern);
@@ -97,7 +98,7 @@ describe('parseManifest', () => {
     assert.equal(m.mediaType, MediaType.OciManifest);
     assert.equal(m.layers.length, 2);
     assert.deepEqual(m.annotations, { k: 'v' });
-    assert.equal((m as any).extra, undefined);
+    assert.equal((m as unknown as Record<string, unknown>).extra, undefined);
   });
 
   it('parses a Docker schema 2 manifest', () => {
@@ -188,7 +189,7 @@ describe('parseManifest', () => {
   it('puts the context into errors', () => {
     assert.throws(
       () => parseManifest(Buffer.from('nope'), undefined, { operation: 'pull', reference: 'docker.io/library/x:1', digest: D1 }),
-      (e: any) => {
+      (e: BerthError) => {
         assert.match(e.message, /^pull docker\.io\/library\/x:1: /);
         assert.deepEqual(e.data, { operation: 'pull', reference: 'docker.io/library/x:1', digest: D1 });
         return true;
@@ -254,8 +255,8 @@ describe('parseConfig', () => {
     assert.equal(c.config?.Entrypoint, null);
     assert.deepEqual(c.config?.ExposedPorts, { '80/tcp': {} });
     assert.equal(c.history?.[1].empty_layer, true);
-    assert.equal((c as any).unknown, undefined);
-    assert.equal((c.config as any).Healthcheck, undefined);
+    assert.equal((c as unknown as Record<string, unknown>).unknown, undefined);
+    assert.equal((c.config as unknown as Record<string, unknown>).Healthcheck, undefined);
   });
 
   it('treats null optional fields as absent', () => {

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode } from '../../agent/errors';
 import { familiarName, formatReference, parseReference, registryApiHost, withDefaultTag } from '../../agent/oci/reference';
+import type { BerthError } from '../../agent/errors';
 
 const D = 'sha256:' + 'a'.repeat(64);
 const D512 = 'sha512:' + 'b'.repeat(128);
@@ -9,7 +10,7 @@ const D512 = 'sha512:' + 'b'.repeat(128);
 function bad(input: string, pattern?: RegExp) {
   assert.throws(
     () => parseReference(input),
-    (e: any) => {
+    (e: BerthError) => {
       assert.equal(e.code, ErrorCode.InvalidReference);
       assert.equal(e.data.operation, 'parse reference');
       assert.equal(e.data.reference, input);

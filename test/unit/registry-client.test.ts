@@ -14,6 +14,7 @@ import { ErrorCode } from '../../agent/errors';
 import { MediaType } from '../../agent/oci';
 import { parseReference, type ImageReference } from '../../agent/oci/reference';
 import { RegistryClient, type RegistryClientOptions } from '../../agent/registry/client';
+import type { BerthError } from '../../agent/errors';
 
 // ---------------------------------------------------------------------------------------------
 // Test servers
@@ -71,7 +72,7 @@ function client(o: RegistryClientOptions = {}): RegistryClient {
   return c;
 }
 afterEach(() => {
-  clients.splice(0).forEach((c) => c.close());
+  for (const c of clients.splice(0)) c.close();
 });
 
 const tmpDirs: string[] = [];
@@ -82,7 +83,9 @@ function configDir(auths: Record<string, unknown>): string {
   return d;
 }
 const emptyConfigDir = configDir({});
-after(() => tmpDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+after(() => {
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+});
 
 // ---------------------------------------------------------------------------------------------
 // Images and a fake registry
@@ -245,15 +248,16 @@ function refAt(srv: TestServer, repoTag: string): ImageReference {
   return parseReference(`${srv.host}/${repoTag}`);
 }
 
-async function rejectsCode(p: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<any> {
-  let caught: any;
-  await assert.rejects(p, (e: any) => {
+async function rejectsCode(p: Promise<unknown>, code: ErrorCode, pattern?: RegExp): Promise<BerthError> {
+  let caught: BerthError | undefined;
+  await assert.rejects(p, (e: BerthError) => {
     assert.equal(e?.name, 'BerthError', String(e?.stack ?? e));
     assert.equal(e.code, code, `expected code ${code}, got ${e.code}: ${e.message}`);
     if (pattern) assert.match(e.message, pattern);
     caught = e;
     return true;
   });
+  assert.ok(caught);
   return caught;
 }
 

@@ -9,6 +9,7 @@ import { parseTokenAnswer, parseWwwAuthenticate, tokenUrl } from '../../agent/re
 import { credentialsFor, loadDockerAuthConfig, normalizeAuthKey } from '../../agent/registry/dockerConfig';
 import { isLoopbackHost, usePlainHttp } from '../../agent/registry/http';
 import { hostPlatform, parsePlatform, platformString, selectManifest } from '../../agent/oci/platform';
+import type { BerthError } from '../../agent/errors';
 
 describe('parseWwwAuthenticate', () => {
   it('parses a Docker Hub bearer challenge', () => {
@@ -78,7 +79,9 @@ describe('parseWwwAuthenticate', () => {
 
 describe('docker config.json', () => {
   const dirs: string[] = [];
-  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
   const withConfig = (text: string) => {
     const d = mkdtempSync(join(tmpdir(), 'berth-dockercfg-'));
     dirs.push(d);
@@ -197,7 +200,7 @@ describe('platforms', () => {
     for (const bad of ['', 'linux/', 'a/b/c/d', 'linux/amd 64', '//']) {
       assert.throws(
         () => parsePlatform(bad),
-        (e: any) => e.code === ErrorCode.InvalidArgument && e.data.platform === bad,
+        (e: BerthError) => e.code === ErrorCode.InvalidArgument && e.data.platform === bad,
       );
     }
   });
@@ -210,7 +213,11 @@ describe('platforms', () => {
     platform: { os: 'linux', architecture, ...(variant ? { variant } : {}) },
     ...extra,
   });
-  const index = (...manifests: any[]): ImageIndex => ({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests });
+  const index = (...manifests: unknown[]): ImageIndex => ({
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: manifests as ImageIndex['manifests'],
+  });
   const pick = (idx: ImageIndex, p: string) => selectManifest(idx, parsePlatform(p))?.digest;
 
   it('skips attestations and unknown/unknown', () => {
