@@ -85,6 +85,9 @@ uint64_t num(const struct rec *r, uint32_t i);
 int parse_u64(const char *s, uint64_t max, uint64_t *out);
 int parse_attrs(const char *s, uint64_t *attrs, int *rec);
 int parse_idmap(const char *s, char *umap, size_t ucap, char *gmap, size_t gcap);
+// A UID_MAP or GID_MAP record in /proc's format ("0 100000 65536\n..."); returns its length.
+#define MAP_TEXT_MAX (3 * 340 * 12)
+size_t map_text(const struct rec *r, char *buf, size_t cap);
 
 // ---------------------------------------------------------------------------------------------
 // Failure reporting (report.c)

@@ -87,10 +87,8 @@ static void write_file(const struct launched *l, const char *op, const char *pat
 
 // The container's uid_map or gid_map, from the plan's triples.
 static void write_map(const struct launched *l, const char *op, const char *file, const struct rec *r) {
-  char path[64], buf[3 * 340 * 12], what[96];
-  size_t n = 0;
-  for (uint32_t i = 0; i + 2 < r->nargs; i += 3)
-    n += (size_t)snprintf(buf + n, sizeof buf - n, "%s %s %s\n", r->args[i], r->args[i + 1], r->args[i + 2]);
+  char path[64], buf[MAP_TEXT_MAX], what[96];
+  size_t n = map_text(r, buf, sizeof buf);
   snprintf(path, sizeof path, "/proc/%d/%s", (int)l->pid, file);
   snprintf(what, sizeof what, "write the container's %s", file);
   write_file(l, op, path, buf, n, what);

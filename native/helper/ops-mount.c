@@ -266,7 +266,8 @@ void op_bind(struct child *c, const struct rec *r) {
     // attrs applied already
   } else if (r->userns > 0) {
     struct b_mount_attr a = {.attr_set = attrs | B_MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)r->userns};
-    if (syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH, &a, sizeof a) < 0) child_fail(errno, "mount_setattr", source, "%s (idmapped)", what);
+    if (syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
+      child_fail(errno, "mount_setattr", source, "%s (idmapped)", what);
   } else if (attrs && set_attrs(mnt, attrs, rec) < 0) child_fail(errno, "mount_setattr", source, "%s", what);
   struct stat st;
   if (fstat(mnt, &st) < 0) child_fail(errno, "fstat", source, "%s", what);

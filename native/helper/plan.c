@@ -209,6 +209,13 @@ int parse_idmap(const char *s, char *umap, size_t ucap, char *gmap, size_t gcap)
   return 0;
 }
 
+size_t map_text(const struct rec *r, char *buf, size_t cap) {
+  size_t n = 0;
+  for (uint32_t i = 0; i + 2 < r->nargs && n < cap; i += 3)
+    n += (size_t)snprintf(buf + n, cap - n, "%s %s %s\n", r->args[i], r->args[i + 1], r->args[i + 2]);
+  return n < cap ? n : cap - 1;
+}
+
 // Mount attributes: a comma list of ro nosuid nodev noexec strictatime noatime rec, or "-".
 int parse_attrs(const char *s, uint64_t *attrs, int *rec) {
   *attrs = 0;

@@ -75,12 +75,9 @@ void idmap_lowers(struct plan *p) {
   for (uint32_t i = p->first_op; i < p->nrecs; i++)
     if (p->recs[i].def->op == OP_OVERLAY) ov = &p->recs[i];
   if (!ov) return;
-  static char umap[3 * 340 * 12], gmap[3 * 340 * 12];
-  size_t un = 0, gn = 0;
-  for (uint32_t i = 0; i + 2 < p->uid_map->nargs; i += 3)
-    un += (size_t)snprintf(umap + un, sizeof umap - un, "%s %s %s\n", p->uid_map->args[i], p->uid_map->args[i + 1], p->uid_map->args[i + 2]);
-  for (uint32_t i = 0; i + 2 < p->gid_map->nargs; i += 3)
-    gn += (size_t)snprintf(gmap + gn, sizeof gmap - gn, "%s %s %s\n", p->gid_map->args[i], p->gid_map->args[i + 1], p->gid_map->args[i + 2]);
+  static char umap[MAP_TEXT_MAX], gmap[MAP_TEXT_MAX];
+  map_text(p->uid_map, umap, sizeof umap);
+  map_text(p->gid_map, gmap, sizeof gmap);
   int userns = maps_userns(umap, gmap, "the container's maps");
   // The child, root of its user namespace only, may not look up paths in the store (0700, host
   // root's): the bind sources are cloned here (with their attributes) and passed as fds.
@@ -91,8 +88,10 @@ void idmap_lowers(struct plan *p) {
     int rc;
     parse_attrs(b->args[2], &attrs, &rc);
     int m = (int)syscall(SYS_open_tree, AT_FDCWD, b->args[0], B_OPEN_TREE_CLONE | O_CLOEXEC | (rc ? B_AT_RECURSIVE : 0));
-    if (m < 0) helper_fail(i - p->first_op + 1, "bind", errno, "open_tree", b->args[0], "bind \"%s\" on \"%s\"", b->args[0], b->args[1]);
-    if (attrs && set_attrs(m, attrs, rc) < 0) helper_fail(i - p->first_op + 1, "bind", errno, "mount_setattr", b->args[0], "bind \"%s\" on \"%s\"", b->args[0], b->args[1]);
+    uint32_t step = i - p->first_op + 1;
+    if (m < 0) helper_fail(step, "bind", errno, "open_tree", b->args[0], "bind \"%s\" on \"%s\"", b->args[0], b->args[1]);
+    if (attrs && set_attrs(m, attrs, rc) < 0)
+      helper_fail(step, "bind", errno, "mount_setattr", b->args[0], "bind \"%s\" on \"%s\"", b->args[0], b->args[1]);
     b->mnt = m;
   }
   for (uint32_t i = 4; i < ov->nargs; i++) {
