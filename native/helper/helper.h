@@ -25,7 +25,7 @@ enum {
 #undef OP
 };
 
-enum op_class { END, CONFIG, STEP };
+enum op_class { OPC_END, OPC_CONFIG, OPC_STEP };  // ops.def names them END, CONFIG, STEP
 
 // Argument kinds, for validation: a path (absolute), a decimal number, or any NUL-free string.
 enum { A_STR = 's', A_ABS = '/', A_NUM = 'n' };

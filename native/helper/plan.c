@@ -95,7 +95,7 @@
 #include "helper.h"
 
 static const struct opdef OPS[] = {
-#define OP(id, code, name, class, join, min, max, kinds) {OP_##id, name, class, join, min, max, kinds},
+#define OP(id, code, name, class, join, min, max, kinds) {OP_##id, name, OPC_##class, join, min, max, kinds},
 #include "ops.def"
 #undef OP
 };
@@ -307,11 +307,11 @@ void plan_read(struct plan *p, int fd) {
     struct rec *r = take_record(p, &rd);
     const struct opdef *def = r->def;
     uint32_t op = def->op, nargs = r->nargs;
-    int is_config = def->class == CONFIG;
-    if (p->exec_mode && def->class == STEP && !def->join)
+    int is_config = def->class == OPC_CONFIG;
+    if (p->exec_mode && def->class == OPC_STEP && !def->join)
       plan_fail("record %u (%s): an exec plan only sets up the process", idx, def->name);
     if (is_config && p->first_op) plan_fail("record %u (%s) comes after the first operation", idx, def->name);
-    if (def->class == STEP && !p->first_op) p->first_op = idx;
+    if (def->class == OPC_STEP && !p->first_op) p->first_op = idx;
     if (seen_exec && op != OP_END) plan_fail("record %u (%s) comes after exec", idx, def->name);
     switch (op) {
       case OP_END:
