@@ -10,7 +10,22 @@
     {
       "target_name": "berth-helper",
       "type": "executable",
-      "sources": ["helper/berth-helper.c"],
+      "sources": [
+        "helper/main.c",
+        "helper/launch.c",
+        "helper/plan.c",
+        "helper/child.c",
+        "helper/ops-mount.c",
+        "helper/ops-process.c",
+        "helper/tty.c",
+        "helper/userns.c",
+        "helper/sealed.c",
+        "helper/monitor.c",
+        "helper/monitor-socket.c",
+        "helper/relay.c",
+        "helper/report.c"
+      ],
+      "defines": ["_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "cflags!": ["-pthread"],
       "ldflags!": ["-pthread", "-rdynamic"]

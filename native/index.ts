@@ -48,7 +48,7 @@ export const RESOLVE = {
 let cached: NativeAddon | undefined;
 
 /**
- * The path of the built `berth-helper` executable (native/helper/berth-helper.c), found the same
+ * The path of the built `berth-helper` executable (native/helper/, built from main.c and its siblings), found the same
  * way as the addon: BERTH_HELPER if set, else next to this file's build dir, from source or bundle.
  */
 export function helperPath(): string {

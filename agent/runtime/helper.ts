@@ -1,14 +1,14 @@
 /**
- * Runs a launch plan through native/helper/berth-helper.c: spawns the helper with the plan on its
+ * Runs a launch plan through the runtime helper (native/helper/, main.c says which file does what): spawns the helper with the plan on its
  * fd 3 and its status lines on fd 4, and turns what it reports into a LaunchedContainer or a
- * BerthError. The wire format and the handshake are documented at the top of berth-helper.c; the
+ * BerthError. The wire format is documented in native/helper/plan.c, the handshake in launch.c; the
  * encoder here is its only writer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { helperPath } from '../../native';
-import { BerthError, ErrorCode } from '../errors';
+import { BerthError, ErrorCode, unlessErrno } from '../errors';
 import type { ExitStatus, LaunchedContainer } from './launched';
 import { connectMonitor, leftoverContainer } from './monitor';
 import { capabilityMask, type LaunchOp, type LaunchPlan } from './plan';
@@ -16,7 +16,22 @@ import type { IdMapping } from './spec';
 
 export type { ExitStatus, LaunchedContainer } from './launched';
 
-const OP_CODES: Record<LaunchOp['op'], number> = {
+/**
+ * The helper's record codes, by the names plan.ts and the helper's failure lines use. Twin of
+ * native/helper/ops.def, where the C side declares them once; test/unit/runtime-ops.test.ts reads
+ * that file and fails when the two differ. The first ten are config records, the rest operations.
+ */
+export const OP = {
+  end: 0,
+  namespaces: 1,
+  'uid-map': 2,
+  'gid-map': 3,
+  setgroups: 4,
+  cgroup: 5,
+  join: 6,
+  netns: 7,
+  monitor: 8,
+  init: 9,
   'mount-private': 10,
   overlay: 11,
   mount: 12,
@@ -36,7 +51,7 @@ const OP_CODES: Record<LaunchOp['op'], number> = {
   exec: 26,
   tty: 27,
   hold: 28,
-};
+} as const satisfies Record<LaunchOp['op'], number> & Record<string, number>;
 
 type Arg = string | number | bigint;
 
@@ -49,7 +64,7 @@ function u32(n: number): Buffer {
 /** The plan in the helper's wire format: "BRTH", version 1, records, END. */
 export function encodePlan(plan: LaunchPlan): Buffer {
   const out: Buffer[] = [Buffer.from('BRTH', 'latin1'), u32(1)];
-  const rec = (op: number, args: readonly Arg[]): void => {
+  const rec = (op: (typeof OP)[keyof typeof OP], args: readonly Arg[]): void => {
     out.push(u32(op), u32(args.length));
     for (const a of args) {
       const s = typeof a === 'string' ? a : a.toString(10);
@@ -58,22 +73,22 @@ export function encodePlan(plan: LaunchPlan): Buffer {
       out.push(u32(b.length), b);
     }
   };
-  if (plan.namespaces.length) rec(1, plan.namespaces);
+  if (plan.namespaces.length) rec(OP.namespaces, plan.namespaces);
   if (plan.userNamespace) {
     const flat = (m: LaunchPlan['userNamespace'] & object, k: 'uidMap' | 'gidMap') =>
       m[k].flatMap((e) => [e.containerId, e.hostId, e.size]);
-    rec(2, flat(plan.userNamespace, 'uidMap'));
-    rec(3, flat(plan.userNamespace, 'gidMap'));
-    rec(4, [plan.userNamespace.setgroups]);
+    rec(OP['uid-map'], flat(plan.userNamespace, 'uidMap'));
+    rec(OP['gid-map'], flat(plan.userNamespace, 'gidMap'));
+    rec(OP.setgroups, [plan.userNamespace.setgroups]);
   }
-  for (const p of plan.cgroupProcs) rec(5, [p]);
-  if (plan.join) rec(6, [plan.join.pid, ...plan.join.namespaces]);
-  if (plan.netns) rec(7, [plan.netns]);
-  if (plan.monitor) rec(8, [plan.monitor.dir, plan.monitor.stdin ? 1 : 0]);
-  if (plan.init) rec(9, [plan.init]);
+  for (const p of plan.cgroupProcs) rec(OP.cgroup, [p]);
+  if (plan.join) rec(OP.join, [plan.join.pid, ...plan.join.namespaces]);
+  if (plan.netns) rec(OP.netns, [plan.netns]);
+  if (plan.monitor) rec(OP.monitor, [plan.monitor.dir, plan.monitor.stdin ? 1 : 0]);
+  if (plan.init) rec(OP.init, [plan.init]);
   const attrs = (a: readonly string[]) => (a.length ? a.join(',') : '-');
   for (const o of plan.ops) {
-    const code = OP_CODES[o.op];
+    const code = OP[o.op];
     switch (o.op) {
       case 'overlay':
         rec(code, [o.target, o.upperDir, o.workDir, attrs(o.options), ...o.lowerDirs]);
@@ -116,7 +131,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
         rec(code, []);
     }
   }
-  rec(0, []);
+  rec(OP.end, []);
   return Buffer.concat(out);
 }
 
@@ -135,7 +150,7 @@ export function parseStatusLine(line: string): HelperStatus | null {
   if (m) return { kind: 'exited', code: Number(m[1]) };
   m = /^killed (SIG[A-Z0-9+-]+)$/.exec(line);
   if (m) return { kind: 'killed', signal: m[1] };
-  m = /^failed (\d+) (\S+) (\S+) (\S+) (\S+): ([^]*)$/.exec(line);
+  m = /^failed (\d+) (\S+) (\S+) (\S+) (\S+): ([\s\S]*)$/.exec(line);
   if (m) {
     const path = m[5] === '-' ? undefined : m[5].replace(/\\x([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
     return { kind: 'failed', step: Number(m[1]), op: m[2], errno: m[3], syscall: m[4] === '-' ? undefined : m[4], path, description: m[6] };
@@ -183,7 +198,7 @@ export interface LaunchOptions {
   /**
    * Run the helper from a sealed copy of itself (`--sealed`): for plans that enter a running
    * container (exec), whose processes could otherwise reach the host's helper binary through the
-   * child's /proc/PID/exe (see berth-helper.c).
+   * child's /proc/PID/exe (see native/helper/sealed.c).
    */
   sealed?: boolean;
 }
@@ -235,13 +250,8 @@ export function launch(
       failure = new BerthError(ErrorCode.System, `${operation}: the runtime helper did not report within ${opts.timeoutMs ?? 30_000} ms`, {
         operation,
       });
-      if (child.pid !== undefined) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {
-          /* gone already */
-        }
-      }
+      const pid = child.pid;
+      if (pid !== undefined) unlessErrno(['ESRCH'], () => process.kill(pid, 'SIGKILL')); // ESRCH: gone already
     }, opts.timeoutMs ?? 30_000);
 
     // Both the status stream's end and the helper's exit are needed for the full story.
@@ -288,11 +298,7 @@ export function launch(
             // It may have exited and given up waiting for us already (the monitor waits 10 s).
             const gone = leftoverContainer(plan.monitor!.dir, s.pid, child.pid ?? 0);
             if (gone) return resolve(gone);
-            try {
-              process.kill(s.pid, 'SIGKILL');
-            } catch {
-              /* gone already */
-            }
+            unlessErrno(['ESRCH'], () => process.kill(s.pid, 'SIGKILL')); // ESRCH: gone already
             reject(
               new BerthError(ErrorCode.System, `${operation}: cannot reach the container's monitor: ${e.message}`, {
                 operation,

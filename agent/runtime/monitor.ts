@@ -1,6 +1,6 @@
 /**
- * The agent's side of a container monitor that outlives the agent (berth-helper.c, "Monitors
- * that outlive the agent"): the helper that launched a container stays as its monitor and serves
+ * The agent's side of a container monitor that outlives the agent (native/helper/monitor-socket.c,
+ * which describes the protocol): the helper that launched a container stays as its monitor and serves
  * its stdio, signals and exit on `<container dir>/monitor.sock`. Any agent can connect (the one
  * that started the container, right after "started", or a new one after a restart) and gets a
  * {@link LaunchedContainer} exactly like a freshly launched one: output streams, stdin, kill,
@@ -14,11 +14,12 @@
  * `exit` and perhaps `spill`, the frames it could not deliver: {@link readLeftovers}), or the
  * monitor itself was killed (neither file: the container is lost).
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
+import { unlessErrno } from '../errors';
 import type { ExitStatus, LaunchedContainer } from './launched';
 
 export const MONITOR_SOCKET = 'monitor.sock';
@@ -154,6 +155,7 @@ function adopt(sock: Socket, dir: string, pid: number, helperPid: number): Launc
     try {
       frames = decoder.push(chunk);
     } catch (e) {
+      if (!(e instanceof FrameError)) throw e;
       stderr.write(`[berth: the container's monitor sent a bad frame: ${(e as Error).message}]\n`);
       sock.destroy();
       return;
@@ -239,11 +241,8 @@ export function leftoverContainer(dir: string, pid: number, helperPid = 0): Laun
 
 /** The `exit` file a monitor left, parsed; undefined when there is none (or it is not valid). */
 export function readExitFile(dir: string): ExitStatus | undefined {
-  try {
-    return exitStatusOf(readFileSync(join(dir, EXIT_FILE), 'latin1').slice(0, 64));
-  } catch {
-    return undefined;
-  }
+  const text = unlessErrno(['ENOENT', 'ENOTDIR'], () => readFileSync(join(dir, EXIT_FILE), 'latin1'));
+  return text === undefined ? undefined : exitStatusOf(text.slice(0, 64));
 }
 
 /**
@@ -254,7 +253,9 @@ export function readExitFile(dir: string): ExitStatus | undefined {
 export function readLeftovers(dir: string): { output: { stream: 'stdout' | 'stderr'; data: Buffer }[]; exit?: ExitStatus } {
   const output: { stream: 'stdout' | 'stderr'; data: Buffer }[] = [];
   const spill = join(dir, SPILL_FILE);
-  if (existsSync(spill)) {
+  // ENOENT: no output was kept (or another agent read it first).
+  const kept = unlessErrno(['ENOENT'], () => readFileSync(spill));
+  if (kept) {
     const take = (frames: MonitorFrame[]) => {
       for (const f of frames) {
         if (f.type === 'stdout' || f.type === 'stderr') output.push({ stream: f.type, data: f.data });
@@ -262,9 +263,10 @@ export function readLeftovers(dir: string): { output: { stream: 'stdout' | 'stde
       }
     };
     try {
-      take(new FrameDecoder().push(readFileSync(spill).subarray(0, 65 << 20)));
+      take(new FrameDecoder().push(kept.subarray(0, 65 << 20)));
     } catch (e) {
-      if (e instanceof FrameError) take(e.frames);
+      if (!(e instanceof FrameError)) throw e;
+      take(e.frames);
       output.push({
         stream: 'stderr',
         data: Buffer.from(`[berth: the output kept while the agent was away is damaged: ${(e as Error).message}]\n`),

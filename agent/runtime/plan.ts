@@ -1,10 +1,10 @@
 /**
  * Container spec -> launch plan: every decision about how a container is set up, as data.
  *
- * The plan is what native/helper/berth-helper.c executes, one operation after the other, with no
+ * The plan is what the runtime helper (native/helper/) executes, one operation after the other, with no
  * policy of its own; so the plan is also the recording of the syscalls a launch makes, and unit
- * tests assert on it without root. The helper's header comment documents the wire form
- * (helper.ts encodes it) and the handshake.
+ * tests assert on it without root. native/helper/plan.c documents the wire form (helper.ts
+ * encodes it), native/helper/launch.c the handshake.
  *
  * The order of operations, and why:
  *  1. mount-private   first, so no mount made later propagates to the host's mount table.
@@ -95,11 +95,11 @@ export interface LaunchPlan {
   netns?: string;
   /**
    * Launch plans only: the helper stays as a monitor that outlives the agent, reachable on
-   * `dir/monitor.sock` (see "Monitors that outlive the agent" in berth-helper.c and monitor.ts);
+   * `dir/monitor.sock` (see native/helper/monitor-socket.c and monitor.ts);
    * `stdin` gives the container a stdin the agent can write to.
    */
   monitor?: { dir: string; stdin: boolean };
-  /** Launch plans only: the host path of the init that runs as pid 1 (sealed, see berth-helper.c). */
+  /** Launch plans only: the host path of the init that runs as pid 1 (sealed, see native/helper/sealed.c). */
   init?: string;
   ops: LaunchOp[];
 }
@@ -285,7 +285,7 @@ function depth(p: string): number {
   return p === '/' ? 0 : p.split('/').length - 1;
 }
 
-/** A user bind: recursive, unless idmapped (one mount, its ids mapped; see berth-helper.c). */
+/** A user bind: recursive, unless idmapped (one mount, its ids mapped; see native/helper/userns.c). */
 function bindOp(
   b: { source: string; target: string; ro: boolean; idmap?: { uidMap: IdMapping[]; gidMap: IdMapping[] } },
   spec: Pick<ContainerSpec, 'userNamespace'>,
@@ -307,7 +307,7 @@ function bindOp(
 export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
   const { rootfs, process: proc } = spec;
   if (!rootfs.lowerDirs.length) throw invalid('the image has no layers');
-  rootfs.lowerDirs.forEach((d) => hostPath('layer dir', d));
+  for (const d of rootfs.lowerDirs) hostPath('layer dir', d);
   hostPath('upper dir', rootfs.upperDir);
   hostPath('work dir', rootfs.workDir);
   hostPath('rootfs mount point', rootfs.mountPoint);
@@ -320,7 +320,7 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
   const cwd = containerPath('working directory', proc.cwd);
   checkId('uid', proc.user.uid);
   checkId('gid', proc.user.gid);
-  (proc.user.additionalGids ?? []).forEach((g) => checkId('group', g));
+  for (const g of proc.user.additionalGids ?? []) checkId('group', g);
   const umask = proc.umask ?? 0o022;
   if (!Number.isInteger(umask) || umask < 0 || umask > 0o777) throw invalid(`umask ${umask} is out of range`);
 
@@ -474,7 +474,7 @@ export function buildLaunchPlan(spec: ContainerSpec): LaunchPlan {
 export function buildHoldPlan(spec: Pick<ContainerSpec, 'rootfs' | 'mounts' | 'etcFiles'>): LaunchPlan {
   const { rootfs } = spec;
   if (!rootfs.lowerDirs.length) throw invalid('the image has no layers');
-  rootfs.lowerDirs.forEach((d) => hostPath('layer dir', d));
+  for (const d of rootfs.lowerDirs) hostPath('layer dir', d);
   const ops: LaunchOp[] = [
     { op: 'mount-private' },
     {
