@@ -200,7 +200,7 @@ export async function createContainer(svc: ContainerCore, p: ContainerCreateSpec
     for (const d of ['upper', 'work', 'rootfs']) mkdirSync(join(dir, d), { mode: 0o755 });
     // In a user namespace the writable layer belongs to the container's root, and the path to
     // its mount point must be traversable by it (0711: no listing; the layers and everything
-    // else reach the helper as fds, see idmap_lowers in berth-helper.c).
+    // else reach the helper as fds, see idmap_lowers in native/helper/userns.c).
     if (userns === 'auto') {
       for (const d of ['upper', 'work']) chownSync(join(dir, d), USERNS_AUTO.hostId, USERNS_AUTO.hostId);
       for (const d of [svc.store.root, svc.dir, dir]) chmodSync(d, (statSync(d).mode & 0o7777) | 0o111);

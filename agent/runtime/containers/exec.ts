@@ -3,7 +3,7 @@
  * in buildExecPlan (plan.ts): the user is resolved in the container's own files (upper layer
  * first), the environment is the container's with the exec's entries overriding by name, the
  * working directory is the exec's or the container's; the helper enters the init's namespaces
- * and cgroup (berth-helper.c, exec mode) and monitors the process.
+ * and cgroup (native/helper/launch.c, exec mode) and monitors the process.
  */
 import { BerthError, ErrorCode } from '../../errors';
 import { launch, type ExitStatus } from '../helper';

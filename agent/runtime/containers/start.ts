@@ -16,7 +16,7 @@ import { type ContainerCore, limitsOf, START_TIMEOUT_MS, writeEtcFiles, type Liv
 import { adopt } from './run';
 /**
  * The user namespace of a container at start, with the empty `lowers/0..N-1` dirs beside its
- * mount point that the helper attaches the idmapped layers on (berth-helper.c, op_overlay).
+ * mount point that the helper attaches the idmapped layers on (native/helper/ops-mount.c, op_overlay).
  */
 function prepareUserns(dir: string, mode: string | undefined, layers: number): ReturnType<typeof userNamespaceOf> {
   const userns = userNamespaceOf(mode);
