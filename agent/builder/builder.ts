@@ -397,7 +397,7 @@ class Builder {
       this.emit({ type: 'message', step: this.step, message: `pulling ${reference}` });
       const res = await this.svc.images.pull(reference, { signal: this.opts.signal });
       this.emit({ type: 'message', step: this.step, message: `pulled ${reference} (${res.digest})` });
-      rec = this.svc.images.lookup(res.image.Id, OP);
+      rec = res.view.record;
       pulled = true;
     }
     const layers = rec.layers.map((l) => ({ ...l }));

@@ -1,28 +1,24 @@
 /**
  * The image service: the one owner of everything about images. It wires the verbs, each in its own
  * file and given what it needs through its constructor (pull.ts, push.ts, load.ts, save.ts,
- * remove.ts, layers.ts over catalog.ts, the store, the registry client and the event hub), does the
- * smallest one itself (tag), and shapes answers for the JSON-RPC front door through
- * agent/presenters/images.ts. It knows nothing of JSON-RPC, so other front doors (a Docker-
- * compatible API, remote agents) can sit on it later.
+ * remove.ts, layers.ts over catalog.ts, the store, the registry client and the event hub) and does
+ * the smallest one itself (tag). It answers in Berth's own words: an {@link ImageView} is an image
+ * record with what a front door needs to show it (config, tags, sizes); the Docker-shaped answers
+ * are made from views at the edge (agent/presenters/images.ts), so every front door (JSON-RPC, a
+ * Docker-compatible API) presents the same model.
  */
 import type { PeerCred } from '../../native';
 import type {
-  HistoryEntry,
   ImageEventAction,
-  ImageInspect,
   ImageLayersResult,
-  ImageSummary,
   LayerFilesParams,
   LayerFilesResult,
-  PullResult,
   PushResult,
   RemoveImageResult,
 } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
 import { EventHub, type EventListener } from '../events';
 import { familiarName, formatReference, hostPlatform, type ImageConfig, parseReference, withDefaultTag } from '../oci';
-import { imageHistory, imageInspect, imageSummary } from '../presenters/images';
 import type { RegistryClient } from '../registry/client';
 import type { ImageRecord, Store } from '../store/store';
 import { ImageCatalog, invertRefs } from './catalog';
@@ -36,6 +32,18 @@ import { Saver } from './save';
 export type { EventListener } from '../events';
 export type { PullOptions } from './pull';
 export type { PushOptions } from './push';
+
+/** An image as the core knows it, with what presenting it needs. */
+export interface ImageView {
+  record: ImageRecord;
+  config: ImageConfig;
+  /** Full stored names pointing at it ("docker.io/library/busybox:latest"). */
+  tags: string[];
+  /** Bytes of its unpacked layers. */
+  size: number;
+  /** Per layer (bottom first): its unpacked size (undefined when not unpacked) and its directory. */
+  layers: { size: number | undefined; path: string }[];
+}
 
 export class ImageService {
   /** Who uses an image (container names), asked before an image is deleted; set by the container service. */
@@ -74,10 +82,10 @@ export class ImageService {
   }
 
   /** `image/pull`: the tag defaults to latest, the platform to the host's. */
-  async pull(reference: string, opts: PullOptions = {}): Promise<PullResult> {
+  async pull(reference: string, opts: PullOptions = {}): Promise<{ view: ImageView; digest: string; upToDate: boolean }> {
     const ref = withDefaultTag(parseReference(reference));
     const { rec, digest, upToDate } = await this.puller.pull(ref, opts.platform ?? hostPlatform(), opts);
-    return { image: this.summary(rec), digest, upToDate };
+    return { view: this.view(rec), digest, upToDate };
   }
 
   /** `image/push` of a tag of the store (see push.ts). */
@@ -86,9 +94,9 @@ export class ImageService {
   }
 
   /** `image/load` of an archive on the agent's machine, read as `peer` may (see load.ts). */
-  async load(path: string, peer?: PeerCred): Promise<{ images: ImageSummary[]; tags: string[] }> {
+  async load(path: string, peer?: PeerCred): Promise<{ views: ImageView[]; tags: string[] }> {
     const { records, tags } = await this.loader.load(path, peer);
-    return { images: records.map((rec) => this.summary(rec)), tags };
+    return { views: records.map((rec) => this.view(rec)), tags };
   }
 
   /** `image/save` to a `docker save` archive, written as `peer` may (see save.ts). */
@@ -108,19 +116,37 @@ export class ImageService {
     return page(this.inspector.analysis(rec, this.config(rec)), params);
   }
 
-  list(all = true): ImageSummary[] {
+  /** Every image (`all`) or only the tagged ones, newest first (then by ID). */
+  views(all = true): ImageView[] {
     const tagsById = invertRefs(this.store.readRefs());
-    const out: ImageSummary[] = [];
+    const out: ImageView[] = [];
     for (const rec of this.store.listImages()) {
       const tags = tagsById.get(rec.id) ?? [];
       if (!all && tags.length === 0) continue;
-      out.push(this.summary(rec, tags));
+      out.push(this.view(rec, tags));
     }
-    return out.sort((a, b) => b.Created - a.Created || a.Id.localeCompare(b.Id));
+    // Whole seconds, as the summaries show them: images made in the same second sort by ID.
+    const created = (v: ImageView) => Math.floor(Date.parse(v.config.created ?? '') / 1000) || 0;
+    return out.sort((a, b) => created(b) - created(a) || a.record.id.localeCompare(b.record.id));
   }
 
-  summary(rec: ImageRecord, tags?: string[]): ImageSummary {
-    return imageSummary(this.store, rec, this.config(rec), tags ?? this.catalog.tagsOf(rec.id));
+  /** The view of the image `reference` names (NotFound, worded with `operation`, otherwise). */
+  viewOf(reference: string, operation = 'inspect'): ImageView {
+    return this.view(this.lookup(reference, operation));
+  }
+
+  view(rec: ImageRecord, tags?: string[]): ImageView {
+    const chains = rec.layers.map((l) => l.chainId);
+    return {
+      record: rec,
+      config: this.config(rec),
+      tags: tags ?? this.catalog.tagsOf(rec.id),
+      size: this.store.layersSize(chains),
+      layers: chains.map((c) => ({
+        size: this.store.hasLayer(c) ? this.store.readLayer(c).size : undefined,
+        path: this.store.layerDiffDir(c),
+      })),
+    };
   }
 
   config(rec: ImageRecord): ImageConfig {
@@ -130,16 +156,6 @@ export class ImageService {
   /** See {@link ImageCatalog.lookup}. */
   lookup(reference: string, operation = 'inspect'): ImageRecord {
     return this.catalog.lookup(reference, operation);
-  }
-
-  inspect(reference: string): ImageInspect {
-    const rec = this.lookup(reference, 'inspect');
-    return imageInspect(this.store, rec, this.config(rec), this.catalog.tagsOf(rec.id));
-  }
-
-  history(reference: string): HistoryEntry[] {
-    const rec = this.lookup(reference, 'history');
-    return imageHistory(this.store, rec, this.config(rec), this.catalog.tagsOf(rec.id));
   }
 
   async tag(source: string, target: string): Promise<void> {

@@ -1,12 +1,13 @@
 /**
  * Images as Docker shows them: `ImageSummary` (`docker images`), `ImageInspect` (`docker image
  * inspect`, plus Berth's own layer details) and `HistoryEntry` (`docker history`), made from the
- * store's records. The core (agent/images/) speaks in ImageRecord and ImageConfig; only these
- * functions know the Docker-shaped wire types, so another front door can present the same model.
+ * image service's views (agent/images/service.ts: a record with its config, tags and sizes). The core
+ * speaks in those; only these functions know the Docker-shaped wire types, so another front door
+ * can present the same model.
  */
 import type { HistoryEntry, ImageInspect, ImageSummary } from '../../protocol';
+import type { ImageView } from '../images/service';
 import type { ImageConfig } from '../oci';
-import type { ImageRecord, Store } from '../store/store';
 
 /** Seconds since the epoch of an RFC 3339 time, 0 when absent or unreadable. */
 function unixSeconds(time: string | undefined): number {
@@ -14,20 +15,20 @@ function unixSeconds(time: string | undefined): number {
 }
 
 /** One row of `docker images`. `tags`: the full stored names pointing at the image. */
-export function imageSummary(store: Store, rec: ImageRecord, config: ImageConfig, tags: string[]): ImageSummary {
+export function imageSummary({ record: rec, config, tags, size }: ImageView): ImageSummary {
   return {
     Id: rec.id,
     RepoTags: tags,
     RepoDigests: rec.repoDigests,
     Created: unixSeconds(config.created),
-    Size: store.layersSize(rec.layers.map((l) => l.chainId)),
+    Size: size,
     Layers: rec.layers.length,
     Labels: config.config?.Labels ?? {},
   };
 }
 
 /** `docker image inspect`, with Berth's manifest and per-layer details under `Berth`. */
-export function imageInspect(store: Store, rec: ImageRecord, config: ImageConfig, tags: string[]): ImageInspect {
+export function imageInspect({ record: rec, config, tags, size, layers }: ImageView): ImageInspect {
   const c = config.config ?? {};
   return {
     Id: rec.id,
@@ -38,7 +39,7 @@ export function imageInspect(store: Store, rec: ImageRecord, config: ImageConfig
     Architecture: config.architecture,
     Os: config.os,
     ...(config.variant ? { Variant: config.variant } : {}),
-    Size: store.layersSize(rec.layers.map((l) => l.chainId)),
+    Size: size,
     Config: {
       User: c.User ?? '',
       Env: c.Env ?? [],
@@ -55,17 +56,14 @@ export function imageInspect(store: Store, rec: ImageRecord, config: ImageConfig
     Berth: {
       ManifestDigest: rec.manifestDigest,
       ManifestMediaType: rec.manifestMediaType,
-      Layers: rec.layers.map((l) => {
-        const layer = store.hasLayer(l.chainId) ? store.readLayer(l.chainId) : undefined;
-        return {
-          Digest: l.digest,
-          DiffID: l.diffId,
-          ChainID: l.chainId,
-          CompressedSize: l.size,
-          Size: layer?.size ?? 0,
-          Path: store.layerDiffDir(l.chainId),
-        };
-      }),
+      Layers: rec.layers.map((l, i) => ({
+        Digest: l.digest,
+        DiffID: l.diffId,
+        ChainID: l.chainId,
+        CompressedSize: l.size,
+        Size: layers[i].size ?? 0,
+        Path: layers[i].path,
+      })),
     },
   };
 }
@@ -74,7 +72,7 @@ export function imageInspect(store: Store, rec: ImageRecord, config: ImageConfig
  * `docker history`: one row per build step, newest first; the newest row carries the image ID and
  * its tags, the others "<missing>". Without a history in the config, one row per layer.
  */
-export function imageHistory(store: Store, rec: ImageRecord, config: ImageConfig, tags: string[]): HistoryEntry[] {
+export function imageHistory({ record: rec, config, tags, layers }: ImageView): HistoryEntry[] {
   const steps =
     config.history && config.history.length > 0
       ? config.history
@@ -83,13 +81,13 @@ export function imageHistory(store: Store, rec: ImageRecord, config: ImageConfig
   let layer = 0;
   for (const h of steps) {
     const empty = !!h.empty_layer;
-    const l = empty ? undefined : rec.layers[layer++];
+    const l = empty ? undefined : layers[layer++];
     rows.push({
       Id: '<missing>',
       Created: unixSeconds(h.created),
       CreatedBy: h.created_by ?? '',
       Tags: null,
-      Size: l && store.hasLayer(l.chainId) ? store.readLayer(l.chainId).size : 0,
+      Size: l?.size ?? 0,
       Comment: h.comment ?? '',
       EmptyLayer: empty,
     });

@@ -20,6 +20,7 @@ import {
   TagImageRequest,
 } from '../../protocol';
 import { pruneImages } from '../runtime/containers/prune';
+import { imageHistory, imageInspect, imageSummary } from '../presenters/images';
 import type { AgentConnection } from './connection';
 import { serve } from './serve';
 
@@ -28,8 +29,8 @@ export function serveImages(c: AgentConnection): void {
   const peer = c.ctx.peer;
 
   serve(c, PullRequest, (p, token) =>
-    c.withAbort(token, (signal) =>
-      svc.pull(p.reference, {
+    c.withAbort(token, async (signal) => {
+      const { view, digest, upToDate } = await svc.pull(p.reference, {
         platform: p.platform && {
           os: p.platform.os,
           architecture: p.platform.architecture,
@@ -39,8 +40,9 @@ export function serveImages(c: AgentConnection): void {
         onProgress: p.progressToken
           ? (layer) => c.notify(PullProgressNotification.type, { token: p.progressToken!, reference: p.reference, layer })
           : undefined,
-      }),
-    ),
+      });
+      return { image: imageSummary(view), digest, upToDate };
+    }),
   );
   serve(c, PushRequest, (p, token) =>
     c.withAbort(token, (signal) =>
@@ -52,13 +54,16 @@ export function serveImages(c: AgentConnection): void {
       }),
     ),
   );
-  serve(c, ListImagesRequest, (p) => svc.list(p.all ?? true));
-  serve(c, InspectImageRequest, (p) => svc.inspect(p.reference));
-  serve(c, ImageHistoryRequest, (p) => svc.history(p.reference));
+  serve(c, ListImagesRequest, (p) => svc.views(p.all ?? true).map(imageSummary));
+  serve(c, InspectImageRequest, (p) => imageInspect(svc.viewOf(p.reference, 'inspect')));
+  serve(c, ImageHistoryRequest, (p) => imageHistory(svc.viewOf(p.reference, 'history')));
   serve(c, TagImageRequest, (p) => svc.tag(p.source, p.target));
   serve(c, RemoveImageRequest, (p) => svc.remove(p.reference, p.force === true));
   serve(c, SaveImagesRequest, (p) => svc.save(p.references, p.path, peer));
-  serve(c, LoadImagesRequest, (p) => svc.load(p.path, peer));
+  serve(c, LoadImagesRequest, async (p) => {
+    const { views, tags } = await svc.load(p.path, peer);
+    return { images: views.map(imageSummary), tags };
+  });
   serve(c, PruneImagesRequest, (p) => pruneImages(svc, p.all === true));
   serve(c, ImageLayersRequest, (p) => svc.layers(p.reference));
   serve(c, LayerFilesRequest, (p) =>

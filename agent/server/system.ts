@@ -48,7 +48,7 @@ export function serveSystem(c: AgentConnection): void {
       ContainersRunning: running,
       ContainersPaused: 0,
       ContainersStopped: all.length - running,
-      Images: images.list(true).length,
+      Images: images.views(true).length,
       DefaultNetwork: { Bridge: network.bridge, Subnet: formatSubnet(network.subnet) },
       SecurityOptions: ['name=cgroupns'],
     };
