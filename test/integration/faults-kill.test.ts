@@ -33,24 +33,14 @@ import { startFaultProxy, type FaultProxy } from '../support/faultProxy';
 import { buildImage, buildLayer, busyboxImage, busyboxLayer, featureImage, type BuiltImage } from '../support/images';
 import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
+import { prng } from '../support/schemaValues';
 import { makeTempDir, requireTools, runCleanups } from '../support/tmp';
 
 const SEED = process.env.BERTH_FAULT_SEED ? Number(process.env.BERTH_FAULT_SEED) >>> 0 : randomBytes(4).readUInt32LE(0);
 const ROUNDS = Math.min(Math.max(Number(process.env.BERTH_FAULT_ROUNDS ?? 4) || 4, 1), 200);
 console.log(`faults-kill: seed ${SEED}, ${ROUNDS} rounds per operation (replay: BERTH_FAULT_SEED=${SEED} BERTH_FAULT_ROUNDS=${ROUNDS})`);
 
-/** mulberry32: a small seeded generator of floats in [0, 1). */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = generator(SEED);
+const random = prng(SEED);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const replay = () => `(seed ${SEED}: replay with BERTH_FAULT_SEED=${SEED} BERTH_FAULT_ROUNDS=${ROUNDS})`;
 

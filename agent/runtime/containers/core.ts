@@ -120,6 +120,20 @@ export function parseSignal(raw: string, operation: string): [NodeJS.Signals, nu
   throw new BerthError(ErrorCode.InvalidArgument, `${operation}: invalid signal "${raw}"`, { operation });
 }
 
+/**
+ * SIGKILLs a live container's init and every process of its cgroup, then waits until its exit has
+ * been handled (stop after its timeout, remove --force). A failure to kill the rest of the group is
+ * logged, not thrown: the init's exit is what counts.
+ */
+export async function killNow(svc: ContainerCore, rec: ContainerRecord, live: Live): Promise<void> {
+  svc.emit('kill', rec, { signal: String(osConstants.signals.SIGKILL) });
+  live.launched.kill('SIGKILL');
+  await live.cgroup
+    .killAll('SIGKILL')
+    .catch((e: Error) => svc.log(`killing the processes of container ${rec.id.slice(0, 12)}: ${e.message}`));
+  await live.done;
+}
+
 export class ContainerCore {
   readonly dir: string;
   readonly records = new Map<string, ContainerRecord>();

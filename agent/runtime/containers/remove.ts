@@ -1,6 +1,5 @@
-import { constants as osConstants } from 'node:os';
 import { BerthError, ErrorCode } from '../../errors';
-import type { ContainerCore } from './core';
+import { type ContainerCore, killNow } from './core';
 export async function removeContainer(svc: ContainerCore, ref: string, force = false, volumes = false): Promise<void> {
   const op = 'remove container';
   const rec = svc.find(ref, op);
@@ -17,13 +16,7 @@ export async function removeContainer(svc: ContainerCore, ref: string, force = f
         operation: op,
       });
     }
-    svc.emit('kill', rec, { signal: String(osConstants.signals.SIGKILL) });
-    live.launched.kill('SIGKILL');
-    // A failure to kill the rest of the group is said, not thrown: the init's exit (awaited next) is what counts.
-    await live.cgroup
-      .killAll('SIGKILL')
-      .catch((e: Error) => svc.log(`killing the processes of container ${rec.id.slice(0, 12)}: ${e.message}`));
-    await live.done;
+    await killNow(svc, rec, live);
   }
   await svc.netTeardowns.get(rec.id);
   if (svc.records.has(rec.id)) svc.removeRecord(rec, volumes);

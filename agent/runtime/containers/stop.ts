@@ -1,6 +1,5 @@
-import { constants as osConstants } from 'node:os';
 import { BerthError, ErrorCode } from '../../errors';
-import { type ContainerCore, type ExitResult, parseSignal, DEFAULT_STOP_TIMEOUT_S } from './core';
+import { type ContainerCore, type ExitResult, killNow, parseSignal, DEFAULT_STOP_TIMEOUT_S } from './core';
 export async function stopContainer(svc: ContainerCore, ref: string, timeoutSeconds = DEFAULT_STOP_TIMEOUT_S): Promise<void> {
   const op = 'stop container';
   const rec = svc.find(ref, op);
@@ -17,13 +16,7 @@ export async function stopContainer(svc: ContainerCore, ref: string, timeoutSeco
   ]);
   clearTimeout(timer);
   if (timedOut) {
-    svc.emit('kill', rec, { signal: String(osConstants.signals.SIGKILL) });
-    live.launched.kill('SIGKILL');
-    // A failure to kill the rest of the group is said, not thrown: the init's exit (awaited next) is what counts.
-    await live.cgroup
-      .killAll('SIGKILL')
-      .catch((e: Error) => svc.log(`killing the processes of container ${rec.id.slice(0, 12)}: ${e.message}`));
-    await live.done;
+    await killNow(svc, rec, live);
   }
 }
 
