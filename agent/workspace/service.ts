@@ -391,7 +391,7 @@ function idmappedWorkspaceMount(svc: WorkspaceServices, image: string, config: D
   if (config.remoteUser && config.remoteUser !== containerUser) {
     const rec = svc.images.lookup(image, OP_UP);
     const reader = new RootfsReader(rec.layers.map((l) => svc.images.store.layerDiffDir(l.chainId)).reverse());
-    let u;
+    let u: ReturnType<typeof resolveUser>;
     try {
       u = resolveUser(config.remoteUser, reader);
     } catch (e) {
@@ -510,7 +510,9 @@ async function runCommand(
 ): Promise<void> {
   const ev = opts.onEvent;
   const sessions: ExecSession[] = [];
-  const kill = () => sessions.forEach((s) => s.kill('SIGKILL'));
+  const kill = () => {
+    for (const s of sessions) s.kill('SIGKILL');
+  };
   opts.signal?.addEventListener('abort', kill, { once: true });
   try {
     const results = await Promise.all(
