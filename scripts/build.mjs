@@ -47,6 +47,9 @@ await Promise.all(
       logLevel: 'warning',
       minify: false,
       define: { BERTH_VERSION: JSON.stringify(version) },
+      // jsonc-parser's `main` is a UMD build whose factory requires its own files at run time,
+      // which a bundle cannot follow; its ES module build bundles.
+      alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
     }),
   ),
 );

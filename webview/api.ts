@@ -22,7 +22,9 @@ declare function acquireVsCodeApi(): { postMessage(m: unknown): void; getState()
 
 export function createApi(): Api {
   const listeners: ((m: HostMessage) => void)[] = [];
-  const deliver = (m: HostMessage) => listeners.forEach((l) => l(m));
+  const deliver = (m: HostMessage) => {
+    for (const l of listeners) l(m);
+  };
   if (typeof acquireVsCodeApi === 'function') {
     const vscode = acquireVsCodeApi();
     window.addEventListener('message', (ev: MessageEvent) => deliver(ev.data as HostMessage));

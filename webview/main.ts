@@ -317,7 +317,7 @@ function selectLayer(i: number): void {
   state.layer = i;
   if (state.merged) {
     state.merged = false;
-    mergedToggle.setAttribute('aria-pressed', 'false');
+    mergedToggle.setPressed(false);
   }
   renderLayers();
   void loadFiles();

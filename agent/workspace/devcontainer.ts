@@ -21,23 +21,24 @@
  * `${containerEnv:NAME}` only in remoteEnv, where it is resolved against the container's
  * environment once it exists ({@link resolveRemoteEnv}). Unknown variables stay as written.
  *
- * Pure apart from reading the file: every function here is unit-tested without root.
+ * Pure apart from reading the file: every function here is unit-tested without root. Finding and
+ * reading the file are in configFile.ts, the runArgs flags in runArgs.ts (both re-exported here).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants as fsc, fstatSync, openSync, readSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
-import { BerthError, ErrorCode } from '../errors';
+import { basename, dirname, isAbsolute, posix, resolve } from 'node:path';
+import type { BerthError } from '../errors';
+import { configError, MAX_CONFIG_BYTES } from './configFile';
 import { JsoncError, parseJsonc, type JsonValue } from './jsonc';
+import { parseRunArgs, type RunArgOptions } from './runArgs';
 
-/** Largest devcontainer.json read. */
-export const MAX_CONFIG_BYTES = 1024 * 1024;
+// The file's finding and reading, and runArgs, live in files of their own; importers keep this one.
+export { CONFIG_LOCATIONS, configError, findConfig, MAX_CONFIG_BYTES, readConfigText } from './configFile';
+export { parseRunArgs, RUN_ARGS, type RunArgOptions } from './runArgs';
+
 /** The most entries a list or map of the config may hold (mounts, runArgs, env, ports...). */
 export const MAX_ENTRIES = 1000;
 /** Longest string value accepted. */
 export const MAX_STRING = 64 * 1024;
-
-/** Where a folder's configuration is looked for, in order. */
-export const CONFIG_LOCATIONS = ['.devcontainer/devcontainer.json', '.devcontainer.json'] as const;
 
 /** The top-level keys Berth reads. */
 export const KNOWN_KEYS = [
@@ -73,25 +74,6 @@ export type LifecycleName = (typeof LIFECYCLE_COMMANDS)[number];
  */
 export interface LifecycleCommand {
   parts: { name: string; argv: string[] }[];
-}
-
-/** What create options runArgs may set (see {@link RUN_ARGS}). */
-export interface RunArgOptions {
-  name?: string;
-  capAdd: string[];
-  capDrop: string[];
-  privileged?: boolean;
-  init?: boolean;
-  env: string[];
-  ports: string[];
-  binds: string[];
-  labels: Record<string, string>;
-  memory?: number;
-  nanoCpus?: number;
-  pidsLimit?: number;
-  networkMode?: string;
-  user?: string;
-  hostname?: string;
 }
 
 export interface DevcontainerConfig {
@@ -136,70 +118,6 @@ export interface DevcontainerConfig {
 /** The client's side of the substitution: its environment, for `${localEnv:NAME}`. */
 export interface ReadOptions {
   localEnv?: Record<string, string>;
-}
-
-/** A config problem: InvalidArgument naming the file (and the line and column of a parse error). */
-export function configError(operation: string, file: string, what: string, pos?: { line: number; column: number }): BerthError {
-  return new BerthError(ErrorCode.InvalidArgument, `${operation}: ${file}: ${what}`, {
-    operation,
-    path: file,
-    ...(pos ? { line: pos.line, column: pos.column } : {}),
-  });
-}
-
-/**
- * The configuration file of `folder` (absolute): the first of {@link CONFIG_LOCATIONS} that
- * exists; NotFound naming both places when none does.
- */
-export function findConfig(folder: string, operation: string, exists: (p: string) => boolean): string {
-  for (const rel of CONFIG_LOCATIONS) {
-    const p = join(folder, rel);
-    if (exists(p)) return p;
-  }
-  throw new BerthError(
-    ErrorCode.NotFound,
-    `${operation}: no dev container configuration in ${folder} (looked for ${CONFIG_LOCATIONS.join(' and ')})`,
-    { operation, path: folder },
-  );
-}
-
-/** Reads the file: a regular file (symlinks followed) of at most {@link MAX_CONFIG_BYTES}, UTF-8. */
-export function readConfigText(file: string, operation: string): string {
-  let fd: number;
-  try {
-    fd = openSync(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new BerthError(
-      code === 'ENOENT' ? ErrorCode.NotFound : ErrorCode.InvalidArgument,
-      `${operation}: cannot open ${file}: ${code ?? (e as Error).message}`,
-      {
-        operation,
-        path: file,
-        syscall: 'open',
-        errno: code,
-      },
-    );
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw configError(operation, file, 'is not a regular file');
-    if (st.size > MAX_CONFIG_BYTES)
-      throw configError(operation, file, `is ${st.size} bytes, more than the ${MAX_CONFIG_BYTES} a devcontainer.json may have`);
-    const buf = Buffer.alloc(st.size);
-    let n = 0;
-    while (n < buf.length) {
-      const r = readSync(fd, buf, n, buf.length - n, n);
-      if (r === 0) break;
-      n += r;
-    }
-    const text = buf.subarray(0, n).toString('utf8');
-    if (text.includes('\uFFFD') && !buf.subarray(0, n).includes(Buffer.from('\uFFFD')))
-      throw configError(operation, file, 'is not valid UTF-8');
-    return text;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Parses and checks the text of `file` for `folder`. Throws InvalidArgument naming the key or position. */
@@ -343,7 +261,7 @@ export function parseDevcontainer(
 
   const capAdd: string[] = [];
   const ca = get('capAdd');
-  if (ca !== undefined) arrayOf('capAdd', ca, bad).forEach((c, i) => capAdd.push(capName(`capAdd[${i}]`, c, bad)));
+  if (ca !== undefined) for (const [i, c] of arrayOf('capAdd', ca, bad).entries()) capAdd.push(capName(`capAdd[${i}]`, c, bad));
 
   const runArgsRaw = get('runArgs');
   const runArgs = runArgsRaw === undefined ? [] : arrayOf('runArgs', runArgsRaw, bad).map((a, i) => sub(strIn(`runArgs[${i}]`, a, bad)));
@@ -567,132 +485,6 @@ function mountFieldsToBind(key: string, f: Record<string, string>, bad: Bad): st
     return `${source}:${target}${suffix}`;
   }
   throw bad(`"${key}": mount type "${type.slice(0, 64)}" is not supported by Berth (bind and volume are)`);
-}
-
-/**
- * The `runArgs` Berth maps onto its create options (both `--flag value` and `--flag=value`);
- * anything else is refused with the flag named, never silently dropped.
- */
-export const RUN_ARGS = [
-  '--name',
-  '--cap-add',
-  '--cap-drop',
-  '--privileged',
-  '--init',
-  '-e/--env',
-  '-p/--publish',
-  '-v/--volume',
-  '-m/--memory',
-  '--cpus',
-  '--pids-limit',
-  '--network/--net',
-  '-u/--user',
-  '-h/--hostname',
-  '-l/--label',
-] as const;
-
-const RUN_ARG_ALIASES: Record<string, string> = {
-  '-e': '--env',
-  '-p': '--publish',
-  '-v': '--volume',
-  '-m': '--memory',
-  '--net': '--network',
-  '-u': '--user',
-  '-h': '--hostname',
-  '-l': '--label',
-};
-const RUN_ARG_BOOLEANS = new Set(['--privileged', '--init']);
-
-/** Parses runArgs (already substituted). */
-export function parseRunArgs(args: readonly string[], bad: Bad): RunArgOptions {
-  const out: RunArgOptions = { capAdd: [], capDrop: [], env: [], ports: [], binds: [], labels: {} };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
-    let flag = eq > 0 ? a.slice(0, eq) : a;
-    flag = RUN_ARG_ALIASES[flag] ?? flag;
-    const shown = a.slice(0, 64);
-    if (!flag.startsWith('-'))
-      throw bad(`"runArgs[${i}]" is "${shown}", not a flag (runArgs takes options of "docker run", not a command)`);
-    const supported = (RUN_ARGS as readonly string[]).flatMap((f) => f.split('/')).map((f) => RUN_ARG_ALIASES[f] ?? f);
-    if (!supported.includes(flag)) {
-      throw bad(`"runArgs[${i}]": "${shown}" is not supported by Berth (it supports ${RUN_ARGS.join(', ')}); remove it`);
-    }
-    if (RUN_ARG_BOOLEANS.has(flag)) {
-      const v = eq > 0 ? a.slice(eq + 1) : 'true';
-      if (v !== 'true' && v !== 'false') throw bad(`"runArgs[${i}]": ${flag} takes true or false, got "${v.slice(0, 64)}"`);
-      if (flag === '--privileged') out.privileged = v === 'true';
-      else out.init = v === 'true';
-      continue;
-    }
-    let value: string;
-    if (eq > 0) value = a.slice(eq + 1);
-    else {
-      if (i + 1 >= args.length) throw bad(`"runArgs[${i}]": ${flag} needs a value`);
-      value = args[++i];
-    }
-    const where = `"runArgs[${i}]"`;
-    switch (flag) {
-      case '--name':
-        out.name = value;
-        break;
-      case '--cap-add':
-        out.capAdd.push(value);
-        break;
-      case '--cap-drop':
-        out.capDrop.push(value);
-        break;
-      case '--env':
-        if (!/^[^=\0]+=/.test(value)) throw bad(`${where}: --env wants NAME=value, got "${value.slice(0, 64)}"`);
-        out.env.push(value);
-        break;
-      case '--publish':
-        out.ports.push(value);
-        break;
-      case '--volume':
-        out.binds.push(value);
-        break;
-      case '--label': {
-        const k = value.indexOf('=');
-        out.labels[k < 0 ? value : value.slice(0, k)] = k < 0 ? '' : value.slice(k + 1);
-        break;
-      }
-      case '--memory':
-        out.memory = parseSize(value, () => bad(`${where}: --memory "${value.slice(0, 64)}" is not a size (512m, 2g)`));
-        break;
-      case '--cpus': {
-        const n = Number(value);
-        if (!/^[0-9]+(\.[0-9]+)?$/.test(value) || !(n > 0)) throw bad(`${where}: --cpus "${value.slice(0, 64)}" is not a positive number`);
-        out.nanoCpus = Math.round(n * 1e9);
-        break;
-      }
-      case '--pids-limit': {
-        if (!/^-?[0-9]{1,9}$/.test(value)) throw bad(`${where}: --pids-limit "${value.slice(0, 64)}" is not a whole number`);
-        out.pidsLimit = Number(value);
-        break;
-      }
-      case '--network':
-        out.networkMode = value;
-        break;
-      case '--user':
-        out.user = value;
-        break;
-      case '--hostname':
-        out.hostname = value;
-        break;
-    }
-  }
-  return out;
-}
-
-/** "512m", "2g", "1048576", "64k" -> bytes. */
-function parseSize(s: string, bad: () => BerthError): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)b?$/i.exec(s.trim());
-  if (!m) throw bad();
-  const mult: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-  const n = Math.floor(Number(m[1]) * mult[m[2].toLowerCase()]);
-  if (!Number.isSafeInteger(n) || n <= 0) throw bad();
-  return n;
 }
 
 /** JSON with object keys sorted, so equal configs hash equally whatever the key order. */

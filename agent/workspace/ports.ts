@@ -46,9 +46,9 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import type { BerthEvent, WorkspacePort } from '../../protocol';
-import { BerthError, ErrorCode } from '../errors';
+import { BerthError, ErrorCode, isErrno } from '../errors';
 import type { ContainerService, ContainerView } from '../runtime/containers/service';
-import { openNetnsProxy, openProxy, type Proxy } from '../runtime/network/proxy';
+import { openNetnsProxy, openProxy, type Proxy as PortProxy } from '../runtime/network/proxy';
 import { LABEL_WORKSPACE } from './labels';
 
 /** Between two passes over a container's listeners. */
@@ -174,7 +174,7 @@ interface Watch {
   stopped: boolean;
   /** The pass in flight (stop waits for it, so no proxy opens after the exit). */
   pass?: Promise<void>;
-  forwarded: Map<number, Proxy>;
+  forwarded: Map<number, PortProxy>;
   loopback: Set<number>;
   /** Ports whose proxy failed to open for another reason than a taken port: not retried while they listen. */
   failed: Set<number>;
@@ -222,8 +222,10 @@ export class WorkspacePortWatcher {
     let view: ContainerView;
     try {
       view = this.containers.view(id);
-    } catch {
-      return; // removed meanwhile
+    } catch (e) {
+      // Removed meanwhile: its record is gone, or its directory while it was read.
+      if ((e instanceof BerthError && e.code === ErrorCode.NotFound) || isErrno(e, 'ENOENT')) return;
+      throw e;
     }
     const { record, endpoint } = view;
     const folder = record.labels[LABEL_WORKSPACE];
@@ -327,7 +329,7 @@ export class WorkspacePortWatcher {
   }
 
   /** A proxy for `port` on 127.0.0.1: the same number when free (and not privileged), else one the kernel chooses. */
-  private async open(w: Watch, port: number, scope: ListenScope): Promise<Proxy | undefined> {
+  private async open(w: Watch, port: number, scope: ListenScope): Promise<PortProxy | undefined> {
     const spec = { protocol: 'tcp' as const, hostIp: FORWARD_HOST_IP, targetIp: w.ip, targetPort: port };
     const openOn = (hostPort: number) =>
       scope === 'loopback'

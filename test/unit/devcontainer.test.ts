@@ -108,6 +108,33 @@ describe('JSONC parser', () => {
     );
   });
 
+  it('words the error from where it stands, whatever token jsonc-parser saw there', () => {
+    const cases: [string, number, number, RegExp][] = [
+      ['{"a": null- "b": 1}', 1, 11, /expected ',' or '}' but found character '-'/],
+      ['true.', 1, 5, /unexpected character '\.' after the end of the value/],
+      ['"s" "t"', 1, 5, /unexpected character '"' after the end of the value/],
+      ['[1 2.5e\\3]', 1, 4, /expected ',' or ']' but found character '2'/],
+      ['[1,[', 1, 5, /unexpected end of file where a value was expected/],
+      ['["x"', 1, 5, /expected ',' or ']' but found end of file/],
+      ['{"a" 1}', 1, 6, /expected ':' after property "a" but found character '1'/],
+      ['{"a":1,,}', 1, 8, /expected a property name in double quotes but found character ','/],
+      ['[-01]', 1, 4, /invalid number/],
+      ['1e999', 1, 1, /number out of range/],
+      ['["\\u12"]', 1, 3, /invalid \\u escape/],
+    ];
+    for (const [text, line, column, reason] of cases) {
+      assert.throws(
+        () => parseJsonc(text),
+        (e: unknown) => e instanceof JsoncError && e.line === line && e.column === column && reason.test(e.message),
+        `${JSON.stringify(text)} -> line ${line}, column ${column}, ${reason}`,
+      );
+    }
+  });
+
+  it('reads a byte-order mark as whitespace and keeps one inside a string', () => {
+    assert.deepEqual(parseJsonc('\ufeff{"a": "\ufeffx", "\ufeffk": 1}'), { a: '\ufeffx', '\ufeffk': 1 });
+  });
+
   it('keeps "__proto__" an ordinary key: no prototype is changed', () => {
     const v = parseJsonc('{"__proto__": {"polluted": true}, "constructor": 1}') as Record<string, unknown>;
     assert.equal(Object.getPrototypeOf(v), Object.prototype);

@@ -194,19 +194,19 @@ describe('inspector page in Chromium', () => {
   it('selects a layer, filters by path and kind, and colours rows by change', async () => {
     await page.click('.layer[data-index="1"]');
     await waitUntil(`document.querySelector('.footer')?.textContent?.includes('3 files')`);
-    await page.fill('.b-input', 'app');
+    await page.fill('.b-input input', 'app'); // the toolkit's field: its <input> is in the shadow root
     await waitUntil(`document.querySelectorAll('.rows .row').length === 3`);
     assert.deepEqual(await rowNames(), ['app/', 'cache.bin', 'server.js']);
     const added = await colour('.rows .row[data-path="app/server.js"]');
     assert.equal(added, 'rgb(0, 128, 0)');
-    await page.fill('.b-input', '');
+    await page.fill('.b-input input', '');
     // Only changed records: etc/os-release.
-    await page.click('.change-added input');
+    await page.click('.b-checkbox.change-added');
     await waitUntil(`document.querySelectorAll('.rows .row').length === 2`);
     assert.deepEqual(await rowNames(), ['etc/', 'os-release']);
     const changed = await colour('.rows .row[data-path="etc/os-release"]');
     assert.equal(changed, 'rgb(200, 120, 0)');
-    await page.click('.change-added input');
+    await page.click('.b-checkbox.change-added');
   });
 
   it('shows deletions in the top layer, and the merged tree', async () => {
@@ -215,8 +215,10 @@ describe('inspector page in Chromium', () => {
     const deleted = await colour('.rows .row.change-deleted');
     assert.equal(deleted, 'rgb(190, 0, 0)');
     await page.click('.b-toggle');
+    // The class is set at the click, the rows when the merged listing arrives (layer 2's rows also
+    // count 2 files): wait for a row only the merged tree has.
     await waitUntil(
-      `document.querySelector('.app.merged') !== null && !!document.querySelector('.footer')?.textContent?.includes('2 files')`,
+      `document.querySelector('.app.merged') !== null && !!document.querySelector('.footer')?.textContent?.includes('2 files') && !!document.querySelector('.rows .row[data-path="etc"]')`,
     );
     assert.deepEqual((await rowNames()).sort(), ['app/', 'etc/', 'share/', 'usr/']); // usr stays open from before
     await page.click('.b-toggle');
