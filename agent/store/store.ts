@@ -8,6 +8,12 @@
  *       layer.json             LayerRecord
  *   images/<config-hex>.json one ImageRecord per image ID (the config digest)
  *   refs.json                tag -> image ID
+ *
+ * Format: image and layer records carry `formatVersion` ({@link RECORD_FORMAT}). Records written
+ * before it existed (no field) have the same fields and are format 1: image records are rewritten
+ * with the field when the store is opened (init), layer records are read as they are (their
+ * directories are immutable once committed). A record of a newer format is refused with a sentence
+ * naming the file, never half-read. refs.json is a plain map of Berth's own (tag -> image ID).
  *   tmp/                     work in progress; emptied whenever the agent starts
  *
  * Crash safety: everything is built under tmp/ and renamed into place only when complete and
@@ -29,8 +35,13 @@ import { BerthError, ErrorCode, systemError, unlessErrno } from '../errors';
 import { mkdirp, randomName, removeAtomicLeftovers, writeFileAtomic } from './fsutil';
 import { digestOf } from '../oci';
 
+/** The format of image and layer records this agent reads and writes. */
+export const RECORD_FORMAT = 1;
+
 /** What the store knows about one unpacked layer (layers/<chain>/layer.json). */
 export interface LayerRecord {
+  /** {@link RECORD_FORMAT}; absent in records written before formats were recorded (format 1). */
+  formatVersion?: number;
   chainId: string;
   diffId: string;
   parent: string | null;
@@ -47,6 +58,8 @@ export interface LayerRecord {
 
 /** One image (images/<config-hex>.json). */
 export interface ImageRecord {
+  /** {@link RECORD_FORMAT}; absent in records written before formats were recorded (format 1). */
+  formatVersion?: number;
   /** The image ID: digest of the config blob. */
   id: string;
   manifestDigest: string;
@@ -71,6 +84,20 @@ export function chainIds(diffIds: string[]): string[] {
 }
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Checks a parsed record's format: absent (written before formats were recorded) or
+ * {@link RECORD_FORMAT} is read; anything else is refused (InvalidContent) naming the file.
+ */
+function checkFormat<T extends { formatVersion?: number }>(rec: T, path: string, operation: string): T {
+  const f = rec?.formatVersion;
+  if (f === undefined || f === RECORD_FORMAT) return rec;
+  throw new BerthError(
+    ErrorCode.InvalidContent,
+    `${operation}: \`${path}\` has record format ${JSON.stringify(f)}; this agent reads format ${RECORD_FORMAT} (written by a newer Berth?)`,
+    { operation, path },
+  );
+}
 
 function hexOf(digest: string): string {
   if (!DIGEST_RE.test(digest)) {
@@ -114,6 +141,7 @@ export class Store {
       throw systemError('clean store tmp', err, { path: this.tmpDir });
     }
     mkdirp(this.tmpDir);
+    this.migrateImages();
   }
 
   /** Runs `fn` with exclusive access to records and refs. */
@@ -203,7 +231,7 @@ export class Store {
   readLayer(chainId: string): LayerRecord {
     const path = join(this.layerDir(chainId), 'layer.json');
     try {
-      return JSON.parse(readFileSync(path, 'utf8')) as LayerRecord;
+      return checkFormat(JSON.parse(readFileSync(path, 'utf8')) as LayerRecord, path, 'read layer record');
     } catch (err) {
       throw systemError('read layer record', err, { path });
     }
@@ -214,7 +242,7 @@ export class Store {
    * place. If another operation completed the same layer first, the new copy is discarded.
    */
   commitLayer(tmpLayerDir: string, record: LayerRecord): void {
-    writeFileAtomic(join(tmpLayerDir, 'layer.json'), JSON.stringify(record), 0o644);
+    writeFileAtomic(join(tmpLayerDir, 'layer.json'), JSON.stringify({ formatVersion: RECORD_FORMAT, ...record }), 0o644);
     const final = this.layerDir(record.chainId);
     if (this.hasLayer(record.chainId)) {
       this.discard(tmpLayerDir);
@@ -250,14 +278,38 @@ export class Store {
     const path = this.imagePath(id);
     if (!existsSync(path)) return undefined;
     try {
-      return JSON.parse(readFileSync(path, 'utf8')) as ImageRecord;
+      return checkFormat(JSON.parse(readFileSync(path, 'utf8')) as ImageRecord, path, 'read image record');
     } catch (err) {
       throw systemError('read image record', err, { path });
     }
   }
 
   writeImage(rec: ImageRecord): void {
-    writeFileAtomic(this.imagePath(rec.id), JSON.stringify(rec, null, 1), 0o644);
+    writeFileAtomic(this.imagePath(rec.id), JSON.stringify({ formatVersion: RECORD_FORMAT, ...rec }, null, 1), 0o644);
+  }
+
+  /**
+   * Rewrites image records written before formats were recorded with `formatVersion` (same fields
+   * otherwise), so the store on disk says what it is. Returns the IDs rewritten. A record that does
+   * not parse is left for `berth check` to report, not touched here.
+   */
+  migrateImages(): string[] {
+    const migrated: string[] = [];
+    for (const name of readdirSync(this.imagesDir)) {
+      if (!/^[0-9a-f]{64}\.json$/.test(name)) continue;
+      const path = join(this.imagesDir, name);
+      let rec: ImageRecord;
+      try {
+        rec = JSON.parse(readFileSync(path, 'utf8')) as ImageRecord;
+      } catch (err) {
+        if (err instanceof SyntaxError) continue;
+        throw systemError('migrate image record', err, { path });
+      }
+      if (!rec || typeof rec !== 'object' || rec.formatVersion !== undefined) continue;
+      this.writeImage(rec);
+      migrated.push(rec.id);
+    }
+    return migrated;
   }
 
   listImages(): ImageRecord[] {
