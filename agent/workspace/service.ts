@@ -10,13 +10,12 @@
  * `rebuild`, makes the image first, then removes the old container and creates a new one, so a
  * failed pull or build leaves the old container as it was.
  *
- * Lifecycle state. `<container dir>/workspace.json` (removed with the container) holds which of
+ * Lifecycle state (state.ts). `<container dir>/workspace.json` (removed with the container) holds which of
  * onCreateCommand and postCreateCommand have succeeded, and how to work in the container
  * (workspaceFolder, remoteUser, remoteEnv) for `status`. A create command that failed runs again
  * at the next `up`, so "once" means "once successfully"; postStartCommand runs after each start
- * this module makes (an `up` of a running container starts nothing and runs nothing).
- * The file carries `formatVersion` ({@link WORKSPACE_STATE_FORMAT}); one written before it had
- * one (the same fields) is read as it is and rewritten in the current format when first read.
+ * this module makes (an `up` of a running container starts nothing and runs nothing); the commands
+ * run in lifecycle.ts. The file carries a `formatVersion`.
  *
  * Ports. Each forwardPorts entry is published on 127.0.0.1, with the same host port when nothing
  * listens there at create time (checked by binding it), else one the kernel chooses. The mapping
@@ -29,9 +28,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import type {
-  ContainerSummary,
   WorkspaceDownResult,
   WorkspaceEvent,
   WorkspaceInfo,
@@ -40,31 +38,21 @@ import type {
   WorkspaceUpResult,
 } from '../../protocol';
 import type { PeerCred } from '../../native';
-import { BerthError, ErrorCode, isBerthError, isErrno, systemError } from '../errors';
+import { BerthError, ErrorCode } from '../errors';
 import { checkCallerAccess } from '../images/access';
 import type { ImageService } from '../images/service';
-import type { ContainerService } from '../runtime/containers/service';
-import { execInContainer, type ExecSession } from '../runtime/containers/exec';
+import type { ContainerRecord, ContainerService } from '../runtime/containers/service';
 import { buildImage } from '../builder/builder';
 import type { BuildCache } from '../builder/cache';
-import { writeFileAtomic } from '../store/fsutil';
 import { resolveUser } from '../runtime/containers/config';
 import { RootfsReader } from '../runtime/containers/rootfs';
-import {
-  configHash,
-  findConfig,
-  LIFECYCLE_COMMANDS,
-  parseDevcontainer,
-  readConfigText,
-  resolveRemoteEnv,
-  type DevcontainerConfig,
-  type LifecycleName,
-} from './devcontainer';
+import { configHash, findConfig, parseDevcontainer, readConfigText, resolveRemoteEnv, type DevcontainerConfig } from './devcontainer';
 import { LABEL_CONFIG, LABEL_HASH, LABEL_WORKSPACE } from './labels';
+import { runLifecycle } from './lifecycle';
+import { OP_UP, readState, type WorkspaceState, writeState } from './state';
 import type { WorkspacePortWatcher } from './ports';
-import { decodeCreate, presentContainerSummary } from '../presenters/containers';
+import { decodeCreate } from '../presenters/containers';
 
-const STATE_FILE = 'workspace.json';
 /** Largest Dockerfile read for the hash (the builder has the same limit). */
 const MAX_DOCKERFILE = 1024 * 1024;
 /**
@@ -96,23 +84,6 @@ export interface UpOptions {
   onEvent?: (e: WorkspaceEvent) => void;
 }
 
-/** What `<container dir>/workspace.json` holds. */
-export const WORKSPACE_STATE_FORMAT = 1;
-
-interface WorkspaceState {
-  formatVersion?: typeof WORKSPACE_STATE_FORMAT;
-  configHash: string;
-  configFile: string;
-  image: string;
-  workspaceFolder: string;
-  remoteUser: string;
-  remoteEnv: string[];
-  forwardPorts: number[];
-  /** Create-time commands that succeeded. */
-  done: LifecycleName[];
-}
-
-const OP_UP = 'workspace up';
 const OP_DOWN = 'workspace down';
 const OP_STATUS = 'workspace status';
 
@@ -165,40 +136,14 @@ export function workspaceSlug(folder: string): string {
   return `${name}-${createHash('sha256').update(folder).digest('hex').slice(0, 8)}`;
 }
 
-/** The workspace containers of `folder`, newest first. */
-function containersOf(svc: ContainerService, folder: string): ContainerSummary[] {
+/** The workspace containers of `folder`, newest first (by creation second, as listings show them). */
+function containersOf(svc: ContainerService, folder: string): ContainerRecord[] {
+  const created = (r: ContainerRecord) => Math.floor(Date.parse(r.createdAt) / 1000);
   return svc
     .views(true)
-    .map(presentContainerSummary)
-    .filter((c) => c.Labels?.[LABEL_WORKSPACE] === folder)
-    .sort((a, b) => b.Created - a.Created);
-}
-
-function statePath(svc: ContainerService, id: string): string {
-  return join(svc.runtimeOf(svc.find(id, OP_UP)).dir, STATE_FILE);
-}
-
-/**
- * The container's workspace state; undefined when it has none (not a workspace container, or
- * made by an `up` that failed before writing it), or one this agent cannot read (damaged, or
- * of a newer format): the container is then not reused. Migrates a file of the format before 1.
- */
-function readState(svc: ContainerService, id: string): WorkspaceState | undefined {
-  let s: WorkspaceState;
-  try {
-    s = JSON.parse(readFileSync(statePath(svc, id), 'utf8')) as WorkspaceState;
-  } catch (e) {
-    if (isErrno(e, 'ENOENT') || e instanceof SyntaxError || isBerthError(e, ErrorCode.NotFound)) return undefined;
-    throw e;
-  }
-  if (!s || typeof s.configHash !== 'string' || !Array.isArray(s.done)) return undefined;
-  if (s.formatVersion === undefined) writeState(svc, id, s);
-  else if (s.formatVersion !== WORKSPACE_STATE_FORMAT) return undefined;
-  return s;
-}
-
-function writeState(svc: ContainerService, id: string, s: WorkspaceState): void {
-  writeFileAtomic(statePath(svc, id), JSON.stringify({ ...s, formatVersion: WORKSPACE_STATE_FORMAT }, null, 1), 0o600);
+    .map((v) => v.record)
+    .filter((r) => r.labels[LABEL_WORKSPACE] === folder)
+    .sort((a, b) => created(b) - created(a));
 }
 
 /** True when nothing listens on 127.0.0.1:port (tcp) right now. */
@@ -301,29 +246,29 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
   };
   const { config, hash } = loadConfig(folder, opts.peer, params.localEnv);
   const existing = containersOf(containers, folder);
-  const current = existing.find((c) => c.Labels[LABEL_HASH] === hash && readState(containers, c.Id));
+  const current = existing.find((c) => c.labels[LABEL_HASH] === hash && readState(containers, c.id));
 
   // Reuse: the same configuration, and no rebuild asked for.
   if (current && !params.rebuild) {
-    const st = readState(containers, current.Id)!;
+    const st = readState(containers, current.id)!;
     let action: WorkspaceUpResult['action'] = 'running';
     const ran: WorkspaceLifecycleCommand[] = [];
-    if (current.State !== 'running') {
-      say(`Starting container ${current.Names[0].slice(1)}`);
-      await startContainer(containers, current.Id);
+    if (current.state.status !== 'running') {
+      say(`Starting container ${current.name}`);
+      await startContainer(containers, current.id);
       action = 'started';
     }
-    st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.find(current.Id, OP_UP).process.env);
-    await runLifecycle(svc, current.Id, config, st, action === 'started', ran, opts);
-    return { ...info(containers, current.Id, st, folder, svc.ports), action, ran, ignored: config.ignored };
+    st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.find(current.id, OP_UP).process.env);
+    await runLifecycle(containers, current.id, config, st, action === 'started', ran, opts);
+    return { ...info(containers, current.id, st, folder, svc.ports), action, ran, ignored: config.ignored };
   }
 
   // A new container: the image first, so a failed pull or build leaves the old container as it was.
   const image = await prepareImage(svc, folder, config, params, opts);
   cancelled();
   for (const old of existing) {
-    say(`Removing container ${old.Names[0].slice(1)} (${params.rebuild ? 'rebuild' : 'the configuration changed'})`);
-    await containers.remove(old.Id, true);
+    say(`Removing container ${old.name} (${params.rebuild ? 'rebuild' : 'the configuration changed'})`);
+    await containers.remove(old.id, true);
   }
   const name = config.run.name ?? `berth-ws-${workspaceSlug(folder)}`;
   const networkMode = config.run.networkMode;
@@ -385,7 +330,7 @@ async function up(svc: WorkspaceServices, folder: string, params: UpParams, opts
   st.remoteEnv = resolveRemoteEnv(config.remoteEnv, containers.find(Id, OP_UP).process.env);
   writeState(containers, Id, st);
   const ran: WorkspaceLifecycleCommand[] = [];
-  await runLifecycle(svc, Id, config, st, true, ran, opts);
+  await runLifecycle(containers, Id, config, st, true, ran, opts);
   return {
     ...info(containers, Id, st, folder, svc.ports),
     action: existing.length ? 'recreated' : 'created',
@@ -486,95 +431,6 @@ async function prepareImage(
   return tag;
 }
 
-/**
- * Runs the create-time commands not yet recorded as done (when `started`, or when an earlier one
- * failed), then postStartCommand when this request started the container. Throws
- * LifecycleCommandFailed at the first failure; the container stays.
- */
-async function runLifecycle(
-  svc: WorkspaceServices,
-  id: string,
-  config: DevcontainerConfig,
-  st: WorkspaceState,
-  started: boolean,
-  ran: WorkspaceLifecycleCommand[],
-  opts: UpOptions,
-): Promise<void> {
-  const { containers } = svc;
-  for (const name of LIFECYCLE_COMMANDS) {
-    const cmd = config.lifecycle[name];
-    const createTime = name !== 'postStartCommand';
-    if (createTime && st.done.includes(name)) continue;
-    if (!createTime && !started) continue;
-    if (cmd) {
-      await runCommand(containers, id, name, cmd.parts, config, st, opts);
-      ran.push(name);
-    }
-    if (createTime) {
-      st.done.push(name);
-      writeState(containers, id, st);
-    }
-  }
-}
-
-async function runCommand(
-  containers: ContainerService,
-  id: string,
-  name: LifecycleName,
-  parts: { name: string; argv: string[] }[],
-  config: DevcontainerConfig,
-  st: WorkspaceState,
-  opts: UpOptions,
-): Promise<void> {
-  const ev = opts.onEvent;
-  const sessions: ExecSession[] = [];
-  const kill = () => {
-    for (const s of sessions) s.kill('SIGKILL');
-  };
-  opts.signal?.addEventListener('abort', kill, { once: true });
-  try {
-    const results = await Promise.all(
-      parts.map(async (part) => {
-        ev?.({ type: 'command', command: name, part: part.name, argv: part.argv });
-        const session = await execInContainer(
-          containers,
-          id,
-          { cmd: part.argv, env: st.remoteEnv, ...(st.remoteUser ? { user: st.remoteUser } : {}), workingDir: config.workspaceFolder },
-          (stream, data) =>
-            ev?.({
-              type: 'output',
-              command: name,
-              part: part.name,
-              stream: stream === 'stderr' ? 'stderr' : 'stdout',
-              data: data.toString('base64'),
-            }),
-        );
-        sessions.push(session);
-        if (opts.signal?.aborted) session.kill('SIGKILL');
-        const { code } = await session.exited;
-        ev?.({ type: 'exit', command: name, part: part.name, exitCode: code });
-        return { part, code };
-      }),
-    );
-    if (opts.signal?.aborted) throw new BerthError(ErrorCode.Cancelled, `${OP_UP}: cancelled during ${name}`, { operation: OP_UP });
-    const failed = results.find((r) => r.code !== 0);
-    if (failed) {
-      const c = containers.find(id, OP_UP);
-      const what = failed.part.name ? `${name} "${failed.part.name}"` : name;
-      throw new BerthError(
-        ErrorCode.LifecycleCommandFailed,
-        `${OP_UP}: ${what} failed with exit code ${failed.code}; the container ${c.name} (${id.slice(0, 12)}) is kept for inspection (berth exec -it ${c.name} sh)`,
-        { operation: OP_UP, path: config.file },
-      );
-    }
-  } catch (e) {
-    if (e instanceof BerthError) throw e;
-    throw systemError(`${OP_UP}: ${name}`, e);
-  } finally {
-    opts.signal?.removeEventListener('abort', kill);
-  }
-}
-
 /** `workspace/down`: stops the folder's workspace container (and removes it with `remove`). */
 export function workspaceDown(
   svc: WorkspaceServices,
@@ -586,10 +442,10 @@ export function workspaceDown(
     if (list.length === 0)
       throw new BerthError(ErrorCode.NotFound, `${OP_DOWN}: no workspace container for ${folder}`, { operation: OP_DOWN, path: folder });
     const c = list[0];
-    const was = c.State === 'running';
-    if (was) await svc.containers.stop(c.Id, params.timeout);
-    if (params.remove) await svc.containers.remove(c.Id, true);
-    return { container: { Id: c.Id, Name: c.Names[0].slice(1) }, action: params.remove ? 'removed' : was ? 'stopped' : 'none' };
+    const was = c.state.status === 'running';
+    if (was) await svc.containers.stop(c.id, params.timeout);
+    if (params.remove) await svc.containers.remove(c.id, true);
+    return { container: { Id: c.id, Name: c.name }, action: params.remove ? 'removed' : was ? 'stopped' : 'none' };
   });
 }
 
@@ -597,8 +453,8 @@ export function workspaceDown(
 export function workspaceStatus(svc: WorkspaceServices, params: { folder: string }): WorkspaceInfo | null {
   const folder = workspaceFolderPath(params.folder, OP_STATUS);
   for (const c of containersOf(svc.containers, folder)) {
-    const st = readState(svc.containers, c.Id);
-    if (st) return info(svc.containers, c.Id, st, folder, svc.ports);
+    const st = readState(svc.containers, c.id);
+    if (st) return info(svc.containers, c.id, st, folder, svc.ports);
   }
   return null;
 }
