@@ -5,8 +5,8 @@
  * directory: it is opened once (O_PATH) and used as the root of every path in the archive, so a
  * hostile container's links or `..` cannot lead the copy anywhere else on the host.
  *
- * The tar code is the agent's own (agent/archive/tree.ts and ByteQueue from
- * agent/server/archive.ts today; agent/oci/ once that leaf library exists).
+ * The tar code is the agent's own ground floor (agent/oci/tree.ts and agent/oci/byteQueue.ts), a
+ * leaf library that imports nothing else of the agent: one implementation on both sides of `cp`.
  */
 import { closeSync, constants as C, openSync } from 'node:fs';
 import { posix } from 'node:path';

@@ -70,7 +70,7 @@ export function ellipsis(s: string, max: number): string {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * `ref` parsed by the agent's own parser (agent/image/reference.ts: one grammar for agent and
+ * `ref` parsed by the agent's own parser (agent/oci/reference.ts: one grammar for agent and
  * clients), or undefined when it is not a valid reference: display code then shows it as given and
  * leaves the verdict to the agent.
  */

@@ -5,7 +5,7 @@ import { NotificationType } from 'vscode-jsonrpc';
 import { v, params, anyText, absolutePath, bool, texts, stringMap, opt, request } from './schema';
 
 // ---------------------------------------------------------------------------------------------
-// Builds (client -> agent): images from Dockerfiles (agent/build/). Steps run in order; each
+// Builds (client -> agent): images from Dockerfiles (agent/builder/). Steps run in order; each
 // filesystem step (RUN, COPY, ADD, WORKDIR making its directory) adds one layer to the store,
 // every other instruction one empty-layer history entry; a step whose inputs are unchanged is
 // taken from the build cache instead of run.

@@ -202,7 +202,7 @@ export const PushRequest = request('image/push', PushParams).answers<PushResult>
 
 // ---------------------------------------------------------------------------------------------
 // The layer inspector (client -> agent). Answered from the per-layer file indexes written at
-// unpack (agent/image/layerIndex.ts, agent/image/inspectLayers.ts); no layer tar is read again.
+// unpack (agent/oci/layerIndex.ts, agent/images/layers.ts); no layer tar is read again.
 // ---------------------------------------------------------------------------------------------
 
 /** One layer of an image, bottom (0) first. */

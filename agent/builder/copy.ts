@@ -1,7 +1,7 @@
 /**
  * COPY, ADD and WORKDIR as layer tars, made without a container: what the step adds is planned
  * from its sources (the build context, or another stage's or image's files), then written as an
- * OCI layer tar that the store unpacks like any pulled layer (image/unpack.ts, hostile-safe).
+ * OCI layer tar that the store unpacks like any pulled layer (store/unpack.ts, hostile-safe).
  *
  * Docker's rules, as Berth follows them:
  * - A source is relative to the context root (or to the root of `--from`'s files); `..` may not

@@ -1,5 +1,5 @@
 /**
- * `image/build`: the builder (agent/build/) reads the context as the peer may; the build runs
+ * `image/build`: the builder (agent/builder/) reads the context as the peer may; the build runs
  * under the connection's abort (cancelling or closing stops it and removes its step container).
  */
 import { BuildImageRequest, BuildProgressNotification } from '../../protocol';

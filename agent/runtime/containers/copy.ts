@@ -7,7 +7,7 @@
  * assembles the container's filesystem exactly as at start (overlay, /etc files, binds, volumes)
  * in a private mount namespace, pivots into it and sleeps (plan op `hold`), running nothing from
  * the image; it is killed when the copy is done. Nothing is ever mounted on the host. All paths
- * are resolved inside that root by agent/archive/tree.ts (openat2 RESOLVE_IN_ROOT).
+ * are resolved inside that root by agent/oci/tree.ts (openat2 RESOLVE_IN_ROOT).
  *
  * Written files belong to root (the agent), or keep the archive's owners with `copyUIDGID`
  * (`cp -a`), as in Docker.
