@@ -2,7 +2,8 @@
  * Builds: images from Dockerfiles.
  */
 import { NotificationType } from 'vscode-jsonrpc';
-import { v, params, anyText, absolutePath, bool, texts, stringMap, opt, request } from './schema';
+import * as v from 'valibot';
+import { params, anyText, absolutePath, bool, texts, stringMap, opt, request } from './schema';
 
 // ---------------------------------------------------------------------------------------------
 // Builds (client -> agent): images from Dockerfiles (agent/builder/). Steps run in order; each

@@ -3,7 +3,8 @@
  * figures (top, stats), pruning. Exec and attached byte streams: exec.ts; `cp`: files.ts.
  */
 import { NotificationType } from 'vscode-jsonrpc';
-import { v, params, text, anyText, token, bool, number, integer, texts, stringMap, oneOf, opt, request, NoParams } from './schema';
+import * as v from 'valibot';
+import { params, text, anyText, token, bool, number, integer, texts, stringMap, oneOf, opt, request, NoParams } from './schema';
 import type { LayerFileEntry } from './images';
 import type { ContainerInspect, ContainerSummary, LogLine, PruneResult } from './shared';
 

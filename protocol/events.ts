@@ -2,7 +2,8 @@
  * Events: what happened to images, containers and volumes, and the subscription that delivers them.
  */
 import { NotificationType } from 'vscode-jsonrpc';
-import { v, params, texts, opt, request } from './schema';
+import * as v from 'valibot';
+import { params, texts, opt, request } from './schema';
 
 /** What happened to an image. */
 export type ImageEventAction = 'pull' | 'tag' | 'untag' | 'delete' | 'load' | 'save' | 'push';

@@ -2,7 +2,8 @@
  * Exec and attached byte streams: processes run in containers, and the terminals of attached starts.
  */
 import { NotificationType } from 'vscode-jsonrpc';
-import { v, params, text, anyText, token, bool, integer, texts, nonEmptyTexts, opt, request, clientNotification } from './schema';
+import * as v from 'valibot';
+import { params, text, anyText, token, bool, integer, texts, nonEmptyTexts, opt, request, clientNotification } from './schema';
 import { ContainerRefParams } from './containers';
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
  * Files of containers and images: `cp` archives in and out of containers, and Browse Files (read-only).
  */
 import { NotificationType } from 'vscode-jsonrpc';
-import { v, params, text, token, bool, opt, request } from './schema';
+import * as v from 'valibot';
+import { params, text, token, bool, opt, request } from './schema';
 
 // --- cp: archives in and out of containers ------------------------------------------------------
 

@@ -2,7 +2,8 @@
  * Images: pull, push, list, inspect, tag, remove, save, load, prune, and the layer inspector.
  */
 import { NotificationType } from 'vscode-jsonrpc';
-import { v, params, text, anyText, absolutePath, bool, number, nonEmptyTexts, opt, request } from './schema';
+import * as v from 'valibot';
+import { params, text, anyText, absolutePath, bool, number, nonEmptyTexts, opt, request } from './schema';
 import type { HistoryEntry, ImageInspect, ImageSummary, LayerProgress, PruneResult } from './shared';
 
 /** A platform to pull: `{os, architecture, variant?}`. */

@@ -13,8 +13,6 @@ import * as v from 'valibot';
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { ErrorData } from './errors';
 
-export { v };
-
 /** The longest string a param may be unless its schema says otherwise. */
 export const MAX_STRING = 4096;
 

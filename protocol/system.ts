@@ -2,7 +2,8 @@
  * The agent itself: its version and the host it runs on (`berth/version`, `system/info`), and store
  * verification (`store/check`).
  */
-import { type v, params, bool, opt, request, request0 } from './schema';
+import type * as v from 'valibot';
+import { params, bool, opt, request, request0 } from './schema';
 
 export interface VersionResult {
   Version: string;

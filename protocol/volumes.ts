@@ -1,7 +1,8 @@
 /**
  * Volumes (Docker's "local" driver).
  */
-import { type v, params, text, anyText, bool, stringMap, opt, request, NoParams } from './schema';
+import type * as v from 'valibot';
+import { params, text, anyText, bool, stringMap, opt, request, NoParams } from './schema';
 
 // ---------------------------------------------------------------------------------------------
 // Volumes (client -> agent). Docker's "local" driver: a directory per volume under

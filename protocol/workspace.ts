@@ -2,7 +2,8 @@
  * Workspaces: a folder's dev container (devcontainer.json).
  */
 import { NotificationType } from 'vscode-jsonrpc';
-import { type v, params, text, anyText, bool, number, stringMap, opt, request } from './schema';
+import type * as v from 'valibot';
+import { params, text, anyText, bool, number, stringMap, opt, request } from './schema';
 import type { BuildEvent } from './build';
 import type { ContainerStatus, LayerProgress } from './shared';
 
