@@ -6,6 +6,11 @@
  * grouping, stop inline, logs, inspect, a shell terminal in the container, its changes, commit,
  * remove). Screenshots of each step go to
  * test/e2e/screenshots/ (look at them: the assertions cannot judge the layout).
+ *
+ * The same scenarios run in VS Code desktop when BERTH_E2E_VSCODE names its executable
+ * (`npm run test:electron`, test/electron/run.ts): the workbench then comes from
+ * support/desktop.ts (Electron through playwright-core) instead of code-server and Chromium, and
+ * the screenshots go to test/e2e/screenshots-desktop/.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -19,15 +24,20 @@ import { pushImage } from '../support/push';
 import { startRegistry, type TestRegistry } from '../support/registry';
 import { requireTools, runCleanups } from '../support/tmp';
 import { openBrowser } from './support/browser';
-import { packageExtension, startCodeServer, type CodeServer } from './support/codeServer';
+import { packageExtension, startCodeServer } from './support/codeServer';
+import { startDesktop, type Workbench } from './support/desktop';
 
-const SHOTS = join(__dirname, 'screenshots');
+/** VS Code desktop's executable, for `npm run test:electron`; unset: code-server (npm test). */
+const DESKTOP = process.env.BERTH_E2E_VSCODE;
+const HOST = DESKTOP ? 'VS Code desktop' : 'code-server';
+const SHOTS = join(__dirname, DESKTOP ? 'screenshots-desktop' : 'screenshots');
 const UI_TIMEOUT = 20_000;
 
-describe('the extension in code-server (end to end)', { timeout: 240_000 }, () => {
+describe(`the extension in ${HOST} (end to end)`, { timeout: 240_000 }, () => {
   let registry: TestRegistry;
   let agent: TestAgent;
-  let server: CodeServer;
+  /** The workbench: code-server's (in Chromium) or VS Code desktop's window. */
+  let server: Workbench;
   let page: Page;
   let ref: string;
 
@@ -83,7 +93,7 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
     await pushImage(registry, 'e2e/box', 'v1', await busyboxImage());
     ref = `${registry.host}/e2e/box:v1`;
     agent = await startAgent();
-    server = await startCodeServer({
+    const options = {
       vsix: await packageExtension(),
       settings: {
         'berth.agentSocket': agent.socket,
@@ -99,9 +109,16 @@ describe('the extension in code-server (end to end)', { timeout: 240_000 }, () =
       },
       // The test's agent is the one to use: never start another.
       env: { BERTH_NO_AUTOSTART: '1' },
-    });
-    ({ page } = await openBrowser());
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(server.folder)}`);
+    };
+    if (DESKTOP) {
+      server = await startDesktop({ ...options, executable: DESKTOP });
+      page = server.page;
+    } else {
+      const codeServer = await startCodeServer(options);
+      ({ page } = await openBrowser());
+      await page.goto(`${codeServer.url}/?folder=${encodeURIComponent(codeServer.folder)}`);
+      server = { page, folder: codeServer.folder, extensionsDir: codeServer.extensionsDir };
+    }
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
   });
   after(runCleanups);

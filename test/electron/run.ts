@@ -1,17 +1,19 @@
 /**
- * `npm run test:electron`: the end-to-end scenarios in VS Code desktop (Electron), through
- * @vscode/test-electron. The VS Code build is VSCODE_EXECUTABLE when set, else one downloaded
- * from update.code.visualstudio.com (cached in .vscode-test/). Without either (no variable and
- * the update server unreachable within PROBE_MS) it fails at once with one sentence saying why.
+ * `npm run test:electron`: the end-to-end scenarios of test/e2e/extension.test.ts, the very same
+ * ones `npm test` runs in code-server, in VS Code desktop (Electron). The VS Code build is
+ * VSCODE_EXECUTABLE when set, else one @vscode/test-electron downloads from
+ * update.code.visualstudio.com (cached in .vscode-test/). Without either (no variable and the
+ * update server unreachable within PROBE_MS) it fails at once with one sentence saying why.
  *
- * It starts what the code-server suite starts (a registry holding busybox, an agent as root),
- * bundles the extension-host suite (suite.ts) with esbuild, and runs VS Code on a temporary user
- * profile whose settings point the extension at the agent. The code-server suite
- * (test/e2e/extension.test.ts) stays the one `npm test` runs.
+ * With a build, it runs the suite under node's test runner with BERTH_E2E_VSCODE set to the
+ * executable: the suite then takes its workbench from test/e2e/support/desktop.ts (the packaged
+ * extension installed with that build's CLI, the window driven through playwright-core's
+ * Electron support) and starts the same registry and agent as in code-server. The code-server
+ * suite stays the one CI runs.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 
 const ROOT = join(__dirname, '..', '..');
 const UPDATE_SERVER = 'https://update.code.visualstudio.com/api/releases/stable';
@@ -19,7 +21,8 @@ const PROBE_MS = 3000;
 
 /** Why no VS Code can be had here, or undefined when one can. */
 async function unavailable(): Promise<string | undefined> {
-  if (process.env.VSCODE_EXECUTABLE) return undefined;
+  const given = process.env.VSCODE_EXECUTABLE;
+  if (given) return existsSync(given) ? undefined : `VSCODE_EXECUTABLE is ${given}, which does not exist.`;
   try {
     const res = await fetch(UPDATE_SERVER, { method: 'HEAD', signal: AbortSignal.timeout(PROBE_MS) });
     if (res.ok) return undefined;
@@ -38,49 +41,15 @@ async function main(): Promise<number> {
     console.error(why);
     return 1;
   }
-  // Loaded only now: the support modules and the runner need the bundles, root and the tools.
-  const { runTests } = await import('@vscode/test-electron');
-  const { startAgent } = await import('../support/agent');
-  const { busyboxImage } = await import('../support/images');
-  const { pushImage } = await import('../support/push');
-  const { startRegistry } = await import('../support/registry');
-  const { makeTempDir, runCleanups } = await import('../support/tmp');
-
-  const registry = await startRegistry();
-  await pushImage(registry, 'e2e/box', 'v1', await busyboxImage());
-  const agent = await startAgent();
-  try {
-    const work = await makeTempDir('berth-electron-');
-    const suite = join(work, 'suite.js');
-    await build({
-      entryPoints: [join(__dirname, 'suite.ts')],
-      outfile: suite,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      external: ['vscode'],
-      logLevel: 'warning',
-    });
-    const userData = join(work, 'user-data');
-    mkdirSync(join(userData, 'User'), { recursive: true });
-    writeFileSync(
-      join(userData, 'User', 'settings.json'),
-      JSON.stringify({ 'berth.agentSocket': agent.socket, 'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false }),
-    );
-    const folder = join(work, 'workspace');
-    mkdirSync(folder);
-    return await runTests({
-      vscodeExecutablePath: process.env.VSCODE_EXECUTABLE,
-      extensionDevelopmentPath: ROOT,
-      extensionTestsPath: suite,
-      launchArgs: [folder, '--user-data-dir', userData, '--disable-extensions', '--no-sandbox'],
-      extensionTestsEnv: { ...agent.env, BERTH_E2E_REF: `${registry.host}/e2e/box:v1`, BERTH_BUNDLE: join(ROOT, 'dist', 'berth.js') },
-    });
-  } finally {
-    await agent.stop();
-    await runCleanups();
-  }
+  // Loaded only now: nothing of it is needed to say why the run cannot happen.
+  const { downloadAndUnzipVSCode } = await import('@vscode/test-electron');
+  const executable = process.env.VSCODE_EXECUTABLE || (await downloadAndUnzipVSCode({ cachePath: join(ROOT, '.vscode-test') }));
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=600000', join('test', 'e2e', 'extension.test.ts')],
+    { cwd: ROOT, stdio: 'inherit', env: { ...process.env, BERTH_E2E_VSCODE: executable } },
+  );
+  return r.status ?? 1;
 }
 
 main().then(
