@@ -7,7 +7,8 @@
 //   client/     imports only client/, protocol/, agent/oci/, agent/errors.ts
 //   protocol/   imports only protocol/
 //   webview/    imports only webview/, protocol/
-//   agent/      never imports cli/, extension/, client/, webview/
+//   agent/      never imports cli/, extension/, client/, webview/; its core (oci, store, registry,
+//               images, runtime, builder, workspace) never imports the server or the presenters
 //   agent/oci/  imports only agent/oci/, agent/errors.ts, protocol/ (the contract's types) and
 //               native/ (openat2 for the tree code): the ground floor, which clients may stand on
 //   no import cycle among the files of agent/, cli/, extension/, client/ or protocol/
@@ -46,6 +47,12 @@ const RULES = [
   { from: 'protocol/', allow: ['protocol/'] },
   { from: 'webview/', allow: ['webview/', 'protocol/'] },
   { from: 'agent/', deny: ['cli/', 'extension/', 'client/', 'webview/'] },
+  // The core knows none of its front doors: only the doors (server/, and main.ts, which opens
+  // them) reach the presenters and the server.
+  ...['oci', 'store', 'registry', 'images', 'runtime', 'builder', 'workspace', 'presenters'].map((d) => ({
+    from: `agent/${d}/`,
+    deny: d === 'presenters' ? ['agent/server/'] : ['agent/server/', 'agent/presenters/'],
+  })),
   { from: 'agent/oci/', allow: ['agent/oci/', 'agent/errors.ts', 'protocol/', 'native/'] },
 ];
 

@@ -3,17 +3,12 @@
  * Berth's own words, runtime/containers/record.ts, plus what the running agent knows): the answers
  * of `container/inspect` and `container/list` of the JSON-RPC protocol, field for field as the
  * agent gave them before the records had their own vocabulary; the coming Docker Engine API is a
- * second caller of the same functions; {@link decodeCreate} goes the other way, from the create
- * request to a {@link ContainerCreateSpec}. Pure: no I/O.
+ * second caller of the same functions. The other way (options -> a create spec) is
+ * runtime/containers/decode.ts. Pure: no I/O.
  */
-import type { ContainerInspect, ContainerSummary, CreateContainerParams, WaitContainerResult } from '../../protocol';
-import { BerthError, ErrorCode } from '../errors';
-import { parseBind } from '../runtime/containers/config';
-import type { ContainerCreateSpec } from '../runtime/containers/create';
+import type { ContainerInspect, ContainerSummary, WaitContainerResult } from '../../protocol';
 import type { ContainerView, ExitResult } from '../runtime/containers/service';
-import { validateNetwork } from '../runtime/network';
 import { dockerPortBindings, dockerPorts } from '../runtime/network/ports';
-import { parseVolumeBind } from '../runtime/volumes';
 
 /** Docker's "never" time. */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -174,46 +169,6 @@ export function presentContainerSummary(v: ContainerView): ContainerSummary {
     Labels: r.labels,
     Ports: summaryPortsOf(v),
     Mounts: mountsOf(v),
-  };
-}
-
-/**
- * `container/create`'s parameters -> the runtime's create spec: `-v` and `-p` specs parsed, the
- * network mode and userns checked. Throws InvalidArgument (as "create container: ...") for what
- * is malformed; what needs the image or the host is checked by the runtime's create.
- */
-export function decodeCreate(p: CreateContainerParams): ContainerCreateSpec {
-  const op = 'create container';
-  if (p.userns !== undefined && p.userns !== 'host' && p.userns !== 'auto')
-    throw new BerthError(ErrorCode.InvalidArgument, `${op}: invalid userns "${String(p.userns)}": want host or auto`, { operation: op });
-  const net = validateNetwork(op, p.networkMode, p.ports);
-  return {
-    image: p.image,
-    ...(p.name !== undefined ? { name: p.name } : {}),
-    ...(p.cmd !== undefined ? { cmd: p.cmd } : {}),
-    ...(p.entrypoint !== undefined ? { entrypoint: p.entrypoint } : {}),
-    ...(p.env !== undefined ? { env: p.env } : {}),
-    ...(p.workingDir !== undefined ? { workingDir: p.workingDir } : {}),
-    ...(p.user !== undefined ? { user: p.user } : {}),
-    ...(p.hostname !== undefined ? { hostname: p.hostname } : {}),
-    labels: { ...(p.labels ?? {}) },
-    mounts: (p.binds ?? []).map((given) => {
-      const volume = parseVolumeBind(given, op);
-      return volume ? { given, volume } : { given, bind: parseBind(given) };
-    }),
-    limits: { memoryBytes: p.memory ?? 0, nanoCpus: p.nanoCpus ?? 0, pids: p.pidsLimit ?? 0 },
-    security: {
-      privileged: p.privileged === true,
-      capAdd: [...(p.capAdd ?? [])],
-      capDrop: [...(p.capDrop ?? [])],
-      userns: p.userns ?? 'host',
-    },
-    init: p.init === true,
-    autoRemove: p.autoRemove === true,
-    tty: p.tty === true,
-    openStdin: p.openStdin === true,
-    stdinOnce: p.stdinOnce === true,
-    network: { mode: net.mode, ports: net.bindings },
   };
 }
 

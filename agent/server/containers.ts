@@ -26,7 +26,8 @@ import {
   WaitContainerRequest,
 } from '../../protocol';
 import { BerthError, ErrorCode } from '../errors';
-import { decodeCreate, presentContainer, presentContainerSummary, presentWait } from '../presenters/containers';
+import { presentContainer, presentContainerSummary, presentWait } from '../presenters/containers';
+import { decodeCreate } from '../runtime/containers/decode';
 import { changeFeedOf, containerChanges } from '../runtime/containers/changes';
 import { commitContainer } from '../runtime/containers/commit';
 import { containerDiff } from '../runtime/containers/diff';

@@ -51,7 +51,7 @@ import { LABEL_CONFIG, LABEL_HASH, LABEL_WORKSPACE } from './labels';
 import { runLifecycle } from './lifecycle';
 import { OP_UP, readState, type WorkspaceState, writeState } from './state';
 import type { WorkspacePortWatcher } from './ports';
-import { decodeCreate } from '../presenters/containers';
+import { decodeCreate } from '../runtime/containers/decode';
 
 /** Largest Dockerfile read for the hash (the builder has the same limit). */
 const MAX_DOCKERFILE = 1024 * 1024;
