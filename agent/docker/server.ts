@@ -233,5 +233,10 @@ function sendError(res: ServerResponse, status: number, message: string): void {
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Api-Version', API_VERSION);
   res.setHeader('Content-Length', Buffer.byteLength(body));
+  if (status === 413) {
+    // The rest of an oversized body is not read: the connection ends with the answer.
+    res.setHeader('Connection', 'close');
+    res.on('finish', () => res.socket?.destroySoon());
+  }
   res.end(body);
 }

@@ -21,6 +21,7 @@ import { before, describe, it } from 'node:test';
 import {
   CreateContainerRequest,
   CreateVolumeRequest,
+  RemoveContainerRequest,
   StartContainerRequest,
   SystemInfoRequest,
   VersionRequest,
@@ -185,6 +186,31 @@ describe('the Docker Engine API, with the docker CLI', () => {
     assert.equal(await q('-n', '1'), ids['dk-other'], '-n 1: the newest container, whatever its state');
     const sized = JSON.parse(ok(await docker(['ps', '-a', '-s', '--filter', 'name=dk-created', '--format', '{{json .}}']), 'ps -s').stdout);
     assert.match(sized.Size, /^\d+(\.\d+)?[kMG]?B \(virtual \d+(\.\d+)?[kMG]?B\)$/, sized.Size);
+    // A running container: plain ps lists it, "Up ...".
+    const running = await s.conn.sendRequest(CreateContainerRequest.type, {
+      image: s.ref,
+      name: 'dk-running',
+      cmd: ['sleep', '60'],
+      labels: { 'berth.test': 'docker-api' },
+      networkMode: 'none',
+    });
+    await s.conn.sendRequest(StartContainerRequest.type, { container: running.Id });
+    try {
+      const up = ok(await docker(['ps', '--format', '{{json .}}']), 'ps')
+        .stdout.trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        up.map((r) => [r.Names, r.State, r.Command]),
+        [['dk-running', 'running', '"sleep 60"']],
+      );
+      assert.match(up[0].Status, /^Up (Less than a second|\d+ seconds?)$/);
+      assert.equal(await q('--filter', 'status=running'), running.Id);
+      assert.equal(await q('-a', '--filter', 'status=created', '--filter', `label=${LABEL}`), ids['dk-created']);
+    } finally {
+      await s.conn.sendRequest(RemoveContainerRequest.type, { container: running.Id, force: true });
+    }
+
     const bad = await docker(['ps', '-a', '--filter', 'status=sleepy']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /invalid filter 'status=sleepy'/);
