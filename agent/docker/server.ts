@@ -11,6 +11,8 @@
  * bodies too (BODY_LIMIT, 413; no route of this slice reads one), the path is split into segments,
  * each percent-decoded and refused when it is empty, "." or "..", decodes to a "/" or a control
  * character, or does not decode (400). Query parameters Docker does not define are ignored.
+ * A route that is not served answers 404 naming the method and the path, or 501 for a method
+ * other than GET and HEAD (this slice writes nothing).
  * Errors: BerthError codes map to Docker's statuses (see {@link statusOf}); anything else is a
  * bug, logged with its stack and answered 500 naming the route.
  */
@@ -122,6 +124,10 @@ async function handle(ctx: DockerContext, req: IncomingMessage, res: ServerRespo
       send(res, method, reply);
       return;
     }
+    // Writes are the next slices' (issue 12): said as such, so that the docker CLI does not take
+    // a 404 for "no such image" and start a pull.
+    if (method !== 'GET' && method !== 'HEAD')
+      return sendError(res, 501, `${method} ${rawPath} is not implemented by Berth yet: its Docker API serves reading only so far`);
     sendError(res, 404, `page not found: ${method} ${rawPath}`);
   } catch (err) {
     if (err instanceof HttpError) return sendError(res, err.status, err.message);

@@ -272,6 +272,11 @@ describe('the Docker Engine API, with the docker CLI', () => {
     const missing = await docker(['inspect', 'no-such-thing']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /No such object: no-such-thing/);
+    // A write of a later slice: said so, not mistaken for a missing image (no pull is tried).
+    const run = await docker(['run', '--rm', s.ref, 'true']);
+    assert.equal(run.code, 125, run.stderr);
+    assert.match(run.stderr, /POST \/v1\.44\/containers\/create is not implemented by Berth yet/);
+    assert.doesNotMatch(run.stderr, /Unable to find image/);
     const missingContainer = await docker(['container', 'inspect', 'no-such-thing']);
     assert.equal(missingContainer.code, 1);
     assert.match(missingContainer.stderr, /no such container: no-such-thing/);
@@ -336,7 +341,13 @@ describe('the Docker Engine API, with the docker CLI', () => {
     );
     assertJsonError(await http(sock, '/containers/json?limit=abc'), 400, /"limit"/, 'limit not a number');
     assertJsonError(await http(sock, '/v1.44/nope'), 404, /^page not found: GET \/v1\.44\/nope$/, 'unknown route');
-    assertJsonError(await http(sock, '/containers/json', 'DELETE'), 404, /DELETE \/containers\/json/, 'unknown method');
+    assertJsonError(
+      await http(sock, '/v1.44/containers/create', 'POST'),
+      501,
+      /^POST \/v1\.44\/containers\/create is not implemented by Berth yet/,
+      'a write',
+    );
+    assertJsonError(await http(sock, '/containers/json', 'DELETE'), 501, /DELETE \/containers\/json is not implemented/, 'another method');
     assertJsonError(await http(sock, '/containers/../info'), 400, /"\.\." segments are refused/, '..');
     assertJsonError(await http(sock, '/volumes/%2e%2e'), 400, /"\.\." segments are refused/, 'encoded ..');
     assertJsonError(await http(sock, '/containers/..%2F..%2Fetc/json'), 400, /encoded "\/"/, 'encoded slashes');
