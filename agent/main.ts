@@ -1,6 +1,7 @@
 /**
  * The agent process: opens the store, then serves the protocol on a Unix socket (and/or stdio)
- * until SIGINT/SIGTERM.
+ * until SIGINT/SIGTERM, and beside that socket the Docker Engine API on a second one
+ * (`dockerSocket`, agent/docker/), under the same access rule.
  *
  * Socket security: the socket and its directory are reachable by root and the agent's owner only
  * (see `listen`), and every peer's uid is read with SO_PEERCRED when it connects. Only root and the owner the agent was started for
@@ -170,6 +171,8 @@ async function serveDocker(
     log(`serving the Docker Engine API on ${path}`);
     return { server, api };
   } catch (err) {
+    // Whatever keeps this socket from being bound (a file in the way, another agent, EACCES), the
+    // JSON-RPC socket is served on: the failure is said in the log, not fatal.
     log(`not serving the Docker Engine API on ${path}: ${(err as Error).message}`);
     api.close();
     return undefined;

@@ -110,11 +110,14 @@ export function createDockerApi(ctx: DockerContext): DockerApi {
 /** One request, start to end; never throws. */
 async function handle(ctx: DockerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET';
-  const rawPath = (req.url ?? '/').split('?')[0];
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  const shown = clip(rawPath);
   try {
     await drainBody(req);
     const { segments, versioned } = parsePath(rawPath);
-    const query = new URLSearchParams((req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?') + 1) : '');
+    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
     if (versioned) checkVersion(versioned);
     for (const route of ROUTES) {
       const params = match(route.path, segments);
@@ -127,13 +130,13 @@ async function handle(ctx: DockerContext, req: IncomingMessage, res: ServerRespo
     // Writes are the next slices' (issue 12): said as such, so that the docker CLI does not take
     // a 404 for "no such image" and start a pull.
     if (method !== 'GET' && method !== 'HEAD')
-      return sendError(res, 501, `${method} ${rawPath} is not implemented by Berth yet: its Docker API serves reading only so far`);
-    sendError(res, 404, `page not found: ${method} ${rawPath}`);
+      return sendError(res, 501, `${method} ${shown} is not implemented by Berth yet: its Docker API serves reading only so far`);
+    sendError(res, 404, `page not found: ${method} ${shown}`);
   } catch (err) {
     if (err instanceof HttpError) return sendError(res, err.status, err.message);
     if (err instanceof BerthError) return sendError(res, statusOf(err), err.message);
-    ctx.log(`docker api: internal error during ${method} ${rawPath}: ${(err as Error)?.stack ?? String(err)}`);
-    sendError(res, 500, `${method} ${rawPath}: internal error: ${(err as Error)?.message ?? String(err)}`);
+    ctx.log(`docker api: internal error during ${method} ${shown}: ${(err as Error)?.stack ?? String(err)}`);
+    sendError(res, 500, `${method} ${shown}: internal error: ${(err as Error)?.message ?? String(err)}`);
   }
 }
 
