@@ -1,13 +1,14 @@
 /**
  * The Docker API's container routes of this slice (read-only): `GET /containers/json` (all, limit,
- * size; filters label, name, id, status, exited) and `GET /containers/{id}/json` (size).
+ * size; filters label, name, id, status, exited, ancestor, before, since, network, volume) and
+ * `GET /containers/{id}/json` (size).
  */
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../errors';
 import { dockerContainerInspect, dockerContainerSummary } from '../presenters/docker/containers';
 import type { ContainerView } from '../runtime/containers/service';
-import { clip, HttpError, type Route } from './http';
+import { clip, type DockerContext, HttpError, type Route } from './http';
 import { boolParam, type Filters, filtersParam, intParam, labelsMatch } from './query';
 
 /** Docker's container states, as the status filter takes them. */
@@ -21,12 +22,12 @@ export const containerRoutes: readonly Route[] = [
       const q = req.query;
       const filters = filtersParam(
         q,
-        ['label', 'name', 'id', 'status', 'exited'],
-        ['ancestor', 'before', 'since', 'expose', 'publish', 'health', 'isolation', 'is-task', 'network', 'volume'],
+        ['label', 'name', 'id', 'status', 'exited', 'ancestor', 'before', 'since', 'network', 'volume'],
+        ['expose', 'publish', 'health', 'isolation', 'is-task'],
       );
       const limit = intParam(q, 'limit', -1);
       const size = boolParam(q, 'size');
-      const matches = containerFilter(filters);
+      const matches = containerFilter(filters, ctx);
       // Docker: a limit and a status filter both list stopped containers too.
       const all = boolParam(q, 'all') || limit > 0 || filters.has('status');
       let rows = ctx.containers
@@ -59,7 +60,7 @@ export const containerRoutes: readonly Route[] = [
 ];
 
 /** The predicate of Docker's container filters (each filter an AND; a filter's values an OR, labels an AND). */
-function containerFilter(f: Filters): (v: ContainerView) => boolean {
+function containerFilter(f: Filters, ctx: DockerContext): (v: ContainerView) => boolean {
   const status = f.get('status');
   for (const s of status ?? []) if (!STATES.includes(s)) throw new HttpError(400, `invalid filter 'status=${clip(s)}'`);
   const exited = f.get('exited')?.map((e) => {
@@ -68,6 +69,14 @@ function containerFilter(f: Filters): (v: ContainerView) => boolean {
   });
   const names = f.get('name')?.map(namePattern);
   const ids = f.get('id');
+  // ancestor: the image's ID, as any of its names or ID forms resolves (a missing image is 404).
+  const ancestors = f.get('ancestor')?.map((a) => ctx.images.lookup(a, 'list containers').id);
+  // before/since: relative to another container's creation (a missing one is 404).
+  const createdOf = (ref: string) => ctx.containers.view(ref, 'list containers').record.createdAt;
+  const before = f.get('before')?.map(createdOf);
+  const since = f.get('since')?.map(createdOf);
+  const networks = f.get('network');
+  const volumes = f.get('volume');
   return (v) => {
     const r = v.record;
     if (!labelsMatch(r.labels, f.get('label'))) return false;
@@ -75,6 +84,19 @@ function containerFilter(f: Filters): (v: ContainerView) => boolean {
     if (exited && !(r.state.status === 'exited' && exited.includes(r.state.exitCode))) return false;
     if (names && !names.some((m) => m(`/${r.name}`) || m(r.name))) return false;
     if (ids && !ids.some((id) => r.id.startsWith(id))) return false;
+    if (ancestors && !ancestors.includes(r.image.id)) return false;
+    if (before && !before.every((t) => r.createdAt < t)) return false;
+    if (since && !since.every((t) => r.createdAt > t)) return false;
+    if (networks && !networks.includes(r.network.mode)) return false;
+    if (
+      volumes &&
+      !volumes.some(
+        (want) =>
+          r.mounts.volumes.some((m) => m.name === want || m.destination === want) ||
+          r.mounts.binds.some((b) => b.source === want || b.target === want),
+      )
+    )
+      return false;
     return true;
   };
 }

@@ -1,6 +1,6 @@
 /**
  * The Docker API's image routes of this slice (read-only): `GET /images/json` (all; filters
- * dangling, label, reference) and `GET /images/{name}/json` (names with slashes, by ID or
+ * dangling, label, reference, before, since) and `GET /images/{name}/json` (names with slashes, by ID or
  * prefix, or by digest).
  */
 import type { ImageView } from '../images/service';
@@ -14,13 +14,20 @@ export const imageRoutes: readonly Route[] = [
     path: ['images', 'json'],
     // `all`: Berth keeps no intermediate images (no parent chain), so every image is listed either way.
     handle: (ctx, req) => {
-      const f = filtersParam(req.query, ['dangling', 'label', 'reference'], ['before', 'since', 'until']);
+      const f = filtersParam(req.query, ['dangling', 'label', 'reference', 'before', 'since'], ['until']);
+      // before/since: relative to another image's creation time (a missing one is 404).
+      const createdOf = (ref: string) => Date.parse(ctx.images.viewOf(ref, 'list images').config.created ?? '') || 0;
+      const before = f.get('before')?.map(createdOf);
+      const since = f.get('since')?.map(createdOf);
       const dangling = f.has('dangling') ? boolFilter('dangling', f.get('dangling')!) : undefined;
       const refs = f.get('reference')?.map(referencePattern);
       const keep = (v: ImageView) => {
         if (dangling !== undefined && dangling !== (v.tags.length === 0)) return false;
         if (!labelsMatch(v.config.config?.Labels ?? {}, f.get('label'))) return false;
         if (refs && !v.tags.map(familiar).some((t) => refs.some((m) => m(t)))) return false;
+        const created = Date.parse(v.config.created ?? '') || 0;
+        if (before && !before.every((t) => created < t)) return false;
+        if (since && !since.every((t) => created > t)) return false;
         return true;
       };
       return { json: ctx.images.views(true).filter(keep).map(dockerImageSummary) };

@@ -2,7 +2,8 @@
  * The Docker Engine API's first slice (agent/docker/) against a real agent, driven by the REAL
  * docker CLI (/usr/local/bin/docker, 28.x; required: the file fails without it) with
  * DOCKER_HOST=unix://<root>/docker.sock: `docker version`, `docker info`, `docker ps` with filters
- * and `--format '{{json .}}'`, `docker images`, `docker inspect` of a container and an image
+ * (label, name, id, status, exited, ancestor, volume, network, before, since) and `--format
+ * '{{json .}}'`, `docker images`, `docker inspect` of a container and an image
  * (checked against `berth inspect` of the same objects), `docker volume ls/inspect`, and a missing
  * object's error. Then raw HTTP over the socket with hostile requests (bad filters JSON, an
  * oversized head, unknown routes, "..", encoded slashes, control characters, a version out of
@@ -82,15 +83,18 @@ describe('the Docker Engine API, with the docker CLI', () => {
     // A config dir of its own: no context or credentials of the machine's user are read.
     const config = await makeTempDir('berth-docker-config-');
     dockerEnv = { PATH: process.env.PATH, HOME: config, DOCKER_CONFIG: config, DOCKER_HOST: `unix://${sock}` };
-    const make = async (name: string, cmd: string[], labels: Record<string, string>) =>
-      (ids[name] = (await s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name, cmd, labels, networkMode: 'none' })).Id);
-    await make('dk-created', ['true'], { 'berth.test': 'docker-api', role: 'created' });
+    const make = async (name: string, cmd: string[], labels: Record<string, string>, binds?: string[]) =>
+      (ids[name] = (
+        await s.conn.sendRequest(CreateContainerRequest.type, { image: s.ref, name, cmd, labels, binds, networkMode: 'none' })
+      ).Id);
+    // The volume first (with its labels); dk-created then mounts it.
+    await s.conn.sendRequest(CreateVolumeRequest.type, { name: 'dkvol', labels: { 'berth.test': 'docker-api' } });
+    await make('dk-created', ['true'], { 'berth.test': 'docker-api', role: 'created' }, ['dkvol:/data']);
     await make('dk-exited', ['sh', '-c', 'exit 3'], { 'berth.test': 'docker-api', role: 'exited' });
     await make('dk-other', ['true'], { role: 'other' });
     await s.conn.sendRequest(StartContainerRequest.type, { container: ids['dk-exited'] });
     const exit = await s.conn.sendRequest(WaitContainerRequest.type, { container: ids['dk-exited'] });
     assert.equal(exit.StatusCode, 3);
-    await s.conn.sendRequest(CreateVolumeRequest.type, { name: 'dkvol', labels: { 'berth.test': 'docker-api' } });
   });
 
   it('docker version: the server part is Berth, API 1.44 (minimum 1.24), the agent version, host OS/arch/kernel', async () => {
@@ -184,6 +188,19 @@ describe('the Docker Engine API, with the docker CLI', () => {
     assert.equal(await q('-a', '--filter', 'label=role=created'), ids['dk-created']);
     assert.equal(await q('-a', '--filter', 'label=role', '--filter', 'label=berth.test'), `${ids['dk-exited']}\n${ids['dk-created']}`);
     assert.equal(await q('-n', '1'), ids['dk-other'], '-n 1: the newest container, whatever its state');
+    const all3 = `${ids['dk-other']}\n${ids['dk-exited']}\n${ids['dk-created']}`;
+    assert.equal(await q('-a', '--filter', `ancestor=${s.ref}`), all3);
+    const [image] = JSON.parse(ok(await s.cli(['images', '--format', 'json']), 'berth images').stdout);
+    assert.equal(await q('-a', '--filter', `ancestor=${image.Id.slice(7, 19)}`), all3, 'ancestor by short image ID');
+    assert.equal(await q('-a', '--filter', 'volume=dkvol'), ids['dk-created']);
+    assert.equal(await q('-a', '--filter', 'volume=/data'), ids['dk-created']);
+    assert.equal(await q('-a', '--filter', 'network=none'), all3);
+    assert.equal(await q('-a', '--filter', 'network=bridge'), '');
+    assert.equal(await q('-a', '--filter', 'before=dk-other'), `${ids['dk-exited']}\n${ids['dk-created']}`);
+    assert.equal(await q('-a', '--filter', 'since=dk-created'), `${ids['dk-other']}\n${ids['dk-exited']}`);
+    const noImage = await docker(['ps', '-a', '--filter', 'ancestor=nope:1']);
+    assert.equal(noImage.code, 1);
+    assert.match(noImage.stderr, /no such image/);
     const sized = JSON.parse(ok(await docker(['ps', '-a', '-s', '--filter', 'name=dk-created', '--format', '{{json .}}']), 'ps -s').stdout);
     assert.match(sized.Size, /^\d+(\.\d+)?[kMG]?B \(virtual \d+(\.\d+)?[kMG]?B\)$/, sized.Size);
     // A running container: plain ps lists it, "Up ...".
@@ -235,6 +252,8 @@ describe('the Docker Engine API, with the docker CLI', () => {
     assert.equal(await q('--filter', 'reference=*/dockerapi/box:v1'), berthImage.Id);
     assert.equal(await q('--filter', 'reference=*/dockerapi/box:v2'), '');
     assert.equal(await q('--filter', 'reference=busybox'), '');
+    assert.equal(await q('--filter', `before=${s.ref}`), '');
+    assert.equal(await q('--filter', `since=${s.ref}`), '');
     assert.equal(await q(`${s.registry.host}/dockerapi/box`), berthImage.Id, 'the repository operand is a reference filter');
   });
 
@@ -292,7 +311,9 @@ describe('the Docker Engine API, with the docker CLI', () => {
       [['local', 'dkvol', 'berth.test=docker-api', 'local']],
     );
     assert.equal(ok(await docker(['volume', 'ls', '-q', '--filter', 'label=berth.test=nope']), 'volume ls filter').stdout, '');
-    assert.equal(ok(await docker(['volume', 'ls', '-q', '--filter', 'dangling=true']), 'volume ls dangling').stdout, 'dkvol\n');
+    assert.equal(ok(await docker(['volume', 'ls', '-q', '--filter', 'dangling=true']), 'volume ls dangling').stdout, '');
+    assert.equal(ok(await docker(['volume', 'ls', '-q', '--filter', 'dangling=false']), 'dk-created mounts it').stdout, 'dkvol\n');
+    assert.equal(ok(await docker(['volume', 'ls', '-q', '--filter', 'name=kvo']), 'volume ls name').stdout, 'dkvol\n');
     const [d] = JSON.parse(ok(await docker(['volume', 'inspect', 'dkvol']), 'docker volume inspect').stdout);
     const [b] = JSON.parse(ok(await s.cli(['volume', 'inspect', 'dkvol']), 'berth volume inspect').stdout);
     assert.deepEqual(d, b);
@@ -334,9 +355,9 @@ describe('the Docker Engine API, with the docker CLI', () => {
       '__proto__ key',
     );
     assertJsonError(
-      await http(sock, `/containers/json?filters=${enc('{"ancestor":["x"]}')}`),
+      await http(sock, `/containers/json?filters=${enc('{"publish":["80"]}')}`),
       400,
-      /not supported by Berth yet/,
+      /filter "publish" is not supported by Berth yet/,
       'a later filter',
     );
     assertJsonError(await http(sock, '/containers/json?limit=abc'), 400, /"limit"/, 'limit not a number');
