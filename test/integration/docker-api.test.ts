@@ -335,6 +335,14 @@ describe('the Docker Engine API, with the docker CLI', () => {
     assert.equal(head.headers['api-version'], '1.44');
 
     const enc = encodeURIComponent;
+    // Both encodings of filters (the docker CLI sends the map one), repeated and unknown parameters.
+    const names = (body: string) => (JSON.parse(body) as { Names: string[] }[]).map((c) => c.Names[0]).sort();
+    const listForm = await http(sock, `/v1.44/containers/json?all=1&filters=${enc(`{"label":["${LABEL}"]}`)}`);
+    const mapForm = await http(sock, `/v1.44/containers/json?all=1&filters=${enc(`{"label":{"${LABEL}":true}}`)}`);
+    assert.deepEqual(names(listForm.body), ['/dk-created', '/dk-exited']);
+    assert.deepEqual(names(mapForm.body), ['/dk-created', '/dk-exited']);
+    const repeated = await http(sock, `/containers/json?all=true&all=true&bogus=1&filters=${enc(`{"label":["${LABEL}"]}`)}&limit=&size=0`);
+    assert.deepEqual(names(repeated.body), ['/dk-created', '/dk-exited']);
     assertJsonError(
       await http(sock, `/containers/json?filters=${enc('{"label":')}`),
       400,
