@@ -1,6 +1,7 @@
 /**
  * The agent process: opens the store, then serves the protocol on a Unix socket (and/or stdio)
- * until SIGINT/SIGTERM.
+ * until SIGINT/SIGTERM, and beside that socket the Docker Engine API on a second one
+ * (`dockerSocket`, agent/docker/), under the same access rule.
  *
  * Socket security: the socket and its directory are reachable by root and the agent's owner only
  * (see `listen`), and every peer's uid is read with SO_PEERCRED when it connects. Only root and the owner the agent was started for
@@ -16,6 +17,7 @@ import { FrameGuard } from './server/frameGuard';
 import { ErrorCode } from '../protocol';
 import { native, type PeerCred } from '../native';
 import { BerthError, isErrno, systemError, unlessErrno } from './errors';
+import { createDockerApi, type DockerApi } from './docker/server';
 import { ImageService } from './images/service';
 import { ContainerService } from './runtime/containers/service';
 import { NetworkManager, networkConfig } from './runtime/network';
@@ -33,6 +35,11 @@ export interface AgentOptions {
   stdio?: boolean;
   /** The non-root uid allowed besides root (the user the agent was started for). */
   ownerUid?: number;
+  /**
+   * The Docker Engine API's socket (agent/docker/), served next to `socket` with the same access
+   * rule; none (undefined or "") turns it off. A failure to bind it is logged; the agent serves on.
+   */
+  dockerSocket?: string;
 }
 
 /** Runs the agent; resolves when it stops (signal, or stdin closed in stdio mode). */
@@ -52,6 +59,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
   const connections = new Set<MessageConnection>();
 
   let server: Server | undefined;
+  let docker: { server: Server; api: DockerApi } | undefined;
   let stopResolve!: () => void;
   const stopped = new Promise<void>((r) => (stopResolve = r));
   const stop = (why: string) => {
@@ -61,6 +69,11 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     if (server) {
       server.close();
       if (opts.socket) rmSocket(opts.socket);
+    }
+    if (docker && opts.dockerSocket) {
+      docker.api.close();
+      docker.server.close();
+      rmSocket(opts.dockerSocket);
     }
     stopResolve();
   };
@@ -115,6 +128,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
       serve(conn, peer, () => socket.destroy());
     });
     log(`listening on ${opts.socket} (store ${opts.root})`);
+    if (opts.dockerSocket) docker = await serveDocker(opts.dockerSocket, opts, { images: svc, containers }, log);
   }
 
   if (opts.stdio) {
@@ -122,6 +136,47 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     serve(conn, undefined, () => stop('stdio closed'));
   }
   await stopped;
+}
+
+/**
+ * Serves the Docker Engine API (agent/docker/server.ts) on `path`, with the agent socket's access
+ * rule: `listen`'s modes, and each peer's uid read with SO_PEERCRED, anyone but root and the owner
+ * answered 403 with the reason. Undefined, and the reason logged, when the socket cannot be bound.
+ */
+async function serveDocker(
+  path: string,
+  opts: AgentOptions,
+  services: { images: ImageService; containers: ContainerService },
+  log: (msg: string) => void,
+): Promise<{ server: Server; api: DockerApi } | undefined> {
+  const api = createDockerApi({ ...services, root: opts.root, log });
+  try {
+    const server = await listen(path, opts.root, opts.ownerUid, (socket) => {
+      let peer: PeerCred;
+      try {
+        peer = native().peerCred(socketFd(socket));
+      } catch (err) {
+        log(`docker api: refusing a connection whose peer cannot be identified: ${(err as Error).message}`);
+        return api.accept(socket, `the agent could not identify the caller (${(err as Error).message})`);
+      }
+      if (peer.uid !== 0 && peer.uid !== opts.ownerUid) {
+        log(`docker api: refusing uid ${peer.uid} (pid ${peer.pid}): only root and uid ${opts.ownerUid ?? 0} may use this agent`);
+        return api.accept(
+          socket,
+          `permission denied: the Berth agent at ${path} serves root${opts.ownerUid ? ` and uid ${opts.ownerUid}` : ''} only, and you are uid ${peer.uid}`,
+        );
+      }
+      api.accept(socket);
+    });
+    log(`serving the Docker Engine API on ${path}`);
+    return { server, api };
+  } catch (err) {
+    // Whatever keeps this socket from being bound (a file in the way, another agent, EACCES), the
+    // JSON-RPC socket is served on: the failure is said in the log, not fatal.
+    log(`not serving the Docker Engine API on ${path}: ${(err as Error).message}`);
+    api.close();
+    return undefined;
+  }
 }
 
 /** Answers every request of a refused peer with PermissionDenied and the reason, then closes. */

@@ -45,6 +45,7 @@ import { volumeCreate, volumeInspect, volumeLs, volumePrune, volumeRm } from './
 import { build } from './commands/build';
 import { up } from './commands/up';
 import { down } from './commands/down';
+import { dockerEnv } from './commands/dockerEnv';
 
 export type { CliIO } from './context';
 
@@ -91,6 +92,7 @@ export const COMMANDS: readonly Command[] = [
   check,
   up,
   down,
+  dockerEnv,
 ];
 
 export const EXIT_OK = 0;

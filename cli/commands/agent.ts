@@ -1,4 +1,4 @@
-import { agentPaths } from '../../client/paths';
+import { agentPaths, dockerSocketPath } from '../../client/paths';
 import { flagBool, flagString } from '../args';
 import type { Command } from '../context';
 
@@ -38,6 +38,7 @@ export const agent: Command = {
     await runAgent({
       root: paths.root,
       socket: stdio && !socket ? undefined : paths.socket,
+      dockerSocket: dockerSocketPath(env),
       stdio,
       ownerUid: ownerUid(ctx.io.env),
     });
