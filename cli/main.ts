@@ -121,6 +121,7 @@ Exit status:
 
 Environment:
   BERTH_ROOT, BERTH_SOCKET   where the agent keeps its state and listens
+  BERTH_DOCKER_SOCKET        the agent's Docker-compatible API socket (empty: none); see docker-env
   BERTH_NO_AUTOSTART=1       never start an agent in the background
   BERTH_DEBUG=1              print stack traces of unexpected errors
 `;

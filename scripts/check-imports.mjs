@@ -8,7 +8,8 @@
 //   protocol/   imports only protocol/
 //   webview/    imports only webview/, protocol/
 //   agent/      never imports cli/, extension/, client/, webview/; its core (oci, store, registry,
-//               images, runtime, builder, workspace) never imports the server or the presenters
+//               images, runtime, builder, workspace, system) never imports a front door (server/,
+//               docker/) or the presenters
 //   agent/oci/  imports only agent/oci/, agent/errors.ts, protocol/ (the contract's types) and
 //               native/ (openat2 for the tree code): the ground floor, which clients may stand on
 //   no import cycle among the files of agent/, cli/, extension/, client/ or protocol/
@@ -47,11 +48,11 @@ const RULES = [
   { from: 'protocol/', allow: ['protocol/'] },
   { from: 'webview/', allow: ['webview/', 'protocol/'] },
   { from: 'agent/', deny: ['cli/', 'extension/', 'client/', 'webview/'] },
-  // The core knows none of its front doors: only the doors (server/, and main.ts, which opens
-  // them) reach the presenters and the server.
-  ...['oci', 'store', 'registry', 'images', 'runtime', 'builder', 'workspace', 'presenters'].map((d) => ({
+  // The core knows none of its front doors: only the doors (server/, docker/, and main.ts, which
+  // opens them) reach the presenters and the doors.
+  ...['oci', 'store', 'registry', 'images', 'runtime', 'builder', 'workspace', 'system', 'presenters'].map((d) => ({
     from: `agent/${d}/`,
-    deny: d === 'presenters' ? ['agent/server/'] : ['agent/server/', 'agent/presenters/'],
+    deny: d === 'presenters' ? ['agent/server/', 'agent/docker/'] : ['agent/server/', 'agent/docker/', 'agent/presenters/'],
   })),
   { from: 'agent/oci/', allow: ['agent/oci/', 'agent/errors.ts', 'protocol/', 'native/'] },
 ];
