@@ -13,14 +13,12 @@ import {
   PullRequest,
   StartContainerRequest,
   WaitContainerRequest,
-  type ContainerSummary,
   type CreateContainerParams,
   type LogLine,
 } from '../protocol';
 import { flagBool, flagString, flagStrings, UsageError, type FlagSpec, type ParsedArgs } from './args';
 import type { AgentClient } from './client';
 import type { CliIO } from './context';
-import { humanDuration } from '../client/format';
 import { attached, newAttachToken, terminalSize } from './attach';
 
 export const CREATE_FLAGS: FlagSpec[] = [
@@ -222,11 +220,4 @@ export async function startStreamed(client: AgentClient, io: CliIO, id: string, 
   } finally {
     off();
   }
-}
-
-/** `ps`'s STATUS: "Created", "Up 3 seconds", "Exited (3) 2 minutes ago". */
-export function statusText(c: Pick<ContainerSummary, 'State' | 'ExitCode' | 'StartedAt' | 'FinishedAt'>, now: number): string {
-  if (c.State === 'running') return `Up ${humanDuration(Math.max(0, now - Date.parse(c.StartedAt)))}`;
-  if (c.State === 'exited') return `Exited (${c.ExitCode}) ${humanDuration(Math.max(0, now - Date.parse(c.FinishedAt)))} ago`;
-  return 'Created';
 }

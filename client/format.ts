@@ -3,6 +3,7 @@
  * Docker-style tables, sizes and ages, image names as people write them, and `--format` (json, or
  * a small subset of Go templates).
  */
+import { humanDuration } from '../protocol/wording';
 import { ErrorCode, isBerthError } from '../agent/errors';
 import { familiarName, formatReference, type ImageReference, parseReference, withDefaultTag } from '../agent/oci/reference';
 
@@ -27,24 +28,6 @@ export function humanSize(bytes: number): string {
     i++;
   }
   return `${Number(v.toPrecision(3))}${SIZE_UNITS[i]}`;
-}
-
-/** A duration the way Docker words it: "Less than a second", "About a minute", "3 weeks". */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 1) return 'Less than a second';
-  if (seconds === 1) return '1 second';
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes === 1) return 'About a minute';
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(ms / 3_600_000);
-  if (hours === 1) return 'About an hour';
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
-  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
 }
 
 /** "2 minutes ago" for a time in seconds since the epoch; "N/A" when unknown (0). */
@@ -265,3 +248,5 @@ export function formatList(format: string, items: readonly unknown[], json: unkn
   const render = compileTemplate(format);
   return items.map((i) => render(i) + '\n').join('');
 }
+
+export { humanDuration } from '../protocol/wording';

@@ -33,6 +33,7 @@ export * from './files';
 export * from './volumes';
 export * from './build';
 export * from './workspace';
+export * from './wording';
 
 /** The protocol revision; bumped on any incompatible change. */
 export const API_VERSION = 1;

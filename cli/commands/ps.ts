@@ -1,7 +1,7 @@
 import { ListContainersRequest, type ContainerSummary } from '../../protocol';
 import { flagBool, flagString } from '../args';
 import { FORMAT_FLAG, type Command } from '../context';
-import { statusText } from '../containers';
+import { statusText } from '../../protocol';
 import { ellipsis, formatList, relativeAge, table } from '../../client/format';
 
 /** `ps`'s PORTS text: "127.0.0.1:8080->80/tcp, 443/tcp", as Docker words it (ranges not folded). */

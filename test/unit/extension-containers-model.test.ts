@@ -5,7 +5,7 @@
 import './extension-fake-vscode';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { statusText as cliStatusText } from '../../cli/containers';
+import { statusText as cliStatusText } from '../../protocol';
 import { createParams, parseEnv, splitCommand, checkBind, checkName } from '../../extension/commands/images/runOptions';
 import { statusText } from '../../extension/tree/containers/ContainerTreeItem';
 import { buildContainerTree, containerLeaves, imageLabel } from '../../extension/tree/containers/model';

@@ -6,35 +6,12 @@
  * Docker adds. Pure: `now` and sizes come from the caller.
  */
 import type { ContainerView } from '../../runtime/containers/service';
+import { statusText } from '../../../protocol/wording';
 import { presentContainer, presentContainerSummary } from '../containers';
 
-/** Docker's (go-units) HumanDuration of `ms`. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
-  if (seconds < 1) return 'Less than a second';
-  if (seconds === 1) return '1 second';
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes === 1) return 'About a minute';
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(minutes / 60);
-  if (hours === 1) return 'About an hour';
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
-  return `${Math.floor(hours / 24 / 365)} years`;
-}
-
-/** The `Status` column of `docker ps`. */
+/** The `Status` column of `docker ps`, worded as the CLI's own `ps` words it. */
 export function dockerStatus(v: ContainerView, now: number): string {
-  const s = v.record.state;
-  if (s.status === 'running') return `Up ${humanDuration(now - Date.parse(s.startedAt ?? v.record.createdAt))}`;
-  if (s.status === 'exited') {
-    const since = s.finishedAt ? humanDuration(now - Date.parse(s.finishedAt)) : undefined;
-    return since ? `Exited (${s.exitCode}) ${since} ago` : `Exited (${s.exitCode})`;
-  }
-  return 'Created';
+  return statusText(presentContainerSummary(v), now);
 }
 
 /** One row of `GET /containers/json`; `sizes` only when the client asked for them (`size=1`). */
