@@ -11,18 +11,10 @@ import { parseBind } from './config';
 import type { ContainerCreateSpec } from './create';
 
 /** A container's options in the words of `berth run`: `-v`/`-p` as strings, limits as numbers. */
-export interface ContainerOptions {
-  image: string;
-  name?: string;
-  cmd?: string[];
-  entrypoint?: string[];
-  env?: string[];
-  workingDir?: string;
-  user?: string;
-  hostname?: string;
+export interface ContainerOptions
+  extends Pick<ContainerCreateSpec, 'image' | 'name' | 'cmd' | 'entrypoint' | 'env' | 'workingDir' | 'user' | 'hostname' | 'labels'> {
   /** `-v` specs: `SRC:DST[:OPTS]`, `NAME:DST`, or `DST` (an anonymous volume). */
   binds?: string[];
-  labels?: Record<string, string>;
   /** Bytes; 0 = no limit. */
   memory?: number;
   /** CPUs in units of 1e-9; 0 = no limit. */

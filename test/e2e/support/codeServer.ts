@@ -53,16 +53,25 @@ export interface CodeServerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServer> {
-  const entry = codeServerEntry();
-  const base = await makeTempDir('berth-code-server-');
+/** A fresh VS Code profile under `base`: user data with `settings`, an extensions dir, the folder to open. */
+export async function makeProfile(
+  base: string,
+  settings: Record<string, unknown>,
+): Promise<{ userDataDir: string; extensionsDir: string; folder: string }> {
   const userDataDir = join(base, 'user-data');
   const extensionsDir = join(base, 'extensions');
   const folder = join(base, 'workspace');
   await mkdir(join(userDataDir, 'User'), { recursive: true });
   await mkdir(extensionsDir);
   await mkdir(folder);
-  await writeFile(join(userDataDir, 'User', 'settings.json'), JSON.stringify(opts.settings, null, 2));
+  await writeFile(join(userDataDir, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  return { userDataDir, extensionsDir, folder };
+}
+
+export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServer> {
+  const entry = codeServerEntry();
+  const base = await makeTempDir('berth-code-server-');
+  const { userDataDir, extensionsDir, folder } = await makeProfile(base, opts.settings);
   const port = await freePort();
   const config = join(base, 'config.yaml');
   await writeFile(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);

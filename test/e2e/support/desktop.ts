@@ -9,12 +9,10 @@
  * It cannot run on the development machines (no VS Code build is reachable there): the runner
  * refuses at once with a sentence, and the code-server workbench is what `npm test` uses.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { resolveCliArgsFromVSCodeExecutablePath } from '@vscode/test-electron';
 import { _electron, type Page } from 'playwright-core';
 import { makeTempDir, registerCleanup, run } from '../../support/tmp';
-import type { CodeServerOptions } from './codeServer';
+import { type CodeServerOptions, makeProfile } from './codeServer';
 
 /** What the scenarios need of a workbench, whichever VS Code serves it. */
 export interface Workbench {
@@ -27,13 +25,7 @@ export interface Workbench {
 
 export async function startDesktop(opts: CodeServerOptions & { executable: string }): Promise<Workbench> {
   const base = await makeTempDir('berth-vscode-desktop-');
-  const userDataDir = join(base, 'user-data');
-  const extensionsDir = join(base, 'extensions');
-  const folder = join(base, 'workspace');
-  await mkdir(join(userDataDir, 'User'), { recursive: true });
-  await mkdir(extensionsDir);
-  await mkdir(folder);
-  await writeFile(join(userDataDir, 'User', 'settings.json'), JSON.stringify(opts.settings, null, 2));
+  const { userDataDir, extensionsDir, folder } = await makeProfile(base, opts.settings);
   const dirs = ['--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
   const env = { ...process.env, ...opts.env, HOME: base } as Record<string, string>;
 
