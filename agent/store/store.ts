@@ -4,14 +4,16 @@
  *   blobs/sha256/<hex>       verified content: manifests, indexes, configs, layer blobs as served
  *   layers/<chain-hex>/      one unpacked layer, complete by construction:
  *       diff/                  the overlay lower directory (whiteouts as 0/0 char devices)
- *       index                  the per-layer file index (see image/layerIndex.ts)
+ *       index                  the per-layer file index (see oci/layerIndex.ts)
  *       layer.json             LayerRecord
  *   images/<config-hex>.json one ImageRecord per image ID (the config digest)
  *   refs.json                tag -> image ID
+ *   format.json              {"formatVersion": N}: the record format of the whole store
  *
- * Format: image and layer records carry `formatVersion` ({@link RECORD_FORMAT}). Records written
- * before it existed (no field) have the same fields and are format 1: image records are rewritten
- * with the field when the store is opened (init), layer records are read as they are (their
+ * Format: image and layer records carry `formatVersion` ({@link RECORD_FORMAT}), and format.json
+ * the store's. Records written before it existed (no field) have the same fields and are format 1:
+ * image records are rewritten with the field the first time the store is opened by an agent that
+ * knows formats (init), layer records are read as they are (their
  * directories are immutable once committed). A record of a newer format is refused with a sentence
  * naming the file, never half-read. refs.json is a plain map of Berth's own (tag -> image ID).
  *   tmp/                     work in progress; emptied whenever the agent starts
@@ -31,7 +33,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, ErrorCode, systemError, unlessErrno } from '../errors';
+import { BerthError, ErrorCode, isErrno, systemError, unlessErrno } from '../errors';
 import { mkdirp, randomName, removeAtomicLeftovers, writeFileAtomic } from './fsutil';
 import { digestOf } from '../oci';
 
@@ -141,7 +143,33 @@ export class Store {
       throw systemError('clean store tmp', err, { path: this.tmpDir });
     }
     mkdirp(this.tmpDir);
+    this.migrateOnce();
+  }
+
+  /**
+   * `format.json` says which record format the whole store is in. A store without it was written
+   * before formats were recorded: its image records are migrated once (migrateImages), then the
+   * file is written, so later starts read one small file instead of every image record. A store
+   * of a newer format is refused: this agent would misread it.
+   */
+  private migrateOnce(): void {
+    const path = join(this.root, 'format.json');
+    let format: unknown;
+    try {
+      format = (JSON.parse(readFileSync(path, 'utf8')) as { formatVersion?: unknown })?.formatVersion;
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT') && !(err instanceof SyntaxError)) throw systemError('read store format', err, { path });
+    }
+    if (format === RECORD_FORMAT) return;
+    if (typeof format === 'number' && format > RECORD_FORMAT) {
+      throw new BerthError(
+        ErrorCode.InvalidContent,
+        `open store: \`${path}\` says format ${format}; this agent reads format ${RECORD_FORMAT} (written by a newer Berth?)`,
+        { operation: 'open store', path },
+      );
+    }
     this.migrateImages();
+    writeFileAtomic(path, `${JSON.stringify({ formatVersion: RECORD_FORMAT })}\n`, 0o644);
   }
 
   /** Runs `fn` with exclusive access to records and refs. */

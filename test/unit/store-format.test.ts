@@ -50,8 +50,13 @@ describe('store record formats', () => {
     const store = freshStore();
     const path = join(store.root, 'images', `${hex('a')}.json`);
     writeFileSync(path, JSON.stringify(legacyImage, null, 1));
+    // A store written before formats were recorded has no format.json.
+    const marker = join(store.root, 'format.json');
+    assert.deepEqual(JSON.parse(readFileSync(marker, 'utf8')), { formatVersion: RECORD_FORMAT });
+    rmSync(marker);
     const reopened = new Store(store.root);
     reopened.init();
+    assert.deepEqual(JSON.parse(readFileSync(marker, 'utf8')), { formatVersion: RECORD_FORMAT });
     const onDisk = JSON.parse(readFileSync(path, 'utf8'));
     assert.equal(onDisk.formatVersion, RECORD_FORMAT);
     const { formatVersion: _, ...rest } = onDisk;
@@ -59,6 +64,31 @@ describe('store record formats', () => {
     assert.deepEqual(reopened.readImage(legacyImage.id), { formatVersion: RECORD_FORMAT, ...legacyImage });
     // Opening again changes nothing more.
     assert.deepEqual(reopened.migrateImages(), []);
+  });
+
+  it('migrates once: a store that says its format is not scanned again', () => {
+    const store = freshStore();
+    const path = join(store.root, 'images', `${hex('a')}.json`);
+    writeFileSync(path, JSON.stringify(legacyImage, null, 1));
+    new Store(store.root).init();
+    // format.json says format 1: the record written behind its back stays as it is (read as format 1).
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).formatVersion, undefined);
+    assert.equal(store.readImage(legacyImage.id)?.id, legacyImage.id);
+  });
+
+  it('refuses to open a store of a newer format, naming format.json', () => {
+    const store = freshStore();
+    const marker = join(store.root, 'format.json');
+    writeFileSync(marker, JSON.stringify({ formatVersion: RECORD_FORMAT + 1 }));
+    assert.throws(
+      () => new Store(store.root).init(),
+      (e: BerthError) => {
+        assert.equal(e.code, ErrorCode.InvalidContent);
+        assert.equal(e.data.path, marker);
+        assert.match(e.message, /open store: .*format 2; this agent reads format 1/);
+        return true;
+      },
+    );
   });
 
   it('leaves an unparsable image record for berth check instead of failing the open', () => {
