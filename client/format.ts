@@ -248,5 +248,3 @@ export function formatList(format: string, items: readonly unknown[], json: unkn
   const render = compileTemplate(format);
   return items.map((i) => render(i) + '\n').join('');
 }
-
-export { humanDuration } from '../protocol/wording';

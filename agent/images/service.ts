@@ -136,16 +136,17 @@ export class ImageService {
   }
 
   view(rec: ImageRecord, tags?: string[]): ImageView {
-    const chains = rec.layers.map((l) => l.chainId);
+    // Each layer record is read once; the image's size is their sum (as Store.layersSize counts it).
+    const layers = rec.layers.map(({ chainId }) => ({
+      size: this.store.hasLayer(chainId) ? this.store.readLayer(chainId).size : undefined,
+      path: this.store.layerDiffDir(chainId),
+    }));
     return {
       record: rec,
       config: this.config(rec),
       tags: tags ?? this.catalog.tagsOf(rec.id),
-      size: this.store.layersSize(chains),
-      layers: chains.map((c) => ({
-        size: this.store.hasLayer(c) ? this.store.readLayer(c).size : undefined,
-        path: this.store.layerDiffDir(c),
-      })),
+      size: layers.reduce((sum, l) => sum + (l.size ?? 0), 0),
+      layers,
     };
   }
 

@@ -63,7 +63,8 @@ export function systemFacts(services: { images: ImageService; containers: Contai
     cpus: cgroups.hostCpus || cpus().length,
     memoryBytes: totalmem(),
     containers: { total: all.length, running, stopped: all.length - running },
-    images: images.views(true).length,
+    // A count needs the records only, not their configs and layers.
+    images: images.store.listImages().length,
     defaultNetwork: { bridge: network.bridge, subnet: formatSubnet(network.subnet) },
     securityOptions: ['name=cgroupns'],
   };

@@ -6,7 +6,6 @@ import {
   familiarRef,
   familiarRepo,
   formatList,
-  humanDuration,
   humanSize,
   normalizeRef,
   parseName,
@@ -16,6 +15,7 @@ import {
   TemplateError,
   toJson,
 } from '../../client/format';
+import { humanDuration } from '../../protocol/wording';
 
 test('humanSize: 1000-based, 3 significant digits, like docker', () => {
   assert.equal(humanSize(0), '0B');

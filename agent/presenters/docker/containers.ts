@@ -9,11 +9,6 @@ import type { ContainerView } from '../../runtime/containers/service';
 import { statusText } from '../../../protocol/wording';
 import { presentContainer, presentContainerSummary } from '../containers';
 
-/** The `Status` column of `docker ps`, worded as the CLI's own `ps` words it. */
-export function dockerStatus(v: ContainerView, now: number): string {
-  return statusText(presentContainerSummary(v), now);
-}
-
 /** One row of `GET /containers/json`; `sizes` only when the client asked for them (`size=1`). */
 export function dockerContainerSummary(v: ContainerView, now: number, sizes?: { rw: number; rootFs: number }) {
   const s = presentContainerSummary(v);
@@ -29,7 +24,8 @@ export function dockerContainerSummary(v: ContainerView, now: number, sizes?: { 
     ...(sizes ? { SizeRw: sizes.rw, SizeRootFs: sizes.rootFs } : {}),
     Labels: s.Labels,
     State: s.State,
-    Status: dockerStatus(v, now),
+    // Docker's human status, worded as the CLI's own `ps` words it.
+    Status: statusText(s, now),
     HostConfig: { NetworkMode: v.record.network.mode },
     NetworkSettings: { Networks: inspect.NetworkSettings.Networks },
     Mounts: s.Mounts ?? [],

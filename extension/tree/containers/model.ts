@@ -90,7 +90,7 @@ export function containerLeaves(roots: readonly ContainerGroupNode[]): Container
 // Status, as numbers the UI words (`ps`'s "Up 3 seconds", "Exited (3) 2 minutes ago")
 // ---------------------------------------------------------------------------------------------
 
-/** Docker's duration steps (client/format's humanDuration), as data. */
+/** Docker's duration steps (protocol/wording's humanDuration), as data. */
 export type Duration =
   | { unit: 'lessThanASecond' }
   | { unit: 'aboutAMinute' }
